@@ -1,0 +1,125 @@
+/*
+ * dicom.h - the DICOM bridge: the only C++ code of deidfs (fs/dicom.cpp),
+ * over GDCM.  It reads a source header up to Pixel Data into a struct dcm_ds,
+ * reports where the pixel data value lies in the source, and writes a new
+ * header (preamble, file meta, dataset, Pixel Data element header).
+ *
+ * Every function catches every exception and keeps GDCM's diagnostics quiet.
+ * Nothing here logs.  Malformed input is -EBADMSG, never a crash.
+ */
+#ifndef DEIDFS_DICOM_H
+#define DEIDFS_DICOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dcm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Implementation identity written into every output's file meta. */
+#define DICOM_IMPL_CLASS_UID "1.2.826.0.1.3680043.10.1411.1.1"
+#define DICOM_IMPL_VERSION "DEIDFS_1"
+
+/* Transfer syntaxes we name in code. */
+#define DICOM_TS_IMPLICIT_LE "1.2.840.10008.1.2"
+#define DICOM_TS_EXPLICIT_LE "1.2.840.10008.1.2.1"
+#define DICOM_TS_DEFLATED_LE "1.2.840.10008.1.2.1.99"
+#define DICOM_TS_EXPLICIT_BE "1.2.840.10008.1.2.2"
+
+/* Where the bytes come from: a file descriptor or a memory buffer. */
+struct dicom_source {
+	void *ctx;
+	/* Read up to n bytes at off into buf; returns bytes read (0 at EOF)
+	 * or -errno.  Must be safe to call from several threads on
+	 * different sources. */
+	ssize_t (*pread)(void *ctx, void *buf, size_t n, uint64_t off);
+	uint64_t size;		/* total size in bytes */
+};
+
+struct dicom_parsed {
+	struct dcm_ds ds;	/* dataset without group 0002 and without
+				 * Pixel Data or anything after it; owned */
+	char ts_uid[65];	/* transfer syntax of the source dataset */
+	char sop_class_uid[65];	/* from meta (0002,0002), else (0008,0016) */
+	uint8_t has_meta;	/* the source had a preamble+DICM+meta */
+	uint8_t explicit_vr;	/* dataset encoding of the source */
+	uint8_t big_endian;
+	uint8_t deflated;	/* the dataset was deflated: pixel data is
+				 * not a byte range of the source, so
+				 * pixel_val holds it in memory instead */
+	uint8_t has_pixel;	/* a (7FE0,0010) element was found */
+	uint8_t pixel_encapsulated;	/* undefined length, fragments */
+	char pixel_vr[3];	/* "OB" or "OW" as found (or dictionary) */
+	uint64_t pixel_off;	/* source offset of the Pixel Data value
+				 * (first byte after the element header) */
+	uint64_t pixel_len;	/* value length; for encapsulated data this
+				 * runs through the Sequence Delimitation
+				 * Item (its 8 bytes included) */
+	uint8_t *pixel_val;	/* deflated sources only: the inflated pixel
+				 * value (pixel_len bytes), owned */
+	uint64_t trailing_off;	/* first source byte after the pixel value;
+				 * everything from here on is dropped */
+};
+
+/*
+ * Initialise GDCM's dictionaries once, before any thread calls the rest.
+ * Silences GDCM's warning/error/debug output.  Returns 0 or -ENOMEM.
+ */
+int dicom_init(void);
+
+/*
+ * Parse the source header.  On success *out is filled (caller releases with
+ * dicom_parsed_free()).  The source is read with src->pread only; reads are
+ * bounded (header bytes never exceed DCM_MAX_VALUE * 4 in total).
+ *
+ * Returns 0, -EBADMSG when the bytes are not a DICOM dataset we can read with
+ * confidence (not DICOM, truncated, lengths past EOF, depth or count limits
+ * exceeded, a meta header that lies about the transfer syntax, ...), -EIO on
+ * a read error or -ENOMEM.  DICOMDIR files parse like any other; callers
+ * recognise them by sop_class_uid.
+ */
+int dicom_parse(const struct dicom_source *src, struct dicom_parsed *out);
+
+/* Release what dicom_parse() filled in.  Accepts NULL, wipes values. */
+void dicom_parsed_free(struct dicom_parsed *p);
+
+/*
+ * Write a complete output header for a (de-identified) dataset:
+ *   128 zero bytes, "DICM", file meta group 0002 (group length, version
+ *   00\01, media storage SOP class/instance from sop_class_uid and
+ *   sop_instance_uid, transfer syntax out_ts, DICOM_IMPL_CLASS_UID,
+ *   DICOM_IMPL_VERSION, nothing else), then ds encoded in out_ts with
+ *   explicit lengths (undefined-length sequences become defined), then, when
+ *   p->has_pixel, the Pixel Data element header (tag, VR, length: the value
+ *   length, or 0xFFFFFFFF for encapsulated data) whose value the caller
+ *   appends from the source (p->pixel_off, p->pixel_len) or p->pixel_val.
+ *
+ * out_ts: use dicom_output_ts(p).  Deterministic: the same inputs give the
+ * same bytes.  *out is malloc'd, caller frees with free() after wiping.
+ * Returns 0, -EINVAL (a value cannot be encoded), -ENOMEM.
+ */
+int dicom_write_header(const struct dcm_ds *ds, const struct dicom_parsed *p,
+		       const char *sop_class_uid, const char *sop_instance_uid,
+		       uint8_t **out, size_t *outlen);
+
+/* Transfer syntax the output will use: the source's, except that a deflated
+ * source is written as Explicit VR Little Endian.  Borrowed from p. */
+const char *dicom_output_ts(const struct dicom_parsed *p);
+
+/* VR of a tag from GDCM's public dictionary (or the private dictionary when
+ * creator is not NULL); "UN" when unknown.  Writes 3 bytes to vr. */
+void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
+
+/* True when uid is a well-known UID of the standard (SOP classes, transfer
+ * syntaxes, coding schemes, frames of reference defined by the standard...)
+ * which de-identification must not change. */
+int dicom_uid_is_well_known(const char *uid);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

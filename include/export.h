@@ -1,0 +1,34 @@
+/*
+ * export.h - `deidfs export`: materialise a built view on disk.
+ *
+ * Every file is written to a temporary name in its final directory and
+ * renamed into place once complete, with the view's mtime, so a file under
+ * its final name is always whole; a re-run skips files whose size and
+ * mtime already match (resume) and rewrites the rest.
+ */
+#ifndef DEIDFS_EXPORT_H
+#define DEIDFS_EXPORT_H
+
+#include "view.h"
+
+struct export_opts {
+	const char *dest;		/* destination directory */
+	int with_quarantine;		/* also write .quarantine/ */
+	unsigned jobs;			/* writer threads */
+	view_progress_fn progress;	/* may be NULL */
+	void *progress_arg;
+};
+
+struct export_stats {
+	uint64_t written;		/* files written this run */
+	uint64_t kept;			/* already complete: skipped */
+	uint64_t failed;		/* could not be written */
+	uint64_t bytes_written;
+};
+
+/* Returns 0 (per-file failures are counted in st->failed, not returned),
+ * or -errno when the destination cannot be used at all. */
+int export_run(struct view_engine *e, const struct view *v,
+	       const struct export_opts *o, struct export_stats *st);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * registry.h - the registry CSV (Kreftregisteret-style export): reading it
+ * with libcsv, the --csv-spec column roles, and rendering the de-identified
+ * copy.
+ *
+ * Default layout: ';' separated, a header line, column 1 personal ID,
+ * column 2 invitation ID, column 3 screening date (dd.mm.yyyy), column 10
+ * diagnosis date (may be empty), other columns clinical variables whose
+ * bytes pass through unchanged (any encoding).
+ *
+ * Nothing here logs; problems are reported per row through a callback with
+ * the row number and a reason that never quotes a value.
+ */
+#ifndef DEIDFS_REGISTRY_H
+#define DEIDFS_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REGISTRY_DEFAULT_SPEC "1=pseudonym,2=drop,3=month,10=days-since:3"
+#define REGISTRY_MAX_COLUMNS 1024
+#define REGISTRY_MAX_FIELD (1u << 20)	/* bytes of one field */
+#define REGISTRY_MAX_BYTES (1ull << 32)	/* bytes of the whole CSV */
+
+/* Role of one column (1-based columns; unlisted columns are KEEP). */
+enum registry_role {
+	REGISTRY_KEEP = 0,
+	REGISTRY_PSEUDONYM,	/* personal ID -> patient pseudonym */
+	REGISTRY_DROP,		/* column removed */
+	REGISTRY_MONTH,		/* dd.mm.yyyy -> YYYY-MM */
+	REGISTRY_DAYS_SINCE,	/* dd.mm.yyyy -> days since column arg */
+	REGISTRY_SHIFT,		/* dd.mm.yyyy -> shifted by the patient's
+				 * date shift, written dd.mm.yyyy */
+};
+
+struct registry_spec;
+struct registry;
+
+/*
+ * Parse a spec like "1=pseudonym,2=drop,3=month,10=days-since:3,11=shift"
+ * (roles: keep, pseudonym, drop, month, days-since:N, shift).  Exactly one
+ * pseudonym column is required.  Returns 0, -EINVAL with a message in err
+ * (which quotes the spec, never registry data), -ENOMEM.
+ */
+int registry_spec_parse(const char *spec, struct registry_spec **out,
+			char *err, size_t errsz);
+void registry_spec_free(struct registry_spec *s);
+
+/* The 1-based pseudonym (personal ID) column of a spec. */
+unsigned registry_spec_id_column(const struct registry_spec *s);
+
+struct registry_opts {
+	char delimiter;			/* default ';' */
+	int has_header;			/* default 1 */
+	const struct registry_spec *spec;	/* borrowed */
+	unsigned date_column;		/* 1-based key date column for
+					 * linking, default 3 */
+};
+
+/* One row as the linker sees it. */
+struct registry_row {
+	uint64_t number;	/* 1-based line number in the file (the header
+				 * is row 1 when present) */
+	char *patient_id;	/* normalised (trimmed) personal ID; NULL when
+				 * missing */
+	char study_date[9];	/* key date as YYYYMMDD, "" if unparseable */
+	int valid;		/* 0: row cannot be emitted (wrong column
+				 * count, missing ID): reported and dropped */
+};
+
+/* Report one problem with a row.  reason is a fixed text, never data. */
+typedef void (*registry_report_fn)(void *arg, uint64_t row,
+				   const char *reason);
+
+/*
+ * Read the whole CSV from (buf, len) (a UTF-8 BOM is skipped; CRLF and LF
+ * both accepted; quotes per RFC 4180).  Rows whose column count differs from
+ * the header's (or the first row's) are reported and marked invalid.  Empty
+ * lines are skipped.  *out freed with registry_free().  Returns 0, -EBADMSG
+ * (the file cannot be read as CSV at all, err says why), -E2BIG, -ENOMEM.
+ */
+int registry_parse(const char *buf, size_t len,
+		   const struct registry_opts *opts, registry_report_fn report,
+		   void *arg, struct registry **out, char *err, size_t errsz);
+void registry_free(struct registry *r);
+
+size_t registry_row_count(const struct registry *r);
+/* Borrowed until registry_free(). */
+const struct registry_row *registry_row(const struct registry *r, size_t i);
+
+/* Callbacks the renderer uses to de-identify a row's ID. */
+struct registry_keys {
+	/* Write the pseudonym of a normalised personal ID.  Returns 0/-errno. */
+	int (*pseudonym)(void *arg, const char *id, char *out, size_t outsz);
+	/* Date shift in days for a normalised personal ID. */
+	int (*shift_days)(void *arg, const char *id);
+	void *arg;
+};
+
+/*
+ * Render the de-identified CSV into a malloc'd buffer (*out, *outlen;
+ * caller frees).  Only rows i with include[i] != 0 and valid are written,
+ * in file order; include may be NULL (all valid rows).  The header line, if
+ * any, is written without the dropped columns.  Fields are quoted only when
+ * they must be; the delimiter and line ending (LF) are fixed, so the same
+ * input gives the same bytes.  An unparseable date is never emitted: the cell
+ * is left empty and the row reported.  Returns 0 or -ENOMEM/-errno from a
+ * callback.
+ */
+int registry_render(const struct registry *r, const uint8_t *include,
+		    const struct registry_keys *keys,
+		    registry_report_fn report, void *arg, char **out,
+		    size_t *outlen);
+
+/* Parse dd.mm.yyyy (also d.m.yyyy) into YYYYMMDD; 0 or -EINVAL. */
+int registry_parse_date(const char *s, size_t n, char out[9]);
+
+#endif

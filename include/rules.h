@@ -1,0 +1,132 @@
+/*
+ * rules.h - DICOM PS3.15 Annex E de-identification (Table E.1-1, Basic
+ * Application Level Confidentiality Profile and its options) applied to a
+ * struct dcm_ds, plus the quarantine classification of a source dataset.
+ *
+ * The tables are data (fs/data/annex-e.tsv, fs/data/safe-private.tsv,
+ * compiled into the binary); tag lists stay out of the code.
+ *
+ * A struct rules is built once at startup and read-only afterwards, so any
+ * number of threads may call rules_apply() on different datasets at once.
+ */
+#ifndef DEIDFS_RULES_H
+#define DEIDFS_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dcm.h"
+
+struct rules;
+struct rules_whitelist;
+
+/* Options of Table E.1-1 (one flag each) and their CID 7050 codes. */
+enum {
+	RULES_RTN_SAFE_PRIVATE = 1u << 0,	/* 113111 */
+	RULES_RTN_UIDS = 1u << 1,		/* 113110 */
+	RULES_RTN_DEVICE_ID = 1u << 2,		/* 113109 */
+	RULES_RTN_INSTITUTION_ID = 1u << 3,	/* 113112 */
+	RULES_RTN_PATIENT_CHARS = 1u << 4,	/* 113108 */
+	RULES_RTN_LONG_FULL_DATES = 1u << 5,	/* 113106 */
+	RULES_RTN_LONG_MODIF_DATES = 1u << 6,	/* 113107 */
+	RULES_CLEAN_DESCRIPTORS = 1u << 7,	/* 113105 */
+};
+
+/* Load the compiled-in tables.  *out freed with rules_free().
+ * Returns 0, -ENOMEM or -EBADMSG (a table row we cannot read). */
+int rules_new(struct rules **out);
+void rules_free(struct rules *r);
+
+/* Number of Table E.1-1 rows loaded (656 for 2026c). */
+size_t rules_table_rows(const struct rules *r);
+
+/* The basic-profile code of the Table E.1-1 row that applies to tag (exact
+ * row, then the 50xx/60xx masks, then the private row for odd groups), e.g.
+ * "X/Z/U*"; NULL when no row applies.  Static storage. */
+const char *rules_basic_code(const struct rules *r, uint32_t tag);
+
+/*
+ * Parse a white list for "clean descriptors" in the JSON format of the
+ * original tool's library: an object whose keys are tags "GGGG,EEEE" and whose
+ * values are arrays of strings allowed verbatim, e.g.
+ *   {"0008,103E": ["L CC", "R MLO"]}
+ * Bounded: at most 1 MiB of input, 10,000 values.  *out freed with
+ * rules_whitelist_free().  Returns 0, -EBADMSG (with a message in err, never
+ * quoting the input), -ENOMEM.
+ */
+int rules_whitelist_parse(const char *json, size_t len,
+			  struct rules_whitelist **out, char *err,
+			  size_t errsz);
+void rules_whitelist_free(struct rules_whitelist *wl);
+
+/* What the caller supplies for one file. */
+struct rules_ctx {
+	unsigned options;		/* RULES_* flags */
+	const struct rules_whitelist *wl;	/* borrowed, may be NULL */
+	const char *pseudonym;		/* fills PatientID and PatientName */
+	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
+	/*
+	 * Replace an instance UID: write the new UID (NUL-terminated) to out.
+	 * Same input, same output, always.  Returns 0 or -errno.
+	 */
+	int (*map_uid)(void *arg, const char *uid, char *out, size_t outsz);
+	/*
+	 * Record one changed attribute for the audit trail (may be NULL).
+	 * path is a tag path like "0040A730[2].0040A123"; action the code
+	 * applied ("X", "Z", "D", "U", "C", "shift", "pseudonym", ...); old/new
+	 * values are raw bytes (new is NULL when removed).  Returns 0 or -errno;
+	 * an error aborts rules_apply().
+	 */
+	int (*audit)(void *arg, const char *path, const char *action,
+		     const void *old, size_t oldlen, const void *newv,
+		     size_t newlen);
+	void *arg;			/* passed to the callbacks */
+};
+
+/*
+ * De-identify ds in place (recursively into sequences): apply the action
+ * code of Table E.1-1 for every attribute, as modified by the options;
+ * remove private attributes (unless RULES_RTN_SAFE_PRIVATE and the attribute
+ * is in Table E.3.10-1 under its private creator), overlays (60xx) and
+ * curves (50xx); apply the conservative rule for attributes not in the table
+ * (see fs/rules.c); set PatientID and PatientName to ctx->pseudonym; add
+ * PatientIdentityRemoved YES, DeidentificationMethod,
+ * DeidentificationMethodCodeSequence (CID 7050 codes of the profile and
+ * options used), LongitudinalTemporalInformationModified when dates were
+ * shifted (MODIFIED) or kept (UNMODIFIED).
+ *
+ * Fails closed: returns 0 only when every rule was applied; otherwise
+ * -EBADMSG (a value that cannot be processed with confidence) or the error
+ * of a callback, and the caller must not publish the dataset.
+ */
+int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
+		struct dcm_ds *ds);
+
+/* Why a file must not be published (0 = publishable). */
+enum rules_reason {
+	RULES_OK = 0,
+	RULES_Q_BURNED_IN,	/* BurnedInAnnotation (0028,0301) = YES */
+	RULES_Q_PROTOCOL,	/* SeriesDescription "Patient Protocol" */
+	RULES_Q_SCREEN_CAPTURE,	/* "save" in SeriesDescription or ImageType,
+				 * or a suspect secondary-capture device */
+	RULES_Q_MODALITY,	/* Modality not in the allowed list */
+	RULES_Q_NO_MODALITY,	/* Modality missing or empty */
+	RULES_Q_UNPARSEABLE,	/* not DICOM, or cannot be read with
+				 * confidence (set by callers) */
+	RULES_Q_DEID_FAILED,	/* rules_apply() failed (set by callers) */
+	RULES_Q_NOT_DICOM,	/* no DICOM signature (set by callers) */
+	RULES_REASON_COUNT
+};
+
+/* Short stable name of a reason, e.g. "burned-in-annotation". */
+const char *rules_reason_name(enum rules_reason r);
+
+/*
+ * Classify an identified source dataset before de-identification.
+ * modalities: comma-separated allowed list ("MG,OT"), or "all".
+ * Checks in the order of enum rules_reason and returns the first that holds.
+ */
+enum rules_reason rules_classify(const struct dcm_ds *ds,
+				 const char *modalities);
+
+#endif

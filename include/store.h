@@ -1,0 +1,141 @@
+/*
+ * store.h - the persistent project db (sqlite3): secret key, pseudonym and
+ * UID mapping, file index, view names, directory inode numbers and the audit
+ * trail.  The only module that includes sqlite3.h.
+ *
+ * The db holds PHI (original IDs and values in the audit trail): it is
+ * created with mode 0600 and nothing from it is ever logged.
+ *
+ * Threads: a struct store serialises its own calls with an internal mutex
+ * (no lock of the caller may be held across a store call that waits on
+ * sqlite's busy timeout).  Every write is in a transaction: the db is
+ * consistent whenever the process is killed.
+ */
+#ifndef DEIDFS_STORE_H
+#define DEIDFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyed.h"
+
+struct store;
+
+#define STORE_MISSING INT64_MIN	/* an absent integer attribute */
+
+/* One indexed source file: what the view model needs to name and serve it
+ * without parsing again.  Strings are owned by the struct (store_file_clear
+ * frees them); NULL means absent. */
+struct store_file {
+	int64_t id;		/* row id, stable: the file's inode number */
+	char *path;		/* source path relative to the source root */
+	uint64_t src_size;	/* source stat at analysis time */
+	int64_t src_mtime_ns;
+	uint64_t src_ino;
+	char *opts;		/* fingerprint of the options of the analysis */
+	int status;		/* enum rules_reason; 0 = publishable */
+	uint64_t out_size;	/* size of the de-identified output */
+	uint64_t header_len;	/* generated header bytes before pixel data */
+	char *patient_id;	/* original PatientID, normalised (PHI) */
+	char *study_date;	/* original StudyDate YYYYMMDD (PHI) */
+	char *pseudonym;
+	char *study_uid;	/* de-identified StudyInstanceUID */
+	char *series_uid;	/* de-identified SeriesInstanceUID */
+	char *sop_uid;		/* de-identified SOPInstanceUID */
+	char *modality;
+	char *laterality;	/* ImageLaterality or Laterality, CS */
+	char *view_position;	/* ViewPosition, CS */
+	int64_t series_number;	/* STORE_MISSING when absent */
+	int64_t instance_number;	/* STORE_MISSING when absent */
+	char *view_path;	/* assigned name in the view, relative, or NULL */
+	int64_t out_mtime_ns;	/* mtime of the output: when this version of
+				 * the file was first analysed (not the
+				 * source's mtime, which may date the exam) */
+	char *study_time;	/* original StudyTime (orders studies) */
+};
+
+/* One audit trail row (values are raw bytes, may be NULL). */
+struct store_audit {
+	const char *path;	/* tag path, e.g. "00100010" */
+	const char *action;
+	const void *old;
+	size_t oldlen;
+	const void *newv;
+	size_t newlen;
+};
+
+/* A mapping pair recorded for authorised re-identification. */
+struct store_pair {
+	const char *orig;
+	const char *pseudo;
+};
+
+/*
+ * Open the db at path.  With create, a missing db is created with mode 0600
+ * (and a new 32-byte key from getrandom()); an existing db is opened.
+ * Without create, a missing db is -ENOENT.  A db that is not ours, has no
+ * key, or fails sqlite's quick_check is -EBADMSG: never mint a new key
+ * silently.  Sets WAL mode and a busy timeout of 10 s.  Returns 0, -ENOENT,
+ * -EBADMSG, -EACCES, -EBUSY or -EIO.  *out freed with store_close().
+ */
+int store_open(const char *path, int create, struct store **out);
+void store_close(struct store *st);	/* accepts NULL */
+
+/* Copy the secret key.  Returns 0. */
+int store_key(struct store *st, uint8_t key[KEYED_KEY_LEN]);
+
+/* Group many writes in one transaction (nestable: only the outermost
+ * commits).  Returns 0 or -EIO/-EBUSY. */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+
+/* Find by source path.  Returns 0 (f filled; clear with store_file_clear),
+ * -ENOENT or -EIO. */
+int store_file_get(struct store *st, const char *path, struct store_file *f);
+
+/* Find by id (= inode number).  Returns 0, -ENOENT or -EIO. */
+int store_file_get_id(struct store *st, int64_t id, struct store_file *f);
+
+/*
+ * Insert or update the record for f->path (keeping its id and view_path if
+ * it exists; f->view_path is ignored here), replace its audit rows with
+ * audit[0..naudit), and record the pseudonym and UID pairs (insert or
+ * ignore).  Sets f->id.  Returns 0 or -EIO/-ENOSPC.
+ */
+int store_file_put(struct store *st, struct store_file *f,
+		   const struct store_audit *audit, size_t naudit,
+		   const struct store_pair *pseud, size_t npseud,
+		   const struct store_pair *uids, size_t nuids);
+
+/* Set (or clear with NULL) the view path of a file.  Returns 0 or -EIO. */
+int store_file_set_view_path(struct store *st, int64_t id, const char *vp);
+
+/* Mark a source path as seen in the current scan (generation gen). */
+int store_file_touch(struct store *st, int64_t id, int64_t gen);
+/* Delete every record not touched in generation gen (and its audit rows). */
+int store_file_prune(struct store *st, int64_t gen);
+/* A new scan generation number (monotonic, persisted). */
+int store_next_generation(struct store *st, int64_t *gen);
+
+/* Call cb for every record, in id order; f is valid during the call only.
+ * A non-zero return of cb stops and is returned. */
+int store_file_foreach(struct store *st,
+		       int (*cb)(void *arg, const struct store_file *f),
+		       void *arg);
+
+/* Stable inode number for a directory of the view (path relative to the
+ * view root, "" for the root).  Created on first use.  Returns 0 or -EIO. */
+int store_dir_ino(struct store *st, const char *view_dir, uint64_t *ino);
+
+/* Count audit rows of a file (for tests and reports). */
+int store_audit_count(struct store *st, int64_t file_id, int64_t *n);
+
+/* Free the strings of f and zero it.  Accepts NULL. */
+void store_file_clear(struct store_file *f);
+
+/* Small key/value settings (e.g. the options fingerprint of the last run). */
+int store_setting_get(struct store *st, const char *k, char *out,
+		      size_t outsz);
+int store_setting_set(struct store *st, const char *k, const char *v);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * view.h - the view model: the de-identified research tree that both front
+ * ends (`deidfs export` and `deidfs mount`) present.  One model, so their
+ * names, sizes, inode numbers, mtimes and bytes match by construction.
+ *
+ *   <root>/<pseudonym>/<study>/<series>/<instance>.dcm   (--layout)
+ *   <root>/cleaned_variables.csv                          (--csv)
+ *   <root>/.quarantine/...  and  .quarantine/reasons.csv
+ *
+ * Life cycle:
+ *   view_engine_new()   options, rules, key, store, source root (startup)
+ *   view_refresh()      index the source tree into the store: only new or
+ *                       changed files are analysed, in parallel
+ *   view_build()        names, cohort, quarantine, CSV -> struct view
+ *   view_file_open()    regenerate one file's header and open its source
+ *   view_map_read()     map (off, size) onto header bytes / source range
+ *
+ * A struct view is immutable once built: any number of threads may read it.
+ * The engine is read-only after view_engine_new() except for its store,
+ * which locks itself.
+ */
+#ifndef DEIDFS_VIEW_H
+#define DEIDFS_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rules.h"
+
+struct store;
+struct view_engine;
+struct view;
+
+#define VIEW_DEFAULT_LAYOUT \
+	"{patient}/{study_month}/{series_number}_{modality}/{instance_number:4}.dcm"
+#define VIEW_DEFAULT_CSV_NAME "cleaned_variables.csv"
+#define VIEW_QUARANTINE ".quarantine"
+#define VIEW_REASONS_NAME "reasons.csv"
+
+/* Fixed inode numbers (files are 2 * id + 4, directories odd). */
+#define VIEW_INO_ROOT 1
+#define VIEW_INO_CSV 2
+#define VIEW_INO_REASONS 4
+
+struct view_config {
+	const char *source;		/* source tree root */
+	struct store *store;		/* borrowed, open */
+	unsigned rules_options;		/* RULES_* */
+	const struct rules_whitelist *wl;	/* borrowed, may be NULL */
+	const char *whitelist_digest;	/* hex digest of the white list */
+	const char *modalities;		/* "MG,OT" or "all" */
+	const char *layout;		/* template, VIEW_DEFAULT_LAYOUT */
+	const char *csv_name;		/* VIEW_DEFAULT_CSV_NAME */
+	/* registry CSV, NULL for none */
+	const char *csv_path;
+	const char *csv_spec;		/* REGISTRY_DEFAULT_SPEC */
+	char csv_delimiter;
+	int csv_header;
+	int include_unlinked;
+	unsigned jobs;			/* worker threads, >= 1 */
+};
+
+/* Counters of a refresh and a build (the run report). */
+struct view_stats {
+	uint64_t files_seen;		/* regular files in the source */
+	uint64_t files_analysed;	/* parsed this run (new or changed) */
+	uint64_t files_unchanged;	/* reused from the index */
+	uint64_t files_removed;		/* gone from the source */
+	uint64_t skipped;		/* DICOMDIR, non-regular entries */
+	uint64_t published;		/* files in the main tree */
+	uint64_t quarantined[RULES_REASON_COUNT];
+	uint64_t unlinked_studies;	/* studies left out: no CSV row */
+	uint64_t unlinked_files;	/* their files */
+	uint64_t csv_rows;		/* data rows in the CSV */
+	uint64_t csv_rows_written;
+	uint64_t csv_rows_unlinked;	/* rows without a study */
+	uint64_t csv_row_problems;	/* rows reported (bad dates, ...) */
+	uint64_t errors;		/* I/O errors reading the source */
+	uint64_t bytes;			/* bytes of the published files */
+};
+
+/* Progress callback (may be NULL): done of total files so far. */
+typedef void (*view_progress_fn)(void *arg, const char *phase, uint64_t done,
+				 uint64_t total);
+
+/*
+ * Create an engine: checks and compiles options (layout, CSV spec), loads
+ * the rules and the key, opens the source root.  On error, err holds a
+ * message for the user (never PHI).  Returns 0, -EINVAL (bad option),
+ * -ENOENT/-EACCES (source), -ENOMEM.  *out freed with view_engine_free().
+ */
+int view_engine_new(const struct view_config *cfg, struct view_engine **out,
+		    char *err, size_t errsz);
+void view_engine_free(struct view_engine *e);
+
+/* The configuration the engine was built with (borrowed). */
+const struct view_config *view_engine_config(const struct view_engine *e);
+
+/*
+ * Bring the store's file index up to date with the source tree: walk it
+ * (never following symlinks, skipping non-regular entries), analyse new or
+ * changed files (size, mtime, inode, options) with cfg->jobs workers, prune
+ * records of removed files.  Returns 0, or -errno when the walk or the
+ * store fails (a bad file is never an error: it is quarantined).
+ */
+int view_refresh(struct view_engine *e, struct view_stats *st,
+		 view_progress_fn progress, void *arg);
+
+/*
+ * Build the view from the index: cohort linking with the CSV, names,
+ * quarantine, rendered CSV and reasons.csv, directory inodes.  Persists each
+ * file's view path.  *out freed with view_free().  Returns 0 or -errno
+ * (err says why).
+ */
+int view_build(struct view_engine *e, struct view_stats *st,
+	       struct view **out, char *err, size_t errsz);
+void view_free(struct view *v);
+
+enum view_kind {
+	VIEW_DIR = 1,
+	VIEW_DICOM,		/* a de-identified DICOM file */
+	VIEW_CSV,		/* the cleaned registry CSV */
+	VIEW_REASONS,		/* .quarantine/reasons.csv */
+};
+
+/* A node of the view tree.  Borrowed from its struct view. */
+struct view_node {
+	uint64_t ino;
+	uint64_t parent;	/* parent's ino (root: itself) */
+	const char *name;	/* one path component */
+	enum view_kind kind;
+	uint8_t hidden;		/* not listed by readdir (.quarantine) */
+	uint8_t quarantined;	/* under .quarantine */
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t file_id;	/* VIEW_DICOM: store row id */
+	uint32_t nchildren;	/* VIEW_DIR */
+	uint32_t first_child;	/* index into the children array */
+};
+
+const struct view_node *view_root(const struct view *v);
+const struct view_node *view_lookup_ino(const struct view *v, uint64_t ino);
+/* Child of a directory by name (binary search), or NULL. */
+const struct view_node *view_lookup(const struct view *v,
+				    const struct view_node *dir,
+				    const char *name);
+/* i-th child of a directory in name order (hidden ones included; callers
+ * that list skip n->hidden), or NULL past the end. */
+const struct view_node *view_child(const struct view *v,
+				   const struct view_node *dir, uint32_t i);
+/* Path of a node relative to the root, into buf.  Returns length or
+ * -ENAMETOOLONG. */
+int view_path(const struct view *v, const struct view_node *n, char *buf,
+	      size_t bufsz);
+/* Generated content of a VIEW_CSV or VIEW_REASONS node (borrowed). */
+const char *view_text(const struct view *v, const struct view_node *n,
+		      size_t *len);
+size_t view_node_count(const struct view *v);
+const struct view_node *view_node_at(const struct view *v, size_t i);
+
+/* An opened DICOM file of the view: header in memory, pixels by offset. */
+struct view_file {
+	uint8_t *header;	/* generated bytes (owned) */
+	uint64_t header_len;
+	int src_fd;		/* source, open for reading; -1 if none */
+	uint64_t src_off;	/* source range appended after the header */
+	uint64_t src_len;
+	uint64_t size;		/* header_len + src_len */
+};
+
+/*
+ * Open the file behind a VIEW_DICOM node: open the source (O_NOFOLLOW),
+ * check it is the version that was indexed (size, mtime, inode), regenerate
+ * the header and check the size matches the node.  Returns 0, -ESTALE when
+ * the source changed since the index (refresh and rebuild, then retry),
+ * -EBADMSG, -EIO, -ENOMEM.  *out freed with view_file_free().
+ */
+int view_file_open(struct view_engine *e, const struct view *v,
+		   const struct view_node *n, struct view_file **out);
+void view_file_free(struct view_file *vf);
+
+enum view_span_kind { VIEW_SPAN_HEADER = 1, VIEW_SPAN_SOURCE };
+struct view_span {
+	enum view_span_kind kind;
+	uint64_t off;		/* into header, or source file offset */
+	uint64_t len;
+};
+
+/* Map a read of size bytes at off onto at most two spans.  Pure, cannot
+ * fail; returns the number of spans (0 at or past EOF). */
+unsigned view_map_read(const struct view_file *vf, uint64_t off,
+		       uint64_t size, struct view_span span[2]);
+
+/* JSON run report (counters, elapsed seconds, bytes).  Malloc'd; caller
+ * frees.  Contains no PHI. */
+char *view_stats_json(const struct view_stats *st, double elapsed_s);
+/* The same for humans, multi-line. */
+char *view_stats_text(const struct view_stats *st, double elapsed_s);
+
+#endif

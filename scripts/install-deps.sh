@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install what deidfs needs to build, test and run, from Debian 12 packages.
+# Idempotent: skips apt-get when every package is already installed.
+set -eu
+
+PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
+libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
+python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deidfs: installing:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
