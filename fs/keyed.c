@@ -1,0 +1,346 @@
+/*
+ * keyed.c - SHA-256 (FIPS 180-4), HMAC-SHA256 (RFC 2104) and the keyed
+ * derivations of deidfs.  Written here rather than taken from OpenSSL so
+ * the project has no crypto library dependency; the algorithms are small
+ * and checked against the NIST and RFC 4231 vectors in test_keyed.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "keyed.h"
+
+#define BLOCK 64
+
+static const uint32_t k256[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror(uint32_t x, unsigned n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static uint32_t load_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void compress(uint32_t h[8], const uint8_t *blk)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, hh, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = load_be32(blk + 4 * i);
+	for (i = 16; i < 64; i++) {
+		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^
+			      (w[i - 15] >> 3);
+		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^
+			      (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = h[0];
+	b = h[1];
+	c = h[2];
+	d = h[3];
+	e = h[4];
+	f = h[5];
+	g = h[6];
+	hh = h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) +
+		     ((e & f) ^ (~e & g)) + k256[i] + w[i];
+		t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) +
+		     ((a & b) ^ (a & c) ^ (b & c));
+		hh = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
+	}
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+	h[5] += f;
+	h[6] += g;
+	h[7] += hh;
+	/* The schedule is derived from the message (PHI or key bytes). */
+	explicit_bzero(w, sizeof(w));
+}
+
+void keyed_sha256_init(struct keyed_sha256 *c)
+{
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(c->h, iv, sizeof(iv));
+	c->len = 0;
+	c->fill = 0;
+	memset(c->buf, 0, sizeof(c->buf));
+}
+
+void keyed_sha256_update(struct keyed_sha256 *c, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	if (!n)
+		return;		/* data may be NULL then */
+	/* The length field counts bits modulo 2^64 (FIPS 180-4 5.1.1). */
+	c->len += (uint64_t)n;
+	if (c->fill) {
+		size_t take = BLOCK - c->fill;
+
+		if (take > n)
+			take = n;
+		memcpy(c->buf + c->fill, p, take);
+		c->fill += take;
+		p += take;
+		n -= take;
+		if (c->fill < BLOCK)
+			return;
+		compress(c->h, c->buf);
+		c->fill = 0;
+	}
+	while (n >= BLOCK) {
+		compress(c->h, p);
+		p += BLOCK;
+		n -= BLOCK;
+	}
+	if (n) {
+		memcpy(c->buf, p, n);
+		c->fill = n;
+	}
+}
+
+void keyed_sha256_final(struct keyed_sha256 *c, uint8_t out[32])
+{
+	uint64_t bits = c->len << 3;
+	int i;
+
+	c->buf[c->fill++] = 0x80;
+	if (c->fill > BLOCK - 8) {
+		memset(c->buf + c->fill, 0, BLOCK - c->fill);
+		compress(c->h, c->buf);
+		c->fill = 0;
+	}
+	memset(c->buf + c->fill, 0, BLOCK - 8 - c->fill);
+	for (i = 0; i < 8; i++)
+		c->buf[BLOCK - 1 - i] = (uint8_t)(bits >> (8 * i));
+	compress(c->h, c->buf);
+	for (i = 0; i < 8; i++)
+		store_be32(out + 4 * i, c->h[i]);
+	explicit_bzero(c, sizeof(*c));
+}
+
+void keyed_sha256(const void *data, size_t n, uint8_t out[32])
+{
+	struct keyed_sha256 c;
+
+	keyed_sha256_init(&c);
+	keyed_sha256_update(&c, data, n);
+	keyed_sha256_final(&c, out);
+}
+
+/*
+ * HMAC over the concatenation of up to three parts, so the labelled form
+ * needs no buffer for label || 0x00 || msg.
+ */
+static void hmac_parts(const uint8_t *key, size_t keylen,
+		       const void *p1, size_t n1, const void *p2, size_t n2,
+		       const void *p3, size_t n3, uint8_t out[32])
+{
+	struct keyed_sha256 c;
+	uint8_t k[BLOCK], pad[BLOCK], inner[32];
+	size_t i;
+
+	memset(k, 0, sizeof(k));
+	if (keylen > BLOCK)
+		keyed_sha256(key, keylen, k);	/* RFC 2104: hash long keys */
+	else if (keylen)
+		memcpy(k, key, keylen);
+
+	for (i = 0; i < BLOCK; i++)
+		pad[i] = k[i] ^ 0x36;
+	keyed_sha256_init(&c);
+	keyed_sha256_update(&c, pad, BLOCK);
+	keyed_sha256_update(&c, p1, n1);
+	keyed_sha256_update(&c, p2, n2);
+	keyed_sha256_update(&c, p3, n3);
+	keyed_sha256_final(&c, inner);
+
+	for (i = 0; i < BLOCK; i++)
+		pad[i] = k[i] ^ 0x5c;
+	keyed_sha256_init(&c);
+	keyed_sha256_update(&c, pad, BLOCK);
+	keyed_sha256_update(&c, inner, sizeof(inner));
+	keyed_sha256_final(&c, out);
+
+	explicit_bzero(k, sizeof(k));
+	explicit_bzero(pad, sizeof(pad));
+	explicit_bzero(inner, sizeof(inner));
+}
+
+void keyed_hmac_raw(const uint8_t *key, size_t keylen, const void *msg,
+		    size_t n, uint8_t out[32])
+{
+	hmac_parts(key, keylen, msg, n, NULL, 0, NULL, 0, out);
+}
+
+void keyed_hmac(const uint8_t *key, size_t keylen, const char *label,
+		const void *msg, size_t n, uint8_t out[32])
+{
+	static const uint8_t sep;	/* the 0x00 between label and msg */
+
+	if (!label)
+		label = "";
+	hmac_parts(key, keylen, label, strlen(label), &sep, 1, msg, n, out);
+}
+
+size_t keyed_normalise(const char *s, size_t n, const char **start)
+{
+	while (n && s[0] == ' ') {
+		s++;
+		n--;
+	}
+	while (n && s[n - 1] == ' ')
+		n--;
+	*start = s;
+	return n;
+}
+
+int keyed_pseudonym(const uint8_t key[KEYED_KEY_LEN], const char *id,
+		    size_t idlen, char *out, size_t outsz)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	uint8_t mac[32];
+	const char *s;
+	size_t n;
+	int i;
+
+	if (!id || !out || outsz < KEYED_PSEUDONYM_LEN + 1)
+		return -EINVAL;
+	n = keyed_normalise(id, idlen, &s);
+	if (!n)
+		return -EINVAL;
+	keyed_hmac(key, KEYED_KEY_LEN, "pseudonym", s, n, mac);
+	/* 16 characters of 5 bits: exactly the first 10 bytes (80 bits). */
+	for (i = 0; i < KEYED_PSEUDONYM_LEN; i++) {
+		unsigned bit = (unsigned)i * 5, v;
+
+		v = (unsigned)mac[bit / 8] << 8 | mac[bit / 8 + 1];
+		out[i] = b32[(v >> (11 - bit % 8)) & 31];
+	}
+	out[KEYED_PSEUDONYM_LEN] = '\0';
+	explicit_bzero(mac, sizeof(mac));
+	return 0;
+}
+
+/*
+ * Write the decimal form of the 128-bit big-endian number in num (which is
+ * destroyed) to out, without leading zeros.  Returns the digit count (at
+ * most 39); out needs 40 bytes.
+ */
+static size_t u128_decimal(uint8_t num[16], char out[40])
+{
+	char rev[40];
+	size_t nd = 0, i;
+	int nonzero;
+
+	do {
+		unsigned rem = 0;
+
+		nonzero = 0;
+		for (i = 0; i < 16; i++) {	/* long division by 10 */
+			unsigned cur = rem << 8 | num[i];
+
+			num[i] = (uint8_t)(cur / 10);
+			rem = cur % 10;
+			nonzero |= num[i];
+		}
+		rev[nd++] = (char)('0' + rem);
+	} while (nonzero && nd < sizeof(rev));
+	for (i = 0; i < nd; i++)
+		out[i] = rev[nd - 1 - i];
+	out[nd] = '\0';
+	return nd;
+}
+
+/*
+ * The source UID is normalised like an ID and also loses DICOM's trailing
+ * NUL padding, so "1.2.3\0" and "1.2.3" map to the same replacement.
+ */
+int keyed_uid(const uint8_t key[KEYED_KEY_LEN], const char *uid,
+	      size_t uidlen, char *out, size_t outsz)
+{
+	static const char prefix[] = "2.25.";
+	uint8_t mac[32];
+	char digits[40];
+	const char *s;
+	size_t n, nd;
+
+	if (!uid || !out)
+		return -EINVAL;
+	while (uidlen && uid[uidlen - 1] == '\0')
+		uidlen--;
+	n = keyed_normalise(uid, uidlen, &s);
+	if (!n)
+		return -EINVAL;
+	keyed_hmac(key, KEYED_KEY_LEN, "uid", s, n, mac);
+	nd = u128_decimal(mac, digits);
+	explicit_bzero(mac, sizeof(mac));
+	if (sizeof(prefix) - 1 + nd + 1 > outsz)
+		return -EINVAL;
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	memcpy(out + sizeof(prefix) - 1, digits, nd + 1);
+	return 0;
+}
+
+/*
+ * An empty id still gets a (deterministic) shift: returning 0 would leave
+ * the dates unshifted, which must never happen by accident.
+ */
+int keyed_date_shift(const uint8_t key[KEYED_KEY_LEN], const char *id,
+		     size_t idlen)
+{
+	uint8_t mac[32];
+	uint64_t v = 0;
+	const char *s = "";
+	size_t n = 0;
+	int i;
+
+	if (id)
+		n = keyed_normalise(id, idlen, &s);
+	keyed_hmac(key, KEYED_KEY_LEN, "shift", s, n, mac);
+	for (i = 0; i < 8; i++)
+		v = v << 8 | mac[i];
+	explicit_bzero(mac, sizeof(mac));
+	/* The modulo bias is below 2^-50: uniform for every practical use. */
+	return -(int)(v % KEYED_SHIFT_MAX_DAYS) - 1;
+}
