@@ -27,7 +27,7 @@ all: $(BUILD)/deidfs
 $(BUILD)/%.o: fs/%.c $(wildcard include/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv
+$(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-text.tsv
 
 $(BUILD)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h | $(BUILD)
 	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c -o $@ $<

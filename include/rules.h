@@ -72,7 +72,8 @@ struct rules_ctx {
 	int (*map_uid)(void *arg, const char *uid, char *out, size_t outsz);
 	/*
 	 * Record one changed attribute for the audit trail (may be NULL).
-	 * path is a tag path like "0040A730[2].0040A123"; action the code
+	 * path is a tag path like "0040A730[2].0040A123" (item index from
+	 * 0); action the code
 	 * applied ("X", "Z", "D", "U", "C", "shift", "pseudonym", ...); old/new
 	 * values are raw bytes (new is NULL when removed).  Returns 0 or -errno;
 	 * an error aborts rules_apply().
@@ -92,12 +93,13 @@ struct rules_ctx {
  * (see fs/rules.c); set PatientID and PatientName to ctx->pseudonym; add
  * PatientIdentityRemoved YES, DeidentificationMethod,
  * DeidentificationMethodCodeSequence (CID 7050 codes of the profile and
- * options used), LongitudinalTemporalInformationModified when dates were
- * shifted (MODIFIED) or kept (UNMODIFIED).
+ * options used), LongitudinalTemporalInformationModified: MODIFIED when
+ * dates were shifted, UNMODIFIED when kept, REMOVED otherwise.
  *
  * Fails closed: returns 0 only when every rule was applied; otherwise
- * -EBADMSG (a value that cannot be processed with confidence) or the error
- * of a callback, and the caller must not publish the dataset.
+ * -EBADMSG (a value that cannot be processed with confidence), -EINVAL (no
+ * or an invalid pseudonym, or map_uid needed but NULL), -ENOMEM, or the
+ * error of a callback, and the caller must not publish the dataset.
  */
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds);
@@ -123,7 +125,8 @@ const char *rules_reason_name(enum rules_reason r);
 
 /*
  * Classify an identified source dataset before de-identification.
- * modalities: comma-separated allowed list ("MG,OT"), or "all".
+ * modalities: comma-separated allowed list ("MG,OT"), or "all" (NULL is
+ * "all").  A missing or empty Modality is RULES_Q_NO_MODALITY even then.
  * Checks in the order of enum rules_reason and returns the first that holds.
  */
 enum rules_reason rules_classify(const struct dcm_ds *ds,

@@ -1,0 +1,1182 @@
+/*
+ * test_rules.c - PS3.15 Annex E rules on synthetic datasets (cmocka).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dcm.h"
+#include "rules.h"
+
+#define T DCM_TAG
+
+/* ---------------------------------------------------------------------- */
+/* Fixtures: a recording audit callback and a deterministic UID map. */
+
+#define MAX_AUDIT 256
+
+struct audit_rec {
+	char path[128];
+	char action[16];
+	char old[128];
+	size_t oldlen;
+	int removed;		/* newv == NULL */
+	char newv[256];
+	size_t newlen;
+};
+
+struct fx {
+	struct audit_rec rec[MAX_AUDIT];
+	size_t n;
+	int fail_audit_at;	/* 1-based call that fails, 0 = never */
+	int fail_map;		/* map_uid fails */
+	int map_calls;
+};
+
+static int fx_map(void *arg, const char *uid, char *out, size_t outsz)
+{
+	struct fx *fx = arg;
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+	const char *p;
+
+	fx->map_calls++;
+	if (fx->fail_map)
+		return -EIO;
+	for (p = uid; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	snprintf(out, outsz, "2.25.%llu", (unsigned long long)h);
+	return 0;
+}
+
+static int fx_audit(void *arg, const char *path, const char *action,
+		    const void *old, size_t oldlen, const void *newv,
+		    size_t newlen)
+{
+	struct fx *fx = arg;
+	struct audit_rec *r;
+
+	if (fx->fail_audit_at && (int)fx->n + 1 == fx->fail_audit_at)
+		return -EIO;
+	assert_true(fx->n < MAX_AUDIT);
+	r = &fx->rec[fx->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	snprintf(r->action, sizeof(r->action), "%s", action);
+	r->oldlen = oldlen;
+	if (old)
+		memcpy(r->old, old, oldlen < sizeof(r->old) - 1 ?
+				oldlen : sizeof(r->old) - 1);
+	r->removed = newv == NULL;
+	r->newlen = newlen;
+	if (newv)
+		memcpy(r->newv, newv, newlen < sizeof(r->newv) - 1 ?
+				newlen : sizeof(r->newv) - 1);
+	return 0;
+}
+
+static const struct audit_rec *find_audit(const struct fx *fx,
+					  const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < fx->n; i++)
+		if (strcmp(fx->rec[i].path, path) == 0)
+			return &fx->rec[i];
+	return NULL;
+}
+
+static struct rules *R;
+
+static int setup(void **state)
+{
+	(void)state;
+	return rules_new(&R);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rules_free(R);
+	R = NULL;
+	return 0;
+}
+
+static void ctx_init(struct rules_ctx *ctx, struct fx *fx, unsigned opts)
+{
+	memset(fx, 0, sizeof(*fx));
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->options = opts;
+	ctx->pseudonym = "PSEUDO0001";
+	ctx->map_uid = fx_map;
+	ctx->audit = fx_audit;
+	ctx->arg = fx;
+}
+
+static void set(struct dcm_ds *ds, uint32_t tag, const char *vr,
+		const char *s)
+{
+	assert_int_equal(dcm_ds_set_str(ds, tag, vr, s), 0);
+}
+
+static void set_bin(struct dcm_ds *ds, uint32_t tag, const char *vr,
+		    const void *v, uint32_t len)
+{
+	assert_int_equal(dcm_ds_set(ds, tag, vr, v, len), 0);
+}
+
+static struct dcm_ds *add_item(struct dcm_ds *ds, uint32_t seqtag)
+{
+	struct dcm_elem *seq = dcm_ds_get(ds, seqtag);
+	struct dcm_ds *item;
+
+	if (!seq)
+		assert_int_equal(dcm_ds_set_seq(ds, seqtag, &seq), 0);
+	assert_int_equal(dcm_seq_add_item(seq, &item), 0);
+	return item;
+}
+
+/* The trimmed string value of tag, or NULL when absent. */
+static const char *str(const struct dcm_ds *ds, uint32_t tag)
+{
+	static char buf[1024];
+
+	if (!dcm_ds_get(ds, tag))
+		return NULL;
+	dcm_ds_get_str(ds, tag, buf, sizeof(buf));
+	return buf;
+}
+
+static void assert_absent(const struct dcm_ds *ds, uint32_t tag)
+{
+	assert_null(dcm_ds_get(ds, tag));
+}
+
+static void assert_str(const struct dcm_ds *ds, uint32_t tag, const char *s)
+{
+	const char *v = str(ds, tag);
+
+	assert_non_null(v);
+	assert_string_equal(v, s);
+}
+
+static void assert_empty(const struct dcm_ds *ds, uint32_t tag)
+{
+	struct dcm_elem *e = dcm_ds_get(ds, tag);
+
+	assert_non_null(e);
+	assert_int_equal(e->len, 0);
+	assert_int_equal(e->nitems, 0);
+}
+
+static void apply_ok(const struct rules_ctx *ctx, struct dcm_ds *ds)
+{
+	assert_int_equal(rules_apply(R, ctx, ds), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void test_table(void **state)
+{
+	(void)state;
+	assert_non_null(R);
+	assert_int_equal(rules_table_rows(R), 656);
+	assert_string_equal(rules_basic_code(R, T(0x0010, 0x1040)), "X");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x0050)), "Z");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x0018)), "U");
+	assert_string_equal(rules_basic_code(R, T(0x0040, 0xa123)), "D");
+	assert_string_equal(rules_basic_code(R, T(0x0010, 0x0020)), "Z/D");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x0022)), "X/Z");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x0021)), "X/D");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x0080)), "X/Z/D");
+	assert_string_equal(rules_basic_code(R, T(0x0008, 0x1140)), "X/Z/U*");
+	assert_string_equal(rules_basic_code(R, T(0xfffc, 0xfffc)), "X");
+	/* repeating groups and the private row */
+	assert_string_equal(rules_basic_code(R, T(0x6000, 0x3000)), "X");
+	assert_string_equal(rules_basic_code(R, T(0x601e, 0x4000)), "X");
+	assert_string_equal(rules_basic_code(R, T(0x5002, 0x0005)), "X");
+	assert_string_equal(rules_basic_code(R, T(0x0009, 0x1010)), "X");
+	/* not in the table */
+	assert_null(rules_basic_code(R, T(0x0008, 0x0070)));
+	assert_null(rules_basic_code(R, T(0x0028, 0x0301)));
+	assert_null(rules_basic_code(R, T(0x6000, 0x0010)));
+}
+
+static void test_basic_codes(void **state)
+{
+	static const uint8_t ob[6] = { 1, 2, 3, 4, 5, 6 };
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_elem *e;
+	struct dcm_ds *it;
+	char mapped[80];
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0010, 0x1040), "LO", "1 Main Street");	/* X */
+	set(&ds, T(0x0008, 0x0050), "SH", "ACC12345");	/* Z */
+	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3.4.5.6");	/* U */
+	/* D, one per VR class */
+	set(&ds, T(0x0040, 0xa123), "PN", "Smith^John");
+	set(&ds, T(0x0018, 0x9074), "DT", "20240101120000");
+	set(&ds, T(0x0040, 0xa121), "DA", "20240101");
+	set(&ds, T(0x0040, 0xa122), "TM", "120000");
+	set(&ds, T(0x0072, 0x005f), "AS", "045Y");
+	set(&ds, T(0x0400, 0x0565), "CS", "CORRECT");
+	set(&ds, T(0x2100, 0x0140), "AE", "MAMMO_WS_1");
+	set(&ds, T(0x006a, 0x0003), "UI", "1.2.3.99");
+	set_bin(&ds, T(0x0072, 0x0065), "OB", ob, sizeof(ob));
+	set_bin(&ds, T(0x0018, 0x9623), "FD", ob, sizeof(ob));	/* VR as given */
+	it = add_item(&ds, T(0x0040, 0xa730));	/* Content Sequence: D, SQ */
+	set(it, T(0x0040, 0xa123), "PN", "Nested^Name");
+	/* compound codes */
+	set(&ds, T(0x0070, 0x0084), "PN", "Creator^Name");	/* Z/D */
+	set(&ds, T(0x0008, 0x0022), "DA", "20240102");	/* X/Z */
+	set(&ds, T(0x0008, 0x0021), "DA", "20240103");	/* X/D */
+	set(&ds, T(0x0008, 0x0080), "LO", "St Elsewhere");	/* X/Z/D */
+	it = add_item(&ds, T(0x0008, 0x1140));	/* X/Z/U* */
+	set(it, T(0x0008, 0x1150), "UI", "1.2.840.10008.5.1.4.1.1.1.2");
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.7");
+
+	apply_ok(&ctx, &ds);
+
+	assert_absent(&ds, T(0x0010, 0x1040));
+	assert_empty(&ds, T(0x0008, 0x0050));
+	fx_map(&fx, "1.2.3.4.5.6", mapped, sizeof(mapped));
+	assert_str(&ds, T(0x0008, 0x0018), mapped);
+	assert_str(&ds, T(0x0040, 0xa123), "ANONYMIZED");
+	assert_str(&ds, T(0x0018, 0x9074), "19000101000000.000000");
+	assert_str(&ds, T(0x0040, 0xa121), "19000101");
+	assert_str(&ds, T(0x0040, 0xa122), "000000.00");
+	assert_str(&ds, T(0x0072, 0x005f), "000Y");
+	assert_str(&ds, T(0x0400, 0x0565), "ANON");
+	assert_str(&ds, T(0x2100, 0x0140), "ANONYMIZED");
+	fx_map(&fx, "1.2.3.99", mapped, sizeof(mapped));
+	assert_str(&ds, T(0x006a, 0x0003), mapped);
+	e = dcm_ds_get(&ds, T(0x0072, 0x0065));
+	assert_non_null(e);
+	assert_int_equal(e->len, 2);
+	assert_int_equal(e->val[0] | e->val[1], 0);
+	e = dcm_ds_get(&ds, T(0x0018, 0x9623));
+	assert_int_equal(e->len, 8);
+	assert_memory_equal(e->val, "\0\0\0\0\0\0\0\0", 8);
+	assert_empty(&ds, T(0x0040, 0xa730));
+	assert_str(&ds, T(0x0070, 0x0084), "ANONYMIZED");
+	assert_empty(&ds, T(0x0008, 0x0022));
+	assert_str(&ds, T(0x0008, 0x0021), "19000101");
+	assert_str(&ds, T(0x0008, 0x0080), "ANONYMIZED");
+	e = dcm_ds_get(&ds, T(0x0008, 0x1140));
+	assert_non_null(e);
+	assert_int_equal(e->nitems, 1);
+	assert_str(&e->items[0], T(0x0008, 0x1150),
+		   "1.2.840.10008.5.1.4.1.1.1.2");
+	fx_map(&fx, "1.2.3.4.7", mapped, sizeof(mapped));
+	assert_str(&e->items[0], T(0x0008, 0x1155), mapped);
+	/* a mapped UID is padded with NUL, not space (PS3.5 9.1) */
+	e = dcm_ds_get(&e->items[0], T(0x0008, 0x1155));
+	assert_int_equal(e->len % 2, 0);
+	if (e->len != strlen(mapped))
+		assert_int_equal(e->val[e->len - 1], 0);
+	dcm_ds_free(&ds);
+}
+
+static void test_uid_multi_and_empty(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	char a[80], b[80], want[200];
+	struct dcm_elem *e;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	/* U on a multi-valued, not well-formed value, and on an empty one */
+	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3\\not a uid ");
+	set(&ds, T(0x0020, 0x000d), "UI", "");
+	apply_ok(&ctx, &ds);
+	fx_map(&fx, "1.2.3", a, sizeof(a));
+	fx_map(&fx, "not a uid", b, sizeof(b));
+	snprintf(want, sizeof(want), "%s\\%s", a, b);
+	assert_str(&ds, T(0x0008, 0x0018), want);
+	e = dcm_ds_get(&ds, T(0x0020, 0x000d));
+	assert_non_null(e);
+	assert_int_equal(e->len, 0);
+	dcm_ds_free(&ds);
+
+	/* a long multi-valued value (beyond the small on-stack buffers) */
+	{
+		char in[2048], out[4096];
+		size_t o = 0, p = 0;
+		int i;
+
+		ctx_init(&ctx, &fx, 0);
+		for (i = 0; i < 40; i++) {
+			char one[64];
+
+			snprintf(one, sizeof(one),
+				 "1.2.826.0.1.3680043.2.1125.%d", i);
+			o += (size_t)snprintf(in + o, sizeof(in) - o, "%s%s",
+					      i ? "\\" : "", one);
+			fx_map(&fx, one, a, sizeof(a));
+			p += (size_t)snprintf(out + p, sizeof(out) - p, "%s%s",
+					      i ? "\\" : "", a);
+		}
+		set(&ds, T(0x0008, 0x0018), "UI", in);
+		apply_ok(&ctx, &ds);
+		assert_str(&ds, T(0x0008, 0x0018), out);
+		dcm_ds_free(&ds);
+
+		ctx_init(&ctx, &fx, RULES_RTN_LONG_MODIF_DATES);
+		ctx.date_shift_days = 1;
+		for (o = 0, p = 0, i = 0; i < 40; i++) {
+			o += (size_t)snprintf(in + o, sizeof(in) - o, "%s%s",
+					      i ? "\\" : "", "20240228");
+			p += (size_t)snprintf(out + p, sizeof(out) - p, "%s%s",
+					      i ? "\\" : "", "20240229");
+		}
+		set(&ds, T(0x0008, 0x0021), "DA", in);
+		apply_ok(&ctx, &ds);
+		assert_str(&ds, T(0x0008, 0x0021), out);
+		dcm_ds_free(&ds);
+	}
+}
+
+static void test_recursion(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_ds *l1, *l2, *l3;
+	struct dcm_elem *e;
+	const struct audit_rec *a;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	/* SQs not in the table: kept, items cleaned at every depth */
+	l1 = add_item(&ds, T(0x0054, 0x0220));
+	l2 = add_item(l1, T(0x0054, 0x0222));
+	l2 = add_item(l1, T(0x0054, 0x0222));	/* second item: [1] */
+	l3 = add_item(l2, T(0x0040, 0xa043));
+	set(l3, T(0x0010, 0x1040), "LO", "Deep Address");	/* X */
+	set(l3, T(0x0010, 0x0010), "PN", "Deep^Name");	/* Z */
+	set(l3, T(0x0008, 0x0100), "SH", "R-10224");	/* safe text */
+	set(l3, T(0x0018, 0x11a4), "LO", "Dr Who's paddle");	/* free text */
+	set(l3, T(0x0008, 0x0018), "UI", "1.2.3.4");	/* U */
+	apply_ok(&ctx, &ds);
+
+	e = dcm_ds_get(&ds, T(0x0054, 0x0220));
+	assert_non_null(e);
+	e = dcm_ds_get(&e->items[0], T(0x0054, 0x0222));
+	assert_int_equal(e->nitems, 2);
+	e = dcm_ds_get(&e->items[1], T(0x0040, 0xa043));
+	assert_non_null(e);
+	l3 = &e->items[0];
+	assert_absent(l3, T(0x0010, 0x1040));
+	assert_empty(l3, T(0x0010, 0x0010));	/* nested: the table, Z */
+	assert_str(l3, T(0x0008, 0x0100), "R-10224");
+	assert_absent(l3, T(0x0018, 0x11a4));
+	assert_string_not_equal(str(l3, T(0x0008, 0x0018)), "1.2.3.4");
+
+	a = find_audit(&fx, "00540220[0].00540222[1].0040A043[0].00101040");
+	assert_non_null(a);
+	assert_string_equal(a->action, "X");
+	assert_string_equal(a->old, "Deep Address");
+	assert_true(a->removed);
+	dcm_ds_free(&ds);
+}
+
+static void test_depth_limit(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *cur = &ds;
+	struct rules_ctx ctx;
+	struct fx fx;
+	int i;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	for (i = 0; i < DCM_MAX_DEPTH + 2; i++)
+		cur = add_item(cur, T(0x0054, 0x0220));
+	set(cur, T(0x0008, 0x0070), "LO", "ACME");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+}
+
+static void test_opt_uids(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_UIDS);
+	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3.4.5.6");
+	set(&ds, T(0x0009, 0x0000), "UI", "1.2.3");	/* private: removed */
+	set(&ds, T(0x0018, 0x9999), "UI", "1.2.3.7");	/* not in table */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0018), "1.2.3.4.5.6");
+	assert_str(&ds, T(0x0018, 0x9999), "1.2.3.7");
+	assert_absent(&ds, T(0x0009, 0x0000));
+	assert_int_equal(fx.map_calls, 0);
+	dcm_ds_free(&ds);
+}
+
+struct shift_case {
+	const char *in;
+	int days;
+	const char *out;	/* NULL: emptied */
+};
+
+static void test_opt_modif_dates(void **state)
+{
+	static const struct shift_case c[] = {
+		{ "20231231", 1, "20240101" },	/* year */
+		{ "20240228", 1, "20240229" },	/* leap day */
+		{ "20240229", 1, "20240301" },
+		{ "20230228", 1, "20230301" },	/* not a leap year */
+		{ "21000228", 1, "21000301" },	/* nor is 2100 */
+		{ "20000228", 1, "20000229" },	/* but 2000 is */
+		{ "20240131", 30, "20240301" },	/* month */
+		{ "20240301", -1, "20240229" },
+		{ "20240101", -365, "20230101" },
+		{ "20240101", -366, "20221231" },
+		{ "20240101\\20240229", 365, "20241231\\20250228" },
+		{ "2024-01-01", 1, NULL },	/* unparseable: Z */
+		{ "20240230", 1, NULL },	/* no such day */
+		{ "20240101", 3000000, NULL },	/* past year 9999 */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct dcm_ds ds = { 0 };
+		struct rules_ctx ctx;
+		struct fx fx;
+
+		ctx_init(&ctx, &fx, RULES_RTN_LONG_MODIF_DATES);
+		ctx.date_shift_days = c[i].days;
+		set(&ds, T(0x0008, 0x0021), "DA", c[i].in);
+		apply_ok(&ctx, &ds);
+		if (c[i].out)
+			assert_str(&ds, T(0x0008, 0x0021), c[i].out);
+		else
+			assert_empty(&ds, T(0x0008, 0x0021));
+		dcm_ds_free(&ds);
+	}
+}
+
+static void test_opt_modif_dt_tm(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	const struct audit_rec *a;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_LONG_MODIF_DATES);
+	ctx.date_shift_days = 1;
+	set(&ds, T(0x0008, 0x002a), "DT", "20240228235959.123456+0100");
+	set(&ds, T(0x0008, 0x0031), "TM", "101010");	/* TM: kept */
+	set(&ds, T(0x0008, 0x0020), "DA", "20240228");	/* Z basic, C */
+	set(&ds, T(0x0018, 0x9999), "DA", "20240228");	/* not in table */
+	set(&ds, T(0x0018, 0x999a), "TM", "1010");	/* not in table */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x002a), "20240229235959.123456+0100");
+	assert_str(&ds, T(0x0008, 0x0031), "101010");
+	assert_str(&ds, T(0x0008, 0x0020), "20240229");
+	assert_str(&ds, T(0x0018, 0x9999), "20240229");
+	assert_str(&ds, T(0x0018, 0x999a), "1010");
+	assert_str(&ds, T(0x0028, 0x0303), "MODIFIED");
+	a = find_audit(&fx, "00080020");
+	assert_non_null(a);
+	assert_string_equal(a->action, "shift");
+	assert_string_equal(a->old, "20240228");
+	assert_string_equal(a->newv, "20240229");
+	dcm_ds_free(&ds);
+}
+
+static void test_opt_full_dates(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	/* K (full dates) beats C (modified dates) when both are given */
+	ctx_init(&ctx, &fx,
+		 RULES_RTN_LONG_FULL_DATES | RULES_RTN_LONG_MODIF_DATES);
+	ctx.date_shift_days = 10;
+	set(&ds, T(0x0008, 0x0021), "DA", "20240228");
+	set(&ds, T(0x0008, 0x0031), "TM", "101010");
+	set(&ds, T(0x0018, 0x9999), "DA", "20240228");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0021), "20240228");
+	assert_str(&ds, T(0x0008, 0x0031), "101010");
+	assert_str(&ds, T(0x0018, 0x9999), "20240228");
+	assert_str(&ds, T(0x0028, 0x0303), "UNMODIFIED");
+	dcm_ds_free(&ds);
+
+	/* without date options: removed */
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x0021), "DA", "20240228");
+	set(&ds, T(0x0008, 0x0031), "TM", "101010");
+	set(&ds, T(0x0018, 0x9999), "DA", "20240228");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0021), "19000101");	/* X/D -> D */
+	assert_str(&ds, T(0x0008, 0x0031), "000000.00");
+	assert_absent(&ds, T(0x0018, 0x9999));
+	assert_str(&ds, T(0x0028, 0x0303), "REMOVED");
+	dcm_ds_free(&ds);
+}
+
+static void test_opt_clean_descriptors(void **state)
+{
+	static const char json[] = "{\"0008,103E\": [\"L CC\", \"R MLO\"]}";
+	struct rules_whitelist *wl = NULL;
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_elem *seq;
+	struct dcm_ds *it;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(rules_whitelist_parse(json, strlen(json), &wl, err,
+					       sizeof(err)), 0);
+	ctx_init(&ctx, &fx, RULES_CLEAN_DESCRIPTORS);
+	ctx.wl = wl;
+	set(&ds, T(0x0008, 0x103e), "LO", " r mlo ");	/* listed */
+	set(&ds, T(0x0008, 0x1030), "LO", "L CC");	/* not for this tag */
+	assert_int_equal(dcm_ds_set_seq(&ds, T(0x0054, 0x0220), &seq), 0);
+	assert_int_equal(dcm_seq_add_item(seq, &it), 0);
+	set(it, T(0x0008, 0x103e), "LO", "Jane Doe right");	/* unlisted */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x103e), "r mlo");
+	assert_absent(&ds, T(0x0008, 0x1030));
+	seq = dcm_ds_get(&ds, T(0x0054, 0x0220));
+	assert_absent(&seq->items[0], T(0x0008, 0x103e));
+	dcm_ds_free(&ds);
+
+	/* the white list alone does nothing without the option */
+	ctx_init(&ctx, &fx, 0);
+	ctx.wl = wl;
+	set(&ds, T(0x0008, 0x103e), "LO", "L CC");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0008, 0x103e));
+	dcm_ds_free(&ds);
+	rules_whitelist_free(wl);
+}
+
+/* Code Meaning is typed text in local codes: a dummy unless white-listed,
+ * at any depth (it is Type 1 in code sequence items, so never removed). */
+static void test_code_meaning_whitelist(void **state)
+{
+	static const char json[] = "{\"0008,0104\": [\"cranio-caudal\"]}";
+	struct rules_whitelist *wl = NULL;
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_elem *seq;
+	struct dcm_ds *it;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(rules_whitelist_parse(json, strlen(json), &wl, err,
+					       sizeof(err)), 0);
+	ctx_init(&ctx, &fx, RULES_CLEAN_DESCRIPTORS);
+	ctx.wl = wl;
+	assert_int_equal(dcm_ds_set_seq(&ds, T(0x0054, 0x0220), &seq), 0);
+	assert_int_equal(dcm_seq_add_item(seq, &it), 0);
+	set(it, T(0x0008, 0x0100), "SH", "399162004");
+	set(it, T(0x0008, 0x0104), "LO", "cranio-caudal");
+	assert_int_equal(dcm_ds_set_seq(&ds, T(0x0008, 0x1032), &seq), 0);
+	assert_int_equal(dcm_seq_add_item(seq, &it), 0);
+	set(it, T(0x0008, 0x0100), "SH", "MAMSCR");
+	set(it, T(0x0008, 0x0104), "LO", "Screening Nordmann");
+	apply_ok(&ctx, &ds);
+	seq = dcm_ds_get(&ds, T(0x0054, 0x0220));
+	assert_str(&seq->items[0], T(0x0008, 0x0104), "cranio-caudal");
+	assert_str(&seq->items[0], T(0x0008, 0x0100), "399162004");
+	seq = dcm_ds_get(&ds, T(0x0008, 0x1032));
+	assert_str(&seq->items[0], T(0x0008, 0x0104), "ANONYMIZED");
+	dcm_ds_free(&ds);
+	rules_whitelist_free(wl);
+}
+
+static void test_opt_device_institution_patient(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_DEVICE_ID | RULES_RTN_INSTITUTION_ID |
+			    RULES_RTN_PATIENT_CHARS);
+	set(&ds, T(0x0018, 0x1000), "LO", "SN12345");
+	set(&ds, T(0x0008, 0x1010), "SH", "MAMMO1");
+	set(&ds, T(0x0008, 0x0080), "LO", "St Elsewhere");
+	set(&ds, T(0x0010, 0x1010), "AS", "054Y");
+	set(&ds, T(0x0018, 0x9998), "AS", "054Y");	/* not in table */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0018, 0x1000), "SN12345");
+	assert_str(&ds, T(0x0008, 0x1010), "MAMMO1");
+	assert_str(&ds, T(0x0008, 0x0080), "St Elsewhere");
+	assert_str(&ds, T(0x0010, 0x1010), "054Y");
+	assert_str(&ds, T(0x0018, 0x9998), "054Y");
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0018, 0x1000), "LO", "SN12345");
+	set(&ds, T(0x0010, 0x1010), "AS", "054Y");
+	set(&ds, T(0x0018, 0x9998), "AS", "054Y");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0018, 0x1000), "ANONYMIZED");
+	assert_absent(&ds, T(0x0010, 0x1010));
+	assert_absent(&ds, T(0x0018, 0x9998));
+	dcm_ds_free(&ds);
+}
+
+static void build_private(struct dcm_ds *ds)
+{
+	set(ds, T(0x00e1, 0x0010), "LO", "ELSCINT1 ");
+	set(ds, T(0x00e1, 0x1021), "DS", "12.5");	/* safe: DLP */
+	set(ds, T(0x00e1, 0x1022), "LO", "secret");	/* not listed */
+	set(ds, T(0x00e1, 0x0011), "LO", "OTHER VENDOR");
+	set(ds, T(0x00e1, 0x1121), "DS", "1.0");	/* wrong creator */
+	set(ds, T(0x00e1, 0x0012), "LO", "ELSCINT1");	/* creator, empty
+							 * block */
+	set(ds, T(0x00e1, 0x0001), "LO", "x");		/* not a data elem */
+	set(ds, T(0x0009, 0x0010), "LO", "GEMS_IDEN_01");
+	set(ds, T(0x0009, 0x1001), "LO", "Jane");
+	set(ds, T(0x0001, 0x0010), "LO", "ELSCINT1");	/* not private */
+	set(ds, T(0x0001, 0x1021), "DS", "1");
+	set(ds, T(0x0019, 0x1021), "DS", "1");		/* no creator */
+}
+
+static void test_private(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	uint32_t i;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_SAFE_PRIVATE);
+	build_private(&ds);
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x00e1, 0x0010), "ELSCINT1");
+	assert_str(&ds, T(0x00e1, 0x1021), "12.5");
+	assert_absent(&ds, T(0x00e1, 0x1022));
+	assert_absent(&ds, T(0x00e1, 0x0011));
+	assert_absent(&ds, T(0x00e1, 0x1121));
+	assert_absent(&ds, T(0x00e1, 0x0012));
+	assert_absent(&ds, T(0x00e1, 0x0001));
+	assert_absent(&ds, T(0x0009, 0x0010));
+	assert_absent(&ds, T(0x0009, 0x1001));
+	assert_absent(&ds, T(0x0001, 0x0010));
+	assert_absent(&ds, T(0x0001, 0x1021));
+	assert_absent(&ds, T(0x0019, 0x1021));
+	dcm_ds_free(&ds);
+
+	/* without the option nothing private survives */
+	ctx_init(&ctx, &fx, 0);
+	build_private(&ds);
+	apply_ok(&ctx, &ds);
+	for (i = 0; i < ds.n; i++)
+		assert_int_equal(DCM_GROUP(ds.el[i].tag) & 1, 0);
+	dcm_ds_free(&ds);
+}
+
+static void test_overlays_curves(void **state)
+{
+	static const uint8_t two[2] = { 0, 1 };
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0xff);	/* every option: still removed */
+	set_bin(&ds, T(0x6000, 0x0010), "US", two, 2);
+	set_bin(&ds, T(0x6000, 0x3000), "OW", two, 2);
+	set(&ds, T(0x6002, 0x0022), "LO", "overlay text");
+	set_bin(&ds, T(0x601e, 0x0011), "US", two, 2);
+	set_bin(&ds, T(0x5000, 0x0005), "US", two, 2);
+	set_bin(&ds, T(0x501e, 0x3000), "OB", two, 2);
+	set_bin(&ds, T(0x0028, 0x0010), "US", two, 2);	/* kept */
+	set_bin(&ds, T(0x0028, 0x0000), "UL", "\0\0\0\0", 4);	/* length */
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x6000, 0x0010));
+	assert_absent(&ds, T(0x6000, 0x3000));
+	assert_absent(&ds, T(0x6002, 0x0022));
+	assert_absent(&ds, T(0x601e, 0x0011));
+	assert_absent(&ds, T(0x5000, 0x0005));
+	assert_absent(&ds, T(0x501e, 0x3000));
+	assert_absent(&ds, T(0x0028, 0x0000));
+	assert_non_null(dcm_ds_get(&ds, T(0x0028, 0x0010)));
+	dcm_ds_free(&ds);
+}
+
+static void test_not_in_table(void **state)
+{
+	static const uint8_t bin[4] = { 1, 2, 3, 4 };
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	char mapped[80];
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0018, 0x11a4), "LO", "Mrs Smith's paddle");
+	set(&ds, T(0x0018, 0x9990), "PN", "Other^Name");
+	set(&ds, T(0x0018, 0x9991), "ST", "free text");
+	set(&ds, T(0x0008, 0x0070), "LO", "ACME Medical");
+	set(&ds, T(0x0008, 0x1090), "LO", "Mammo 3000");
+	set(&ds, T(0x0008, 0x0104), "LO", "cranio-caudal");
+	set(&ds, T(0x0008, 0x0016), "UI", "1.2.840.10008.5.1.4.1.1.1.2");
+	set(&ds, T(0x0018, 0x9992), "UI", "1.3.6.1.4.1.5962.1");
+	set(&ds, T(0x0018, 0x9993), "AE", "STORESCU");
+	set(&ds, T(0x0018, 0x9994), "UR", "http://x/");
+	set_bin(&ds, T(0x0018, 0x9995), "UN", bin, 4);
+	set(&ds, T(0x0008, 0x0060), "CS", "MG");
+	set(&ds, T(0x0020, 0x0013), "IS", "3");
+	set_bin(&ds, T(0x0028, 0x0011), "US", bin, 2);
+	set(&ds, T(0x0028, 0x0301), "CS", "NO");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x11a4));
+	assert_absent(&ds, T(0x0018, 0x9990));
+	assert_absent(&ds, T(0x0018, 0x9991));
+	assert_str(&ds, T(0x0008, 0x0070), "ACME Medical");
+	assert_str(&ds, T(0x0008, 0x1090), "Mammo 3000");
+	/* Code Meaning: typed text in local codes, so a dummy unless
+	 * white-listed (see test_code_meaning_whitelist) */
+	assert_str(&ds, T(0x0008, 0x0104), "ANONYMIZED");
+	assert_str(&ds, T(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.1.2");
+	fx_map(&fx, "1.3.6.1.4.1.5962.1", mapped, sizeof(mapped));
+	assert_str(&ds, T(0x0018, 0x9992), mapped);
+	assert_absent(&ds, T(0x0018, 0x9993));
+	assert_absent(&ds, T(0x0018, 0x9994));
+	assert_absent(&ds, T(0x0018, 0x9995));
+	assert_str(&ds, T(0x0008, 0x0060), "MG");
+	assert_str(&ds, T(0x0020, 0x0013), "3");
+	assert_non_null(dcm_ds_get(&ds, T(0x0028, 0x0011)));
+	assert_str(&ds, T(0x0028, 0x0301), "NO");
+	dcm_ds_free(&ds);
+}
+
+static void test_pseudonym_and_marks(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_elem *seq;
+	const struct audit_rec *a;
+	const char *m;
+	size_t nopt = 0;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_UIDS | RULES_CLEAN_DESCRIPTORS);
+	set(&ds, T(0x0010, 0x0010), "PN", "Doe^Jane");
+	set(&ds, T(0x0010, 0x0020), "LO", "MRN123456");
+	set(&ds, T(0x0012, 0x0063), "LO", "old method");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0010, 0x0010), "PSEUDO0001");
+	assert_str(&ds, T(0x0010, 0x0020), "PSEUDO0001");
+	assert_string_equal(dcm_ds_get(&ds, T(0x0010, 0x0010))->vr, "PN");
+	assert_string_equal(dcm_ds_get(&ds, T(0x0010, 0x0020))->vr, "LO");
+	assert_str(&ds, T(0x0012, 0x0062), "YES");
+	m = str(&ds, T(0x0012, 0x0063));
+	assert_non_null(m);
+	assert_non_null(strstr(m, "deidfs: PS3.15 E.1-1 Basic Profile 2026c"));
+	assert_non_null(strstr(m, "\\Retain UIDs Option"));
+	assert_non_null(strstr(m, "\\Clean Descriptors Option"));
+	assert_null(strstr(m, "old method"));
+	assert_str(&ds, T(0x0028, 0x0303), "REMOVED");
+
+	seq = dcm_ds_get(&ds, T(0x0012, 0x0064));
+	assert_non_null(seq);
+	assert_int_equal(seq->nitems, 3);
+	assert_str(&seq->items[0], T(0x0008, 0x0100), "113100");
+	assert_str(&seq->items[0], T(0x0008, 0x0102), "DCM");
+	assert_str(&seq->items[0], T(0x0008, 0x0104),
+		   "Basic Application Confidentiality Profile");
+	assert_str(&seq->items[1], T(0x0008, 0x0100), "113110");
+	assert_str(&seq->items[1], T(0x0008, 0x0104), "Retain UIDs Option");
+	assert_str(&seq->items[2], T(0x0008, 0x0100), "113105");
+	assert_str(&seq->items[2], T(0x0008, 0x0102), "DCM");
+
+	/* the audit trail sees the original values */
+	a = find_audit(&fx, "00100010");
+	assert_non_null(a);
+	assert_string_equal(a->action, "pseudonym");
+	assert_string_equal(a->old, "Doe^Jane");
+	assert_string_equal(a->newv, "PSEUDO0001");
+	a = find_audit(&fx, "00100020");
+	assert_non_null(a);
+	assert_string_equal(a->old, "MRN123456 ");
+	a = find_audit(&fx, "00120064[1].00080100");
+	assert_non_null(a);
+	assert_string_equal(a->action, "mark");
+	assert_string_equal(a->newv, "113110");
+	dcm_ds_free(&ds);
+
+	/* every option: one code each, DeidentificationMethod values fit */
+	ctx_init(&ctx, &fx, 0xff);
+	apply_ok(&ctx, &ds);
+	seq = dcm_ds_get(&ds, T(0x0012, 0x0064));
+	assert_int_equal(seq->nitems, 9);
+	{
+		static const char *const codes[] = {
+			"113100", "113111", "113110", "113109", "113112",
+			"113108", "113106", "113107", "113105",
+		};
+		uint32_t i;
+
+		for (i = 0; i < 9; i++)
+			assert_str(&seq->items[i], T(0x0008, 0x0100),
+				   codes[i]);
+	}
+	m = str(&ds, T(0x0012, 0x0063));
+	while (m) {
+		const char *b = strchr(m, '\\');
+		size_t n = b ? (size_t)(b - m) : strlen(m);
+
+		assert_true(n <= 64);
+		nopt++;
+		m = b ? b + 1 : NULL;
+	}
+	assert_int_equal(nopt, 9);
+	dcm_ds_free(&ds);
+}
+
+static void test_audit_sees_old_values(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	const struct audit_rec *a;
+	struct dcm_ds *it;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x0050), "SH", "ACC12345");
+	it = add_item(&ds, T(0x0040, 0xa730));
+	set(it, T(0x0040, 0xa123), "PN", "X");
+	set(&ds, T(0x0040, 0xa123), "PN", "Smith^John");
+	apply_ok(&ctx, &ds);
+	a = find_audit(&fx, "00080050");
+	assert_non_null(a);
+	assert_string_equal(a->action, "Z");
+	assert_string_equal(a->old, "ACC12345");
+	assert_int_equal(a->newlen, 0);
+	assert_false(a->removed);
+	a = find_audit(&fx, "0040A123");
+	assert_non_null(a);
+	assert_string_equal(a->action, "D");
+	assert_string_equal(a->old, "Smith^John");
+	assert_string_equal(a->newv, "ANONYMIZED");
+	a = find_audit(&fx, "0040A730");	/* sequence emptied */
+	assert_non_null(a);
+	dcm_ds_free(&ds);
+
+	/* an audit error stops rules_apply with that error */
+	ctx_init(&ctx, &fx, 0);
+	fx.fail_audit_at = 2;
+	set(&ds, T(0x0008, 0x0050), "SH", "ACC12345");
+	set(&ds, T(0x0010, 0x1040), "LO", "Street");
+	set(&ds, T(0x0010, 0x2160), "SH", "Ethnic");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EIO);
+	assert_int_equal(fx.n, 1);
+	dcm_ds_free(&ds);
+}
+
+static void test_fail_closed(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	struct dcm_ds *it;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	fx.fail_map = 1;
+	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3.4");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EIO);
+	dcm_ds_free(&ds);
+
+	/* ... nested too */
+	ctx_init(&ctx, &fx, 0);
+	fx.fail_map = 1;
+	it = add_item(&ds, T(0x0008, 0x1140));
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.7");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EIO);
+	dcm_ds_free(&ds);
+
+	/* no map_uid at all */
+	ctx_init(&ctx, &fx, 0);
+	ctx.map_uid = NULL;
+	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3.4");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EINVAL);
+	dcm_ds_free(&ds);
+
+	/* no (or a multi-valued) pseudonym */
+	ctx_init(&ctx, &fx, 0);
+	ctx.pseudonym = NULL;
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EINVAL);
+	ctx.pseudonym = "A\\B";
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EINVAL);
+	ctx.pseudonym = "";
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EINVAL);
+
+	/* an embedded NUL in a UID cannot be mapped faithfully */
+	ctx_init(&ctx, &fx, 0);
+	set_bin(&ds, T(0x0008, 0x0018), "UI", "1.2\0003.4", 8);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+}
+
+static void test_classify(void **state)
+{
+	struct dcm_ds ds = { 0 };
+
+	(void)state;
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_NO_MODALITY);
+	assert_int_equal(rules_classify(&ds, "all"), RULES_Q_NO_MODALITY);
+	set(&ds, T(0x0008, 0x0060), "CS", "  ");
+	assert_int_equal(rules_classify(&ds, "all"), RULES_Q_NO_MODALITY);
+	set(&ds, T(0x0008, 0x0060), "CS", "MG");
+	assert_int_equal(rules_classify(&ds, "MG,OT"), RULES_OK);
+	assert_int_equal(rules_classify(&ds, "ot, mg"), RULES_OK);
+	assert_int_equal(rules_classify(&ds, "ALL"), RULES_OK);
+	assert_int_equal(rules_classify(&ds, "CT,OT"), RULES_Q_MODALITY);
+	assert_int_equal(rules_classify(&ds, "M"), RULES_Q_MODALITY);
+	assert_int_equal(rules_classify(&ds, ""), RULES_Q_MODALITY);
+
+	/* secondary capture: only suspect conversion types */
+	set(&ds, T(0x0008, 0x0016), "UI", "1.2.840.10008.5.1.4.1.1.7");
+	set(&ds, T(0x0008, 0x0064), "CS", "DV");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_OK);
+	/* workstation captures are the ordinary OT images */
+	set(&ds, T(0x0008, 0x0064), "CS", "WSD");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_OK);
+	set(&ds, T(0x0008, 0x0064), "CS", "SI");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_SCREEN_CAPTURE);
+	set(&ds, T(0x0008, 0x0016), "UI", "1.2.840.10008.5.1.4.1.1.7.4");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_SCREEN_CAPTURE);
+	/* VL (…1.1.77.x) is not secondary capture */
+	set(&ds, T(0x0008, 0x0016), "UI", "1.2.840.10008.5.1.4.1.1.77.1.4");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_OK);
+	dcm_ds_remove(&ds, T(0x0008, 0x0064));
+
+	set(&ds, T(0x0008, 0x0008), "CS", "DERIVED\\SECONDARY\\SAVED");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_SCREEN_CAPTURE);
+	dcm_ds_remove(&ds, T(0x0008, 0x0008));
+	set(&ds, T(0x0008, 0x103e), "LO", "Screen Save");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_SCREEN_CAPTURE);
+	set(&ds, T(0x0008, 0x103e), "LO", " patient PROTOCOL ");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_Q_PROTOCOL);
+	set(&ds, T(0x0008, 0x103e), "LO", "Patient Protocol 2");
+	assert_int_equal(rules_classify(&ds, "MG"), RULES_OK);
+	/* burned-in annotation wins over everything after it */
+	set(&ds, T(0x0008, 0x103e), "LO", "Patient Protocol");
+	set(&ds, T(0x0028, 0x0301), "CS", "yes");
+	assert_int_equal(rules_classify(&ds, "CT"), RULES_Q_BURNED_IN);
+	set(&ds, T(0x0028, 0x0301), "CS", "NO");
+	assert_int_equal(rules_classify(&ds, "CT"), RULES_Q_PROTOCOL);
+	dcm_ds_free(&ds);
+
+	assert_string_equal(rules_reason_name(RULES_OK), "ok");
+	assert_string_equal(rules_reason_name(RULES_Q_BURNED_IN),
+			    "burned-in-annotation");
+	assert_string_equal(rules_reason_name(RULES_Q_PROTOCOL),
+			    "patient-protocol");
+	assert_string_equal(rules_reason_name(RULES_Q_SCREEN_CAPTURE),
+			    "screen-capture");
+	assert_string_equal(rules_reason_name(RULES_Q_MODALITY),
+			    "modality-not-allowed");
+	assert_string_equal(rules_reason_name(RULES_Q_NO_MODALITY),
+			    "modality-missing");
+	assert_string_equal(rules_reason_name(RULES_Q_UNPARSEABLE),
+			    "unparseable");
+	assert_string_equal(rules_reason_name(RULES_Q_DEID_FAILED),
+			    "deid-failed");
+	assert_string_equal(rules_reason_name(RULES_Q_NOT_DICOM),
+			    "not-dicom");
+}
+
+/* Apply a white list to one SeriesDescription value: kept? */
+static int wl_keeps(const struct rules_whitelist *wl, uint32_t tag,
+		    const char *value)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	int kept;
+
+	ctx_init(&ctx, &fx, RULES_CLEAN_DESCRIPTORS);
+	ctx.wl = wl;
+	set(&ds, tag, "LO", value);
+	apply_ok(&ctx, &ds);
+	kept = dcm_ds_get(&ds, tag) != NULL;
+	dcm_ds_free(&ds);
+	return kept;
+}
+
+static void test_whitelist_parse(void **state)
+{
+	static const char *const good[] = {
+		"{\"0008,103E\": [\"L CC\", \"R MLO\"]}",
+		"{}",
+		" { \"0008,103e\" : [ ] , \"0008,1030\":[\"a\"] } \n",
+		"{\" 0008 , 103E \": [\"x\"]}",
+		"{\"0008,103E\": [\"caf\\u00e9\", \"\\ud83d\\ude00\", "
+		"\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\"]}",
+		"{\"0008,103E\": [\"\xc3\xa9t\xc3\xa9\"]}",
+	};
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"{",
+		"{\"0008,103E\"}",
+		"{\"0008,103E\": \"L CC\"}",
+		"{\"0008,103E\": [1]}",
+		"{\"0008,103E\": [null]}",
+		"{\"0008,103E\": [\"a\",]}",
+		"{\"0008,103E\": [\"a\"],}",
+		"{\"0008,103E\": [\"a\"]} x",
+		"{\"0008103E\": [\"a\"]}",
+		"{\"(0008,103E)\": [\"a\"]}",
+		"{\"0008,103G\": [\"a\"]}",
+		"{\"0008,103E\": [\"SECRET\\u12\"]}",
+		"{\"0008,103E\": [\"SECRET\\ud800\"]}",
+		"{\"0008,103E\": [\"SECRET\\udc00x\"]}",
+		"{\"0008,103E\": [\"SECRET\\u0000\"]}",
+		"{\"0008,103E\": [\"SECRET\\x\"]}",
+		"{\"0008,103E\": [\"SECRET\tTAB\"]}",
+		"{\"0008,103E\": [\"SECRET\xc3\"]}",
+		"{\"0008,103E\": [\"SECRET\xed\xa0\x80\"]}",
+		"{\"0008,103E\": [\"SECRET",
+		"{'0008,103E': ['a']}",
+	};
+	struct rules_whitelist *wl;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		wl = NULL;
+		assert_int_equal(rules_whitelist_parse(good[i],
+						       strlen(good[i]), &wl,
+						       err, sizeof(err)), 0);
+		assert_non_null(wl);
+		rules_whitelist_free(wl);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wl = (struct rules_whitelist *)1;
+		err[0] = 0;
+		assert_int_equal(rules_whitelist_parse(bad[i], strlen(bad[i]),
+						       &wl, err, sizeof(err)),
+				 -EBADMSG);
+		assert_null(wl);
+		assert_true(err[0] != 0);
+		assert_null(strstr(err, "SECRET"));
+	}
+	/* an embedded NUL is not JSON */
+	assert_int_equal(rules_whitelist_parse("{}\0", 3, &wl, err,
+					       sizeof(err)), -EBADMSG);
+
+	/* bounds: 1 MiB of input */
+	{
+		size_t n = (1u << 20) + 1;
+		char *big = malloc(n);
+
+		assert_non_null(big);
+		memset(big, ' ', n);
+		big[0] = '{';
+		big[n - 1] = '}';
+		assert_int_equal(rules_whitelist_parse(big, n, &wl, err,
+						       sizeof(err)), -EBADMSG);
+		assert_int_equal(rules_whitelist_parse(big + 1, n - 1, &wl,
+						       err, sizeof(err)), -EBADMSG);
+		big[1] = '{';
+		assert_int_equal(rules_whitelist_parse(big + 1, n - 1, &wl,
+						       err, sizeof(err)), 0);
+		rules_whitelist_free(wl);
+		free(big);
+	}
+	/* bounds: 10,000 values */
+	{
+		size_t cap = 16 + 10001 * 5, o;
+		char *s = malloc(cap);
+		int k;
+
+		assert_non_null(s);
+		o = (size_t)sprintf(s, "{\"0008,103E\":[");
+		for (k = 0; k < 10001; k++)
+			o += (size_t)sprintf(s + o, "%s\"a\"", k ? "," : "");
+		o += (size_t)sprintf(s + o, "]}");
+		assert_int_equal(rules_whitelist_parse(s, o, &wl, err,
+						       sizeof(err)), -EBADMSG);
+		/* 10,000 is fine: drop one value */
+		memmove(s + 14, s + 18, o - 18);
+		o -= 4;
+		assert_int_equal(rules_whitelist_parse(s, o, &wl, err,
+						       sizeof(err)), 0);
+		rules_whitelist_free(wl);
+		free(s);
+	}
+
+	/* decoded values match: escapes, case, lower-case tag keys */
+	assert_int_equal(rules_whitelist_parse(good[4], strlen(good[4]), &wl,
+					       err, sizeof(err)), 0);
+	assert_true(wl_keeps(wl, T(0x0008, 0x103e), "CAF\xc3\xa9"));
+	assert_true(wl_keeps(wl, T(0x0008, 0x103e), "\xf0\x9f\x98\x80"));
+	assert_false(wl_keeps(wl, T(0x0008, 0x103e), "cafe"));
+	rules_whitelist_free(wl);
+	assert_int_equal(rules_whitelist_parse(good[2], strlen(good[2]), &wl,
+					       err, sizeof(err)), 0);
+	assert_true(wl_keeps(wl, T(0x0008, 0x1030), "A"));
+	assert_false(wl_keeps(wl, T(0x0008, 0x103e), "a"));
+	rules_whitelist_free(wl);
+	assert_int_equal(rules_whitelist_parse(good[0], strlen(good[0]), &wl,
+					       err, sizeof(err)), 0);
+	assert_true(wl_keeps(wl, T(0x0008, 0x103e), "L CC"));
+	assert_true(wl_keeps(wl, T(0x0008, 0x103e), "R MLO "));
+	assert_false(wl_keeps(wl, T(0x0008, 0x103e), "L  CC"));
+	assert_false(wl_keeps(wl, T(0x0008, 0x103e), "L CC\\R MLO"));
+	rules_whitelist_free(wl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_basic_codes),
+		cmocka_unit_test(test_uid_multi_and_empty),
+		cmocka_unit_test(test_recursion),
+		cmocka_unit_test(test_depth_limit),
+		cmocka_unit_test(test_opt_uids),
+		cmocka_unit_test(test_opt_modif_dates),
+		cmocka_unit_test(test_opt_modif_dt_tm),
+		cmocka_unit_test(test_opt_full_dates),
+		cmocka_unit_test(test_opt_clean_descriptors),
+		cmocka_unit_test(test_code_meaning_whitelist),
+		cmocka_unit_test(test_opt_device_institution_patient),
+		cmocka_unit_test(test_private),
+		cmocka_unit_test(test_overlays_curves),
+		cmocka_unit_test(test_not_in_table),
+		cmocka_unit_test(test_pseudonym_and_marks),
+		cmocka_unit_test(test_audit_sees_old_values),
+		cmocka_unit_test(test_fail_closed),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_whitelist_parse),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
