@@ -1,0 +1,181 @@
+"""
+conftest.py - shared fixtures of the end-to-end tests (pytest, run with
+/usr/bin/python3 -m pytest tests/e2e).
+
+Fixtures
+--------
+archive          (session) an identified test archive made once per test run
+                 by scripts/make_archive.py (--women 6 --seed 20240601, 64x64
+                 images).  An Archive object, see below.  Read-only: tests
+                 must not modify it (copy it with shutil.copytree first).
+archive_factory  (session) make_archive(**opts) -> Archive, for tests that
+                 need another seed, size or a private copy; opts are seed,
+                 women, rows, cols, big (each run gets its own directory).
+archive_copy     (function) a private, writable copy of the session archive
+                 (an Archive under tmp_path), for tests that change files.
+deidfs           path (str) of the deidfs binary: $DEIDFS, else
+                 <repo>/build/deidfs.  Tests that use this fixture are
+                 skipped when the binary does not exist.
+repo             the repository root (pathlib.Path).
+tests_data       <repo>/tests/data (pathlib.Path), the real sample files
+                 described by tests/data/MANIFEST.tsv.
+
+Helpers (import with `from conftest import run, Archive` or use directly)
+-------
+run(*args, check=False, timeout=600, input=None, env=None, cwd=None)
+    Run a command (arguments are str()-ed) and return the
+    subprocess.CompletedProcess with stdout and stderr captured as str,
+    decoded as UTF-8 with surrogateescape (so find_phi() sees their original
+    bytes).  check=True raises AssertionError with both streams when the exit
+    status is not 0.
+
+Archive attributes
+------------------
+root        OUTDIR (pathlib.Path) holding identified/ and variables.csv
+identified  OUTDIR/identified: the source tree to give deidfs
+csv         OUTDIR/variables.csv: the registry CSV
+phi         the whole --phi-out JSON (dict), see scripts/make_archive.py
+strings     phi["strings"]: every planted string that must never appear in a
+            de-identified output made with default options (bytes or names)
+ids, names, uids, dates, times, categories, where
+            the other keys of the JSON; dates/times are NOT in strings
+truth       phi["truth"]: women, studies, files, csv rows, unlinked studies,
+            same-month study pairs (documented in make_archive.build_truth)
+
+Archive methods
+---------------
+path(f)           absolute path (str, surrogateescape) of a truth file record
+files(**match)    the truth file records whose fields equal the given values,
+                  e.g. archive.files(expect="publish", kind="mg")
+published()       records that a correct de-identifier publishes with the
+                  default modality list (expect == "publish")
+quarantined()     records it must not publish (expect == "quarantine")
+strings_except(*categories)
+                  strings minus those of the given categories, for runs with
+                  a retain option (e.g. strings_except("uid") with retained
+                  UIDs, "device", "institution")
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MAKE_ARCHIVE = REPO / "scripts" / "make_archive.py"
+DEFAULT_SEED = 20240601
+DEFAULT_WOMEN = 6
+
+
+def run(*args, check=False, timeout=600, input=None, env=None, cwd=None):
+    cmd = [str(a) for a in args]
+    if isinstance(input, str):
+        input = input.encode("utf-8", "surrogateescape")
+    p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout, env=env,
+                       cwd=None if cwd is None else str(cwd))
+    out = subprocess.CompletedProcess(
+        p.args, p.returncode,
+        p.stdout.decode("utf-8", "surrogateescape"),
+        p.stderr.decode("utf-8", "surrogateescape"))
+    if check and out.returncode != 0:
+        raise AssertionError("%s exited with %d\n--- stdout\n%s\n--- stderr\n%s"
+                             % (cmd[0], out.returncode, out.stdout[-4000:],
+                                out.stderr[-4000:]))
+    return out
+
+
+class Archive:
+    def __init__(self, root, phi_path):
+        self.root = pathlib.Path(root)
+        self.identified = self.root / "identified"
+        self.csv = self.root / "variables.csv"
+        self.phi_path = pathlib.Path(phi_path)
+        with open(phi_path, encoding="utf-8") as f:
+            self.phi = json.load(f)
+        for k in ("strings", "ids", "names", "uids", "dates", "times",
+                  "categories", "where", "truth"):
+            setattr(self, k, self.phi[k])
+
+    def path(self, f):
+        return os.path.join(str(self.identified), f["path"])
+
+    def files(self, **match):
+        return [f for f in self.truth["files"]
+                if all(f.get(k) == v for k, v in match.items())]
+
+    def published(self):
+        return self.files(expect="publish")
+
+    def quarantined(self):
+        return self.files(expect="quarantine")
+
+    def strings_except(self, *categories):
+        drop = set()
+        for c in categories:
+            drop.update(self.categories.get(c, []))
+        return [s for s in self.strings if s not in drop]
+
+    def __repr__(self):
+        return "Archive(%r)" % str(self.root)
+
+
+def make_archive(outdir, seed=DEFAULT_SEED, women=DEFAULT_WOMEN, rows=None,
+                 cols=None, big=False):
+    """Run scripts/make_archive.py into outdir; returns an Archive."""
+    outdir = pathlib.Path(outdir)
+    phi = outdir.parent / (outdir.name + ".phi.json")
+    args = [sys.executable, MAKE_ARCHIVE, outdir, "--seed", seed,
+            "--women", women, "--phi-out", phi]
+    if rows is not None:
+        args += ["--rows", rows]
+    if cols is not None:
+        args += ["--cols", cols]
+    if big:
+        args.append("--big")
+    run(*args, check=True)
+    return Archive(outdir, phi)
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def tests_data():
+    return REPO / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory):
+    return make_archive(tmp_path_factory.mktemp("archive") / "out")
+
+
+@pytest.fixture(scope="session")
+def archive_factory(tmp_path_factory):
+    def factory(**opts):
+        return make_archive(tmp_path_factory.mktemp("archive") / "out",
+                            **opts)
+    return factory
+
+
+@pytest.fixture(scope="session")
+def deidfs():
+    path = os.environ.get("DEIDFS") or str(REPO / "build" / "deidfs")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.skip("deidfs binary not found at %s (set DEIDFS or run make)"
+                    % path)
+    return path
+
+
+@pytest.fixture
+def archive_copy(archive, tmp_path):
+    """A private, writable copy of the session archive (pathlib.Path root)."""
+    dst = tmp_path / "archive"
+    shutil.copytree(str(archive.root), str(dst), symlinks=True)
+    return Archive(dst, archive.phi_path)
