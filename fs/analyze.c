@@ -1,0 +1,363 @@
+/*
+ * analyze.c - one source file through the pipeline: parse (dicom_), classify
+ * and de-identify (rules_), write the new header (dicom_).  The result is
+ * what the index stores about the file, and the generated header bytes.
+ *
+ * Used by the index refresh (with audit collection) and by every open of a
+ * view file (without), so the bytes served always come from this one path.
+ */
+#include "analyze.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dicom.h"
+#include "keyed.h"
+
+#define TAG_PATIENT_ID DCM_TAG(0x0010, 0x0020)
+#define TAG_STUDY_DATE DCM_TAG(0x0008, 0x0020)
+#define TAG_STUDY_TIME DCM_TAG(0x0008, 0x0030)
+#define TAG_MODALITY DCM_TAG(0x0008, 0x0060)
+#define TAG_SERIES_NUMBER DCM_TAG(0x0020, 0x0011)
+#define TAG_INSTANCE_NUMBER DCM_TAG(0x0020, 0x0013)
+#define TAG_IMAGE_LATERALITY DCM_TAG(0x0020, 0x0062)
+#define TAG_LATERALITY DCM_TAG(0x0020, 0x0060)
+#define TAG_VIEW_POSITION DCM_TAG(0x0018, 0x5101)
+#define TAG_STUDY_UID DCM_TAG(0x0020, 0x000D)
+#define TAG_SERIES_UID DCM_TAG(0x0020, 0x000E)
+#define TAG_SOP_UID DCM_TAG(0x0008, 0x0018)
+
+#define SOP_CLASS_DICOMDIR "1.2.840.10008.1.3.10"
+
+static ssize_t fd_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	int fd = *(int *)ctx;
+	ssize_t r;
+
+	do
+		r = pread(fd, buf, n, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static void wipe_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+void analysis_clear(struct analysis *an)
+{
+	size_t i;
+
+	if (!an)
+		return;
+	store_file_clear(&an->rec);
+	wipe_free(an->header, an->header_len);
+	for (i = 0; i < an->naudit; i++) {
+		wipe_free(an->audit[i].old, an->audit[i].oldlen);
+		wipe_free(an->audit[i].newv, an->audit[i].newlen);
+	}
+	free(an->audit);
+	for (i = 0; i < an->nuids; i++)
+		wipe_free(an->uids[i].orig, strlen(an->uids[i].orig));
+	free(an->uids);
+	memset(an, 0, sizeof(*an));
+}
+
+struct cb_arg {
+	const uint8_t *key;
+	struct analysis *an;
+};
+
+static int add_uid_pair(struct analysis *an, const char *orig,
+			const char *pseudo)
+{
+	size_t i;
+
+	for (i = 0; i < an->nuids; i++)
+		if (strcmp(an->uids[i].pseudo, pseudo) == 0)
+			return 0;
+	if (an->nuids == an->capuids) {
+		size_t cap = an->capuids ? an->capuids * 2 : 8;
+		void *p = realloc(an->uids, cap * sizeof(an->uids[0]));
+
+		if (!p)
+			return -ENOMEM;
+		an->uids = p;
+		an->capuids = cap;
+	}
+	an->uids[an->nuids].orig = strdup(orig);
+	if (!an->uids[an->nuids].orig)
+		return -ENOMEM;
+	snprintf(an->uids[an->nuids].pseudo,
+		 sizeof(an->uids[an->nuids].pseudo), "%s", pseudo);
+	an->nuids++;
+	return 0;
+}
+
+static int map_uid(void *arg, const char *uid, char *out, size_t outsz)
+{
+	struct cb_arg *a = arg;
+	int err;
+
+	err = keyed_uid(a->key, uid, strlen(uid), out, outsz);
+	if (!err && a->an->collect)
+		err = add_uid_pair(a->an, uid, out);
+	return err;
+}
+
+static void *dupmem(const void *p, size_t n)
+{
+	void *q;
+
+	if (!p)
+		return NULL;
+	q = malloc(n ? n : 1);
+	if (q && n)
+		memcpy(q, p, n);
+	return q;
+}
+
+static int audit_cb(void *arg, const char *path, const char *action,
+		    const void *old, size_t oldlen, const void *newv,
+		    size_t newlen)
+{
+	struct cb_arg *a = arg;
+	struct analysis *an = a->an;
+	struct analysis_audit *row;
+
+	if (!an->collect)
+		return 0;
+	if (an->naudit == an->capaudit) {
+		size_t cap = an->capaudit ? an->capaudit * 2 : 64;
+		void *p = realloc(an->audit, cap * sizeof(an->audit[0]));
+
+		if (!p)
+			return -ENOMEM;
+		an->audit = p;
+		an->capaudit = cap;
+	}
+	row = &an->audit[an->naudit];
+	memset(row, 0, sizeof(*row));
+	snprintf(row->path, sizeof(row->path), "%s", path);
+	snprintf(row->action, sizeof(row->action), "%s", action);
+	row->old = dupmem(old, oldlen);
+	row->oldlen = old ? oldlen : 0;
+	row->newv = dupmem(newv, newlen);
+	row->newlen = newv ? newlen : 0;
+	if ((old && !row->old) || (newv && !row->newv)) {
+		free(row->old);
+		free(row->newv);
+		return -ENOMEM;
+	}
+	an->naudit++;
+	return 0;
+}
+
+static char *get_dup(const struct dcm_ds *ds, uint32_t tag)
+{
+	char buf[256];
+
+	if (!dcm_ds_get_str(ds, tag, buf, sizeof(buf)))
+		return NULL;
+	return strdup(buf);
+}
+
+/* An IS value as a number; STORE_MISSING when absent or not a number. */
+static int64_t get_int(const struct dcm_ds *ds, uint32_t tag)
+{
+	char buf[32], *end;
+	long long v;
+
+	if (!dcm_ds_get_str(ds, tag, buf, sizeof(buf)))
+		return STORE_MISSING;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	while (*end == ' ')
+		end++;
+	if (errno || *end || end == buf || v < -2147483648LL ||
+	    v > 2147483647LL)
+		return STORE_MISSING;
+	return v;
+}
+
+static int valid_da(const char *s)
+{
+	int i;
+
+	if (!s || strlen(s) != 8)
+		return 0;
+	for (i = 0; i < 8; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Keyed replacement of an original UID taken before the rules ran (the
+ * index needs the study/series/instance identity even when the rules
+ * retain UIDs). */
+static char *mapped(const struct analysis_input *in, const struct dcm_ds *ds,
+		    uint32_t tag)
+{
+	char orig[128], out[KEYED_UID_MAX + 1];
+
+	if (!dcm_ds_get_str(ds, tag, orig, sizeof(orig)))
+		return NULL;
+	if (in->rules_ctx_template.options & RULES_RTN_UIDS)
+		return strdup(orig);
+	if (keyed_uid(in->key, orig, strlen(orig), out, sizeof(out)))
+		return NULL;
+	return strdup(out);
+}
+
+static int is_dicm(int fd)
+{
+	char m[4];
+
+	return pread(fd, m, 4, 128) == 4 && memcmp(m, "DICM", 4) == 0;
+}
+
+int analysis_run(const struct analysis_input *in, int fd,
+		 struct analysis *an)
+{
+	struct dicom_parsed p;
+	struct dicom_source src;
+	struct rules_ctx rc;
+	struct cb_arg arg = { in->key, an };
+	struct stat st;
+	char pid[256], sop_inst[128], pseudo[KEYED_PSEUDONYM_LEN + 1];
+	uint8_t *hdr = NULL;
+	size_t hlen = 0;
+	int err, fdv = fd;
+
+	memset(&p, 0, sizeof(p));
+	if (fstat(fd, &st))
+		return -errno;
+	an->rec.src_size = (uint64_t)st.st_size;
+	an->rec.src_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+			       st.st_mtim.tv_nsec;
+	an->rec.src_ino = (uint64_t)st.st_ino;
+	an->rec.series_number = STORE_MISSING;
+	an->rec.instance_number = STORE_MISSING;
+
+	src.ctx = &fdv;
+	src.pread = fd_pread;
+	src.size = (uint64_t)st.st_size;
+	err = dicom_parse(&src, &p);
+	if (err == -EIO || err == -ENOMEM)
+		goto out;
+	if (err) {
+		an->rec.status = is_dicm(fd) ? RULES_Q_UNPARSEABLE
+					     : RULES_Q_NOT_DICOM;
+		err = 0;
+		goto out;
+	}
+	if (strcmp(p.sop_class_uid, SOP_CLASS_DICOMDIR) == 0) {
+		an->rec.status = ANALYSIS_SKIP;
+		goto out;
+	}
+
+	/* Identity and naming values, read before the rules remove them. */
+	if (dcm_ds_get_str(&p.ds, TAG_PATIENT_ID, pid, sizeof(pid))) {
+		an->rec.patient_id = strdup(pid);
+		if (!keyed_pseudonym(in->key, pid, strlen(pid), pseudo,
+				     sizeof(pseudo)))
+			an->rec.pseudonym = strdup(pseudo);
+	}
+	an->rec.study_date = get_dup(&p.ds, TAG_STUDY_DATE);
+	if (an->rec.study_date && !valid_da(an->rec.study_date)) {
+		free(an->rec.study_date);
+		an->rec.study_date = NULL;
+	}
+	an->rec.study_time = get_dup(&p.ds, TAG_STUDY_TIME);
+	an->rec.modality = get_dup(&p.ds, TAG_MODALITY);
+	an->rec.laterality = get_dup(&p.ds, TAG_IMAGE_LATERALITY);
+	if (!an->rec.laterality)
+		an->rec.laterality = get_dup(&p.ds, TAG_LATERALITY);
+	an->rec.view_position = get_dup(&p.ds, TAG_VIEW_POSITION);
+	an->rec.series_number = get_int(&p.ds, TAG_SERIES_NUMBER);
+	an->rec.instance_number = get_int(&p.ds, TAG_INSTANCE_NUMBER);
+	an->rec.study_uid = mapped(in, &p.ds, TAG_STUDY_UID);
+	an->rec.series_uid = mapped(in, &p.ds, TAG_SERIES_UID);
+	an->rec.sop_uid = mapped(in, &p.ds, TAG_SOP_UID);
+
+	an->rec.status = rules_classify(&p.ds, in->modalities);
+
+	if (!an->rec.pseudonym) {
+		/* No PatientID: nothing to link or name it by. */
+		if (an->rec.status == RULES_OK)
+			an->rec.status = RULES_Q_DEID_FAILED;
+		goto out;
+	}
+
+	rc = in->rules_ctx_template;
+	rc.pseudonym = an->rec.pseudonym;
+	rc.date_shift_days = keyed_date_shift(in->key, pid, strlen(pid));
+	rc.map_uid = map_uid;
+	rc.audit = audit_cb;
+	rc.arg = &arg;
+	err = rules_apply(in->rules, &rc, &p.ds);
+	if (err == -ENOMEM)
+		goto out;
+	if (err) {
+		err = 0;
+		if (an->rec.status == RULES_OK)
+			an->rec.status = RULES_Q_DEID_FAILED;
+		goto out;
+	}
+	if (!dcm_ds_get_str(&p.ds, TAG_SOP_UID, sop_inst, sizeof(sop_inst))) {
+		if (an->rec.status == RULES_OK)
+			an->rec.status = RULES_Q_DEID_FAILED;
+		goto out;
+	}
+	err = dicom_write_header(&p.ds, &p, p.sop_class_uid, sop_inst, &hdr,
+				 &hlen);
+	if (err == -ENOMEM)
+		goto out;
+	if (err) {
+		err = 0;
+		if (an->rec.status == RULES_OK)
+			an->rec.status = RULES_Q_DEID_FAILED;
+		goto out;
+	}
+	if (p.has_pixel && p.pixel_val) {
+		/* Deflated source: the pixel value is not a byte range of the
+		 * source, so it becomes part of the generated bytes. */
+		uint8_t *h;
+
+		if (p.pixel_len > SIZE_MAX - hlen) {
+			err = -ENOMEM;
+			goto out;
+		}
+		h = realloc(hdr, hlen + (size_t)p.pixel_len);
+		if (!h) {
+			err = -ENOMEM;
+			goto out;
+		}
+		hdr = h;
+		memcpy(hdr + hlen, p.pixel_val, (size_t)p.pixel_len);
+		hlen += (size_t)p.pixel_len;
+	} else if (p.has_pixel) {
+		an->src_off = p.pixel_off;
+		an->src_len = p.pixel_len;
+	}
+	an->header = hdr;
+	an->header_len = hlen;
+	hdr = NULL;
+	an->rec.header_len = an->header_len;
+	an->rec.out_size = an->header_len + an->src_len;
+	if (an->collect && an->rec.patient_id)
+		an->pseudonym_pair = 1;
+out:
+	free(hdr);
+	dicom_parsed_free(&p);
+	explicit_bzero(pid, sizeof(pid));
+	return err;
+}

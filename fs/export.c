@@ -1,0 +1,356 @@
+/*
+ * export.c - `deidfs export`: the view written to disk (see export.h).
+ * A front end: it walks the view model and copies bytes; it decides
+ * nothing about names or content.
+ */
+#include "export.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".deidfs-"
+#define TMP_SUFFIX ".tmp"
+#define COPY_BUF (1u << 20)
+
+struct xjob {
+	const struct view_node *n;
+};
+
+struct xpool {
+	struct view_engine *e;
+	const struct view *v;
+	const struct export_opts *o;
+	int dest_fd;
+	const struct view_node **files;
+	size_t nfiles;
+	size_t next;		/* guarded by lock */
+	size_t done;
+	struct export_stats st;	/* guarded by lock */
+	pthread_mutex_t lock;	/* leaf lock */
+};
+
+static int included(const struct export_opts *o, const struct view_node *n)
+{
+	return o->with_quarantine || !n->quarantined;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copy len bytes at off of src into dst (at its current offset): in the
+ * kernel where it can, through buf where it cannot. */
+static int copy_range(int src, uint64_t off, uint64_t len, int dst,
+		      char *buf)
+{
+	loff_t o = (loff_t)off;
+	int use_cfr = 1;
+
+	while (len) {
+		ssize_t n;
+
+		if (use_cfr) {
+			n = copy_file_range(src, &o, dst, NULL,
+					    len > (1u << 30) ? (1u << 30)
+							     : (size_t)len,
+					    0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+				      errno == ENOSYS || errno == EOPNOTSUPP)) {
+				use_cfr = 0;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return -EIO;	/* source shrank */
+			len -= (uint64_t)n;
+			continue;
+		}
+		n = pread(src, buf, len > COPY_BUF ? COPY_BUF : (size_t)len,
+			  o);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		if (write_all(dst, buf, (size_t)n))
+			return -errno;
+		o += n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int write_node(struct xpool *p, const struct view_node *n, char *buf,
+		      uint64_t *bytes)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 64], *slash;
+	struct view_file *vf = NULL;
+	struct timespec ts[2];
+	struct stat st;
+	int fd = -1, err, len;
+
+	len = view_path(p->v, n, path, sizeof(path));
+	if (len < 0)
+		return len;
+	/* Resume: a file under its final name is complete (it was renamed
+	 * there whole); size and mtime say whether it is this version. */
+	if (fstatat(p->dest_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_size == n->size &&
+	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+		    n->mtime_ns)
+		return 1;
+	slash = strrchr(path, '/');
+	snprintf(tmp, sizeof(tmp), "%.*s%s" TMP_PREFIX "%" PRIu64 TMP_SUFFIX,
+		 slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
+		 n->ino);
+	if (n->kind == VIEW_DICOM) {
+		err = view_file_open(p->e, p->v, n, &vf);
+		if (err)
+			return err;
+	}
+	fd = openat(p->dest_fd, tmp,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0644);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (vf) {
+		err = write_all(fd, vf->header, vf->header_len);
+		if (!err && vf->src_len)
+			err = copy_range(vf->src_fd, vf->src_off, vf->src_len,
+					 fd, buf);
+		*bytes = vf->size;
+	} else {
+		size_t tlen;
+		const char *text = view_text(p->v, n, &tlen);
+
+		err = write_all(fd, text, tlen);
+		*bytes = tlen;
+	}
+	if (err)
+		goto out;
+	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+	ts[1] = ts[0];
+	if (futimens(fd, ts) || close(fd)) {
+		err = -errno;
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (renameat(p->dest_fd, tmp, p->dest_fd, path))
+		err = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		unlinkat(p->dest_fd, tmp, 0);
+	view_file_free(vf);
+	return err;
+}
+
+static void *xworker(void *arg)
+{
+	struct xpool *p = arg;
+	char *buf = malloc(COPY_BUF);	/* reused for every file */
+
+	for (;;) {
+		const struct view_node *n;
+		uint64_t bytes = 0;
+		int r;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->next >= p->nfiles) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		n = p->files[p->next++];
+		pthread_mutex_unlock(&p->lock);
+
+		r = buf ? write_node(p, n, buf, &bytes) : -ENOMEM;
+		pthread_mutex_lock(&p->lock);
+		if (r == 1) {
+			p->st.kept++;
+		} else if (r == 0) {
+			p->st.written++;
+			p->st.bytes_written += bytes;
+		} else {
+			p->st.failed++;
+			/* inode numbers only: names may be all a reader
+			 * needs to find the file, but carry no PHI; the
+			 * source path does */
+			fprintf(stderr,
+				"deidfs: export: file %" PRIu64 ": %s\n",
+				n->ino, strerror(-r));
+		}
+		p->done++;
+		if (p->o->progress)
+			p->o->progress(p->o->progress_arg, "export", p->done,
+				       p->nfiles);
+		pthread_mutex_unlock(&p->lock);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Remove temporary files a killed run left behind. */
+static void sweep_tmp(int dirfd, unsigned depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(dirfd);
+
+	if (fd < 0 || depth > 64) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0) {
+				sweep_tmp(sub, depth + 1);
+				close(sub);
+			}
+			continue;
+		}
+		if (l > strlen(TMP_PREFIX) + strlen(TMP_SUFFIX) &&
+		    !strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) &&
+		    !strcmp(de->d_name + l - strlen(TMP_SUFFIX), TMP_SUFFIX))
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+int export_run(struct view_engine *e, const struct view *v,
+	       const struct export_opts *o, struct export_stats *st)
+{
+	struct xpool p;
+	pthread_t *th = NULL;
+	size_t i, nnodes = view_node_count(v);
+	unsigned nth = 0, t;
+	int err = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.e = e;
+	p.v = v;
+	p.o = o;
+	if (mkdir(o->dest, 0755) && errno != EEXIST)
+		return -errno;
+	p.dest_fd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p.dest_fd < 0)
+		return -errno;
+	pthread_mutex_init(&p.lock, NULL);
+	sweep_tmp(p.dest_fd, 0);
+
+	/* Directories first, parents before children (BFS order). */
+	for (i = 1; i < nnodes; i++) {
+		const struct view_node *n = view_node_at(v, i);
+		char path[PATH_MAX];
+		struct stat sb;
+
+		if (n->kind != VIEW_DIR || !included(o, n))
+			continue;
+		if (view_path(v, n, path, sizeof(path)) < 0) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+		if (mkdirat(p.dest_fd, path, 0755) && errno != EEXIST) {
+			err = -errno;
+			goto out;
+		}
+		if (fstatat(p.dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISDIR(sb.st_mode)) {
+			err = -ENOTDIR;
+			goto out;
+		}
+	}
+	p.files = calloc(nnodes + 1, sizeof(*p.files));
+	if (!p.files) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 1; i < nnodes; i++) {
+		const struct view_node *n = view_node_at(v, i);
+
+		if (n->kind != VIEW_DIR && included(o, n))
+			p.files[p.nfiles++] = n;
+	}
+	th = calloc(o->jobs ? o->jobs : 1, sizeof(*th));
+	if (!th) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (t = 0; t < (o->jobs ? o->jobs : 1); t++)
+		if (pthread_create(&th[nth], NULL, xworker, &p) == 0)
+			nth++;
+	if (!nth)
+		xworker(&p);
+	for (t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+
+	/* Directory times last (creating entries changed them), deepest
+	 * first, so the whole tree carries the view's mtimes. */
+	for (i = nnodes; i-- > 0;) {
+		const struct view_node *n = view_node_at(v, i);
+		char path[PATH_MAX];
+		struct timespec ts[2];
+
+		if (n->kind != VIEW_DIR || !included(o, n))
+			continue;
+		if (view_path(v, n, path, sizeof(path)) < 0)
+			continue;
+		ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+		ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+		ts[1] = ts[0];
+		utimensat(p.dest_fd, *path ? path : ".", ts,
+			  AT_SYMLINK_NOFOLLOW);
+	}
+	*st = p.st;
+out:
+	free(th);
+	free(p.files);
+	close(p.dest_fd);
+	pthread_mutex_destroy(&p.lock);
+	return err;
+}

@@ -1,0 +1,659 @@
+/*
+ * main.c - the deidfs command line: parses options, opens the db, builds
+ * the view engine, and hands over to a front end (export or mount).
+ * It translates; it does not decide.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dicom.h"
+#include "export.h"
+#include "keyed.h"
+#include "mount.h"
+#include "rules.h"
+#include "store.h"
+#include "view.h"
+
+#define DEIDFS_VERSION "0.1.0"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FATAL = 1,		/* nothing (or not everything) could be done */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_PARTIAL = 3,	/* done, but some files could not be read or
+				 * written (see the report) */
+};
+
+static const char usage_text[] =
+	"usage: deidfs export [OPTIONS] SOURCE DEST\n"
+	"       deidfs mount  [OPTIONS] SOURCE MOUNTPOINT\n"
+	"\n"
+	"Present an identified DICOM archive as a de-identified research "
+	"dataset.\n"
+	"\n"
+	"  --db FILE                project db: key, pseudonyms, index, audit "
+	"(required;\n"
+	"                           created with mode 0600; never inside "
+	"SOURCE or the view)\n"
+	"  --csv FILE               registry CSV; its rows are the approved "
+	"cohort\n"
+	"  --csv-spec SPEC          column roles (default "
+	"1=pseudonym,2=drop,3=month,10=days-since:3)\n"
+	"  --delimiter C            CSV delimiter (default ';')\n"
+	"  --no-header              the CSV has no header line\n"
+	"  --csv-name NAME          name of the cleaned CSV (default "
+	"cleaned_variables.csv)\n"
+	"  --include-unlinked       also show studies without a CSV row and "
+	"rows without a study\n"
+	"  --modalities LIST        allowed modalities (default MG,OT; 'all' "
+	"for every one)\n"
+	"  --layout TEMPLATE        naming template (default\n"
+	"                           "
+	"{patient}/{study_month}/{series_number}_{modality}/"
+	"{instance_number:4}.dcm)\n"
+	"  --retain-safe-private --retain-uids --retain-device-id\n"
+	"  --retain-institution-id --retain-patient-chars\n"
+	"  --retain-long-full-dates --retain-long-modified-dates\n"
+	"  --clean-descriptors [--whitelist FILE]\n"
+	"                           PS3.15 Table E.1-1 options\n"
+	"  --with-quarantine        export: also write .quarantine/\n"
+	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
+	"  --report FILE            write the run report as JSON\n"
+	"  -q, --quiet              no report or progress on stderr\n"
+	"  mount only: -f (foreground), -d (debug), -o OPT (FUSE options),\n"
+	"              --no-refresh (serve the existing index)\n"
+	"\n"
+	"Exit status: 0 success, 1 fatal error, 2 usage error, 3 partial "
+	"failure.\n";
+
+__attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("deidfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+enum {
+	OPT_DB = 1000,
+	OPT_CSV,
+	OPT_CSV_SPEC,
+	OPT_DELIM,
+	OPT_NO_HEADER,
+	OPT_CSV_NAME,
+	OPT_INCLUDE_UNLINKED,
+	OPT_MODALITIES,
+	OPT_LAYOUT,
+	OPT_WITH_QUARANTINE,
+	OPT_REPORT,
+	OPT_WHITELIST,
+	OPT_NO_REFRESH,
+	OPT_RTN_SAFE_PRIVATE,
+	OPT_RTN_UIDS,
+	OPT_RTN_DEVICE_ID,
+	OPT_RTN_INSTITUTION_ID,
+	OPT_RTN_PATIENT_CHARS,
+	OPT_RTN_LONG_FULL_DATES,
+	OPT_RTN_LONG_MODIF_DATES,
+	OPT_CLEAN_DESCRIPTORS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "csv", required_argument, NULL, OPT_CSV },
+	{ "csv-spec", required_argument, NULL, OPT_CSV_SPEC },
+	{ "delimiter", required_argument, NULL, OPT_DELIM },
+	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
+	{ "csv-name", required_argument, NULL, OPT_CSV_NAME },
+	{ "include-unlinked", no_argument, NULL, OPT_INCLUDE_UNLINKED },
+	{ "modalities", required_argument, NULL, OPT_MODALITIES },
+	{ "layout", required_argument, NULL, OPT_LAYOUT },
+	{ "with-quarantine", no_argument, NULL, OPT_WITH_QUARANTINE },
+	{ "report", required_argument, NULL, OPT_REPORT },
+	{ "whitelist", required_argument, NULL, OPT_WHITELIST },
+	{ "no-refresh", no_argument, NULL, OPT_NO_REFRESH },
+	{ "retain-safe-private", no_argument, NULL, OPT_RTN_SAFE_PRIVATE },
+	{ "retain-uids", no_argument, NULL, OPT_RTN_UIDS },
+	{ "retain-device-id", no_argument, NULL, OPT_RTN_DEVICE_ID },
+	{ "retain-institution-id", no_argument, NULL,
+	  OPT_RTN_INSTITUTION_ID },
+	{ "retain-patient-chars", no_argument, NULL, OPT_RTN_PATIENT_CHARS },
+	{ "retain-long-full-dates", no_argument, NULL,
+	  OPT_RTN_LONG_FULL_DATES },
+	{ "retain-long-modified-dates", no_argument, NULL,
+	  OPT_RTN_LONG_MODIF_DATES },
+	{ "clean-descriptors", no_argument, NULL, OPT_CLEAN_DESCRIPTORS },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cli {
+	const char *cmd;
+	const char *db;
+	const char *report;
+	const char *whitelist;
+	const char *source;
+	const char *target;
+	int quiet;
+	int with_quarantine;
+	int no_refresh;
+	int foreground;
+	int debug;
+	char *fuse_opts;	/* comma-joined -o values (owned) */
+	struct view_config cfg;
+};
+
+/* True when path equals dir or lies below it (both canonical). */
+static int is_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || !path[n]);
+}
+
+/* Canonical form of a path that may not exist yet (its parent must). */
+static int canon(const char *p, char *out)
+{
+	char tmp[PATH_MAX], *slash;
+
+	if (realpath(p, out))
+		return 0;
+	if (errno != ENOENT || strlen(p) >= sizeof(tmp))
+		return -errno;
+	snprintf(tmp, sizeof(tmp), "%s", p);
+	slash = strrchr(tmp, '/');
+	if (slash && slash[1] == 0)
+		return -EINVAL;
+	if (!slash) {
+		if (!getcwd(out, PATH_MAX))
+			return -errno;
+	} else {
+		*slash = 0;
+		if (!realpath(*tmp ? tmp : "/", out))
+			return -errno;
+	}
+	if (strlen(out) + strlen(slash ? slash + 1 : tmp) + 2 > PATH_MAX)
+		return -ENAMETOOLONG;
+	strcat(out, "/");
+	strcat(out, slash ? slash + 1 : tmp);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+	int opt;
+	long j;
+	char *end;
+
+	memset(c, 0, sizeof(*c));
+	c->cfg.csv_header = 1;
+	c->cfg.csv_delimiter = ';';
+	j = sysconf(_SC_NPROCESSORS_ONLN);
+	c->cfg.jobs = j > 0 && j < 256 ? (unsigned)j : 2;
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return -1;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("deidfs %s\n", DEIDFS_VERSION);
+		return -1;
+	}
+	c->cmd = argv[1];
+	if (strcmp(c->cmd, "export") && strcmp(c->cmd, "mount")) {
+		fail("unknown command '%s' (use export or mount; --help)",
+		     c->cmd);
+		return EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "j:qfdo:", long_opts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case OPT_DB:
+			c->db = optarg;
+			break;
+		case OPT_CSV:
+			c->cfg.csv_path = optarg;
+			break;
+		case OPT_CSV_SPEC:
+			c->cfg.csv_spec = optarg;
+			break;
+		case OPT_DELIM:
+			if (strlen(optarg) != 1 || optarg[0] == '"' ||
+			    optarg[0] == '\n' || optarg[0] == '\r') {
+				fail("--delimiter: one character, not a quote "
+				     "or a line break");
+				return EXIT_USAGE;
+			}
+			c->cfg.csv_delimiter = optarg[0];
+			break;
+		case OPT_NO_HEADER:
+			c->cfg.csv_header = 0;
+			break;
+		case OPT_CSV_NAME:
+			c->cfg.csv_name = optarg;
+			break;
+		case OPT_INCLUDE_UNLINKED:
+			c->cfg.include_unlinked = 1;
+			break;
+		case OPT_MODALITIES:
+			c->cfg.modalities = optarg;
+			break;
+		case OPT_LAYOUT:
+			c->cfg.layout = optarg;
+			break;
+		case OPT_WITH_QUARANTINE:
+			c->with_quarantine = 1;
+			break;
+		case OPT_REPORT:
+			c->report = optarg;
+			break;
+		case OPT_WHITELIST:
+			c->whitelist = optarg;
+			c->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
+			break;
+		case OPT_NO_REFRESH:
+			c->no_refresh = 1;
+			break;
+		case OPT_RTN_SAFE_PRIVATE:
+			c->cfg.rules_options |= RULES_RTN_SAFE_PRIVATE;
+			break;
+		case OPT_RTN_UIDS:
+			c->cfg.rules_options |= RULES_RTN_UIDS;
+			break;
+		case OPT_RTN_DEVICE_ID:
+			c->cfg.rules_options |= RULES_RTN_DEVICE_ID;
+			break;
+		case OPT_RTN_INSTITUTION_ID:
+			c->cfg.rules_options |= RULES_RTN_INSTITUTION_ID;
+			break;
+		case OPT_RTN_PATIENT_CHARS:
+			c->cfg.rules_options |= RULES_RTN_PATIENT_CHARS;
+			break;
+		case OPT_RTN_LONG_FULL_DATES:
+			c->cfg.rules_options |= RULES_RTN_LONG_FULL_DATES;
+			break;
+		case OPT_RTN_LONG_MODIF_DATES:
+			c->cfg.rules_options |= RULES_RTN_LONG_MODIF_DATES;
+			break;
+		case OPT_CLEAN_DESCRIPTORS:
+			c->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
+			break;
+		case 'j':
+			errno = 0;
+			j = strtol(optarg, &end, 10);
+			if (errno || *end || j < 1 || j > 256) {
+				fail("--jobs: a number from 1 to 256");
+				return EXIT_USAGE;
+			}
+			c->cfg.jobs = (unsigned)j;
+			break;
+		case 'q':
+			c->quiet = 1;
+			break;
+		case 'f':
+			c->foreground = 1;
+			break;
+		case 'd':
+			c->debug = 1;
+			c->foreground = 1;
+			break;
+		case 'o': {
+			size_t old = c->fuse_opts ? strlen(c->fuse_opts) : 0;
+			char *p = realloc(c->fuse_opts,
+					  old + strlen(optarg) + 2);
+
+			if (!p)
+				return EXIT_FATAL;
+			if (old)
+				p[old++] = ',';
+			strcpy(p + old, optarg);
+			c->fuse_opts = p;
+			break;
+		}
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return -1;
+		case OPT_VERSION:
+			printf("deidfs %s\n", DEIDFS_VERSION);
+			return -1;
+		default:
+			fputs("(deidfs --help lists the options)\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fail("%s needs SOURCE and %s", c->cmd,
+		     strcmp(c->cmd, "export") ? "MOUNTPOINT" : "DEST");
+		return EXIT_USAGE;
+	}
+	c->source = argv[optind];
+	c->target = argv[optind + 1];
+	if (!c->db) {
+		fail("--db FILE is required: it keeps the key and the "
+		     "pseudonyms, so later runs stay consistent");
+		return EXIT_USAGE;
+	}
+	if (c->cfg.modalities && !*c->cfg.modalities) {
+		fail("--modalities: give a list like MG,OT or 'all'");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(c->cmd, "mount") && c->with_quarantine) {
+		fail("--with-quarantine is for export; the mount always has "
+		     ".quarantine/ (hidden)");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Refuse layouts that would put the db or the view where they must not
+ * be, or read the view back as its own source. */
+static int check_places(const struct cli *c)
+{
+	char src[PATH_MAX], tgt[PATH_MAX], db[PATH_MAX];
+	int err;
+
+	if (!realpath(c->source, src)) {
+		fail("source directory: %s", strerror(errno));
+		return EXIT_FATAL;
+	}
+	err = canon(c->target, tgt);
+	if (err) {
+		fail("%s: %s", strcmp(c->cmd, "export") ? "mount point"
+							: "destination",
+		     strerror(-err));
+		return EXIT_FATAL;
+	}
+	err = canon(c->db, db);
+	if (err) {
+		fail("--db: %s", strerror(-err));
+		return EXIT_FATAL;
+	}
+	if (is_within(tgt, src) || is_within(src, tgt)) {
+		fail("the %s must not be inside the source tree, nor the "
+		     "source inside it",
+		     strcmp(c->cmd, "export") ? "mount point" : "destination");
+		return EXIT_USAGE;
+	}
+	if (is_within(db, src) || is_within(db, tgt)) {
+		fail("--db must not be inside the source tree or the view: it "
+		     "holds the key and the original identities");
+		return EXIT_USAGE;
+	}
+	if (c->cfg.csv_path) {
+		char csv[PATH_MAX];
+
+		if (realpath(c->cfg.csv_path, csv) && is_within(csv, tgt)) {
+			fail("--csv must not be inside the view");
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int load_whitelist(const char *path, struct rules_whitelist **wl,
+			  char digest[65])
+{
+	char msg[256] = "", *buf = NULL;
+	uint8_t dg[32];
+	struct stat st;
+	size_t at = 0;
+	int fd, err = 0, i;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail("--whitelist: %s", strerror(errno));
+		return EXIT_FATAL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+		fail("--whitelist: not a regular file of at most 1 MiB");
+		close(fd);
+		return EXIT_USAGE;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	while (buf && at < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + at, (size_t)st.st_size - at);
+
+		if (r <= 0)
+			break;
+		at += (size_t)r;
+	}
+	close(fd);
+	if (!buf || at != (size_t)st.st_size) {
+		free(buf);
+		fail("--whitelist: cannot read the file");
+		return EXIT_FATAL;
+	}
+	keyed_sha256(buf, at, dg);
+	for (i = 0; i < 32; i++)
+		snprintf(digest + 2 * i, 3, "%02x", dg[i]);
+	err = rules_whitelist_parse(buf, at, wl, msg, sizeof(msg));
+	free(buf);
+	if (err) {
+		fail("--whitelist: %s", msg[0] ? msg : strerror(-err));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+struct progress {
+	int on;
+	struct timespec last;
+};
+
+static void progress_cb(void *arg, const char *phase, uint64_t done,
+			uint64_t total)
+{
+	struct progress *p = arg;
+	struct timespec now;
+	int width = 30, filled;
+
+	if (!p->on || !total)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done != total && (now.tv_sec - p->last.tv_sec) * 1000000000L +
+					 (now.tv_nsec - p->last.tv_nsec) <
+				 100000000L)
+		return;
+	p->last = now;
+	filled = (int)((double)done / (double)total * width);
+	fprintf(stderr, "\r%-6s [%.*s%*s] %" PRIu64 "/%" PRIu64, phase, filled,
+		"##############################", width - filled, "", done,
+		total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static double elapsed_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int write_report(const char *path, const char *json)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	if (fputs(json, f) == EOF || fclose(f)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	if (rename(tmp, path)) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
+}
+
+static const char *store_error(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return "it is not a deidfs db, or it is damaged (refusing to "
+		       "create a new key: pseudonyms would change)";
+	case -EBUSY:
+		return "it is locked by another process (try again when it "
+		       "has finished)";
+	case -EACCES:
+		return "permission denied";
+	default:
+		return strerror(-err);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	struct store *st = NULL;
+	struct view_engine *e = NULL;
+	struct view *v = NULL;
+	struct rules_whitelist *wl = NULL;
+	struct view_stats vs;
+	struct progress prog = { 0 };
+	struct timespec t0;
+	char digest[65] = "", err[512] = "";
+	int ret, rc = EXIT_FATAL;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&vs, 0, sizeof(vs));
+	ret = parse_args(argc, argv, &c);
+	if (ret)
+		return ret < 0 ? EXIT_OK : ret;
+	ret = check_places(&c);
+	if (ret) {
+		rc = ret;
+		goto out;
+	}
+	if (c.whitelist) {
+		ret = load_whitelist(c.whitelist, &wl, digest);
+		if (ret) {
+			rc = ret;
+			goto out;
+		}
+		c.cfg.wl = wl;
+		c.cfg.whitelist_digest = digest;
+	}
+	if (dicom_init()) {
+		fail("cannot initialise the DICOM dictionaries");
+		goto out;
+	}
+	ret = store_open(c.db, 1, &st);
+	if (ret) {
+		fail("--db: %s", store_error(ret));
+		goto out;
+	}
+	c.cfg.source = c.source;
+	c.cfg.store = st;
+	ret = view_engine_new(&c.cfg, &e, err, sizeof(err));
+	if (ret) {
+		fail("%s", err);
+		rc = ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
+		goto out;
+	}
+	prog.on = !c.quiet && isatty(STDERR_FILENO);
+
+	if (!strcmp(c.cmd, "mount")) {
+		struct mount_opts mo;
+
+		memset(&mo, 0, sizeof(mo));
+		mo.mountpoint = c.target;
+		mo.foreground = c.foreground;
+		mo.debug = c.debug;
+		mo.fuse_opts = c.fuse_opts;
+		mo.no_refresh = c.no_refresh;
+		mo.quiet = c.quiet;
+		mo.progress = prog.on && c.foreground ? progress_cb : NULL;
+		mo.progress_arg = &prog;
+		rc = mount_run(e, &mo);
+		goto out;
+	}
+
+	ret = view_refresh(e, &vs, prog.on ? progress_cb : NULL, &prog);
+	if (ret) {
+		fail("cannot index the source tree (%s)", strerror(-ret));
+		goto out;
+	}
+	ret = view_build(e, &vs, &v, err, sizeof(err));
+	if (ret) {
+		fail("%s", err);
+		goto out;
+	}
+	{
+		struct export_opts xo;
+		struct export_stats xs;
+		char *text, *json;
+		double el;
+
+		memset(&xo, 0, sizeof(xo));
+		memset(&xs, 0, sizeof(xs));
+		xo.dest = c.target;
+		xo.with_quarantine = c.with_quarantine;
+		xo.jobs = c.cfg.jobs;
+		xo.progress = prog.on ? progress_cb : NULL;
+		xo.progress_arg = &prog;
+		ret = export_run(e, v, &xo, &xs);
+		if (ret) {
+			fail("cannot write to the destination (%s)",
+			     strerror(-ret));
+			goto out;
+		}
+		vs.errors += xs.failed;
+		el = elapsed_since(&t0);
+		text = view_stats_text(&vs, el);
+		json = view_stats_json(&vs, el);
+		if (!c.quiet && text)
+			fprintf(stderr,
+				"%swritten           %" PRIu64
+				" files, %" PRIu64 " already complete\n",
+				text, xs.written, xs.kept);
+		if (c.report && json) {
+			ret = write_report(c.report, json);
+			if (ret)
+				fail("--report: %s", strerror(-ret));
+		}
+		free(text);
+		free(json);
+		rc = vs.errors ? EXIT_PARTIAL : EXIT_OK;
+	}
+out:
+	view_free(v);
+	view_engine_free(e);
+	store_close(st);
+	rules_whitelist_free(wl);
+	free(c.fuse_opts);
+	return rc;
+}

@@ -1,0 +1,451 @@
+"""
+test_export.py - `deidfs export` end to end, with pydicom, dcmtk and
+dciodvfy as independent oracles.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import time
+
+import pydicom
+import pytest
+
+from conftest import run
+from phi import find_phi
+
+REASON = {
+    "burned-in": "burned-in-annotation",
+    "protocol": "patient-protocol",
+    "screen-capture": "screen-capture",
+    "modality": "modality-not-allowed",
+    "no-modality": "modality-missing",
+    "unparseable": "unparseable",
+    "not-dicom": "not-dicom",
+}
+
+
+def published(archive):
+    """Files a correct de-identifier publishes with the default modality
+    list MG,OT (the OT secondary capture included)."""
+    return [f for f in archive.truth["files"]
+            if f["expect"] in ("publish", "publish-if-OT")]
+
+
+def tree(root):
+    """{relative path: (bytes, mtime_ns)} of every file, and the set of
+    directories, under root."""
+    files, dirs = {}, set()
+    for dp, dn, fn in os.walk(root):
+        rel = os.path.relpath(dp, root)
+        dirs.add(rel)
+        for f in fn:
+            p = os.path.join(dp, f)
+            with open(p, "rb") as fh:
+                files[os.path.normpath(os.path.join(rel, f))] = (
+                    fh.read(), os.stat(p).st_mtime_ns)
+    return files, dirs
+
+
+def main_dcm(root):
+    root = pathlib.Path(root)
+    return sorted(p for p in root.rglob("*.dcm")
+                  if ".quarantine" not in p.relative_to(root).parts)
+
+
+def export(deidfs, archive, dest, db, *extra, csv_=True, check=True):
+    args = [deidfs, "export", "--db", db]
+    if csv_:
+        args += ["--csv", archive.csv]
+    args += list(extra) + [archive.identified, dest]
+    r = run(*args)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def exported(deidfs, archive, tmp_path_factory):
+    """One export with the CSV, quarantine and a JSON report."""
+    base = tmp_path_factory.mktemp("export")
+    db = base / "project.db"
+    dest = base / "cleaned"
+    report = base / "report.json"
+    r = export(deidfs, archive, dest, db, "--with-quarantine", "--report",
+               report)
+    return {"dest": dest, "db": db, "run": r, "report": report,
+            "base": base}
+
+
+def test_report_counts(exported, archive):
+    rep = json.loads(exported["report"].read_text())
+    truth = archive.truth
+    in_cohort = {s["key"] for s in truth["studies"] if s["in_csv"]}
+    pub = [f for f in published(archive) if f["study"] in in_cohort]
+    assert rep["exported"] == len(pub)
+    assert rep["unlinked_studies"] == len(truth["unlinked_studies"])
+    rows = truth["csv"]["rows"]
+    assert rep["unlinked_rows"] == len(
+        [r for r in rows if r["kind"] in ("unlinked-row",
+                                          "bad-screening-date")])
+    assert rep["skipped"] >= len(archive.files(kind="dicomdir"))
+    assert rep["errors"] == 0
+    # the human report went to stderr, and says the same
+    assert "published" in exported["run"].stderr
+
+
+def test_outputs_parse_with_pydicom_and_dcmtk(exported):
+    files = main_dcm(exported["dest"])
+    assert files
+    for p in files:
+        ds = pydicom.dcmread(str(p))
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        r = run("dcmdump", "-q", p)
+        assert r.returncode == 0, r.stderr
+
+
+def test_no_phi_in_any_output_byte_or_name(exported, archive):
+    extra = [("stdout", exported["run"].stdout),
+             ("stderr", exported["run"].stderr),
+             ("report", exported["report"].read_bytes())]
+    hits = find_phi(exported["dest"], archive.strings, extra_texts=extra)
+    assert not hits, hits[:20]
+
+
+def test_pixel_data_bytes_equal_source(exported, archive):
+    def digest(ds):
+        return hashlib.sha256(ds.PixelData).hexdigest()
+
+    src = {}
+    for f in published(archive):
+        ds = pydicom.dcmread(archive.path(f))
+        src[digest(ds)] = f
+    out = [digest(pydicom.dcmread(str(p))) for p in main_dcm(exported["dest"])]
+    assert out and all(d in src for d in out)
+    assert len(set(out)) == len(out)
+
+
+def test_structure_and_references(exported, archive):
+    files = main_dcm(exported["dest"])
+    by_sop = {}
+    studies, series = {}, {}
+    for p in files:
+        ds = pydicom.dcmread(str(p))
+        rel = p.relative_to(exported["dest"]).parts
+        by_sop[ds.SOPInstanceUID] = p
+        # one study per study folder, one series per series folder
+        studies.setdefault(rel[:2], set()).add(ds.StudyInstanceUID)
+        series.setdefault(rel[:3], set()).add(ds.SeriesInstanceUID)
+        assert rel[0] == ds.PatientID == str(ds.PatientName)
+        for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                    ds.SOPInstanceUID):
+            assert uid.startswith("2.25.")
+    assert all(len(v) == 1 for v in studies.values())
+    assert all(len(v) == 1 for v in series.values())
+    # references between files still resolve after UID replacement
+    refs = 0
+    for p in files:
+        ds = pydicom.dcmread(str(p))
+        for item in ds.get("ReferencedImageSequence", []):
+            if "ReferencedSOPInstanceUID" in item:
+                refs += 1
+                assert item.ReferencedSOPInstanceUID in by_sop
+    expected = [f for f in archive.published() if f.get("references")]
+    if expected:
+        assert refs > 0
+
+
+def test_same_month_studies_get_suffixed_folders(exported, archive):
+    assert archive.truth["same_month"], "the archive must have such a case"
+    names = {p.relative_to(exported["dest"]).parts[1]
+             for p in main_dcm(exported["dest"])}
+    assert any(re.fullmatch(r"\d{4}-\d{2}_2", n) for n in names)
+    assert all(re.fullmatch(r"\d{4}-\d{2}(_\d+)?", n) for n in names)
+
+
+def test_quarantine_reasons(exported, archive):
+    text = (exported["dest"] / ".quarantine" / "reasons.csv").read_text()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["file", "reason"]
+    got = {}
+    for name, reason in rows[1:]:
+        got[reason] = got.get(reason, 0) + 1
+        assert not name.startswith("/") and ".." not in name.split("/")
+    in_cohort = {s["key"] for s in archive.truth["studies"] if s["in_csv"]}
+    want = {}
+    for f in archive.quarantined():
+        if f["reason"] not in REASON:
+            continue
+        if f.get("study") and f["study"] not in in_cohort:
+            continue        # not in the approved cohort: not shown
+        want[REASON[f["reason"]]] = want.get(REASON[f["reason"]], 0) + 1
+    assert got == want
+    # quarantined files carry de-identified headers only
+    for p in (exported["dest"] / ".quarantine").rglob("*.dcm"):
+        ds = pydicom.dcmread(str(p))
+        assert ds.PatientIdentityRemoved == "YES"
+
+
+def test_dicomdir_never_copied(exported):
+    for p in exported["dest"].rglob("*"):
+        if p.is_file() and p.suffix == ".dcm":
+            ds = pydicom.dcmread(str(p), stop_before_pixels=True)
+            assert ds.file_meta.MediaStorageSOPClassUID != \
+                "1.2.840.10008.1.3.10"
+
+
+def test_cleaned_csv_agrees_with_folders(exported, archive):
+    path = exported["dest"] / "cleaned_variables.csv"
+    raw = path.read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8")), delimiter=";"))
+    header, body = rows[0], rows[1:]
+    src = list(csv.reader(open(archive.csv, encoding="utf-8"), delimiter=";"))
+    assert len(header) == len(src[0]) - 1          # column 2 dropped
+    assert header[0] == src[0][0] and header[1] == src[0][2]
+    folders = {p.relative_to(exported["dest"]).parts[0]
+               for p in main_dcm(exported["dest"])}
+    truth_rows = archive.truth["csv"]["rows"]
+    linked = [r for r in truth_rows
+              if r["kind"] in ("linked", "quarantined-study",
+                               "bad-diagnosis-date")]
+    assert len(body) == len(linked)
+    conn = sqlite3.connect(str(exported["db"]))
+    fnr_of = dict(conn.execute("select pseudonym, patient_id from patients"))
+    conn.close()
+    quarantined_only = {s["fnr"] for s in archive.truth["studies"]
+                        if s["all_quarantined"]}
+    for row, t in zip(body, linked):
+        assert re.fullmatch(r"[a-z2-7]{16}", row[0])
+        assert fnr_of[row[0]] == t["fnr"]
+        if t["fnr"] not in quarantined_only:
+            assert row[0] in folders
+        assert re.fullmatch(r"\d{4}-\d{2}", row[1])
+        assert row[1].replace("-", "") == t["date"][:6]
+        # column 10 became days since screening (or empty)
+        assert row[8] == "" or re.fullmatch(r"-?\d+", row[8])
+    # the bad diagnosis date row: empty cell, reported by row number only
+    bad = [r for r in truth_rows if r["kind"] == "bad-diagnosis-date"]
+    for t in bad:
+        assert "row %d" % t["line"] in exported["run"].stderr
+        i = linked.index(t)
+        assert body[i][8] == ""
+
+
+def test_db_is_private(exported):
+    assert stat.S_IMODE(os.stat(exported["db"]).st_mode) == 0o600
+
+
+def test_audit_trail_answers_which_original(exported, archive):
+    conn = sqlite3.connect(str(exported["db"]))
+    n = conn.execute("select count(*) from audit").fetchone()[0]
+    pairs = conn.execute("select count(*) from uids").fetchone()[0]
+    conn.close()
+    assert n > 0 and pairs > 0
+
+
+def test_second_run_is_byte_identical(exported, archive, deidfs):
+    again = exported["base"] / "again"
+    export(deidfs, archive, again, exported["db"], "--with-quarantine")
+    a_files, a_dirs = tree(exported["dest"])
+    b_files, b_dirs = tree(again)
+    assert a_dirs == b_dirs
+    assert a_files.keys() == b_files.keys()
+    for k in a_files:
+        assert a_files[k] == b_files[k], k
+
+
+def test_rerun_in_place_writes_nothing(exported, archive, deidfs):
+    r = export(deidfs, archive, exported["dest"], exported["db"],
+               "--with-quarantine")
+    m = re.search(r"written\s+(\d+) files, (\d+) already complete", r.stderr)
+    assert m and m.group(1) == "0" and int(m.group(2)) > 0
+
+
+def test_resume_after_damage(exported, archive, deidfs, tmp_path):
+    dest = tmp_path / "cleaned"
+    shutil.copytree(str(exported["dest"]), str(dest))
+    files = main_dcm(dest)
+    files[0].unlink()                           # lost
+    files[1].write_bytes(b"partial")            # wrong size
+    (files[2].parent / ".deidfs-999.tmp").write_bytes(b"x")  # stale temp
+    export(deidfs, archive, dest, exported["db"], "--with-quarantine")
+    a, _ = tree(exported["dest"])
+    b, _ = tree(dest)
+    assert a == b
+
+
+def test_killed_run_resumes_to_identical_tree(deidfs, archive_factory,
+                                              tmp_path):
+    arch = archive_factory(women=12, rows=512, cols=512)
+    db = tmp_path / "p.db"
+    ref = tmp_path / "ref"
+    export(deidfs, arch, ref, db)
+    dest = tmp_path / "killed"
+    for delay in (0.05, 0.2):
+        p = subprocess.Popen([deidfs, "export", "-j", "1", "--db", str(db),
+                              "--csv", str(arch.csv), str(arch.identified),
+                              str(dest)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        # whatever is under a final name is complete and correct
+        a, _ = tree(ref)
+        if dest.exists():
+            b, _ = tree(dest)
+            for k, v in b.items():
+                if k in a:
+                    assert v == a[k], k
+                else:
+                    assert os.path.basename(k).startswith(".deidfs-"), k
+    export(deidfs, arch, dest, db)
+    assert tree(ref) == tree(dest)
+
+
+def test_without_csv_every_allowed_file_appears(deidfs, archive, tmp_path):
+    dest = tmp_path / "nocsv"
+    export(deidfs, archive, dest, tmp_path / "p.db", csv_=False)
+    assert len(main_dcm(dest)) == len(published(archive))
+    assert not (dest / "cleaned_variables.csv").exists()
+
+
+def test_modalities_option(deidfs, archive, tmp_path):
+    dest = tmp_path / "all"
+    export(deidfs, archive, dest, tmp_path / "p.db", "--modalities", "all",
+           csv_=False)
+    mods = {pydicom.dcmread(str(p), stop_before_pixels=True).Modality
+            for p in main_dcm(dest)}
+    assert "CT" in mods
+    dest2 = tmp_path / "mg"
+    export(deidfs, archive, dest2, tmp_path / "p.db", "--modalities", "MG",
+           csv_=False)
+    mods = {pydicom.dcmread(str(p), stop_before_pixels=True).Modality
+            for p in main_dcm(dest2)}
+    assert mods == {"MG"}
+
+
+def test_layout_option(deidfs, archive, tmp_path):
+    dest = tmp_path / "lay"
+    export(deidfs, archive, dest, tmp_path / "p.db", "--layout",
+           "{patient}/{study_ordinal}/{laterality}_{view}_{instance_ordinal}"
+           ".dcm")
+    rels = [p.relative_to(dest).parts for p in main_dcm(dest)]
+    assert rels and all(len(r) == 3 for r in rels)
+    assert all(re.fullmatch(r"\d+", r[1]) for r in rels)
+    assert len(set(rels)) == len(rels)
+    r = export(deidfs, archive, tmp_path / "x", tmp_path / "p.db",
+               "--layout", "{nope}/{patient}", check=False)
+    assert r.returncode == 2 and "unknown variable" in r.stderr
+
+
+def test_usage_errors(deidfs, archive, tmp_path):
+    r = run(deidfs, "export", archive.identified, tmp_path / "o")
+    assert r.returncode == 2 and "--db" in r.stderr
+    r = run(deidfs, "export", "--db", archive.identified / "x.db",
+            archive.identified, tmp_path / "o")
+    assert r.returncode == 2
+    assert not (archive.identified / "x.db").exists()
+    r = run(deidfs, "export", "--db", tmp_path / "p.db", archive.identified,
+            archive.identified / "out")
+    assert r.returncode == 2
+    r = run(deidfs, "frobnicate")
+    assert r.returncode == 2
+
+
+def test_corrupt_db_is_refused(deidfs, archive, tmp_path):
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"not a database" * 100)
+    r = run(deidfs, "export", "--db", db, archive.identified, tmp_path / "o")
+    assert r.returncode == 1
+    assert "refusing" in r.stderr
+    assert db.read_bytes() == b"not a database" * 100
+
+
+def test_date_shift_option(deidfs, archive, tmp_path):
+    dest = tmp_path / "shift"
+    export(deidfs, archive, dest, tmp_path / "p.db",
+           "--retain-long-modified-dates", csv_=False)
+    for p in main_dcm(dest)[:5]:
+        ds = pydicom.dcmread(str(p), stop_before_pixels=True)
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+        codes = {i.CodeValue for i in ds.DeidentificationMethodCodeSequence}
+        assert {"113100", "113107"} <= codes
+    # no original study date survives
+    hits = find_phi(dest, archive.dates)
+    assert not hits, hits[:10]
+
+
+# --- real files: every transfer syntax in tests/data -----------------------
+
+def _pixel_bytes(path):
+    ds = pydicom.dcmread(str(path))
+    return ds.file_meta.TransferSyntaxUID, ds.get("PixelData")
+
+
+def test_real_files_all_transfer_syntaxes(deidfs, tests_data, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    ok = []
+    for p in sorted(tests_data.glob("*.dcm")):
+        shutil.copy(str(p), str(src / p.name))
+    dest = tmp_path / "out"
+    r = run(deidfs, "export", "--modalities", "all", "--with-quarantine",
+            "--db", tmp_path / "p.db", src, dest)
+    assert r.returncode in (0, 3), r.stderr
+    outs = [p for p in dest.rglob("*.dcm")]
+    assert outs
+    seen_ts = set()
+    src_pixels = {}
+    for p in src.iterdir():
+        try:
+            ts, px = _pixel_bytes(p)
+        except Exception:
+            continue
+        if px is not None:
+            src_pixels[hashlib.sha256(px).hexdigest()] = (p.name, ts)
+    for p in outs:
+        ds = pydicom.dcmread(str(p))
+        ts = ds.file_meta.TransferSyntaxUID
+        seen_ts.add(ts)
+        if "PixelData" in ds and ".quarantine" not in p.parts:
+            assert hashlib.sha256(ds.PixelData).hexdigest() in src_pixels, p
+            ok.append(p)
+        run("dcmdump", "-q", p, check=True)
+    # implicit LE, explicit LE, explicit BE, JPEG baseline, JPEG lossless,
+    # JPEG 2000, RLE (deflated is written as explicit LE)
+    for ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+               "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.4.50",
+               "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.90",
+               "1.2.840.10008.1.2.5"):
+        assert any(t == ts for t in seen_ts), ts
+    assert len(ok) >= 8
+
+
+def _dciodvfy_errors(path):
+    r = run("dciodvfy", path)
+    errs = set()
+    for line in (r.stdout + r.stderr).splitlines():
+        if line.startswith("Error"):
+            # drop values and positions: compare the kind of error
+            errs.add(re.sub(r"<[^>]*>|\"[^\"]*\"|\d+", "#", line))
+    return errs
+
+
+def test_dciodvfy_finds_no_new_errors(exported, archive):
+    src_errs = set()
+    for f in archive.published()[:8]:
+        src_errs |= _dciodvfy_errors(archive.path(f))
+    for p in main_dcm(exported["dest"])[:8]:
+        new = _dciodvfy_errors(p) - src_errs
+        assert not new, (p.name, sorted(new)[:10])

@@ -1,0 +1,228 @@
+/*
+ * test_layout.c - the --layout template language and view_map_read().
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "layout.h"
+#include "view.h"
+
+static struct layout_values sample(void)
+{
+	struct layout_values v;
+
+	memset(&v, 0, sizeof(v));
+	v.patient = "abcdefgh23456712";
+	v.study_date = "20150302";
+	v.study_ordinal = 2;
+	v.series_number = 7;
+	v.series_ordinal = 1;
+	v.modality = "MG";
+	v.instance_number = 3;
+	v.instance_ordinal = 4;
+	v.laterality = "L";
+	v.view = "CC";
+	return v;
+}
+
+static void render_all(const char *tmpl, const char *expect)
+{
+	struct layout_values v = sample();
+	struct layout *l = NULL;
+	char err[256], buf[256], path[1024] = "";
+	unsigned i;
+
+	assert_int_equal(layout_parse(tmpl, &l, err, sizeof(err)), 0);
+	for (i = 0; i < layout_ncomponents(l); i++) {
+		assert_true(layout_render(l, i, &v, buf, sizeof(buf)) >= 0);
+		if (i)
+			strcat(path, "/");
+		strcat(path, buf);
+	}
+	assert_string_equal(path, expect);
+	layout_free(l);
+}
+
+static void test_default_layout(void **state)
+{
+	(void)state;
+	render_all(VIEW_DEFAULT_LAYOUT, "abcdefgh23456712/2015-03/7_MG/0003.dcm");
+}
+
+static void test_other_layouts(void **state)
+{
+	(void)state;
+	render_all("{patient}/study-{study_ordinal:2}/{series_ordinal}/"
+		   "{laterality}_{view}_{instance_ordinal}.dcm",
+		   "abcdefgh23456712/study-02/1/L_CC_4.dcm");
+	render_all("{study_year}/{patient}_{instance_number}.dcm",
+		   "2015/abcdefgh23456712_3.dcm");
+}
+
+static void test_levels(void **state)
+{
+	struct layout *l = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(layout_parse("{patient}/{study_month}/x/"
+				      "{series_number}.dcm",
+				      &l, err, sizeof(err)),
+			 0);
+	assert_int_equal(layout_component_level(l, 0), LAYOUT_PATIENT);
+	assert_int_equal(layout_component_level(l, 1), LAYOUT_STUDY);
+	assert_int_equal(layout_component_level(l, 2), LAYOUT_NONE);
+	/* the file name always identifies an instance */
+	assert_int_equal(layout_component_level(l, 3), LAYOUT_INSTANCE);
+	layout_free(l);
+}
+
+static void test_missing_values(void **state)
+{
+	struct layout_values v = sample();
+	struct layout *l = NULL;
+	char err[256], buf[256];
+
+	(void)state;
+	v.study_date = "2015";	/* invalid */
+	v.series_number = INT64_MIN;
+	v.modality = NULL;
+	assert_int_equal(layout_parse("{study_month}_{series_number}_"
+				      "{modality}",
+				      &l, err, sizeof(err)),
+			 0);
+	assert_true(layout_render(l, 0, &v, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "unknown_x_unknown");
+	layout_free(l);
+}
+
+static void test_sanitised(void **state)
+{
+	struct layout_values v = sample();
+	struct layout *l = NULL;
+	char err[256], buf[256];
+
+	(void)state;
+	v.modality = "../M G/\n";
+	assert_int_equal(layout_parse("{modality}", &l, err, sizeof(err)), 0);
+	assert_true(layout_render(l, 0, &v, buf, sizeof(buf)) > 0);
+	assert_null(strchr(buf, '/'));
+	assert_null(strchr(buf, '.'));
+	assert_null(strchr(buf, '\n'));
+	layout_free(l);
+}
+
+static void test_rejected(void **state)
+{
+	static const char *bad[] = {
+		"", "/abs/{patient}", "{patient}//x", "{nope}", "{patient",
+		"{patient}/../x", "{patient}/.hidden", "{patient:3}",
+		"{instance_number:0}", "{instance_number:10}", "a/b\\c",
+		"{patient}/", "x\ny",
+	};
+	struct layout *l;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		l = NULL;
+		err[0] = 0;
+		assert_int_equal(layout_parse(bad[i], &l, err, sizeof(err)),
+				 -EINVAL);
+		assert_null(l);
+		assert_true(err[0] != 0);
+	}
+}
+
+static void test_suffix(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_true(layout_suffix("0003.dcm", 1, 2, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "0003_2.dcm");
+	assert_true(layout_suffix("2015-03", 0, 3, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "2015-03_3");
+	assert_true(layout_suffix("a.b", 0, 2, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "a.b_2");
+}
+
+/* view_map_read at every boundary of a 100-byte header + 50-byte range
+ * starting at source offset 1000. */
+static void test_map_read(void **state)
+{
+	struct view_file vf;
+	struct view_span s[2];
+
+	(void)state;
+	memset(&vf, 0, sizeof(vf));
+	vf.header_len = 100;
+	vf.src_off = 1000;
+	vf.src_len = 50;
+	vf.size = 150;
+
+	assert_int_equal(view_map_read(&vf, 0, 10, s), 1);
+	assert_int_equal(s[0].kind, VIEW_SPAN_HEADER);
+	assert_int_equal(s[0].off, 0);
+	assert_int_equal(s[0].len, 10);
+
+	assert_int_equal(view_map_read(&vf, 99, 1, s), 1);
+	assert_int_equal(s[0].kind, VIEW_SPAN_HEADER);
+	assert_int_equal(s[0].len, 1);
+
+	assert_int_equal(view_map_read(&vf, 99, 2, s), 2);
+	assert_int_equal(s[0].kind, VIEW_SPAN_HEADER);
+	assert_int_equal(s[0].off, 99);
+	assert_int_equal(s[0].len, 1);
+	assert_int_equal(s[1].kind, VIEW_SPAN_SOURCE);
+	assert_int_equal(s[1].off, 1000);
+	assert_int_equal(s[1].len, 1);
+
+	assert_int_equal(view_map_read(&vf, 100, 1, s), 1);
+	assert_int_equal(s[0].kind, VIEW_SPAN_SOURCE);
+	assert_int_equal(s[0].off, 1000);
+
+	assert_int_equal(view_map_read(&vf, 149, 100, s), 1);
+	assert_int_equal(s[0].off, 1049);
+	assert_int_equal(s[0].len, 1);
+
+	assert_int_equal(view_map_read(&vf, 0, 1000, s), 2);
+	assert_int_equal(s[0].len, 100);
+	assert_int_equal(s[1].len, 50);
+
+	assert_int_equal(view_map_read(&vf, 150, 1, s), 0);
+	assert_int_equal(view_map_read(&vf, 1u << 30, 1, s), 0);
+	assert_int_equal(view_map_read(&vf, 10, 0, s), 0);
+	/* no overflow near UINT64_MAX */
+	assert_int_equal(view_map_read(&vf, 120, UINT64_MAX, s), 1);
+	assert_int_equal(s[0].len, 30);
+
+	/* header only (no pixel data) */
+	vf.src_len = 0;
+	vf.size = 100;
+	assert_int_equal(view_map_read(&vf, 50, 100, s), 1);
+	assert_int_equal(s[0].len, 50);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_default_layout),
+		cmocka_unit_test(test_other_layouts),
+		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_missing_values),
+		cmocka_unit_test(test_sanitised),
+		cmocka_unit_test(test_rejected),
+		cmocka_unit_test(test_suffix),
+		cmocka_unit_test(test_map_read),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
