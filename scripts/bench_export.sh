@@ -1,0 +1,125 @@
+#!/bin/bash
+# Export throughput, side by side with references, in one run on the same
+# trees (warm page cache): cp -r (the limit: export is a copy plus a new
+# header per file), gdcmanon (GDCM's PS3.15 basic profile) and dcmtk's
+# dcmodify doing a comparable anonymisation in place on a copy.
+#
+#   scripts/bench_export.sh [large|small|both]     (default both)
+#
+# Trees (generated once into $BENCH_DIR, default /tmp/deidfs-bench):
+#   large: mammography-sized files (~17-27 MB each, about 1 GB in all)
+#   small: 512x512 16-bit images (~0.5 MB each), a few thousand files
+# Results are printed as a Markdown table for BENCHMARKS.md.  Not a test:
+# the numbers depend on the machine and its load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which="${1:-both}"
+BENCH_DIR=${BENCH_DIR:-/tmp/deidfs-bench}
+DEIDFS=${DEIDFS:-build/deidfs}
+PY=/usr/bin/python3
+mkdir -p "$BENCH_DIR"
+
+make_tree() {	# name, make_archive options...
+	local name=$1
+	shift
+	if [ ! -d "$BENCH_DIR/$name/identified" ]; then
+		echo "generating the $name tree..." >&2
+		$PY scripts/make_archive.py "$BENCH_DIR/$name" "$@" >/dev/null
+		# keep only the publishable MG/OT images: a benchmark of the
+		# copy path, not of quarantine
+		rm -f "$BENCH_DIR/$name/identified/DICOMDIR"
+	fi
+}
+
+warm() { find "$1" -type f -exec cat {} + >/dev/null; }
+
+now() { date +%s.%N; }
+
+row() {	# tool, tree dir, seconds
+	local files bytes
+	files=$(find "$2" -type f -name '*' | wc -l)
+	bytes=$(du -sb "$2" | cut -f1)
+	awk -v t="$1" -v s="$3" -v f="$files" -v b="$bytes" 'BEGIN {
+		printf("| %-28s | %6d | %8.1f | %7.2f | %8.0f | %7.0f |\n",
+		       t, f, b / 1e6, s, b / 1e6 / s, f / s) }'
+}
+
+certs() {
+	if [ ! -f "$BENCH_DIR/key.pem" ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+			-subj "/CN=deidfs-bench" -keyout "$BENCH_DIR/key.pem" \
+			-out "$BENCH_DIR/cert.pem" 2>/dev/null
+	fi
+}
+
+bench() {	# name
+	local name=$1 src="$BENCH_DIR/$1/identified" out="$BENCH_DIR/$1.out"
+	local t0 t1
+	warm "$src"
+	echo
+	echo "### $name tree: $(find "$src" -type f | wc -l) files," \
+		"$(du -sh "$src" | cut -f1)"
+	echo
+	echo "| tool                         |  files |       MB |       s |     MB/s | files/s |"
+	echo "| ---------------------------- | -----: | -------: | ------: | -------: | ------: |"
+
+	rm -rf "$out"
+	sync
+	t0=$(now); cp -r "$src" "$out"; sync; t1=$(now)
+	row "cp -r" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+
+	rm -rf "$out" "$BENCH_DIR/$name.db"*
+	sync
+	t0=$(now)
+	"$DEIDFS" export -q --db "$BENCH_DIR/$name.db" --modalities all \
+		"$src" "$out" || true
+	sync; t1=$(now)
+	row "deidfs export (new db)" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+
+	rm -rf "$out"
+	sync
+	t0=$(now)
+	"$DEIDFS" export -q --db "$BENCH_DIR/$name.db" --modalities all \
+		"$src" "$out" || true
+	sync; t1=$(now)
+	row "deidfs export (indexed db)" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+
+	rm -rf "$out"
+	certs
+	sync
+	t0=$(now)
+	gdcmanon --continue -r -e -c "$BENCH_DIR/cert.pem" -i "$src" \
+		-o "$out" >/dev/null 2>&1 || true
+	sync; t1=$(now)
+	row "gdcmanon -e (basic profile)" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+
+	rm -rf "$out"
+	cp -r "$src" "$out"
+	sync
+	t0=$(now)
+	find "$out" -type f -print0 | xargs -0 -P "$(nproc)" -n 64 \
+		dcmodify -q -nb -imt -gin -ie \
+		-ma "(0010,0010)=ANON" -ma "(0010,0020)=ANON" \
+		-ea "(0010,0030)" -ea "(0008,0090)" -ea "(0008,0080)" \
+		-ea "(0008,0081)" -ea "(0008,1070)" -ea "(0010,1040)" \
+		-ea "(0008,0050)" -ea "(0020,0010)" -ea "(0010,1000)" \
+		-ea "(0008,1050)" -ea "(0008,1060)" -ea "(0010,2154)" \
+		-ea "(0020,4000)" -ea "(0010,4000)" -ea "(0008,1010)" \
+		-ea "(0018,1000)" -ea "(0032,4000)" -ea "(0010,21b0)" \
+		-gst -gse >/dev/null 2>&1 || true
+	sync; t1=$(now)
+	row "dcmodify in place (after cp)" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+	rm -rf "$out"
+}
+
+echo "Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB," \
+	"$(uname -sr), $(df -hT "$BENCH_DIR" | awk 'NR==2 {print $2}') at" \
+	"$BENCH_DIR; $(date -u +%Y-%m-%d)"
+if [ "$which" = large ] || [ "$which" = both ]; then
+	make_tree large --women 6 --big --seed 7
+	bench large
+fi
+if [ "$which" = small ] || [ "$which" = both ]; then
+	make_tree small --women 400 --rows 512 --cols 512 --seed 8
+	bench small
+fi
