@@ -209,7 +209,8 @@ def test_cleaned_csv_agrees_with_folders(exported, archive):
     raw = path.read_bytes()
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8")), delimiter=";"))
     header, body = rows[0], rows[1:]
-    src = list(csv.reader(open(archive.csv, encoding="utf-8"), delimiter=";"))
+    with open(archive.csv, encoding="utf-8") as fh:
+        src = list(csv.reader(fh, delimiter=";"))
     assert len(header) == len(src[0]) - 1          # column 2 dropped
     assert header[0] == src[0][0] and header[1] == src[0][2]
     folders = {p.relative_to(exported["dest"]).parts[0]
@@ -449,3 +450,52 @@ def test_dciodvfy_finds_no_new_errors(exported, archive):
     for p in main_dcm(exported["dest"])[:8]:
         new = _dciodvfy_errors(p) - src_errs
         assert not new, (p.name, sorted(new)[:10])
+
+
+def test_shift_is_the_same_in_csv_and_dicom(deidfs, archive, tmp_path):
+    """--retain-long-modified-dates shifts each woman's dates by one keyed
+    number of days; the CSV 'shift' role applies the same shift."""
+    dest = tmp_path / "shift"
+    export(deidfs, archive, dest, tmp_path / "p.db",
+           "--retain-long-modified-dates", "--csv-spec",
+           "1=pseudonym,2=drop,3=shift,10=days-since:3")
+    rows = list(csv.reader(io.StringIO(
+        (dest / "cleaned_variables.csv").read_text()), delimiter=";"))[1:]
+    dicom_dates = {}
+    for p in main_dcm(dest):
+        ds = pydicom.dcmread(str(p), stop_before_pixels=True)
+        dicom_dates.setdefault(ds.PatientID, set()).add(ds.StudyDate)
+    truth_dates = {r["date"] for r in archive.truth["csv"]["rows"]}
+    checked = 0
+    for row in rows:
+        if row[0] not in dicom_dates:
+            continue            # her studies are all quarantined
+        d, m, y = row[1].split(".")
+        shifted = y + m + d
+        assert shifted in dicom_dates[row[0]]
+        assert shifted not in truth_dates   # really shifted
+        checked += 1
+    assert checked >= 5
+
+
+def test_whitelist_keeps_listed_descriptors(deidfs, archive, tmp_path):
+    wl = tmp_path / "wl.json"
+    wl.write_text(json.dumps({"0008,103E": ["Screening bilateral"]}))
+    dest = tmp_path / "wl"
+    export(deidfs, archive, dest, tmp_path / "p.db", "--whitelist", wl)
+    descs = {str(pydicom.dcmread(str(p), stop_before_pixels=True)
+                 .get("SeriesDescription", "")) for p in main_dcm(dest)}
+    src = {s["description"] for st in archive.truth["studies"]
+           for s in st["series"] if s["modality"] == "MG"}
+    # only white-listed values survive, every other one is gone
+    assert "Screening bilateral" in src
+    assert descs == {"Screening bilateral"} or \
+        descs == {"", "Screening bilateral"}
+    r = run(deidfs, "export", "--whitelist", tmp_path / "missing.json",
+            "--db", tmp_path / "p.db", archive.identified, tmp_path / "x")
+    assert r.returncode == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"0008,103E": "not a list"}')
+    r = run(deidfs, "export", "--whitelist", bad, "--db", tmp_path / "p.db",
+            archive.identified, tmp_path / "x")
+    assert r.returncode == 2 and "not a list" not in r.stderr
