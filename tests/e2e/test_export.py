@@ -285,33 +285,58 @@ def test_resume_after_damage(exported, archive, deidfs, tmp_path):
     assert a == b
 
 
+def _count_files(root):
+    return sum(len(f) for _, _, f in os.walk(root))
+
+
+def _kill_when(cmd, dest, at_least):
+    """Start cmd, SIGKILL it as soon as dest holds at_least files (or at
+    once when at_least is 0).  Returns the number of files seen at the
+    kill, or None when the run finished first."""
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        while p.poll() is None:
+            n = _count_files(dest) if os.path.isdir(dest) else 0
+            if n >= at_least:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                return n
+            time.sleep(0.0005)
+        return None
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def test_killed_run_resumes_to_identical_tree(deidfs, archive_factory,
                                               tmp_path):
     arch = archive_factory(women=12, rows=512, cols=512)
     db = tmp_path / "p.db"
+    dest = tmp_path / "killed"
+    cmd = [deidfs, "export", "-j", "1", "--db", db, "--csv", arch.csv,
+           arch.identified, dest]
+    # killed while indexing into a new db, then at several points of the
+    # export: the db stays usable and nothing partial has a final name
+    _kill_when(cmd, dest, 0)
+    killed = []
+    for at in (1, 20, 50):
+        n = _kill_when(cmd, dest, at)
+        if n is not None:
+            killed.append(n)
+        for k in (tree(dest)[0] if dest.exists() else {}):
+            base = os.path.basename(k)
+            assert not base.startswith(".deidfs-") or \
+                base.endswith(".tmp"), k
+    assert killed, "no run was interrupted: the test proved nothing"
+    export(deidfs, arch, dest, db)
     ref = tmp_path / "ref"
     export(deidfs, arch, ref, db)
-    dest = tmp_path / "killed"
-    for delay in (0.05, 0.2):
-        p = subprocess.Popen([deidfs, "export", "-j", "1", "--db", str(db),
-                              "--csv", str(arch.csv), str(arch.identified),
-                              str(dest)],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        # whatever is under a final name is complete and correct
-        a, _ = tree(ref)
-        if dest.exists():
-            b, _ = tree(dest)
-            for k, v in b.items():
-                if k in a:
-                    assert v == a[k], k
-                else:
-                    assert os.path.basename(k).startswith(".deidfs-"), k
-    export(deidfs, arch, dest, db)
-    assert tree(ref) == tree(dest)
+    a, da = tree(ref)
+    b, db_ = tree(dest)
+    assert da == db_
+    assert a == b
 
 
 def test_without_csv_every_allowed_file_appears(deidfs, archive, tmp_path):
