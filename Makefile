@@ -12,7 +12,7 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 ALL_CFLAGS   := -std=c11 $(WARN) -pthread $(CFLAGS)
 ALL_CXXFLAGS := -std=c++14 $(WARN) -pthread -I/usr/include/gdcm-3.0 $(CXXFLAGS)
 GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
-LIBS := $(GDCM_LIBS) -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
+LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 	-lstdc++ -lpthread -lm
 
 CORE_C  := $(filter-out fs/main.c fs/export.c fs/mount.c,$(wildcard fs/*.c))

@@ -60,7 +60,9 @@ struct dicom_parsed {
 				 * runs through the Sequence Delimitation
 				 * Item (its 8 bytes included) */
 	uint8_t *pixel_val;	/* deflated sources only: the inflated pixel
-				 * value (pixel_len bytes), owned */
+				 * value (pixel_len bytes), owned; then
+				 * pixel_off is 0 and trailing_off is
+				 * pixel_len, offsets into pixel_val */
 	uint64_t trailing_off;	/* first source byte after the pixel value;
 				 * everything from here on is dropped */
 };
@@ -92,8 +94,9 @@ void dicom_parsed_free(struct dicom_parsed *p);
  *   128 zero bytes, "DICM", file meta group 0002 (group length, version
  *   00\01, media storage SOP class/instance from sop_class_uid and
  *   sop_instance_uid, transfer syntax out_ts, DICOM_IMPL_CLASS_UID,
- *   DICOM_IMPL_VERSION, nothing else), then ds encoded in out_ts with
- *   explicit lengths (undefined-length sequences become defined), then, when
+ *   DICOM_IMPL_VERSION, nothing else), then ds encoded in out_ts with every
+ *   sequence and item of undefined length (encapsulated values are written
+ *   back raw after an undefined length), then, when
  *   p->has_pixel, the Pixel Data element header (tag, VR, length: the value
  *   length, or 0xFFFFFFFF for encapsulated data) whose value the caller
  *   appends from the source (p->pixel_off, p->pixel_len) or p->pixel_val.

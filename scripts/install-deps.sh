@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
-libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
+zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3"
 
 missing=""

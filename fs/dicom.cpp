@@ -1,0 +1,1325 @@
+/*
+ * dicom.cpp - the DICOM bridge (see include/dicom.h).
+ *
+ * Why the byte-level parser is ours and not gdcm::Reader: Debian's GDCM
+ * 3.0.21 is built with assertions enabled, and its reader asserts (aborts
+ * the process) on malformed input: in a quick mutation test over the corpus
+ * about a third of the damaged headers killed the process inside
+ * gdcm::ExplicitDataElement::ReadPreValue(), FileMetaInformation::ReadCompat()
+ * and friends, and one hung.  A FUSE daemon cannot afford that, so the
+ * structure of the file is walked here with every length checked, and GDCM
+ * supplies what it is good at and cannot be fed hostile bytes: the public and
+ * private data dictionaries (VRs of implicit-VR files) and the table of
+ * well-known UIDs.  Deflated datasets are inflated with zlib (-lz; GDCM
+ * itself depends on it).
+ *
+ * Values are copied out as the raw bytes of the file, so a big-endian
+ * source round-trips exactly when written back in the same transfer syntax.
+ *
+ * Limits (dcm.h): sequence nesting DCM_MAX_DEPTH, DCM_MAX_ELEMENTS elements
+ * and items per file, DCM_MAX_VALUE bytes per header value, header bytes read
+ * at most 4 * DCM_MAX_VALUE; beyond any of them the file is -EBADMSG.
+ * Duplicate tags in one dataset: the first one is kept, later ones dropped.
+ */
+extern "C" {
+#include "dcm.h"
+}
+#include "dicom.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <new>
+
+#include <gdcmDict.h>
+#include <gdcmDicts.h>
+#include <gdcmGlobal.h>
+#include <gdcmPrivateTag.h>
+#include <gdcmTag.h>
+#include <gdcmTrace.h>
+#include <gdcmUIDs.h>
+#include <gdcmVR.h>
+
+namespace {
+
+const uint32_t UNDEF = 0xffffffffu;
+const uint32_t TAG_ITEM = DCM_TAG(0xfffe, 0xe000);
+const uint32_t TAG_ITEM_DELIM = DCM_TAG(0xfffe, 0xe00d);
+const uint32_t TAG_SEQ_DELIM = DCM_TAG(0xfffe, 0xe0dd);
+const uint32_t TAG_PIXEL = DCM_TAG(0x7fe0, 0x0010);
+const uint64_t HEADER_LIMIT = 4ull * DCM_MAX_VALUE;
+const uint64_t INFLATE_LIMIT = 1ull << 30;	/* zip bombs */
+const uint64_t MAX_FRAGMENTS = 10000000;
+const size_t FIRST_READ = 64 * 1024;
+
+/* zlib entry points (linked with -lz: GDCM's own reader cannot be used,
+ * see the top, so deflated datasets are inflated here). */
+struct zlib_api {
+	int (*init2)(z_streamp, int, const char *, int);
+	int (*inflate)(z_streamp, int);
+	int (*end)(z_streamp);
+};
+const zlib_api zlib = { inflateInit2_, inflate, inflateEnd };
+
+void wipe_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, n);
+	free(p);
+}
+
+/* ---- VRs ------------------------------------------------------------- */
+
+const char VR_ALL[] = "AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+const char VR_32[] = "OBODOFOLOVOWSQSVUCUNURUTUV";
+
+bool vr_in(const char *list, const char *vr)
+{
+	for (; *list; list += 2)
+		if (list[0] == vr[0] && list[1] == vr[1])
+			return true;
+	return false;
+}
+
+bool vr_valid(const char *vr)
+{
+	return vr_in(VR_ALL, vr);
+}
+
+bool vr_is_32(const char *vr)
+{
+	return vr_in(VR_32, vr);
+}
+
+bool vr_is(const char *vr, const char *what)
+{
+	return vr[0] == what[0] && vr[1] == what[1];
+}
+
+void set_vr(char vr[3], const char *s)
+{
+	vr[0] = s[0];
+	vr[1] = s[1];
+	vr[2] = 0;
+}
+
+/* Two-letter VR for a dictionary VR; choices ("OB or OW") pick the one
+ * PS3.5 uses for implicit VR, unknown is UN. */
+void gdcm_vr_str(gdcm::VR::VRType t, char vr[3])
+{
+	switch (t) {
+	case gdcm::VR::OB_OW:
+		set_vr(vr, "OW");
+		return;
+	case gdcm::VR::US_SS:
+	case gdcm::VR::US_SS_OW:
+	case gdcm::VR::US_OW:
+		set_vr(vr, "US");
+		return;
+	case gdcm::VR::INVALID:
+	case gdcm::VR::VL16:
+	case gdcm::VR::VL32:
+	case gdcm::VR::VRASCII:
+	case gdcm::VR::VRBINARY:
+	case gdcm::VR::VR_END:
+		set_vr(vr, "UN");
+		return;
+	default:
+		break;
+	}
+	const char *s = gdcm::VR::GetVRString(t);
+	if (s && strlen(s) == 2 && vr_valid(s))
+		set_vr(vr, s);
+	else
+		set_vr(vr, "UN");
+}
+
+/* Dictionary VR; never calls into GDCM's asserting Dicts::GetDictEntry()
+ * with arguments it would abort on. */
+void dict_vr(uint32_t tag, const char *creator, char vr[3])
+{
+	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+	const gdcm::Dicts &dicts = gdcm::Global::GetInstance().GetDicts();
+
+	if (e == 0) {
+		set_vr(vr, "UL");	/* group length */
+		return;
+	}
+	if (g == 0xfffe || g == 0xffff || g == 1 || g == 3 || g == 5 ||
+	    g == 7) {
+		set_vr(vr, "UN");
+		return;
+	}
+	if (!(g & 1)) {
+		gdcm_vr_str(dicts.GetPublicDict().GetDictEntry(
+				    gdcm::Tag(g, e)).GetVR(), vr);
+		return;
+	}
+	if (e >= 0x10 && e <= 0xff) {
+		set_vr(vr, "LO");	/* private creator */
+		return;
+	}
+	if (e >= 0x1000 && creator && *creator) {
+		gdcm::PrivateTag pt(g, (uint16_t)(e & 0xff), creator);
+		const gdcm::PrivateDict &pd = dicts.GetPrivateDict();
+
+		if (pd.FindDictEntry(pt)) {
+			gdcm_vr_str(pd.GetDictEntry(pt).GetVR(), vr);
+			return;
+		}
+	}
+	set_vr(vr, "UN");
+}
+
+/* ---- source buffer --------------------------------------------------- */
+
+/* The first bytes of the source, loaded on demand and grown geometrically;
+ * or (deflated) an inflated dataset in memory.  Holds PHI: wiped. */
+struct buf {
+	const dicom_source *src;	/* NULL: mem is all there is */
+	uint8_t *mem;
+	size_t len;		/* loaded bytes */
+	uint64_t size;		/* bytes that exist */
+	uint64_t limit;		/* bytes we agree to load */
+};
+
+void buf_release(buf *b)
+{
+	wipe_free(b->mem, b->len);
+	b->mem = NULL;
+	b->len = 0;
+}
+
+int read_full(const dicom_source *src, uint8_t *dst, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t r = src->pread(src->ctx, dst, n, off);
+
+		if (r < 0)
+			return r == -ENOMEM ? -ENOMEM : -EIO;
+		if (r == 0 || (size_t)r > n)
+			return -EBADMSG;	/* shorter than it said */
+		dst += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Make [0, end) available in b->mem. */
+int buf_need(buf *b, uint64_t end)
+{
+	uint64_t want;
+	uint8_t *m;
+	int err;
+
+	if (end <= b->len)
+		return 0;
+	if (end > b->size || end > b->limit || !b->src)
+		return -EBADMSG;
+	want = b->len ? (uint64_t)b->len * 2 : FIRST_READ;
+	if (want < end)
+		want = end;
+	if (want > b->size)
+		want = b->size;
+	if (want > b->limit)
+		want = b->limit;
+	m = (uint8_t *)malloc((size_t)want);
+	if (!m)
+		return -ENOMEM;
+	if (b->len)
+		memcpy(m, b->mem, b->len);
+	err = read_full(b->src, m + b->len, (size_t)(want - b->len), b->len);
+	if (err) {
+		wipe_free(m, (size_t)want);
+		return err;
+	}
+	buf_release(b);	/* not realloc: the old copy must be wiped */
+	b->mem = m;
+	b->len = (size_t)want;
+	return 0;
+}
+
+/* n bytes at off, from the buffer when loaded, else straight from the
+ * source (fragment headers inside pixel data must not grow the buffer). */
+int peek(buf *b, uint64_t off, void *dst, size_t n)
+{
+	if (off > b->size || n > b->size - off)
+		return -EBADMSG;
+	if (off + n <= b->len) {
+		memcpy(dst, b->mem + off, n);
+		return 0;
+	}
+	if (!b->src)
+		return -EBADMSG;
+	return read_full(b->src, (uint8_t *)dst, n, off);
+}
+
+uint16_t get16(const uint8_t *p, bool be)
+{
+	return be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+}
+
+uint32_t get32(const uint8_t *p, bool be)
+{
+	return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			    (uint32_t)p[2] << 8 | p[3]
+		  : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+			    (uint32_t)p[1] << 8 | p[0];
+}
+
+/* ---- dataset parser -------------------------------------------------- */
+
+struct enc {
+	bool explicit_vr;
+	bool be;
+};
+
+struct hdr {
+	uint32_t tag;
+	char vr[3];	/* "" for items and delimiters */
+	uint32_t len;
+	uint32_t hlen;	/* 8 or 12 */
+};
+
+struct parser {
+	buf b;
+	uint64_t count;	/* elements + items so far */
+	/* top-level Pixel Data, when found */
+	bool pixel;
+	hdr pixel_hdr;
+};
+
+/* Dictionary VR of tag in ds, with the private creator of its block. */
+void ds_dict_vr(const dcm_ds *ds, uint32_t tag, char vr[3])
+{
+	char creator[65];
+	const char *c = NULL;
+	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+
+	if (ds && (g & 1) && e >= 0x1000 &&
+	    dcm_ds_get_str(ds, DCM_TAG(g, e >> 8), creator, sizeof(creator)))
+		c = creator;
+	dict_vr(tag, c, vr);
+}
+
+int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
+{
+	const uint8_t *p;
+	int err;
+
+	if (pos > UINT64_MAX - 12)
+		return -EBADMSG;
+	err = buf_need(&P->b, pos + 8);
+	if (err)
+		return err;
+	p = P->b.mem + pos;
+	h->tag = DCM_TAG(get16(p, en.be), get16(p + 2, en.be));
+	h->hlen = 8;
+	h->vr[0] = 0;
+	if (DCM_GROUP(h->tag) == 0xfffe) {
+		h->len = get32(p + 4, en.be);
+		return 0;
+	}
+	if (!en.explicit_vr) {
+		h->len = get32(p + 4, en.be);
+		ds_dict_vr(ds, h->tag, h->vr);
+		return 0;
+	}
+	h->vr[0] = (char)p[4];
+	h->vr[1] = (char)p[5];
+	h->vr[2] = 0;
+	if (!vr_valid(h->vr)) {
+		/* a VR code that does not exist ("  " from some GE CTs):
+		 * dcmtk and GDCM read a 16-bit length; we take the VR the
+		 * dictionary gives, when it has a 16-bit length too */
+		ds_dict_vr(ds, h->tag, h->vr);
+		if (vr_is_32(h->vr))
+			set_vr(h->vr, "UN");
+		h->len = get16(p + 6, en.be);
+		return 0;
+	}
+	if (!vr_is_32(h->vr)) {
+		h->len = get16(p + 6, en.be);
+		return 0;
+	}
+	err = buf_need(&P->b, pos + 12);
+	if (err)
+		return err;
+	p = P->b.mem + pos;
+	h->len = get32(p + 8, en.be);
+	h->hlen = 12;
+	return 0;
+}
+
+int count_one(parser *P)
+{
+	return ++P->count > DCM_MAX_ELEMENTS ? -EBADMSG : 0;
+}
+
+int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
+	     unsigned depth, bool top, dcm_ds *ds, uint64_t *next);
+
+/* Walk encapsulated fragments starting at pos through the Sequence
+ * Delimitation Item; *next is the first byte after it. */
+int walk_fragments(parser *P, enc en, uint64_t pos, uint64_t *next)
+{
+	uint8_t h[8];
+	uint64_t n;
+	int err;
+
+	for (n = 0; n < MAX_FRAGMENTS; n++) {
+		uint32_t tag, len;
+
+		err = peek(&P->b, pos, h, 8);
+		if (err)
+			return err;
+		tag = DCM_TAG(get16(h, en.be), get16(h + 2, en.be));
+		len = get32(h + 4, en.be);
+		pos += 8;
+		if (tag == TAG_SEQ_DELIM) {
+			if (len)
+				return -EBADMSG;
+			*next = pos;
+			return 0;
+		}
+		if (tag != TAG_ITEM || len == UNDEF || len > P->b.size - pos)
+			return -EBADMSG;
+		pos += len;
+	}
+	return -EBADMSG;
+}
+
+/* Copy [pos, pos+len) of the buffer into a new value of e. */
+int take_value(parser *P, dcm_elem *e, uint64_t pos, uint64_t len)
+{
+	int err;
+
+	if (len > DCM_MAX_VALUE)
+		return -EBADMSG;
+	err = buf_need(&P->b, pos + len);
+	if (err)
+		return err;
+	e->len = (uint32_t)len;
+	if (!len)
+		return 0;
+	e->val = (uint8_t *)malloc((size_t)len);
+	if (!e->val)
+		return -ENOMEM;
+	memcpy(e->val, P->b.mem + pos, (size_t)len);
+	return 0;
+}
+
+/* Items of a sequence whose value starts at pos. */
+int parse_seq(parser *P, enc en, uint64_t pos, uint32_t len, unsigned depth,
+	      dcm_elem *e, uint64_t *next)
+{
+	bool undef = len == UNDEF;
+	uint64_t end = undef ? P->b.size : pos + len;
+	int err;
+
+	if (end > P->b.size)
+		return -EBADMSG;
+	if (depth + 1 > DCM_MAX_DEPTH)
+		return -EBADMSG;
+	for (;;) {
+		dcm_ds *item;
+		hdr h;
+
+		if (!undef && pos == end)
+			break;
+		if (end - pos < 8)
+			return -EBADMSG;
+		err = read_hdr(P, en, pos, NULL, &h);
+		if (err)
+			return err;
+		pos += 8;
+		if (h.tag == TAG_SEQ_DELIM && undef)
+			break;
+		if (h.tag != TAG_ITEM)
+			return -EBADMSG;
+		err = count_one(P);
+		if (!err)
+			err = dcm_seq_add_item(e, &item);
+		if (err)
+			return err == -ENOMEM ? err : -EBADMSG;
+		if (h.len == UNDEF) {
+			err = parse_ds(P, en, pos, end, true, depth + 1, false,
+				       item, &pos);
+		} else {
+			if (h.len > end - pos)
+				return -EBADMSG;
+			err = parse_ds(P, en, pos, pos + h.len, false,
+				       depth + 1, false, item, &pos);
+		}
+		if (err)
+			return err;
+	}
+	*next = pos;
+	return 0;
+}
+
+/* A UN value (explicit UN, or implicit VR with no dictionary entry) that
+ * starts like an item: a private sequence, or one converted to UN by some
+ * other tool (PS3.5 6.2.2: its content is implicit VR little endian).  We
+ * read it as a sequence so that the rules see what is nested in it. */
+bool looks_like_seq(parser *P, enc en, uint64_t pos, uint32_t len)
+{
+	uint8_t h[4];
+
+	if (en.be || len < 8 || len == UNDEF)
+		return false;
+	if (peek(&P->b, pos, h, 4))
+		return false;
+	return DCM_TAG(get16(h, false), get16(h + 2, false)) == TAG_ITEM;
+}
+
+/* Parse one element whose header is h at pos into e; *next after it. */
+int parse_elem(parser *P, enc en, uint64_t pos, const hdr &h, uint64_t end,
+	       unsigned depth, dcm_elem *e, uint64_t *next)
+{
+	uint64_t vpos = pos + h.hlen;
+	int err;
+
+	e->tag = h.tag;
+	set_vr(e->vr, h.vr);
+	if (vpos > end || (h.len != UNDEF && h.len > end - vpos))
+		return -EBADMSG;
+
+	if (h.len == UNDEF && (vr_is(h.vr, "OB") || vr_is(h.vr, "OW") ||
+			       h.tag == TAG_PIXEL)) {
+		/* encapsulated, e.g. an icon's pixel data: kept raw, from the
+		 * first item through the sequence delimiter */
+		uint64_t after;
+
+		err = walk_fragments(P, en, vpos, &after);
+		if (err)
+			return err;
+		if (after > end)
+			return -EBADMSG;
+		if (!vr_is(e->vr, "OB") && !vr_is(e->vr, "OW"))
+			set_vr(e->vr, "OB");
+		e->encapsulated = 1;
+		err = take_value(P, e, vpos, after - vpos);
+		*next = after;
+		return err;
+	}
+	if (vr_is(h.vr, "SQ") || h.len == UNDEF) {
+		enc inner = en;
+
+		if (h.len == UNDEF && en.explicit_vr && !vr_is(h.vr, "SQ")) {
+			if (!vr_is(h.vr, "UN"))
+				return -EBADMSG;
+			/* CP-246: UN of undefined length is implicit VR LE;
+			 * in a big-endian file we could not write it back */
+			if (en.be)
+				return -EBADMSG;
+			inner.explicit_vr = false;
+		}
+		set_vr(e->vr, "SQ");
+		return parse_seq(P, inner, vpos, h.len, depth, e, next);
+	}
+	if (vr_is(h.vr, "UN") && looks_like_seq(P, en, vpos, h.len)) {
+		uint64_t saved = P->count, after = 0;
+		enc inner = {false, false};
+
+		set_vr(e->vr, "SQ");
+		err = parse_seq(P, inner, vpos, h.len, depth, e, &after);
+		if (!err && after == vpos + h.len) {
+			*next = after;
+			return 0;
+		}
+		if (err == -ENOMEM || err == -EIO)
+			return err;
+		dcm_elem_clear(e);	/* not a sequence after all */
+		e->tag = h.tag;
+		set_vr(e->vr, "UN");
+		P->count = saved;
+	}
+	*next = vpos + h.len;
+	return take_value(P, e, vpos, h.len);
+}
+
+/* True when every byte of [pos, end) is zero: padding some writers leave
+ * after the last element. */
+bool zero_tail(parser *P, uint64_t pos, uint64_t end)
+{
+	uint8_t tmp[4096];
+
+	while (pos < end) {
+		size_t n = end - pos < sizeof(tmp) ? (size_t)(end - pos)
+						   : sizeof(tmp);
+		if (peek(&P->b, pos, tmp, n))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (tmp[i])
+				return false;
+		pos += n;
+	}
+	return true;
+}
+
+/*
+ * Elements of one dataset from pos: up to end when !undef, else through an
+ * Item Delimitation Item (nested) or to end (top level).  At top level,
+ * stops at Pixel Data and records it in P.
+ */
+int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
+	     unsigned depth, bool top, dcm_ds *ds, uint64_t *next)
+{
+	int err;
+
+	for (;;) {
+		dcm_elem tmp;
+		uint64_t after;
+		hdr h;
+
+		if (pos == end) {
+			if (undef && !top)
+				return -EBADMSG;	/* no delimiter */
+			break;
+		}
+		err = read_hdr(P, en, pos, ds, &h);
+		if (err == -EBADMSG && top && zero_tail(P, pos, end)) {
+			pos = end;
+			break;
+		}
+		if (err)
+			return err;
+		if (h.tag == TAG_ITEM_DELIM) {
+			pos += 8;
+			if (undef && !top)
+				break;
+			continue;	/* stray delimiter: harmless */
+		}
+		if (DCM_GROUP(h.tag) == 0xfffe)
+			return -EBADMSG;
+		/* top level: stop at Pixel Data, or at the trailers that can
+		 * only follow it (signatures, padding) when there is none */
+		if (top && (h.tag == TAG_PIXEL ||
+			    h.tag == DCM_TAG(0xfffa, 0xfffa) ||
+			    h.tag == DCM_TAG(0xfffc, 0xfffc))) {
+			if (h.tag == TAG_PIXEL) {
+				P->pixel = true;
+				P->pixel_hdr = h;
+			}
+			break;
+		}
+		err = count_one(P);
+		if (err)
+			return err;
+		memset(&tmp, 0, sizeof(tmp));
+		err = parse_elem(P, en, pos, h, end, depth, &tmp, &after);
+		if (err) {
+			dcm_elem_clear(&tmp);
+			return err;
+		}
+		pos = after;
+		/* dropped: group lengths, meta elements in the dataset,
+		 * duplicates (the first one wins) */
+		if (DCM_ELEM(h.tag) == 0 || DCM_GROUP(h.tag) == 2 ||
+		    dcm_ds_find(ds, h.tag) >= 0) {
+			dcm_elem_clear(&tmp);
+			continue;
+		}
+		err = dcm_ds_set(ds, h.tag, tmp.vr, NULL, 0);
+		if (err) {
+			dcm_elem_clear(&tmp);
+			return err;
+		}
+		*dcm_ds_get(ds, h.tag) = tmp;	/* moves ownership */
+	}
+	*next = pos;
+	return 0;
+}
+
+/* ---- file meta and transfer syntax ----------------------------------- */
+
+void trim_uid(const uint8_t *v, size_t n, char *out, size_t outsz)
+{
+	while (n && (v[n - 1] == 0 || v[n - 1] == ' '))
+		n--;
+	while (n && *v == ' ') {
+		v++;
+		n--;
+	}
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, v, n);
+	out[n] = 0;
+}
+
+/* Group 0002 at pos (explicit VR LE, tolerating implicit VR as GDCM does);
+ * *next is the start of the dataset. */
+int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
+{
+	int err;
+
+	for (;;) {
+		uint8_t *p;
+		enc en = {true, false};
+		hdr h;
+
+		if (pos + 8 > P->b.size)
+			break;
+		err = buf_need(&P->b, pos + 8);
+		if (err)
+			return err;
+		p = P->b.mem + pos;
+		if (get16(p, false) != 2)
+			break;
+		{
+			char v[3] = {(char)p[4], (char)p[5], 0};
+
+			en.explicit_vr = vr_valid(v);
+		}
+		err = read_hdr(P, en, pos, NULL, &h);
+		if (err)
+			return err;
+		if (h.len == UNDEF || h.len > (1u << 20) ||
+		    h.len > P->b.size - pos - h.hlen)
+			return -EBADMSG;
+		err = buf_need(&P->b, pos + h.hlen + h.len);
+		if (err)
+			return err;
+		p = P->b.mem + pos + h.hlen;
+		if (h.tag == DCM_TAG(2, 0x10) || h.tag == DCM_TAG(2, 2)) {
+			if (h.len > 64 + 1)
+				return -EBADMSG;
+			trim_uid(p, h.len, h.tag == DCM_TAG(2, 2) ? sop : ts,
+				 65);
+		}
+		pos += h.hlen + h.len;
+	}
+	*next = pos;
+	return 0;
+}
+
+/* Guess the encoding of a dataset without (usable) meta, as GDCM does:
+ * byte order from the first group number, explicit if a VR follows. */
+int guess_ts(parser *P, uint64_t pos, enc *en, char *ts)
+{
+	uint8_t h[8];
+	uint16_t gle, gbe;
+	char vr[3];
+	int err;
+
+	err = peek(&P->b, pos, h, 8);
+	if (err)
+		return err;
+	gle = get16(h, false);
+	gbe = get16(h, true);
+	vr[0] = (char)h[4];
+	vr[1] = (char)h[5];
+	vr[2] = 0;
+	en->be = gbe < gle;
+	en->explicit_vr = vr_valid(vr);
+	{
+		uint16_t g = en->be ? gbe : gle;
+
+		if (g < 2 || g > 0x7fe0)
+			return -EBADMSG;	/* not a dataset */
+	}
+	if (en->be && !en->explicit_vr)
+		return -EBADMSG;	/* implicit big endian: not DICOM */
+	strcpy(ts, en->be ? DICOM_TS_EXPLICIT_BE
+			  : en->explicit_vr ? DICOM_TS_EXPLICIT_LE
+					    : DICOM_TS_IMPLICIT_LE);
+	return 0;
+}
+
+bool uid_ok(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (!n || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((u[i] >= '0' && u[i] <= '9') || u[i] == '.'))
+			return false;
+	return true;
+}
+
+int ts_encoding(const char *ts, enc *en, bool *deflated)
+{
+	if (!uid_ok(ts))
+		return -EBADMSG;
+	*deflated = false;
+	en->be = false;
+	en->explicit_vr = true;
+	if (!strcmp(ts, DICOM_TS_IMPLICIT_LE)) {
+		en->explicit_vr = false;
+		return 0;
+	}
+	if (!strcmp(ts, DICOM_TS_EXPLICIT_BE)) {
+		en->be = true;
+		return 0;
+	}
+	if (!strcmp(ts, DICOM_TS_DEFLATED_LE)) {
+		*deflated = true;
+		return 0;
+	}
+	/* every other standard transfer syntax (the compressed ones) is
+	 * explicit VR little endian; private ones we do not trust */
+	if (!strncmp(ts, "1.2.840.10008.1.2.", 18) &&
+	    strcmp(ts, "1.2.840.10008.1.2.4.95") /* JPIP deflate */)
+		return 0;
+	return -EBADMSG;
+}
+
+/* Inflate the rest of the source (from pos) into b's memory. */
+int inflate_rest(parser *P, uint64_t pos)
+{
+	uint64_t in_len = P->b.size - pos;
+	uint8_t *in = NULL, *out = NULL;
+	size_t cap = 0, len = 0;
+	z_stream z;
+	int err, zr = Z_OK, attempt;
+
+	if (in_len > INFLATE_LIMIT)
+		return -EBADMSG;
+	in = (uint8_t *)malloc(in_len ? (size_t)in_len : 1);
+	if (!in)
+		return -ENOMEM;
+	err = read_full(P->b.src, in, (size_t)in_len, pos);
+	if (err)
+		goto out;
+	/* raw deflate as PS3.5 A.5 says; some writers add a zlib header */
+	for (attempt = 0; attempt < 2; attempt++) {
+		memset(&z, 0, sizeof(z));
+		if (zlib.init2(&z, attempt ? 15 + 32 : -15, ZLIB_VERSION,
+			       (int)sizeof(z)) != Z_OK) {
+			err = -ENOMEM;
+			goto out;
+		}
+		z.next_in = in;
+		z.avail_in = (uInt)in_len;
+		len = 0;
+		do {
+			if (len == cap) {
+				size_t ncap = cap ? cap * 2 : 1 << 20;
+				uint8_t *n;
+
+				if (cap >= INFLATE_LIMIT) {
+					zr = Z_DATA_ERROR;
+					break;
+				}
+				n = (uint8_t *)malloc(ncap);
+				if (!n) {
+					zlib.end(&z);
+					err = -ENOMEM;
+					goto out;
+				}
+				if (len)
+					memcpy(n, out, len);
+				wipe_free(out, cap);
+				out = n;
+				cap = ncap;
+			}
+			z.next_out = out + len;
+			z.avail_out = (uInt)(cap - len);
+			zr = zlib.inflate(&z, Z_NO_FLUSH);
+			len = cap - z.avail_out;
+		} while (zr == Z_OK);
+		zlib.end(&z);
+		if (zr == Z_STREAM_END || (zr == Z_BUF_ERROR && z.avail_in == 0 && len))
+			break;
+	}
+	if (zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && len)) {
+		err = -EBADMSG;
+		goto out;
+	}
+	buf_release(&P->b);
+	P->b.src = NULL;
+	P->b.mem = out;
+	P->b.len = len;
+	P->b.size = len;
+	P->b.limit = len;
+	out = NULL;
+	if (len < cap) {
+		/* keep the wipe length right: len is what buf_release wipes */
+		uint8_t *shrunk = (uint8_t *)malloc(len ? len : 1);
+
+		if (shrunk) {
+			memcpy(shrunk, P->b.mem, len);
+			explicit_bzero(P->b.mem, cap);
+			free(P->b.mem);
+			P->b.mem = shrunk;
+		} else {
+			explicit_bzero(P->b.mem + len, cap - len);
+		}
+	}
+	err = 0;
+out:
+	wipe_free(in, (size_t)in_len);
+	wipe_free(out, cap);
+	return err;
+}
+
+int parse_impl(const dicom_source *src, dicom_parsed *out)
+{
+	parser P;
+	uint64_t pos = 0, next = 0;
+	char ts[65] = "", sop[65] = "";
+	bool deflated = false;
+	enc en = {true, false};
+	int err;
+
+	memset(&P, 0, sizeof(P));
+	P.b.src = src;
+	P.b.size = src->size;
+	P.b.limit = HEADER_LIMIT;
+
+	if (src->size >= 132) {
+		uint8_t magic[4];
+
+		err = peek(&P.b, 128, magic, 4);
+		if (err)
+			goto out;
+		if (!memcmp(magic, "DICM", 4)) {
+			out->has_meta = 1;
+			pos = 132;
+		}
+	}
+	if (src->size < 8) {
+		err = -EBADMSG;
+		goto out;
+	}
+	err = parse_meta(&P, pos, ts, sop, &pos);
+	if (err)
+		goto out;
+	if (out->has_meta && pos == 132) {
+		err = -EBADMSG;		/* DICM but no meta */
+		goto out;
+	}
+	if (pos >= src->size && !out->has_meta) {
+		err = -EBADMSG;		/* no dataset at all */
+		goto out;
+	}
+	if (ts[0]) {
+		err = ts_encoding(ts, &en, &deflated);
+		if (err)
+			goto out;
+	} else {
+		err = guess_ts(&P, pos, &en, ts);
+		if (err)
+			goto out;
+	}
+	if (deflated) {
+		err = inflate_rest(&P, pos);
+		if (err)
+			goto out;
+		pos = 0;
+	}
+	if (en.explicit_vr && pos < P.b.size) {
+		/* a meta header that lies: explicit TS, implicit dataset */
+		uint8_t h[6];
+		char vr[3];
+
+		err = peek(&P.b, pos, h, 6);
+		if (err)
+			goto out;
+		vr[0] = (char)h[4];
+		vr[1] = (char)h[5];
+		vr[2] = 0;
+		if (!vr_valid(vr)) {
+			err = -EBADMSG;
+			goto out;
+		}
+	}
+	err = parse_ds(&P, en, pos, P.b.size, true, 0, true, &out->ds, &next);
+	if (err)
+		goto out;
+
+	out->trailing_off = next;
+	if (P.pixel && out->ds.n && out->ds.el[out->ds.n - 1].tag > TAG_PIXEL) {
+		err = -EBADMSG;	/* elements out of order around Pixel Data */
+		goto out;
+	}
+	if (P.pixel) {
+		const hdr &h = P.pixel_hdr;
+		uint64_t voff = next + h.hlen;
+
+		out->has_pixel = 1;
+		if (en.explicit_vr) {
+			if (!vr_is(h.vr, "OB") && !vr_is(h.vr, "OW")) {
+				err = -EBADMSG;
+				goto out;
+			}
+			set_vr(out->pixel_vr, h.vr);
+		} else {
+			set_vr(out->pixel_vr, h.len == UNDEF ? "OB" : "OW");
+		}
+		out->pixel_off = voff;
+		if (h.len == UNDEF) {
+			uint64_t after;
+
+			out->pixel_encapsulated = 1;
+			err = walk_fragments(&P, en, voff, &after);
+			if (err)
+				goto out;
+			out->pixel_len = after - voff;
+		} else {
+			if (h.len > P.b.size - voff) {
+				err = -EBADMSG;
+				goto out;
+			}
+			out->pixel_len = h.len;
+		}
+		out->trailing_off = out->pixel_off + out->pixel_len;
+		if (deflated) {
+			/* the value lives in the inflated buffer: copy it */
+			if (out->pixel_len) {
+				out->pixel_val =
+					(uint8_t *)malloc(out->pixel_len);
+				if (!out->pixel_val) {
+					err = -ENOMEM;
+					goto out;
+				}
+				memcpy(out->pixel_val, P.b.mem + voff,
+				       out->pixel_len);
+			}
+			out->pixel_off = 0;
+			out->trailing_off = out->pixel_len;
+		}
+	}
+	strcpy(out->ts_uid, ts);
+	if (sop[0])
+		strcpy(out->sop_class_uid, sop);
+	else
+		dcm_ds_get_str(&out->ds, DCM_TAG(8, 0x16), out->sop_class_uid,
+			       sizeof(out->sop_class_uid));
+	out->explicit_vr = en.explicit_vr;
+	out->big_endian = en.be;
+	out->deflated = deflated;
+out:
+	buf_release(&P.b);
+	return err;
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+struct out_buf {
+	uint8_t *p;	/* NULL: only count */
+	size_t n;
+};
+
+void put(out_buf *o, const void *v, size_t n)
+{
+	if (o->p && n)
+		memcpy(o->p + o->n, v, n);
+	o->n += n;
+}
+
+void put16(out_buf *o, uint16_t v, bool be)
+{
+	uint8_t b[2];
+
+	if (be) {
+		b[0] = (uint8_t)(v >> 8);
+		b[1] = (uint8_t)v;
+	} else {
+		b[0] = (uint8_t)v;
+		b[1] = (uint8_t)(v >> 8);
+	}
+	put(o, b, 2);
+}
+
+void put32(out_buf *o, uint32_t v, bool be)
+{
+	if (be) {
+		put16(o, (uint16_t)(v >> 16), true);
+		put16(o, (uint16_t)v, true);
+	} else {
+		put16(o, (uint16_t)v, false);
+		put16(o, (uint16_t)(v >> 16), false);
+	}
+}
+
+void put_tag(out_buf *o, uint32_t tag, bool be)
+{
+	put16(o, DCM_GROUP(tag), be);
+	put16(o, DCM_ELEM(tag), be);
+}
+
+/* Element header: tag, VR and length in the encoding of en. */
+int put_hdr(out_buf *o, enc en, uint32_t tag, const char *vr, uint32_t len)
+{
+	put_tag(o, tag, en.be);
+	if (!en.explicit_vr) {
+		put32(o, len, en.be);
+		return 0;
+	}
+	put(o, vr, 2);
+	if (vr_is_32(vr)) {
+		put16(o, 0, en.be);
+		put32(o, len, en.be);
+		return 0;
+	}
+	if (len > 0xffff)
+		return -EINVAL;	/* does not fit a 16-bit length */
+	put16(o, (uint16_t)len, en.be);
+	return 0;
+}
+
+int put_ds(out_buf *o, enc en, const dcm_ds *ds, unsigned depth, bool top,
+	   bool has_pixel)
+{
+	int err;
+
+	if (depth > DCM_MAX_DEPTH)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ds->n; i++) {
+		const dcm_elem *e = &ds->el[i];
+		uint16_t g = DCM_GROUP(e->tag);
+
+		if (!vr_valid(e->vr) || g == 0xfffe || g == 2 ||
+		    (top && has_pixel && e->tag >= TAG_PIXEL))
+			return -EINVAL;
+		if (DCM_ELEM(e->tag) == 0)
+			continue;	/* group lengths would be stale */
+		if (vr_is(e->vr, "SQ") && !e->val) {
+			/* undefined lengths everywhere: always valid */
+			err = put_hdr(o, en, e->tag, "SQ", UNDEF);
+			if (err)
+				return err;
+			for (uint32_t j = 0; j < e->nitems; j++) {
+				put_tag(o, TAG_ITEM, en.be);
+				put32(o, UNDEF, en.be);
+				err = put_ds(o, en, &e->items[j], depth + 1,
+					     false, false);
+				if (err)
+					return err;
+				put_tag(o, TAG_ITEM_DELIM, en.be);
+				put32(o, 0, en.be);
+			}
+			put_tag(o, TAG_SEQ_DELIM, en.be);
+			put32(o, 0, en.be);
+			continue;
+		}
+		if (e->len == UNDEF || (e->len && !e->val))
+			return -EINVAL;
+		err = put_hdr(o, en, e->tag, e->vr,
+			      e->encapsulated ? UNDEF : e->len);
+		if (err)
+			return err;
+		put(o, e->val, e->len);
+	}
+	return 0;
+}
+
+void put_meta_uid(out_buf *o, uint16_t elem, const char *uid)
+{
+	size_t n = strlen(uid);
+
+	put_tag(o, DCM_TAG(2, elem), false);
+	put(o, "UI", 2);
+	put16(o, (uint16_t)((n + 1) & ~(size_t)1), false);
+	put(o, uid, n);
+	if (n & 1)
+		put(o, "", 1);	/* NUL pad (PS3.5 9.1) */
+}
+
+int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
+	      const char *sop_class, const char *sop_inst, const char *ts,
+	      enc en)
+{
+	static const uint8_t zeros[128] = {0};
+	static const uint8_t version[2] = {0, 1};
+	size_t impl = strlen(DICOM_IMPL_CLASS_UID);
+	size_t ver = strlen(DICOM_IMPL_VERSION);
+	uint32_t glen;
+	int err;
+
+	put(o, zeros, 128);
+	put(o, "DICM", 4);
+	glen = (uint32_t)(12 + 2 +
+			  8 + ((strlen(sop_class) + 1) & ~(size_t)1) +
+			  8 + ((strlen(sop_inst) + 1) & ~(size_t)1) +
+			  8 + ((strlen(ts) + 1) & ~(size_t)1) +
+			  8 + ((impl + 1) & ~(size_t)1) +
+			  8 + ((ver + 1) & ~(size_t)1));
+	put_tag(o, DCM_TAG(2, 0), false);
+	put(o, "UL", 2);
+	put16(o, 4, false);
+	put32(o, glen, false);
+	put_tag(o, DCM_TAG(2, 1), false);
+	put(o, "OB", 2);
+	put16(o, 0, false);
+	put32(o, 2, false);
+	put(o, version, 2);
+	put_meta_uid(o, 2, sop_class);
+	put_meta_uid(o, 3, sop_inst);
+	put_meta_uid(o, 0x10, ts);
+	put_meta_uid(o, 0x12, DICOM_IMPL_CLASS_UID);
+	put_tag(o, DCM_TAG(2, 0x13), false);
+	put(o, "SH", 2);
+	put16(o, (uint16_t)((ver + 1) & ~(size_t)1), false);
+	put(o, DICOM_IMPL_VERSION, ver);
+	if (ver & 1)
+		put(o, " ", 1);
+
+	err = put_ds(o, en, ds, 0, true, p->has_pixel);
+	if (err)
+		return err;
+	if (p->has_pixel) {
+		uint32_t len;
+
+		if (p->pixel_encapsulated)
+			len = UNDEF;
+		else if (p->pixel_len >= UNDEF)
+			return -EINVAL;
+		else
+			len = (uint32_t)p->pixel_len;
+		if (!vr_is(p->pixel_vr, "OB") && !vr_is(p->pixel_vr, "OW"))
+			return -EINVAL;
+		put_tag(o, TAG_PIXEL, en.be);
+		if (en.explicit_vr) {
+			put(o, p->pixel_vr, 2);
+			put16(o, 0, en.be);
+		}
+		put32(o, len, en.be);
+	}
+	return 0;
+}
+
+} /* namespace */
+
+/* ---- the C interface ------------------------------------------------- */
+
+extern "C" int dicom_init(void)
+{
+	try {
+		gdcm::Trace::SetDebug(false);
+		gdcm::Trace::SetWarning(false);
+		gdcm::Trace::SetError(false);
+		if (gdcm::Global::GetInstance().GetDicts().IsEmpty())
+			return -ENOMEM;
+		return 0;
+	} catch (...) {
+		return -ENOMEM;
+	}
+}
+
+extern "C" int dicom_parse(const struct dicom_source *src,
+			   struct dicom_parsed *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	try {
+		err = parse_impl(src, out);
+	} catch (const std::bad_alloc &) {
+		err = -ENOMEM;
+	} catch (...) {
+		err = -EBADMSG;
+	}
+	if (err)
+		dicom_parsed_free(out);
+	return err;
+}
+
+extern "C" void dicom_parsed_free(struct dicom_parsed *p)
+{
+	if (!p)
+		return;
+	dcm_ds_free(&p->ds);
+	wipe_free(p->pixel_val, (size_t)p->pixel_len);
+	explicit_bzero(p, sizeof(*p));
+}
+
+extern "C" const char *dicom_output_ts(const struct dicom_parsed *p)
+{
+	return p->deflated ? DICOM_TS_EXPLICIT_LE : p->ts_uid;
+}
+
+extern "C" int dicom_write_header(const struct dcm_ds *ds,
+				  const struct dicom_parsed *p,
+				  const char *sop_class_uid,
+				  const char *sop_instance_uid, uint8_t **out,
+				  size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	try {
+		const char *ts = dicom_output_ts(p);
+		out_buf o = {NULL, 0};
+		enc en;
+		bool deflated;
+		int err;
+
+		if (!sop_class_uid || !sop_instance_uid ||
+		    !uid_ok(sop_class_uid) || !uid_ok(sop_instance_uid) ||
+		    !uid_ok(ts))
+			return -EINVAL;
+		err = ts_encoding(ts, &en, &deflated);
+		if (err || deflated)
+			return -EINVAL;
+		/* first pass counts, second writes: one exact allocation */
+		err = write_all(&o, ds, p, sop_class_uid, sop_instance_uid,
+				ts, en);
+		if (err)
+			return err;
+		size_t n = o.n;
+		o.p = (uint8_t *)malloc(n);
+		if (!o.p)
+			return -ENOMEM;
+		o.n = 0;
+		err = write_all(&o, ds, p, sop_class_uid, sop_instance_uid,
+				ts, en);
+		if (err || o.n != n) {
+			wipe_free(o.p, n);
+			return err ? err : -EINVAL;
+		}
+		*out = o.p;
+		*outlen = n;
+		return 0;
+	} catch (const std::bad_alloc &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -EINVAL;
+	}
+}
+
+extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
+{
+	try {
+		dict_vr(tag, creator, vr);
+	} catch (...) {
+		set_vr(vr, "UN");
+	}
+}
+
+extern "C" int dicom_uid_is_well_known(const char *uid)
+{
+	/* coding schemes of PS3.16 Table 8-1 that live outside the DICOM
+	 * root, and so are not in gdcm::UIDs */
+	static const char *const schemes[] = {
+		"2.16.840.1.113883.6.96",	/* SNOMED CT */
+		"2.16.840.1.113883.6.1",	/* LOINC */
+		"2.16.840.1.113883.6.8",	/* UCUM */
+		"2.16.840.1.113883.6.5",	/* SNOMED (SRT) */
+		"2.16.840.1.113883.6.103",	/* ICD-9-CM */
+		"2.16.840.1.113883.6.90",	/* ICD-10-CM */
+		"2.16.840.1.113883.6.12",	/* CPT-4 */
+		"1.2.840.10008.2.16.4",		/* DCM */
+	};
+
+	if (!uid || !*uid)
+		return 0;
+	try {
+		if (!strncmp(uid, "1.2.840.10008.", 14))
+			return 1;
+		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]);
+		     i++)
+			if (!strcmp(uid, schemes[i]))
+				return 1;
+		gdcm::UIDs u;
+		return u.SetFromUID(uid) ? 1 : 0;
+	} catch (...) {
+		return 0;
+	}
+}
