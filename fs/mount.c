@@ -1,0 +1,1236 @@
+/*
+ * mount.c - `deidfs mount`: the view served as a read-only FUSE filesystem
+ * (libfuse3 low-level API).  A front end: every name, size, mtime and byte
+ * comes from the view model, so the mount shows exactly what `export`
+ * writes; this file only translates between the kernel and the view.
+ *
+ * Views are immutable.  The mount holds the current one behind a small
+ * mutex; open files, open directories and in-flight operations each hold a
+ * reference, so a rebuild can swap in a new view while old readers finish
+ * against the old one.  The read path takes no lock at all.
+ */
+#define FUSE_USE_VERSION 34
+
+#include "mount.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The view only changes through a rebuild, which tells the kernel what
+ * changed; until then cached entries and attributes stay right. */
+#define CACHE_TIMEOUT 3600.0
+#define BLKSIZE (128 * 1024)
+/* Largest reply we build for a readdir (the kernel asks for a page). */
+#define READDIR_MAX (1u << 20)
+
+/* A built view and what the mount needs to know about how it was built. */
+struct mview {
+	struct view *v;			/* owned; freed with the last ref */
+	unsigned long refs;		/* guarded by mount->lock */
+	uint64_t gen;			/* mount->gen when it was current */
+	int csv_known;			/* csv_st is the registry CSV's stat */
+	struct stat csv_st;		/* taken before the build read it */
+	uint64_t bytes;			/* statfs: sum of file sizes */
+	uint64_t nodes;
+};
+
+struct mount {
+	struct view_engine *e;		/* borrowed; store locks itself */
+	struct fuse_session *se;
+	uid_t uid;
+	gid_t gid;
+	/*
+	 * Lock order: rebuild_lock before lock, never after.  rebuild_lock
+	 * serialises refresh + build + swap + kernel notification (long);
+	 * lock is a leaf held only for a few instructions (cur, gen, refs).
+	 * Neither is held across fuse_reply_*().
+	 */
+	pthread_mutex_t rebuild_lock;
+	pthread_mutex_t lock;
+	struct mview *cur;		/* holds one reference */
+	uint64_t gen;			/* bumped by every swap */
+	int quiet;
+};
+
+/* An open file: fi->fh.  Immutable after open, so reads need no lock. */
+struct mfile {
+	struct mview *mv;		/* reference: keeps n and text alive */
+	const struct view_node *n;	/* borrowed from mv->v */
+	struct view_file *vf;		/* VIEW_DICOM, else NULL */
+	off_t src_size;			/* source stat at open */
+	struct timespec src_mtim;
+	struct timespec src_ctim;
+};
+
+/* An open directory: fi->fh.  Listing one view keeps offsets stable. */
+struct mdir {
+	struct mview *mv;		/* reference */
+	const struct view_node *dir;	/* borrowed from mv->v */
+};
+
+/* ------------------------------------------------------------ views */
+
+static void mview_free(struct mview *mv)
+{
+	if (!mv)
+		return;
+	view_free(mv->v);
+	free(mv);
+}
+
+/* Wrap a built view (takes ownership of v, also on error). */
+static int mview_new(struct view *v, const struct stat *csv_st,
+		     struct mview **out)
+{
+	struct mview *mv = calloc(1, sizeof(*mv));
+	size_t i, n;
+
+	*out = NULL;
+	if (!mv) {
+		view_free(v);
+		return -ENOMEM;
+	}
+	mv->v = v;
+	mv->refs = 1;
+	if (csv_st) {
+		mv->csv_known = 1;
+		mv->csv_st = *csv_st;
+	}
+	n = view_node_count(v);
+	mv->nodes = n;
+	for (i = 0; i < n; i++) {
+		const struct view_node *nd = view_node_at(v, i);
+
+		if (nd->kind != VIEW_DIR)
+			mv->bytes += nd->size;
+	}
+	*out = mv;
+	return 0;
+}
+
+/* A reference to the current view.  Never NULL while mounted. */
+static struct mview *view_get(struct mount *m)
+{
+	struct mview *mv;
+
+	pthread_mutex_lock(&m->lock);
+	mv = m->cur;
+	mv->refs++;
+	pthread_mutex_unlock(&m->lock);
+	return mv;
+}
+
+static void view_put(struct mount *m, struct mview *mv)
+{
+	unsigned long left;
+
+	if (!mv)
+		return;
+	pthread_mutex_lock(&m->lock);
+	left = --mv->refs;
+	pthread_mutex_unlock(&m->lock);
+	if (!left)
+		mview_free(mv);
+}
+
+static struct mount *mnt(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* ------------------------------------------------------- attributes */
+
+static void ts_from_ns(struct timespec *ts, int64_t ns)
+{
+	if (ns < 0)
+		ns = 0;
+	ts->tv_sec = (time_t)(ns / 1000000000LL);
+	ts->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+static void fill_attr(const struct mount *m, const struct view *v,
+		      const struct view_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = (ino_t)n->ino;
+	st->st_uid = m->uid;
+	st->st_gid = m->gid;
+	st->st_blksize = BLKSIZE;
+	ts_from_ns(&st->st_mtim, n->mtime_ns);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	if (n->kind == VIEW_DIR) {
+		const struct view_node *c;
+		uint32_t i;
+		nlink_t nl = 2;
+
+		/* listed subdirectories only, as in a plain export */
+		for (i = 0; (c = view_child(v, n, i)); i++)
+			if (c->kind == VIEW_DIR && !c->hidden)
+				nl++;
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = nl;
+		st->st_size = 4096;
+		st->st_blocks = 8;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->size;
+		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	}
+}
+
+static void fill_entry(const struct mount *m, const struct view *v,
+		       const struct view_node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	e->attr_timeout = CACHE_TIMEOUT;
+	e->entry_timeout = CACHE_TIMEOUT;
+	fill_attr(m, v, n, &e->attr);
+}
+
+/* -------------------------------------------------------- rebuilding */
+
+static int csv_stat(struct view_engine *e, struct stat *st)
+{
+	const char *p = view_engine_config(e)->csv_path;
+
+	if (!p)
+		return 0;
+	if (stat(p, st))
+		return -errno;
+	return 1;
+}
+
+/* Refresh the index and build a view.  Returns 0 or -errno; err says why
+ * (never PHI: the view's messages carry none). */
+static int build(struct view_engine *e, int refresh, struct view_stats *vs,
+		 view_progress_fn progress, void *parg, struct mview **out,
+		 char *err, size_t errsz)
+{
+	struct view *v = NULL;
+	struct stat cst;
+	int ret, have_csv;
+
+	*out = NULL;
+	if (refresh) {
+		ret = view_refresh(e, vs, progress, parg);
+		if (ret) {
+			snprintf(err, errsz,
+				 "cannot index the source tree (%s)",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	/* Stat before the build reads it: a change made during the build
+	 * is then seen as a change at the next open. */
+	have_csv = csv_stat(e, &cst);
+	if (have_csv < 0) {
+		snprintf(err, errsz, "cannot read the registry CSV (%s)",
+			 strerror(-have_csv));
+		return have_csv;
+	}
+	ret = view_build(e, vs, &v, err, errsz);
+	if (ret)
+		return ret;
+	return mview_new(v, have_csv ? &cst : NULL, out);
+}
+
+static int stat_differs(const struct stat *a, const struct stat *b)
+{
+	return a->st_size != b->st_size || a->st_ino != b->st_ino ||
+	       a->st_dev != b->st_dev ||
+	       a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	       a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	       a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
+}
+
+static int csv_changed(struct mount *m, const struct mview *mv)
+{
+	struct stat st;
+	int r = csv_stat(m->e, &st);
+
+	if (r < 0)
+		return 1;	/* gone: the rebuild will say so */
+	if (!r || !mv->csv_known)
+		return r != mv->csv_known;
+	return stat_differs(&st, &mv->csv_st);
+}
+
+static int same_entry(const struct view_node *a, const struct view_node *b)
+{
+	return a->parent == b->parent && a->kind == b->kind &&
+	       a->hidden == b->hidden && strcmp(a->name, b->name) == 0;
+}
+
+static uint32_t listed_subdirs(const struct view *v,
+			       const struct view_node *n)
+{
+	const struct view_node *c;
+	uint32_t i, k = 0;
+
+	for (i = 0; (c = view_child(v, n, i)); i++)
+		if (c->kind == VIEW_DIR && !c->hidden)
+			k++;
+	return k;
+}
+
+/*
+ * Tell the kernel what differs between two views: entries that are gone
+ * or moved lose their dentry; inodes whose size, mtime or link count
+ * changed lose their attributes and cached pages.  New entries need
+ * nothing: we never let the kernel cache a negative lookup.  Called with
+ * rebuild_lock only (the kernel may wait for reads we have yet to serve,
+ * which take no lock).
+ */
+static void notify_changes(struct mount *m, const struct view *ov,
+			   const struct view *nv)
+{
+	size_t i, n = view_node_count(ov);
+
+	for (i = 0; i < n; i++) {
+		const struct view_node *o = view_node_at(ov, i);
+		const struct view_node *x = view_lookup_ino(nv, o->ino);
+
+		if (o->ino != VIEW_INO_ROOT && (!x || !same_entry(o, x)))
+			fuse_lowlevel_notify_inval_entry(m->se, o->parent,
+							 o->name,
+							 strlen(o->name));
+		if (!x)
+			continue;
+		if (x->size != o->size || x->mtime_ns != o->mtime_ns ||
+		    x->kind != o->kind ||
+		    (o->kind == VIEW_DIR &&
+		     (x->nchildren != o->nchildren ||
+		      listed_subdirs(ov, o) != listed_subdirs(nv, x))))
+			fuse_lowlevel_notify_inval_inode(m->se, o->ino, 0, 0);
+	}
+}
+
+/*
+ * Bring the view up to date after an open found it stale.  seen is the
+ * generation the caller worked with: if another thread has swapped since,
+ * its view is already newer and nothing is done.  Returns 0 or -errno
+ * (the old view stays in service on failure).
+ */
+static int rebuild(struct mount *m, uint64_t seen)
+{
+	struct view_stats vs;
+	struct mview *nmv = NULL, *old;
+	char err[512] = "";
+	uint64_t gen;
+	int ret;
+
+	pthread_mutex_lock(&m->rebuild_lock);
+	pthread_mutex_lock(&m->lock);
+	gen = m->gen;
+	pthread_mutex_unlock(&m->lock);
+	if (gen != seen) {
+		ret = 0;
+		goto out;
+	}
+	memset(&vs, 0, sizeof(vs));
+	ret = build(m->e, 1, &vs, NULL, NULL, &nmv, err, sizeof(err));
+	if (ret) {
+		/* view messages carry no PHI (view.h) */
+		if (!m->quiet)
+			fprintf(stderr, "deidfs: rebuild failed: %s\n",
+				err[0] ? err : strerror(-ret));
+		goto out;
+	}
+	pthread_mutex_lock(&m->lock);
+	old = m->cur;		/* its reference passes to us */
+	nmv->gen = ++m->gen;
+	m->cur = nmv;
+	pthread_mutex_unlock(&m->lock);
+	notify_changes(m, old->v, nmv->v);
+	view_put(m, old);
+out:
+	pthread_mutex_unlock(&m->rebuild_lock);
+	return ret;
+}
+
+/* ------------------------------------------------------- operations */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Pixel data goes from the source fd to the kernel by splice. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* We invalidate explicitly on a rebuild; mtimes alone (auto inval)
+	 * would also drop pages on every attribute refresh. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* Bigger requests: libfuse derives max_pages from max_write, and
+	 * the kernel sizes reads by max_pages. */
+	conn->max_write = 1u << 20;
+	conn->max_readahead = UINT32_MAX;	/* the kernel clamps it */
+	conn->time_gran = 1;
+}
+
+static void op_destroy(void *userdata)
+{
+	(void)userdata;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mount *m = mnt(req);
+	struct mview *mv = view_get(m);
+	const struct view_node *dir, *n = NULL;
+	struct fuse_entry_param e;
+
+	dir = view_lookup_ino(mv->v, parent);
+	if (dir)
+		n = view_lookup(mv->v, dir, name);	/* hidden ones too */
+	if (n)
+		fill_entry(m, mv->v, n, &e);
+	view_put(m, mv);
+	if (!n) {
+		fuse_reply_err(req, dir ? ENOENT : ESTALE);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+/* Inode numbers are stable view numbers, not objects: nothing to drop. */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct mount *m = mnt(req);
+	struct mview *mv = view_get(m);
+	const struct view_node *n = view_lookup_ino(mv->v, ino);
+	struct stat st;
+
+	if (n) {
+		fill_attr(m, mv->v, n, &st);
+	} else if (fi && fi->fh) {
+		/* fstat of a file opened before a rebuild removed it */
+		struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+
+		n = f->n;
+		fill_attr(m, f->mv->v, n, &st);
+	}
+	view_put(m, mv);
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mount *m = mnt(req);
+	struct mview *mv = NULL;
+	const struct view_node *n;
+	struct view_file *vf = NULL;
+	struct mfile *f = NULL;
+	struct stat st = { 0 };
+	int err = 0, retried = 0;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+again:
+	mv = view_get(m);
+	n = view_lookup_ino(mv->v, ino);
+	if (!n) {
+		/* the kernel walks the path again on ESTALE */
+		err = -ESTALE;
+		goto fail;
+	}
+	switch (n->kind) {
+	case VIEW_DIR:
+		err = -EISDIR;
+		goto fail;
+	case VIEW_CSV:
+		if (!retried && csv_changed(m, mv))
+			goto stale;
+		break;
+	case VIEW_REASONS:
+		break;
+	case VIEW_DICOM:
+		err = view_file_open(m->e, mv->v, n, &vf);
+		if (err == -ESTALE && !retried)
+			goto stale;
+		if (err)
+			goto fail;
+		/* Remember this version (as it was when the header was
+		 * generated): reads refuse any other. */
+		st = vf->src_st;
+		break;
+	default:
+		err = -EIO;
+		goto fail;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	f->mv = mv;
+	f->n = n;
+	f->vf = vf;
+	if (vf) {
+		f->src_size = st.st_size;
+		f->src_mtim = st.st_mtim;
+		f->src_ctim = st.st_ctim;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	/* Content is a pure function of the inode until a rebuild, which
+	 * invalidates what changed.  After a rebuild this open drops the
+	 * pages itself, in case the kernel still holds old ones. */
+	fi->keep_cache = !retried;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the open was interrupted: no release will come */
+		view_file_free(vf);
+		view_put(m, mv);
+		free(f);
+	}
+	return;
+stale:
+	{
+		uint64_t gen = mv->gen;
+
+		view_put(m, mv);
+		mv = NULL;
+		err = rebuild(m, gen);
+		if (err) {
+			fprintf(stderr, "deidfs: inode %" PRIu64
+					": source changed, rebuild failed\n",
+				(uint64_t)ino);
+			err = -EIO;
+			goto fail;
+		}
+		retried = 1;
+		goto again;
+	}
+fail:
+	view_file_free(vf);
+	view_put(m, mv);
+	if (err == -ESTALE && retried && n)
+		err = -EIO;	/* still changing after a rebuild */
+	if (err == -EBADMSG || err == -EINVAL)
+		err = -EIO;	/* fail closed: never an original header */
+	fuse_reply_err(req, -err);
+}
+
+static int source_changed(const struct mfile *f)
+{
+	struct stat st;
+
+	if (fstat(f->vf->src_fd, &st))
+		return 1;
+	return st.st_size != f->src_size ||
+	       st.st_mtim.tv_sec != f->src_mtim.tv_sec ||
+	       st.st_mtim.tv_nsec != f->src_mtim.tv_nsec ||
+	       st.st_ctim.tv_sec != f->src_ctim.tv_sec ||
+	       st.st_ctim.tv_nsec != f->src_ctim.tv_nsec;
+}
+
+/* The second buf of a two-buf vector is the member right after the
+ * vector's own one-element array. */
+struct bufvec2 {
+	struct fuse_bufvec bv;
+	struct fuse_buf extra;
+};
+_Static_assert(offsetof(struct bufvec2, extra) ==
+		       offsetof(struct bufvec2, bv) +
+			       offsetof(struct fuse_bufvec, buf) +
+			       sizeof(struct fuse_buf),
+	       "fuse_bufvec layout");
+
+static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
+		    const struct view_span *sp)
+{
+	memset(fb, 0, sizeof(*fb));
+	fb->size = (size_t)sp->len;
+	if (sp->kind == VIEW_SPAN_HEADER) {
+		fb->mem = vf->header + sp->off;	/* lives until release() */
+		fb->fd = -1;
+	} else {
+		fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		fb->fd = vf->src_fd;
+		fb->pos = (off_t)sp->off;	/* original pixel offset */
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+	struct view_span span[2];
+	struct bufvec2 b;	/* on the stack: no allocation per read */
+	unsigned n;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!f->vf) {
+		size_t len;
+		const char *text = view_text(f->mv->v, f->n, &len);
+
+		if (!text || (uint64_t)off >= len) {
+			fuse_reply_buf(req, NULL, 0);
+			return;
+		}
+		if (size > len - (size_t)off)
+			size = len - (size_t)off;
+		fuse_reply_buf(req, text + off, size);
+		return;
+	}
+	/*
+	 * The header was generated from the version we opened; pixel bytes
+	 * of another version would make a file that never existed.  (A write
+	 * landing between this check and the splice below is not caught:
+	 * the window is one syscall wide.)
+	 */
+	if (source_changed(f)) {
+		fprintf(stderr, "deidfs: inode %" PRIu64
+				": source changed while open: EIO\n",
+			f->n->ino);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	n = view_map_read(f->vf, (uint64_t)off, size, span);
+	if (!n) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	b.bv = FUSE_BUFVEC_INIT(0);
+	b.bv.count = n;
+	/* Name the second buf by its own member: indexing bv.buf[1] would
+	 * be out of bounds, and the compiler may drop such stores. */
+	set_buf(&b.bv.buf[0], f->vf, &span[0]);
+	if (n == 2)
+		set_buf(&b.extra, f->vf, &span[1]);
+	fuse_reply_data(req, &b.bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (f) {
+		view_file_free(f->vf);
+		view_put(mnt(req), f->mv);
+		free(f);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct mount *m = mnt(req);
+	struct mview *mv = view_get(m);
+	const struct view_node *n = view_lookup_ino(mv->v, ino);
+	struct mdir *d;
+	int err;
+
+	if (!n || n->kind != VIEW_DIR) {
+		err = n ? ENOTDIR : ENOENT;
+		goto fail;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		err = ENOMEM;
+		goto fail;
+	}
+	d->mv = mv;
+	d->dir = n;
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		view_put(m, mv);
+		free(d);
+	}
+	return;
+fail:
+	view_put(m, mv);
+	fuse_reply_err(req, err);
+}
+
+/*
+ * Offsets: 0 ".", 1 "..", then 2 + i for the i-th child.  Hidden children
+ * (.quarantine) keep their offset but are never listed.
+ */
+static void do_readdir(fuse_req_t req, size_t size, off_t off,
+		       struct fuse_file_info *fi, int plus)
+{
+	struct mount *m = mnt(req);
+	struct mdir *d = (struct mdir *)(uintptr_t)fi->fh;
+	const struct view *v = d->mv->v;
+	char *buf;
+	size_t used = 0;
+	off_t pos;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size > READDIR_MAX)
+		size = READDIR_MAX;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (pos = off;; pos++) {
+		const struct view_node *n;
+		struct fuse_entry_param e;
+		const char *name;
+		size_t ent;
+
+		if (pos == 0) {
+			n = d->dir;
+			name = ".";
+		} else if (pos == 1) {
+			n = view_lookup_ino(v, d->dir->parent);
+			if (!n)
+				n = d->dir;
+			name = "..";
+		} else {
+			if (pos - 2 > (off_t)UINT32_MAX)
+				break;
+			n = view_child(v, d->dir, (uint32_t)(pos - 2));
+			if (!n)
+				break;
+			if (n->hidden)
+				continue;
+			name = n->name;
+		}
+		fill_entry(m, v, n, &e);
+		if (pos < 2)
+			e.ino = 0;	/* no lookup reference for . and .. */
+		if (plus)
+			ent = fuse_add_direntry_plus(req, buf + used,
+						     size - used, name, &e,
+						     pos + 1);
+		else
+			ent = fuse_add_direntry(req, buf + used, size - used,
+						name, &e.attr, pos + 1);
+		if (ent > size - used)
+			break;
+		used += ent;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct mdir *d = (struct mdir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (d) {
+		view_put(mnt(req), d->mv);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mount *m = mnt(req);
+	struct mview *mv = view_get(m);
+	struct statvfs s;
+
+	(void)ino;
+	memset(&s, 0, sizeof(s));
+	s.f_bsize = BLKSIZE;
+	s.f_frsize = 4096;
+	s.f_blocks = (fsblkcnt_t)((mv->bytes + 4095) / 4096);
+	s.f_files = (fsfilcnt_t)mv->nodes;
+	s.f_namemax = 255;
+	s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	view_put(m, mv);
+	fuse_reply_statfs(req, &s);
+}
+
+/* Source xattrs are never passed through; the view has none. */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	(void)ino;
+	(void)name;
+	(void)size;
+	fuse_reply_err(req, ENODATA);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	(void)ino;
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	(void)ino;
+	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	fuse_reply_err(req, EINVAL);	/* no symlinks in a view */
+}
+
+/* Every modifying operation: the view is read-only by construction. */
+static void rofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	rofs(req);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	rofs(req);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	rofs(req);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	(void)name;
+	rofs(req);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	rofs(req);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent;
+	(void)name;
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	rofs(req);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	rofs(req);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)buf;
+	(void)size;
+	(void)off;
+	(void)fi;
+	rofs(req);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)fi;
+	rofs(req);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)ino;
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	rofs(req);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino;
+	(void)name;
+	rofs(req);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)mode;
+	(void)offset;
+	(void)length;
+	(void)fi;
+	rofs(req);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	(void)ino_in;
+	(void)off_in;
+	(void)fi_in;
+	(void)ino_out;
+	(void)off_out;
+	(void)fi_out;
+	(void)len;
+	(void)flags;
+	rofs(req);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.create = op_create,
+	.fallocate = op_fallocate,
+	.copy_file_range = op_copy_file_range,
+};
+
+/* ---------------------------------------------------------- options */
+
+enum { KEY_UID, KEY_GID };
+
+struct ids {
+	uid_t uid;
+	gid_t gid;
+	int bad;
+};
+
+static const struct fuse_opt id_opts[] = {
+	FUSE_OPT_KEY("uid=", KEY_UID),
+	FUSE_OPT_KEY("gid=", KEY_GID),
+	FUSE_OPT_END,
+};
+
+/* Take uid=N and gid=N out of the options (they set our attributes; the
+ * kernel's own user_id/group_id mean something else). */
+static int id_proc(void *data, const char *arg, int key,
+		   struct fuse_args *outargs)
+{
+	struct ids *ids = data;
+	const char *val = strchr(arg, '=');
+	unsigned long n;
+	char *end;
+
+	(void)outargs;
+	if (key != KEY_UID && key != KEY_GID)
+		return 1;	/* keep everything else */
+	errno = 0;
+	n = val ? strtoul(val + 1, &end, 10) : 0;
+	if (!val || !val[1] || errno || *end || n >= UINT32_MAX ||
+	    val[1] == '-') {
+		fprintf(stderr, "deidfs: -o %s: give a numeric id\n",
+			key == KEY_UID ? "uid=N" : "gid=N");
+		ids->bad = 1;
+		return 0;
+	}
+	if (key == KEY_UID)
+		ids->uid = (uid_t)n;
+	else
+		ids->gid = (gid_t)n;
+	return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ------------------------------------------------------------- run */
+
+int mount_run(struct view_engine *e, const struct mount_opts *o)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config lc;
+	struct mount m;
+	struct view_stats vs;
+	struct ids ids;
+	struct timespec t0;
+	struct stat mst;
+	char err[512] = "";
+	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0, sig = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&m, 0, sizeof(m));
+	memset(&vs, 0, sizeof(vs));
+	m.e = e;
+	m.quiet = o->quiet;
+	ids.uid = getuid();
+	ids.gid = getgid();
+	ids.bad = 0;
+
+	/* Cheap checks first: tell the user before a long index run. */
+	{
+		const char *why = NULL;
+
+		if (stat(o->mountpoint, &mst))
+			why = strerror(errno);
+		else if (!S_ISDIR(mst.st_mode))
+			why = "not a directory";
+		if (why) {
+			fprintf(stderr,
+				"deidfs: mount point %s: %s (give an existing, "
+				"empty directory)\n",
+				o->mountpoint, why);
+			return 1;
+		}
+	}
+	if (access("/dev/fuse", R_OK | W_OK)) {
+		fprintf(stderr,
+			"deidfs: /dev/fuse: %s (load the fuse module with "
+			"'modprobe fuse', or give the container the device)\n",
+			strerror(errno));
+		return 1;
+	}
+	if (fuse_opt_add_arg(&args, "deidfs") ||
+	    fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=deidfs,"
+				    "subtype=deidfs") ||
+	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
+			      fuse_opt_add_arg(&args, o->fuse_opts))) ||
+	    (o->debug && fuse_opt_add_arg(&args, "-d"))) {
+		fprintf(stderr, "deidfs: out of memory\n");
+		goto out;
+	}
+	if (fuse_opt_parse(&args, &ids, id_opts, id_proc) || ids.bad) {
+		fprintf(stderr, "deidfs: bad -o options\n");
+		goto out;
+	}
+	m.uid = ids.uid;
+	m.gid = ids.gid;
+	if (pthread_mutex_init(&m.lock, NULL))
+		goto out;
+	if (pthread_mutex_init(&m.rebuild_lock, NULL)) {
+		pthread_mutex_destroy(&m.lock);
+		goto out;
+	}
+	locks = 1;
+
+	/* The index is complete before the mount appears. */
+	ret = build(e, !o->no_refresh, &vs, o->progress, o->progress_arg,
+		    &m.cur, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "deidfs: %s\n", err);
+		goto out;
+	}
+	if (!o->quiet) {
+		char *text = view_stats_text(&vs, seconds_since(&t0));
+
+		if (text)
+			fputs(text, stderr);
+		free(text);
+	}
+
+	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m);
+	if (!m.se) {
+		fprintf(stderr, "deidfs: bad -o options (see above and "
+				"mount.fuse3(8))\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(m.se)) {
+		fprintf(stderr, "deidfs: cannot install signal handlers\n");
+		goto out;
+	}
+	if (fuse_session_mount(m.se, o->mountpoint)) {
+		fprintf(stderr,
+			"deidfs: cannot mount at %s: it must be a directory "
+			"you own and not already mounted (a stale mount is "
+			"removed with 'fusermount3 -u %s'); non-root users "
+			"need fusermount3 (package fuse3)\n",
+			o->mountpoint, o->mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if (!o->quiet)
+		fprintf(stderr, "deidfs: mounted at %s (unmount with "
+				"'fusermount3 -u %s')\n",
+			o->mountpoint, o->mountpoint);
+	/*
+	 * fuse_daemonize() forks and changes to /.  An sqlite connection must
+	 * not cross fork(), so the store is closed here and opened again in
+	 * the daemon; and relative paths (--db, --csv) must still resolve, so
+	 * the daemon returns to our working directory.
+	 */
+	cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fflush(stderr);
+	ret = store_detach(view_engine_config(e)->store);
+	if (ret) {
+		fprintf(stderr, "deidfs: cannot close the db before going to "
+				"the background (%s)\n", strerror(-ret));
+		goto out;
+	}
+	if (fuse_daemonize(o->foreground)) {
+		fprintf(stderr, "deidfs: cannot run in the background\n");
+		goto out;
+	}
+	if (cwd_fd >= 0 && fchdir(cwd_fd))
+		fprintf(stderr, "deidfs: cannot return to the working "
+				"directory\n");
+	ret = store_attach(view_engine_config(e)->store);
+	if (ret) {
+		fprintf(stderr, "deidfs: cannot open the db again (%s)\n",
+			strerror(-ret));
+		goto out;
+	}
+
+	memset(&lc, 0, sizeof(lc));
+	lc.clone_fd = 1;		/* one /dev/fuse fd per worker */
+	lc.max_idle_threads = 10;
+	ret = fuse_session_loop_mt(m.se, &lc);
+	if (ret > 0)
+		sig = ret;		/* SIGINT/SIGTERM/SIGHUP: clean */
+	rc = ret < 0 ? 1 : 0;
+	if (ret < 0)
+		fprintf(stderr, "deidfs: session ended with %s\n",
+			strerror(-ret));
+	(void)sig;
+out:
+	if (m.se) {
+		if (mounted)
+			fuse_session_unmount(m.se);
+		fuse_remove_signal_handlers(m.se);
+		fuse_session_destroy(m.se);
+	}
+	if (cwd_fd >= 0)
+		close(cwd_fd);
+	/* Every request is answered by now; files never released (lazy
+	 * unmount) keep their view, which the process exit frees. */
+	if (m.cur)
+		view_put(&m, m.cur);
+	if (locks) {
+		pthread_mutex_destroy(&m.rebuild_lock);
+		pthread_mutex_destroy(&m.lock);
+	}
+	fuse_opt_free_args(&args);
+	return rc;
+}

@@ -1,0 +1,774 @@
+"""
+test_mount.py - `deidfs mount` end to end: a real kernel FUSE mount of the
+test archive, checked against `deidfs export` of the same view (same db,
+same options), byte for byte, and against the sources for pixel data.
+
+Run as root with /usr/bin/python3 -m pytest tests/e2e/test_mount.py.
+Skipped when /dev/fuse or fusermount3 is missing.
+"""
+
+import errno
+import hashlib
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import run  # noqa: E402
+from phi import find_phi  # noqa: E402
+
+pydicom = pytest.importorskip("pydicom")
+
+QUAR = ".quarantine"
+MOUNT_TIMEOUT = 120
+
+
+def _fuse_usable():
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse (no FUSE in this machine or container)"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is not usable by this user"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 not installed (package fuse3)"
+    return None
+
+
+_why = _fuse_usable()
+pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
+
+
+# ------------------------------------------------------------- helpers
+
+def _ismount(p):
+    try:
+        return os.path.ismount(p)
+    except OSError:
+        return True     # a dead FUSE mount: stat fails, still mounted
+
+
+def _unmount(mnt):
+    """Unmount, lazily if it must; never raises."""
+    if not _ismount(mnt):
+        return
+    subprocess.run(["fusermount3", "-u", str(mnt)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    if _ismount(mnt):
+        time.sleep(0.2)
+        subprocess.run(["fusermount3", "-uz", str(mnt)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Mount:
+    """`deidfs mount -f` in the background; always unmounted by stop()."""
+
+    def __init__(self, deidfs, source, mnt, db, csv=None, opts=(),
+                 logdir=None):
+        self.deidfs = deidfs
+        self.source = str(source)
+        self.mnt = str(mnt)
+        self.db = str(db)
+        self.csv = csv
+        self.opts = list(opts)
+        self.log = os.path.join(str(logdir or os.path.dirname(self.mnt)),
+                                "mount-%d.stderr" % id(self))
+        self.proc = None
+        self.rc = None
+
+    def argv(self, foreground=True):
+        a = [self.deidfs, "mount"]
+        if foreground:
+            a.append("-f")
+        a += ["--db", self.db]
+        if self.csv:
+            a += ["--csv", str(self.csv)]
+        return a + [str(o) for o in self.opts] + [self.source, self.mnt]
+
+    def start(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        self._err = open(self.log, "wb")
+        self.proc = subprocess.Popen(self.argv(), stdout=self._err,
+                                     stderr=self._err)
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while not _ismount(self.mnt):
+            if self.proc.poll() is not None:
+                self._err.close()
+                raise AssertionError("deidfs mount exited with %d:\n%s"
+                                     % (self.proc.returncode, self.stderr))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("mount not ready after %ds"
+                                     % MOUNT_TIMEOUT)
+            time.sleep(0.05)
+        os.listdir(self.mnt)    # answers requests
+        return self
+
+    def stop(self):
+        if self.proc is None:
+            return self.rc
+        _unmount(self.mnt)
+        try:
+            self.rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.rc = self.proc.wait()
+        self._err.close()
+        self.proc = None
+        return self.rc
+
+    @property
+    def stderr(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def export(deidfs, source, dest, db, csv=None, opts=()):
+    a = [deidfs, "export", "-q", "--db", db]
+    if csv:
+        a += ["--csv", csv]
+    r = run(*(a + list(opts) + [source, dest]))
+    assert r.returncode in (0, 3), r.stderr
+    return r
+
+
+def tree(root, quarantine=False):
+    """{relpath: (kind, size, mtime_ns, ino)} of everything listed below
+    root (readdir: .quarantine only when it is listed)."""
+    out = {}
+    root = str(root)
+    for dp, dns, fns in os.walk(root):
+        for n in dns + fns:
+            p = os.path.join(dp, n)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            out[rel] = ("d" if os.path.isdir(p) else "f",
+                        0 if os.path.isdir(p) else st.st_size,
+                        st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def files_of(root):
+    return sorted(k for k, v in tree(root).items() if v[0] == "f")
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def sha(p):
+    return hashlib.sha256(read(p)).hexdigest()
+
+
+def checksums(root):
+    return {f: sha(os.path.join(str(root), f)) for f in files_of(root)}
+
+
+def db_rows(db):
+    """(source path bytes, view path, header_len) of files in the view."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return [(bytes(p) if not isinstance(p, str) else p.encode(), vp, hl)
+                for p, vp, hl in c.execute(
+                    "SELECT path, view_path, header_len FROM files "
+                    "WHERE view_path IS NOT NULL")]
+    finally:
+        c.close()
+
+
+def assert_same_tree(a, b, check_mtime=True):
+    ta, tb = tree(a), tree(b)
+    assert sorted(ta) == sorted(tb)
+    for k in ta:
+        assert ta[k][0] == tb[k][0], k
+        if ta[k][0] == "f":
+            assert ta[k][1] == tb[k][1], k
+            assert read(os.path.join(str(a), k)) == \
+                read(os.path.join(str(b), k)), k
+        if check_mtime:
+            assert ta[k][2] == tb[k][2], k
+
+
+# --------------------------------------------------- the shared mount
+
+class Env:
+    pass
+
+
+@pytest.fixture(scope="module")
+def env(deidfs, archive, tmp_path_factory):
+    e = Env()
+    base = tmp_path_factory.mktemp("mount")
+    e.base = base
+    e.deidfs = deidfs
+    e.archive = archive
+    e.db = str(base / "project.db")
+    e.src = str(archive.identified)
+    e.csv = str(archive.csv)
+    e.src_sums = checksums(e.src)
+    e.mount = Mount(deidfs, e.src, base / "mnt", e.db, csv=e.csv,
+                    logdir=base)
+    e.mount.start()
+    e.mnt = e.mount.mnt
+    try:
+        e.exp = str(base / "export")
+        e.expq = str(base / "export-q")
+        export(deidfs, e.src, e.exp, e.db, e.csv)
+        export(deidfs, e.src, e.expq, e.db, e.csv, ["--with-quarantine"])
+        yield e
+    finally:
+        e.mount.stop()
+
+
+def test_tree_equals_plain_export(env):
+    """Names, sizes, bytes and mtimes of the listed tree (and the CSV)
+    equal a plain export of the same view."""
+    assert_same_tree(env.mnt, env.exp)
+    assert "cleaned_variables.csv" in os.listdir(env.mnt)
+    assert any(f.endswith(".dcm") for f in files_of(env.mnt))
+
+
+def test_quarantine_equals_export_with_quarantine(env):
+    assert_same_tree(os.path.join(env.mnt, QUAR),
+                     os.path.join(env.expq, QUAR))
+    st = os.stat(os.path.join(env.mnt, QUAR))
+    assert st.st_mtime_ns == os.stat(os.path.join(env.expq, QUAR)).st_mtime_ns
+
+
+def test_quarantine_hidden_but_reachable(env, tmp_path):
+    assert QUAR not in os.listdir(env.mnt)
+    r = run("find", env.mnt, check=True)
+    assert QUAR not in r.stdout
+    r = run("ls", "-aR", env.mnt, check=True)
+    assert QUAR not in r.stdout
+    dst = tmp_path / "rs"
+    run("rsync", "-a", env.mnt + "/", str(dst) + "/", check=True)
+    assert not (dst / QUAR).exists()
+    q = os.listdir(os.path.join(env.mnt, QUAR))
+    assert "reasons.csv" in q
+    qfiles = files_of(os.path.join(env.mnt, QUAR))
+    assert any(f.endswith(".dcm") for f in qfiles), qfiles
+    hits = find_phi(os.path.join(env.mnt, QUAR), env.archive.strings)
+    assert not hits, hits[:20]
+
+
+def test_attributes(env):
+    uid, gid = os.getuid(), os.getgid()
+    inos = set()
+    for root in (env.mnt, os.path.join(env.mnt, QUAR)):
+        for rel, (kind, size, mt, ino) in tree(root).items():
+            p = os.path.join(root, rel)
+            st = os.stat(p)
+            assert (st.st_uid, st.st_gid) == (uid, gid)
+            assert st.st_ino not in inos, rel
+            inos.add(st.st_ino)
+            assert st.st_mtime_ns == st.st_atime_ns == st.st_ctime_ns
+            if kind == "d":
+                assert st.st_mode & 0o7777 == 0o555, rel
+                subdirs = [n for n in os.listdir(p)
+                           if os.path.isdir(os.path.join(p, n))]
+                assert st.st_nlink == 2 + len(subdirs), rel
+            else:
+                assert st.st_mode & 0o7777 == 0o444, rel
+                assert st.st_nlink == 1
+                assert st.st_blocks == (st.st_size + 511) // 512
+                assert st.st_blksize == 128 * 1024
+    st = os.stat(env.mnt)
+    assert st.st_ino == 1 and st.st_mode & 0o7777 == 0o555
+    assert os.stat(os.path.join(env.mnt, "cleaned_variables.csv")).st_ino == 2
+    assert os.stat(os.path.join(env.mnt, QUAR, "reasons.csv")).st_ino == 4
+    vfs = os.statvfs(env.mnt)
+    assert vfs.f_flag & os.ST_RDONLY
+
+
+def test_no_xattrs(env):
+    f = os.path.join(env.mnt, files_of(env.mnt)[0])
+    assert os.listxattr(f) == []
+    with pytest.raises(OSError) as ei:
+        os.getxattr(f, "user.anything")
+    assert ei.value.errno == errno.ENODATA
+
+
+def test_every_file_parses(env):
+    dcms = [os.path.join(r, f)
+            for r in (env.mnt, os.path.join(env.mnt, QUAR))
+            for f in files_of(r) if f.endswith(".dcm")]
+    assert dcms
+    for p in dcms:
+        ds = pydicom.dcmread(p)
+        assert "PixelData" in ds, p
+        r = run("dcmdump", "-q", p)
+        assert r.returncode == 0, (p, r.stderr)
+        assert "E:" not in r.stderr, (p, r.stderr)
+
+
+def _render(path, out):
+    # -O: overlays are removed by de-identification (PS3.15 group 60xx)
+    r = run("dcm2pnm", "-O", "+Wm", "+op", path, out)
+    return r.returncode == 0 and os.path.exists(out)
+
+
+def _pixels_equal(src, view_file, tmp):
+    a = os.path.join(tmp, "a.pnm")
+    b = os.path.join(tmp, "b.pnm")
+    for p in (a, b):
+        if os.path.exists(p):
+            os.unlink(p)
+    if _render(src, a):
+        assert _render(view_file, b), view_file
+        assert read(a) == read(b), view_file
+        return "dcm2pnm"
+    ds_s = pydicom.dcmread(src, force=True)
+    ds_v = pydicom.dcmread(view_file)
+    if "PixelData" not in ds_s:
+        assert "PixelData" not in ds_v, view_file
+        return "none"
+    try:
+        pa = ds_s.pixel_array
+    except Exception:
+        pa = None
+    if pa is not None:
+        assert (pa == ds_v.pixel_array).all(), view_file
+        return "pydicom"
+    assert ds_s.PixelData == ds_v.PixelData, view_file
+    return "raw"
+
+
+def test_renders_equal_sources(env, tmp_path):
+    rows = db_rows(env.db)
+    assert rows
+    n = 0
+    for src, vp, _ in rows:
+        vf = os.path.join(env.mnt, vp)
+        if not vp.endswith(".dcm") or not os.path.exists(vf):
+            continue
+        s = os.path.join(os.fsencode(env.src), src)
+        try:
+            pydicom.dcmread(os.fsdecode(s), stop_before_pixels=True)
+        except Exception:
+            continue        # a broken source has no render to compare
+        _pixels_equal(os.fsdecode(s), vf, str(tmp_path))
+        n += 1
+    assert n > 0
+
+
+def test_sample_files_pixels(deidfs, tests_data, tmp_path):
+    """The real sample files (compressed syntaxes, big endian, no meta):
+    whatever the mount serves has the sources' pixels."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in os.listdir(str(tests_data)):
+        if f.endswith(".dcm"):
+            shutil.copy(str(tests_data / f), str(src / f))
+    db = str(tmp_path / "s.db")
+    kinds = {}
+    with Mount(deidfs, src, tmp_path / "mnt", db,
+               opts=["--modalities", "all"]) as m:
+        for s, vp, _ in db_rows(db):
+            vf = os.path.join(m.mnt, vp)
+            if not vp.endswith(".dcm"):
+                continue
+            assert os.path.exists(vf), vp
+            data = read(vf)
+            assert len(data) == os.stat(vf).st_size
+            try:
+                pydicom.dcmread(vf, stop_before_pixels=True)
+            except Exception:
+                continue
+            kinds[vp] = _pixels_equal(os.fsdecode(os.path.join(
+                os.fsencode(str(src)), s)), vf, str(tmp_path))
+        assert m.stop() == 0
+    assert kinds, "no sample file was served"
+
+
+def test_odd_reads(env):
+    rows = {vp: hl for _, vp, hl in db_rows(env.db)}
+    rng = random.Random(1234)
+    checked = 0
+    for rel in files_of(env.mnt):
+        p, q = os.path.join(env.mnt, rel), os.path.join(env.exp, rel)
+        want = read(q)
+        size = len(want)
+        hl = rows.get(rel)
+        offs = [(0, 1), (0, size), (size - 1, 1), (size - 1, 100),
+                (size, 1), (size + 4096, 10), (size // 2, 3)]
+        if hl:
+            offs += [(hl - 1, 2), (hl - 1, 1), (hl, 1), (hl - 7, 13),
+                     (max(0, hl - 4096), 8192)]
+        for _ in range(20):
+            o = rng.randrange(0, size + 10)
+            offs.append((o, rng.choice((1, 2, 3, 511, 4095, 4097, 65537))))
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            for o, n in offs:
+                if o < 0:
+                    continue
+                assert os.pread(fd, n, o) == want[o:o + n], (rel, o, n)
+            # 1-byte sequential reads of the first bytes
+            os.lseek(fd, 0, os.SEEK_SET)
+            got = b"".join(os.read(fd, 1) for _ in range(min(300, size)))
+            assert got == want[:len(got)]
+        finally:
+            os.close(fd)
+        checked += 1
+    assert checked
+
+
+def test_direct_io_reads_at_boundary(env):
+    """O_DIRECT bypasses the page cache: every read reaches the daemon
+    and its bufvec (header memory + source fd) at the exact offsets."""
+    import mmap
+    rows = {vp: hl for _, vp, hl in db_rows(env.db)}
+    rel = next(r for r in files_of(env.mnt) if rows.get(r))
+    p, want = os.path.join(env.mnt, rel), read(os.path.join(env.exp, rel))
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        pytest.skip("O_DIRECT not supported here: %s" % e)
+    try:
+        buf = mmap.mmap(-1, 1 << 16)
+        n = os.preadv(fd, [buf], 0)
+        assert buf[:n] == want[:n]
+        assert n == min(len(want), 1 << 16)
+    finally:
+        os.close(fd)
+
+
+def test_concurrent_readers(env):
+    files = files_of(env.mnt) + [os.path.join(QUAR, f) for f in
+                                 files_of(os.path.join(env.mnt, QUAR))]
+    want = {}
+    for f in files:
+        base = env.expq if f.startswith(QUAR) else env.exp
+        want[f] = sha(os.path.join(base, f))
+    errors = []
+
+    def reader(seed):
+        rng = random.Random(seed)
+        order = files[:]
+        rng.shuffle(order)
+        for _ in range(3):
+            for f in order:
+                h = hashlib.sha256()
+                with open(os.path.join(env.mnt, f), "rb",
+                          buffering=0) as fh:
+                    while True:
+                        b = fh.read(rng.choice((1000, 4096, 65536, 1 << 20)))
+                        if not b:
+                            break
+                        h.update(b)
+                if h.hexdigest() != want[f]:
+                    errors.append(f)
+                # drop the cache now and then so reads reach the daemon
+                if rng.random() < 0.3:
+                    fd = os.open(os.path.join(env.mnt, f), os.O_RDONLY)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    os.close(fd)
+
+    th = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    assert not errors, errors[:10]
+
+
+def _erofs(fn, *a):
+    with pytest.raises(OSError) as ei:
+        fn(*a)
+    assert ei.value.errno == errno.EROFS, (fn.__name__, ei.value)
+
+
+def test_writes_refused(env):
+    m = env.mnt
+    f = os.path.join(m, files_of(m)[0])
+    d = os.path.dirname(f)
+    csv = os.path.join(m, "cleaned_variables.csv")
+    before = checksums(m)
+    for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_APPEND,
+                  os.O_RDONLY | os.O_TRUNC, os.O_WRONLY | os.O_TRUNC):
+        _erofs(os.open, f, flags)
+        _erofs(os.open, csv, flags)
+    _erofs(os.open, os.path.join(m, "new.dcm"), os.O_WRONLY | os.O_CREAT,
+           0o644)
+    _erofs(os.open, os.path.join(d, "new.dcm"),
+           os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    _erofs(os.mkdir, os.path.join(m, "newdir"))
+    _erofs(os.rename, f, f + ".x")
+    _erofs(os.rename, d, d + ".x")
+    _erofs(os.unlink, f)
+    _erofs(os.rmdir, d)
+    _erofs(os.chmod, f, 0o644)
+    _erofs(os.chown, f, 1, 1)
+    _erofs(os.truncate, f, 0)
+    _erofs(os.utime, f, (0, 0))
+    _erofs(os.setxattr, f, "user.x", b"1")
+    _erofs(os.removexattr, f, "user.x")
+    _erofs(os.symlink, "x", os.path.join(m, "lnk"))
+    _erofs(os.link, f, os.path.join(m, "hard"))
+    _erofs(os.mknod, os.path.join(m, "fifo"), 0o600 | 0o010000)
+    assert checksums(m) == before
+    assert checksums(env.src) == env.src_sums
+
+
+def test_rsync_twice_transfers_nothing(env, tmp_path):
+    dst = str(tmp_path / "copy") + "/"
+    r = run("rsync", "-a", "--stats", env.mnt + "/", dst, check=True)
+    assert "Number of regular files transferred: 0" not in r.stdout
+    r = run("rsync", "-a", "--stats", env.mnt + "/", dst, check=True)
+    assert "Number of regular files transferred: 0" in r.stdout, r.stdout
+    assert_same_tree(dst, env.exp)
+
+
+def test_rsync_onto_export_transfers_nothing(env, tmp_path):
+    dst = str(tmp_path / "exp")
+    shutil.copytree(env.exp, dst)
+    r = run("rsync", "-rt", "--stats", env.mnt + "/", dst + "/", check=True)
+    assert "Number of regular files transferred: 0" in r.stdout, r.stdout
+
+
+def test_no_phi_in_mount(env):
+    hits = find_phi(env.mnt, env.archive.strings)
+    assert not hits, hits[:20]
+    hits = find_phi(os.path.join(env.mnt, QUAR), env.archive.strings)
+    assert not hits, hits[:20]
+    texts = [("ls -aR", run("ls", "-aR", env.mnt).stdout),
+             ("find", run("find", env.mnt, os.path.join(env.mnt, QUAR))
+              .stdout)]
+    hits = find_phi(None, env.archive.strings, extra_texts=texts)
+    assert not hits, hits[:20]
+
+
+def test_remount_no_refresh_same_tree(env):
+    before = {**tree(env.mnt),
+              **{QUAR + "/" + k: v
+                 for k, v in tree(os.path.join(env.mnt, QUAR)).items()}}
+    with Mount(env.deidfs, env.src, env.base / "mnt2", env.db, csv=env.csv,
+               opts=["--no-refresh"]) as m:
+        after = {**tree(m.mnt),
+                 **{QUAR + "/" + k: v
+                    for k, v in tree(os.path.join(m.mnt, QUAR)).items()}}
+        assert after == before
+        assert os.stat(m.mnt).st_mtime_ns == os.stat(env.mnt).st_mtime_ns
+        assert m.stop() == 0
+
+
+def test_uid_gid_option(env):
+    with Mount(env.deidfs, env.src, env.base / "mnt3", env.db, csv=env.csv,
+               opts=["--no-refresh", "-o", "uid=1234,gid=5678"]) as m:
+        for p in (m.mnt, os.path.join(m.mnt, files_of(m.mnt)[0])):
+            st = os.stat(p)
+            assert (st.st_uid, st.st_gid) == (1234, 5678)
+        assert m.stop() == 0
+
+
+def test_daemon_mode(env):
+    """Without -f the command returns once the tree is complete."""
+    mnt = str(env.base / "mnt4")
+    os.makedirs(mnt, exist_ok=True)
+    try:
+        r = run(env.deidfs, "mount", "-q", "--db", env.db, "--csv", env.csv,
+                env.src, mnt)
+        assert r.returncode == 0, r.stderr
+        assert _ismount(mnt)
+        assert files_of(mnt) == files_of(env.exp)
+        hits = find_phi(None, env.archive.strings,
+                        extra_texts=[("stderr", r.stderr),
+                                     ("stdout", r.stdout)])
+        assert not hits, hits
+    finally:
+        _unmount(mnt)
+    assert not _ismount(mnt)
+
+
+def test_sigterm_clean_exit(env):
+    m = Mount(env.deidfs, env.src, env.base / "mnt5", env.db, csv=env.csv,
+              opts=["--no-refresh"], logdir=env.base)
+    m.start()
+    try:
+        m.proc.send_signal(signal.SIGTERM)
+        rc = m.proc.wait(timeout=30)
+        assert rc == 0, m.stderr
+        assert not _ismount(m.mnt)
+    finally:
+        m.stop()
+
+
+def test_bad_mountpoint_message(env, tmp_path):
+    r = run(env.deidfs, "mount", "--db", env.db, env.src,
+            str(tmp_path / "does-not-exist"))
+    assert r.returncode == 1
+    assert "mount point" in r.stderr and "directory" in r.stderr
+    r = run(env.deidfs, "mount", "--db", env.db, "-o", "uid=abc", env.src,
+            str(tmp_path))
+    assert r.returncode == 1
+    assert "uid" in r.stderr
+    assert not _ismount(str(tmp_path))
+
+
+def test_zz_shared_mount_clean_exit_and_quiet_stderr(env):
+    assert env.mount.stop() == 0
+    assert not _ismount(env.mnt)
+    hits = find_phi(None, env.archive.strings,
+                    extra_texts=[("daemon stderr", env.mount.stderr)])
+    assert not hits, hits
+
+
+# ------------------------------------------- changes to the source tree
+
+def _published(db):
+    return [(s, vp) for s, vp, _ in db_rows(db)
+            if not vp.startswith(QUAR) and vp.endswith(".dcm")]
+
+
+def _change_pixels(path):
+    """Change the last 16 bytes (pixel data) in place, same size."""
+    with open(path, "r+b") as f:
+        f.seek(-16, os.SEEK_END)
+        old = f.read(16)
+        f.seek(-16, os.SEEK_END)
+        f.write(bytes((b ^ 0x5A) for b in old))
+    st = os.stat(path)
+    # a distinct mtime even on coarse clocks
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+def _add_copy(src_path, new_path):
+    from pydicom.uid import generate_uid
+    ds = pydicom.dcmread(src_path)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.InstanceNumber = int(ds.get("InstanceNumber", 1)) + 50
+    ds.save_as(new_path)
+
+
+def _changes(archive_copy, db):
+    pub = _published(db)
+    src = os.fsencode(str(archive_copy.identified))
+    (x_src, x_vp), (z_src, z_vp) = pub[0], pub[-1]
+    x = os.fsdecode(os.path.join(src, x_src))
+    z = os.fsdecode(os.path.join(src, z_src))
+    y = os.path.join(os.path.dirname(x), "added-instance.dcm")
+    _change_pixels(x)
+    _add_copy(os.fsdecode(os.path.join(src, pub[1][0])), y)
+    os.unlink(z)
+    return x_vp, z_vp
+
+
+def test_remount_reflects_source_changes(deidfs, archive_copy, tmp_path):
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        before = tree(m.mnt)
+        x_vp = _published(db)[0][1]
+        old_x = read(os.path.join(m.mnt, x_vp))
+        assert m.stop() == 0
+    x2_vp, z_vp = _changes(archive_copy, db)
+    assert x2_vp == x_vp
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        exp = str(tmp_path / "exp")
+        export(deidfs, src, exp, db, csv)
+        assert_same_tree(m.mnt, exp)
+        after = tree(m.mnt)
+        assert after[x_vp][3] == before[x_vp][3]      # same inode
+        assert read(os.path.join(m.mnt, x_vp)) != old_x
+        assert z_vp not in after
+        assert len([k for k in after if k.endswith(".dcm")]) == \
+            len([k for k in before if k.endswith(".dcm")])
+        assert m.stop() == 0
+
+
+def test_live_change_rebuilds(deidfs, archive_copy, tmp_path):
+    """Opening a file whose source changed since the index rebuilds the
+    view while mounted: new content, same inode, removed entry gone,
+    added entry listed."""
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        before = tree(m.mnt)
+        for k, v in before.items():     # fill the kernel caches
+            if v[0] == "f":
+                read(os.path.join(m.mnt, k))
+        x_vp, z_vp = _changes(archive_copy, db)
+        ino = os.stat(os.path.join(m.mnt, x_vp)).st_ino
+        new_x = read(os.path.join(m.mnt, x_vp))     # triggers the rebuild
+        exp = str(tmp_path / "exp")
+        export(deidfs, src, exp, db, csv)
+        assert new_x == read(os.path.join(exp, x_vp))
+        assert os.stat(os.path.join(m.mnt, x_vp)).st_ino == ino
+        assert not os.path.exists(os.path.join(m.mnt, z_vp))
+        assert_same_tree(m.mnt, exp)
+        assert m.stop() == 0
+        hits = find_phi(None, archive_copy.strings,
+                        extra_texts=[("stderr", m.stderr)])
+        assert not hits, hits
+
+
+def test_csv_change_rebuilds(deidfs, archive_copy, tmp_path):
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        cpath = os.path.join(m.mnt, "cleaned_variables.csv")
+        old = read(cpath)
+        lines = read(csv).split(b"\n")
+        with open(csv, "wb") as f:      # drop the last data row
+            f.write(b"\n".join(lines[:-2] + [b""]) if lines[-1] == b""
+                    else b"\n".join(lines[:-1]) + b"\n")
+        new = read(cpath)
+        exp = str(tmp_path / "exp")
+        export(deidfs, src, exp, db, csv)
+        assert new == read(os.path.join(exp, "cleaned_variables.csv"))
+        assert new != old
+        assert os.stat(cpath).st_size == len(new)
+        assert m.stop() == 0
+
+
+def test_modified_while_open_never_mixed(deidfs, archive_copy, tmp_path):
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        s, vp = _published(db)[0]
+        spath = os.fsdecode(os.path.join(os.fsencode(src), s))
+        p = os.path.join(m.mnt, vp)
+        old = read(p)
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            assert os.pread(fd, 64, 0) == old[:64]
+            _change_pixels(spath)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            try:
+                got = b""
+                while True:
+                    b = os.pread(fd, 4096, len(got))
+                    if not b:
+                        break
+                    got += b
+            except OSError as e:
+                assert e.errno == errno.EIO
+                outcome = "EIO"
+            else:
+                outcome = "consistent"
+                exp = str(tmp_path / "exp")
+                export(deidfs, src, exp, db, csv)
+                assert got in (old, read(os.path.join(exp, vp)))
+        finally:
+            os.close(fd)
+        print("modified while open:", outcome)
+        # a new open serves the new version, whole
+        exp = str(tmp_path / "exp2")
+        export(deidfs, src, exp, db, csv)
+        assert read(p) == read(os.path.join(exp, vp))
+        assert m.stop() == 0
