@@ -125,6 +125,33 @@ static void *dupmem(const void *p, size_t n)
 	return q;
 }
 
+/*
+ * Values longer than this are recorded in the audit trail by digest and
+ * length, not in full: they are binary blocks (overlay planes, vendor
+ * private data, icons) that can run to megabytes per file and identify
+ * nobody by being stored; the text values that re-identification needs are
+ * far shorter.
+ */
+#define AUDIT_MAX_VALUE 4096
+
+/* Replace a long value by "sha256:<hex> bytes=<n>" in buf. */
+static const void *audit_value(const void *v, size_t *len, char *buf,
+			       size_t bufsz)
+{
+	uint8_t dg[32];
+	size_t at, i;
+
+	if (!v || *len <= AUDIT_MAX_VALUE)
+		return v;
+	keyed_sha256(v, *len, dg);
+	at = (size_t)snprintf(buf, bufsz, "sha256:");
+	for (i = 0; i < 32 && at + 3 < bufsz; i++)
+		at += (size_t)snprintf(buf + at, bufsz - at, "%02x", dg[i]);
+	at += (size_t)snprintf(buf + at, bufsz - at, " bytes=%zu", *len);
+	*len = at < bufsz ? at : bufsz - 1;
+	return buf;
+}
+
 static int audit_cb(void *arg, const char *path, const char *action,
 		    const void *old, size_t oldlen, const void *newv,
 		    size_t newlen)
@@ -132,6 +159,7 @@ static int audit_cb(void *arg, const char *path, const char *action,
 	struct cb_arg *a = arg;
 	struct analysis *an = a->an;
 	struct analysis_audit *row;
+	char obuf[128], nbuf[128];
 
 	if (!an->collect)
 		return 0;
@@ -144,6 +172,8 @@ static int audit_cb(void *arg, const char *path, const char *action,
 		an->audit = p;
 		an->capaudit = cap;
 	}
+	old = audit_value(old, &oldlen, obuf, sizeof(obuf));
+	newv = audit_value(newv, &newlen, nbuf, sizeof(nbuf));
 	row = &an->audit[an->naudit];
 	memset(row, 0, sizeof(*row));
 	snprintf(row->path, sizeof(row->path), "%s", path);

@@ -578,6 +578,7 @@ int main(int argc, char **argv)
 	}
 	c.cfg.source = c.source;
 	c.cfg.store = st;
+	c.cfg.quiet = c.quiet;
 	ret = view_engine_new(&c.cfg, &e, err, sizeof(err));
 	if (ret) {
 		fail("%s", err);

@@ -207,6 +207,7 @@ struct store {
 	 */
 	int depth;
 	uint8_t key[KEYED_KEY_LEN];
+	char *path;		/* for store_attach() */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -721,6 +722,11 @@ int store_open(const char *path, int create, struct store **out)
 		close(fd);
 	}
 
+	st->path = strdup(path);
+	if (!st->path) {
+		err = -ENOMEM;
+		goto out;
+	}
 	rc = sqlite3_open_v2(path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -783,7 +789,72 @@ void store_close(struct store *st)
 	sqlite3_close(st->db);
 	explicit_bzero(st->key, sizeof(st->key));
 	pthread_mutex_destroy(&st->lock);
+	free(st->path);
 	free(st);
+}
+
+int store_detach(struct store *st)
+{
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->depth || !st->db) {
+		pthread_mutex_unlock(&st->lock);
+		return -EBUSY;
+	}
+	for (i = 0; i < S_COUNT; i++) {
+		sqlite3_finalize(st->stmt[i]);
+		st->stmt[i] = NULL;
+	}
+	sqlite3_close(st->db);
+	st->db = NULL;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+int store_attach(struct store *st)
+{
+	uint8_t key[KEYED_KEY_LEN];
+	int rc, err;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->db) {
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	memcpy(key, st->key, sizeof(key));
+	rc = sqlite3_open_v2(st->path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	err = rc == SQLITE_OK ? 0 : map_rc(st->db, rc);
+	if (!err) {
+		sqlite3_extended_result_codes(st->db, 1);
+		sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+		err = verify(st);
+	}
+	/* the same db, not a file put in its place meanwhile */
+	if (!err && memcmp(key, st->key, sizeof(key)))
+		err = -EBADMSG;
+	if (!err)
+		err = exec_sql(st, "PRAGMA synchronous=NORMAL; "
+				   "PRAGMA secure_delete=ON; "
+				   "PRAGMA temp_store=MEMORY; "
+				   "PRAGMA cache_size=-16384");
+	if (!err)
+		err = prepare_all(st);
+	if (err) {
+		int i;
+
+		for (i = 0; i < S_COUNT; i++) {
+			sqlite3_finalize(st->stmt[i]);
+			st->stmt[i] = NULL;
+		}
+		sqlite3_close(st->db);
+		st->db = NULL;
+		memcpy(st->key, key, sizeof(key));
+	}
+	explicit_bzero(key, sizeof(key));
+	pthread_mutex_unlock(&st->lock);
+	return err;
 }
 
 int store_key(struct store *st, uint8_t key[KEYED_KEY_LEN])

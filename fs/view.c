@@ -1193,16 +1193,18 @@ out:
 
 struct report_ctx {
 	struct view_stats *st;
-	view_progress_fn unused;
+	int quiet;
 };
 
 static void row_report(void *arg, uint64_t row, const char *reason)
 {
-	struct view_stats *st = arg;
+	struct report_ctx *rc = arg;
 
-	st->csv_row_problems++;
+	rc->st->csv_row_problems++;
 	/* row numbers and fixed reasons only: never a value */
-	fprintf(stderr, "deidfs: registry row %" PRIu64 ": %s\n", row, reason);
+	if (!rc->quiet)
+		fprintf(stderr, "deidfs: registry row %" PRIu64 ": %s\n", row,
+			reason);
 }
 
 static int csv_pseudonym(void *arg, const char *id, char *out, size_t outsz)
@@ -1368,6 +1370,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	size_t i, j, nrows = 0;
 	char *reasons = NULL;
 	size_t reasons_len = 0;
+	struct report_ctx rctx = { st, e->cfg.quiet };
 	int ret;
 
 	*out = NULL;
@@ -1393,7 +1396,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		ro.has_header = e->cfg.csv_header;
 		ro.spec = e->spec;
 		ro.date_column = 3;
-		ret = registry_parse(csvbuf, csvlen, &ro, row_report, st, &reg,
+		ret = registry_parse(csvbuf, csvlen, &ro, row_report, &rctx, &reg,
 				     perr, sizeof(perr));
 		if (ret) {
 			snprintf(err, errsz, "cannot read the CSV: %s", perr);
@@ -1553,7 +1556,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	if (reg) {
 		struct registry_keys keys = { csv_pseudonym, csv_shift, e };
 
-		ret = registry_render(reg, row_include, &keys, row_report, st,
+		ret = registry_render(reg, row_include, &keys, row_report, &rctx,
 				      &v->csv, &v->csv_len);
 		if (ret) {
 			snprintf(err, errsz, "cannot write the CSV (%s)",
@@ -1926,11 +1929,25 @@ int view_file_open(struct view_engine *e, const struct view *v,
 		err = -ESTALE;
 		goto fail;
 	}
+	{
+		/* changed while we generated the header: not this version */
+		struct stat st2;
+
+		if (fstat(fd, &st2) || st2.st_size != st.st_size ||
+		    st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+		    st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+		    st2.st_ctim.tv_sec != st.st_ctim.tv_sec ||
+		    st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec) {
+			err = -ESTALE;
+			goto fail;
+		}
+	}
 	vf = calloc(1, sizeof(*vf));
 	if (!vf) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	vf->src_st = st;
 	vf->header = an.header;
 	vf->header_len = an.header_len;
 	an.header = NULL;

@@ -81,6 +81,16 @@ struct store_pair {
 int store_open(const char *path, int create, struct store **out);
 void store_close(struct store *st);	/* accepts NULL */
 
+/*
+ * Close the sqlite connection but keep the store (path, key), and open it
+ * again.  An sqlite connection must not cross fork(): the mount detaches
+ * before it daemonizes and attaches in the daemon.  Attach verifies the db
+ * is the one that was open (same key).  Returns 0, -EBUSY (a transaction
+ * is open), or the errors of store_open().
+ */
+int store_detach(struct store *st);
+int store_attach(struct store *st);
+
 /* Copy the secret key.  Returns 0. */
 int store_key(struct store *st, uint8_t key[KEYED_KEY_LEN]);
 

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "rules.h"
@@ -59,6 +60,7 @@ struct view_config {
 	int csv_header;
 	int include_unlinked;
 	unsigned jobs;			/* worker threads, >= 1 */
+	int quiet;			/* no per-row CSV reports on stderr */
 };
 
 /* Counters of a refresh and a build (the run report). */
@@ -167,6 +169,8 @@ struct view_file {
 	uint64_t src_off;	/* source range appended after the header */
 	uint64_t src_len;
 	uint64_t size;		/* header_len + src_len */
+	struct stat src_st;	/* the source as it was when the header was
+				 * generated: readers refuse any other */
 };
 
 /*

@@ -99,6 +99,41 @@ static void test_create_mode(void **state)
 	store_close(st);
 }
 
+/* Detach/attach (around the mount's fork): the same db comes back, a db
+ * put in its place meanwhile is refused. */
+static void test_detach_attach(void **state)
+{
+	uint8_t a[KEYED_KEY_LEN], b[KEYED_KEY_LEN];
+	struct store *st, *other;
+	uint64_t ino1, ino2;
+
+	(void)state;
+	st = open_new("det.db");
+	assert_int_equal(store_key(st, a), 0);
+	assert_int_equal(store_dir_ino(st, "x/y", &ino1), 0);
+	assert_int_equal(store_detach(st), 0);
+	assert_int_equal(store_attach(st), 0);
+	assert_int_equal(store_key(st, b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(store_dir_ino(st, "x/y", &ino2), 0);
+	assert_int_equal(ino1, ino2);
+	/* not while a transaction is open */
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_detach(st), -EBUSY);
+	assert_int_equal(store_commit(st), 0);
+	/* another db under the same name: refused, key unchanged */
+	assert_int_equal(store_detach(st), 0);
+	assert_int_equal(unlink(dbpath("det.db")), 0);
+	unlink(dbpath("det.db-wal"));
+	unlink(dbpath("det.db-shm"));
+	other = open_new("det.db");
+	store_close(other);
+	assert_int_equal(store_attach(st), -EBADMSG);
+	assert_int_equal(store_key(st, b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	store_close(st);
+}
+
 static void test_key_stable(void **state)
 {
 	uint8_t a[KEYED_KEY_LEN], b[KEYED_KEY_LEN], zero[KEYED_KEY_LEN];
@@ -711,6 +746,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_mode),
 		cmocka_unit_test(test_key_stable),
+		cmocka_unit_test(test_detach_attach),
 		cmocka_unit_test(test_not_ours),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_readonly),
