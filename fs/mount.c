@@ -9,7 +9,7 @@
  * reference, so a rebuild can swap in a new view while old readers finish
  * against the old one.  The read path takes no lock at all.
  */
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 
 #include "mount.h"
 #include "store.h"
@@ -1071,7 +1071,7 @@ static double seconds_since(const struct timespec *t0)
 int mount_run(struct view_engine *e, const struct mount_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config lc;
+	struct fuse_loop_config *lc = NULL;
 	struct mount m;
 	struct view_stats vs;
 	struct ids ids;
@@ -1203,10 +1203,21 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 		goto out;
 	}
 
-	memset(&lc, 0, sizeof(lc));
-	lc.clone_fd = 1;		/* one /dev/fuse fd per worker */
-	lc.max_idle_threads = 10;
-	ret = fuse_session_loop_mt(m.se, &lc);
+	/*
+	 * Opens that wait for a rebuild and reads that a cache invalidation
+	 * waits for must never starve each other of threads: allow many more
+	 * than libfuse's default of 10.
+	 */
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		fprintf(stderr, "deidfs: out of memory\n");
+		goto out;
+	}
+	fuse_loop_cfg_set_clone_fd(lc, 1);	/* one /dev/fuse fd per worker */
+	fuse_loop_cfg_set_idle_threads(lc, 10);
+	fuse_loop_cfg_set_max_threads(lc, 256);
+	ret = fuse_session_loop_mt(m.se, lc);
+	fuse_loop_cfg_destroy(lc);
 	if (ret > 0)
 		sig = ret;		/* SIGINT/SIGTERM/SIGHUP: clean */
 	rc = ret < 0 ? 1 : 0;
