@@ -21,7 +21,7 @@ FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),fs/main.c 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all unit check e2e clean demo
+.PHONY: all unit check e2e clean demo asan tsan
 all: $(BUILD)/deidfs
 
 $(BUILD)/%.o: fs/%.c $(wildcard include/*.h) | $(BUILD)
@@ -36,10 +36,10 @@ $(BUILD)/libdeidfs.a: $(CORE_O)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/deidfs: $(FRONT_O) $(BUILD)/libdeidfs.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(FRONT_O) $(BUILD)/libdeidfs.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(FRONT_O) $(BUILD)/libdeidfs.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdeidfs.a | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdeidfs.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeidfs.a $(LIBS) -lcmocka
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
@@ -51,6 +51,28 @@ e2e: $(BUILD)/deidfs
 	DEIDFS=$(abspath $(BUILD)/deidfs) /usr/bin/python3 -m pytest -q tests/e2e
 
 check: unit e2e
+
+# The same sources and tests under sanitizers, in their own build dirs.
+# ASan+UBSan runs everything (CI does); TSan the threaded paths: the unit
+# tests and the end-to-end tests of export and mount.
+SAN_COMMON := -O1 -g -fno-omit-frame-pointer
+ASAN_FLAGS := $(SAN_COMMON) -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_FLAGS := $(SAN_COMMON) -fsanitize=thread
+asan:
+	$(MAKE) BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" CXXFLAGS="$(ASAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" all unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	DEIDFS=$(abspath build/asan/deidfs) /usr/bin/python3 -m pytest -q tests/e2e
+tsan:
+	$(MAKE) BUILD=build/tsan CFLAGS="$(TSAN_FLAGS)" CXXFLAGS="$(TSAN_FLAGS)" \
+		LDFLAGS="-fsanitize=thread" all unit
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	DEIDFS=$(abspath build/tsan/deidfs) /usr/bin/python3 -m pytest -q \
+		tests/e2e/test_export.py tests/e2e/test_mount.py
+
+# libFuzzer targets (clang): see tests/fuzz/.
+-include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf $(BUILD)
