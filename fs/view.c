@@ -870,16 +870,13 @@ static int cmp_hier(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Sorting helpers over an index array of records (qsort has no context
- * argument in C11; the records are reached through this file-level pointer
- * only inside assign_names(), which holds names_lock). */
-static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rec *sort_base;
-
-static int cmp_entity(const void *pa, const void *pb)
+/* Orders over an index array of records (qsort_r: the records are the
+ * context). */
+static int cmp_entity(const void *pa, const void *pb, void *arg)
 {
-	const struct rec *a = &sort_base[*(const size_t *)pa];
-	const struct rec *b = &sort_base[*(const size_t *)pb];
+	const struct rec *base = arg;
+	const struct rec *a = &base[*(const size_t *)pa];
+	const struct rec *b = &base[*(const size_t *)pb];
 	int c;
 
 	if ((c = scmp(a->parent, b->parent)))
@@ -891,10 +888,11 @@ static int cmp_entity(const void *pa, const void *pb)
 	return *(const size_t *)pa < *(const size_t *)pb ? -1 : 1;
 }
 
-static int cmp_first(const void *pa, const void *pb)
+static int cmp_first(const void *pa, const void *pb, void *arg)
 {
-	const struct rec *a = &sort_base[*(const size_t *)pa];
-	const struct rec *b = &sort_base[*(const size_t *)pb];
+	const struct rec *base = arg;
+	const struct rec *a = &base[*(const size_t *)pa];
+	const struct rec *b = &base[*(const size_t *)pb];
 	int c;
 
 	if ((c = scmp(a->parent, b->parent)))
@@ -1012,8 +1010,6 @@ static int assign_names(struct view_engine *e, struct rec *rs, size_t *idx,
 	ord = malloc((n + 1) * sizeof(*ord));
 	if (!ord)
 		return -ENOMEM;
-	pthread_mutex_lock(&names_lock);
-	sort_base = rs;
 	for (d = 0; d < nc && !err; d++) {
 		enum layout_level lvl = layout_component_level(e->layout, d);
 		int last = d + 1 == nc;
@@ -1055,7 +1051,7 @@ static int assign_names(struct view_engine *e, struct rec *rs, size_t *idx,
 		if (err)
 			break;
 		/* first record of each entity, in hierarchical order */
-		qsort(ord, n, sizeof(*ord), cmp_entity);
+		qsort_r(ord, n, sizeof(*ord), cmp_entity, rs);
 		for (i = 0; i < n; i++) {
 			struct rec *r = &rs[ord[i]];
 			struct rec *pr = i ? &rs[ord[i - 1]] : NULL;
@@ -1067,7 +1063,7 @@ static int assign_names(struct view_engine *e, struct rec *rs, size_t *idx,
 				r->first = ord[i];
 		}
 		/* positions of idx[] in hierarchical order, for "first" */
-		qsort(ord, n, sizeof(*ord), cmp_first);
+		qsort_r(ord, n, sizeof(*ord), cmp_first, rs);
 		{
 			uint64_t k = 0;
 
@@ -1118,8 +1114,6 @@ static int assign_names(struct view_engine *e, struct rec *rs, size_t *idx,
 			r->path = NULL;
 		}
 	}
-	sort_base = NULL;
-	pthread_mutex_unlock(&names_lock);
 	for (i = 0; i < n; i++) {
 		struct rec *r = &rs[idx[i]];
 
