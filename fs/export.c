@@ -35,8 +35,22 @@ struct xpool {
 	size_t next;		/* guarded by lock */
 	size_t done;
 	struct export_stats st;	/* guarded by lock */
+	int stop;		/* guarded by lock: a destination error that
+				 * every further file would meet (-errno) */
 	pthread_mutex_t lock;	/* leaf lock */
 };
+
+/*
+ * Errors of the destination as a whole: once one is seen, every remaining
+ * file would fail the same way, each after a full header build and a
+ * partial write.  The run stops there and reports it once (export_run()
+ * returns it); the files already renamed into place are complete, and a
+ * re-run after the cause is fixed resumes from them.
+ */
+static int dest_wide(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EROFS;
+}
 
 static int included(const struct export_opts *o, const struct view_node *n)
 {
@@ -66,7 +80,7 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 		      char *buf)
 {
 	loff_t o = (loff_t)off;
-	int use_cfr = 1;
+	int use_cfr = 1, r;
 
 	while (len) {
 		ssize_t n;
@@ -86,7 +100,7 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 			if (n < 0)
 				return -errno;
 			if (n == 0)
-				return -EIO;	/* source shrank */
+				return -ESTALE;	/* source shrank */
 			len -= (uint64_t)n;
 			continue;
 		}
@@ -97,13 +111,37 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;
-		if (write_all(dst, buf, (size_t)n))
-			return -errno;
+			return -ESTALE;	/* source shrank */
+		r = write_all(dst, buf, (size_t)n);
+		if (r)
+			return r;
 		o += n;
 		len -= (uint64_t)n;
 	}
 	return 0;
+}
+
+/*
+ * The header was generated from the source as view_file_open() found it;
+ * pixel bytes copied while the source was being rewritten in place would
+ * make a file that never existed.  A write during the copy changes the
+ * size, mtime or ctime (ctime even when the writer restores the mtime), so
+ * checking once after the copy is enough.  Limit: a rewrite within the
+ * filesystem's timestamp granularity of the indexed version, keeping the
+ * size, is not seen here (view_file_open() has the same limit).
+ */
+static int source_changed(const struct view_file *vf)
+{
+	const struct stat *a = &vf->src_st;
+	struct stat b;
+
+	if (fstat(vf->src_fd, &b))
+		return 1;
+	return a->st_size != b.st_size || a->st_ino != b.st_ino ||
+	       a->st_mtim.tv_sec != b.st_mtim.tv_sec ||
+	       a->st_mtim.tv_nsec != b.st_mtim.tv_nsec ||
+	       a->st_ctim.tv_sec != b.st_ctim.tv_sec ||
+	       a->st_ctim.tv_nsec != b.st_ctim.tv_nsec;
 }
 
 static int write_node(struct xpool *p, const struct view_node *n, char *buf,
@@ -146,6 +184,8 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		if (!err && vf->src_len)
 			err = copy_range(vf->src_fd, vf->src_off, vf->src_len,
 					 fd, buf);
+		if (!err && source_changed(vf))
+			err = -ESTALE;
 		*bytes = vf->size;
 	} else {
 		size_t tlen;
@@ -159,12 +199,14 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
 	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
 	ts[1] = ts[0];
-	if (futimens(fd, ts) || close(fd)) {
+	if (futimens(fd, ts)) {
 		err = -errno;
-		fd = -1;
 		goto out;
 	}
+	err = close(fd) ? -errno : 0;	/* NFS reports ENOSPC here */
 	fd = -1;
+	if (err)
+		goto out;
 	if (renameat(p->dest_fd, tmp, p->dest_fd, path))
 		err = -errno;
 out:
@@ -187,7 +229,7 @@ static void *xworker(void *arg)
 		int r;
 
 		pthread_mutex_lock(&p->lock);
-		if (p->next >= p->nfiles) {
+		if (p->next >= p->nfiles || p->stop) {
 			pthread_mutex_unlock(&p->lock);
 			break;
 		}
@@ -201,14 +243,28 @@ static void *xworker(void *arg)
 		} else if (r == 0) {
 			p->st.written++;
 			p->st.bytes_written += bytes;
+		} else if (dest_wide(r)) {
+			/* reported once, by the caller */
+			p->st.failed++;
+			if (!p->stop)
+				p->stop = r;
 		} else {
 			p->st.failed++;
 			/* inode numbers only: names may be all a reader
 			 * needs to find the file, but carry no PHI; the
 			 * source path does */
-			fprintf(stderr,
-				"deidfs: export: file %" PRIu64 ": %s\n",
-				n->ino, strerror(-r));
+			if (r == -ESTALE)
+				fprintf(stderr,
+					"deidfs: export: file %" PRIu64
+					": the source file changed during "
+					"the export: not written (run again "
+					"to export its new version)\n",
+					n->ino);
+			else
+				fprintf(stderr,
+					"deidfs: export: file %" PRIu64
+					": %s\n",
+					n->ino, strerror(-r));
 		}
 		p->done++;
 		if (p->o->progress)
@@ -272,6 +328,7 @@ int export_run(struct view_engine *e, const struct view *v,
 	int err = 0;
 
 	memset(&p, 0, sizeof(p));
+	memset(st, 0, sizeof(*st));
 	p.e = e;
 	p.v = v;
 	p.o = o;
@@ -282,6 +339,20 @@ int export_run(struct view_engine *e, const struct view *v,
 		return -errno;
 	pthread_mutex_init(&p.lock, NULL);
 	sweep_tmp(p.dest_fd, 0);
+
+	p.files = calloc(nnodes + 1, sizeof(*p.files));
+	if (!p.files) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 1; i < nnodes; i++) {
+		const struct view_node *n = view_node_at(v, i);
+
+		if (n->kind != VIEW_DIR && included(o, n)) {
+			p.files[p.nfiles++] = n;
+			p.st.bytes_total += n->size;
+		}
+	}
 
 	/* Directories first, parents before children (BFS order). */
 	for (i = 1; i < nnodes; i++) {
@@ -305,17 +376,6 @@ int export_run(struct view_engine *e, const struct view *v,
 			goto out;
 		}
 	}
-	p.files = calloc(nnodes + 1, sizeof(*p.files));
-	if (!p.files) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 1; i < nnodes; i++) {
-		const struct view_node *n = view_node_at(v, i);
-
-		if (n->kind != VIEW_DIR && included(o, n))
-			p.files[p.nfiles++] = n;
-	}
 	th = calloc(o->jobs ? o->jobs : 1, sizeof(*th));
 	if (!th) {
 		err = -ENOMEM;
@@ -328,6 +388,10 @@ int export_run(struct view_engine *e, const struct view *v,
 		xworker(&p);
 	for (t = 0; t < nth; t++)
 		pthread_join(th[t], NULL);
+	if (p.stop) {
+		err = p.stop;
+		goto out;
+	}
 
 	/* Directory times last (creating entries changed them), deepest
 	 * first, so the whole tree carries the view's mtimes. */
@@ -346,8 +410,9 @@ int export_run(struct view_engine *e, const struct view *v,
 		utimensat(p.dest_fd, *path ? path : ".", ts,
 			  AT_SYMLINK_NOFOLLOW);
 	}
-	*st = p.st;
 out:
+	p.st.total = p.nfiles;
+	*st = p.st;
 	free(th);
 	free(p.files);
 	close(p.dest_fd);

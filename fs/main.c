@@ -389,7 +389,25 @@ static int check_places(const struct cli *c)
 		     strerror(-err));
 		return EXIT_FATAL;
 	}
+	{
+		/* A dangling link: where it points cannot be checked, and
+		 * it could point into the source. */
+		struct stat lst;
+
+		if (lstat(c->db, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+		    !realpath(c->db, db)) {
+			fail("--db is a symbolic link to a file that does not "
+			     "exist: give the db's own path");
+			return EXIT_USAGE;
+		}
+	}
 	err = canon(c->db, db);
+	if (err == -ENOENT) {
+		fail("--db: the directory to hold it does not exist (deidfs "
+		     "creates the db file, not its directory: create the "
+		     "directory first, e.g. with mkdir -m 700)");
+		return EXIT_FATAL;
+	}
 	if (err) {
 		fail("--db: %s", strerror(-err));
 		return EXIT_FATAL;
@@ -519,20 +537,40 @@ static int write_report(const char *path, const char *json)
 	return 0;
 }
 
+/* What went wrong with the db, and what to do: for errors of store_open()
+ * and of any later step that writes to the db. */
 static const char *store_error(int err)
 {
 	switch (err) {
 	case -EBADMSG:
 		return "it is not a deidfs db, or it is damaged (refusing to "
-		       "create a new key: pseudonyms would change)";
+		       "create a new key: pseudonyms would change). Restore "
+		       "it from a backup; start a new db only for a new "
+		       "dataset";
 	case -EBUSY:
-		return "it is locked by another process (try again when it "
-		       "has finished)";
+		return "it is locked by another process (waited 10 s): "
+		       "another deidfs or an sqlite3 session is writing to "
+		       "it; run again when that has finished";
 	case -EACCES:
-		return "permission denied";
+		return "it cannot be opened for writing (permission denied "
+		       "or a read-only file system). deidfs records the "
+		       "index and new pseudonyms in it, and sqlite keeps "
+		       "FILE-wal and FILE-shm beside it: give a db you can "
+		       "write, in a directory you can write";
+	case -ENOSPC:
+		return "the disk that holds it is full (free space there and "
+		       "run again; the db is left as it was before the "
+		       "failed write)";
 	default:
 		return strerror(-err);
 	}
+}
+
+/* Errors of the steps after store_open() that can only come from the db
+ * (they read the source and the CSV too: -EACCES may be theirs). */
+static int is_store_error(int err)
+{
+	return err == -EBUSY || err == -ENOSPC;
 }
 
 int main(int argc, char **argv)
@@ -546,7 +584,7 @@ int main(int argc, char **argv)
 	struct progress prog = { 0 };
 	struct timespec t0;
 	char digest[65] = "", err[512] = "";
-	int ret, rc = EXIT_FATAL;
+	int ret, rc = EXIT_FATAL, created;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&vs, 0, sizeof(vs));
@@ -571,11 +609,16 @@ int main(int argc, char **argv)
 		fail("cannot initialise the DICOM dictionaries");
 		goto out;
 	}
+	created = access(c.db, F_OK) && errno == ENOENT;
 	ret = store_open(c.db, 1, &st);
 	if (ret) {
 		fail("--db: %s", store_error(ret));
 		goto out;
 	}
+	if (created && !c.quiet)
+		fail("--db: created a new db with a new secret key: keep it "
+		     "safe, and keep it (later runs need it to give the same "
+		     "pseudonyms)");
 	c.cfg.source = c.source;
 	c.cfg.store = st;
 	c.cfg.quiet = c.quiet;
@@ -604,11 +647,19 @@ int main(int argc, char **argv)
 	}
 
 	ret = view_refresh(e, &vs, prog.on ? progress_cb : NULL, &prog);
+	if (ret && is_store_error(ret)) {
+		fail("--db: %s", store_error(ret));
+		goto out;
+	}
 	if (ret) {
 		fail("cannot index the source tree (%s)", strerror(-ret));
 		goto out;
 	}
 	ret = view_build(e, &vs, &v, err, sizeof(err));
+	if (ret && is_store_error(ret)) {
+		fail("--db: %s", store_error(ret));
+		goto out;
+	}
 	if (ret) {
 		fail("%s", err);
 		goto out;
@@ -627,6 +678,28 @@ int main(int argc, char **argv)
 		xo.progress = prog.on ? progress_cb : NULL;
 		xo.progress_arg = &prog;
 		ret = export_run(e, v, &xo, &xs);
+		if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS) {
+			/* Once, not once per file: the run stopped at the
+			 * first such error (see export_run()). */
+			if (prog.on)
+				fputc('\n', stderr);
+			fail("export stopped: the destination %s (%s), "
+			     "after %" PRIu64 " of %" PRIu64 " files (%" PRIu64
+			     " written by this run, %" PRIu64 " already "
+			     "complete); nothing incomplete is left under a "
+			     "final name. The export needs %.1f MiB in all: "
+			     "%s, then run the same command again to write "
+			     "the rest",
+			     ret == -EROFS ? "is read-only" : "is full",
+			     strerror(-ret), xs.written + xs.kept, xs.total,
+			     xs.written, xs.kept,
+			     (double)xs.bytes_total / 1048576.0,
+			     ret == -EROFS ? "make it writable or choose "
+					     "another destination"
+					   : "free space there (or choose a "
+					     "destination with more)");
+			goto out;
+		}
 		if (ret) {
 			fail("cannot write to the destination (%s)",
 			     strerror(-ret));

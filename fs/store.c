@@ -3,7 +3,8 @@
  *
  * Schema version 1:
  *   meta(k, v)         app='deidfs', schema_version=1, key=32-byte BLOB,
- *                      generation=INTEGER (the current scan generation)
+ *                      generation=INTEGER (the current scan generation),
+ *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
  *                      store_file plus gen (last generation that saw it)
  *   audit(file_id, seq, time, path, action, old, new)
@@ -113,7 +114,14 @@ static const char *const stmt_sql[S_COUNT] = {
 		"view_position = excluded.view_position, "
 		"series_number = excluded.series_number, "
 		"instance_number = excluded.instance_number, "
-		"out_mtime_ns = excluded.out_mtime_ns, "
+		/* the first analysis of a version dates it: a second one
+		 * (another process indexing the same new file at the same
+		 * time) must not give the file another mtime */
+		"out_mtime_ns = CASE WHEN files.src_size = excluded.src_size "
+		"AND files.src_mtime_ns = excluded.src_mtime_ns "
+		"AND files.src_ino = excluded.src_ino "
+		"AND files.opts IS excluded.opts "
+		"THEN files.out_mtime_ns ELSE excluded.out_mtime_ns END, "
 		"study_time = excluded.study_time, "
 		"gen = excluded.gen RETURNING id",
 	[S_FILE_BY_PATH] = "SELECT " FILE_COLS " FROM files WHERE path = ?1",
@@ -533,9 +541,24 @@ static int prepare_once(struct store *st, const char *sql, sqlite3_stmt **s)
 	return map_rc(st->db, rc);
 }
 
+/*
+ * A check value of the key, so a key damaged in place (a flipped bit in the
+ * file, a hand edit) is refused like a missing one instead of silently
+ * giving every woman a new pseudonym.  Keyed, so it says nothing about the
+ * key.  dbs made before it existed have no key_check row and are accepted
+ * as they are.
+ */
+#define KEY_CHECK_LABEL "deidfs-key-check"
+
+static void key_check(const uint8_t key[KEYED_KEY_LEN], uint8_t out[32])
+{
+	keyed_hmac(key, KEYED_KEY_LEN, KEY_CHECK_LABEL, "", 0, out);
+}
+
 static int init_schema(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
+	uint8_t check[32];
 	int err;
 
 	err = random_key(st->key, sizeof(st->key));
@@ -547,9 +570,11 @@ static int init_schema(struct store *st)
 	err = exec_sql(st, schema_sql);
 	if (err)
 		goto out;
+	key_check(st->key, check);
 	err = map_rc(st->db, sqlite3_prepare_v2(st->db,
 		"INSERT INTO meta(k, v) VALUES('app', ?1), "
-		"('schema_version', ?2), ('key', ?3), ('generation', 0)",
+		"('schema_version', ?2), ('key', ?3), ('generation', 0), "
+		"('key_check', ?4)",
 		-1, &s, NULL));
 	if (err)
 		goto out;
@@ -558,6 +583,9 @@ static int init_schema(struct store *st)
 	    (err = map_rc(st->db, sqlite3_bind_int(s, 2, SCHEMA_VERSION))) ||
 	    (err = map_rc(st->db, sqlite3_bind_blob(s, 3, st->key,
 						    KEYED_KEY_LEN,
+						    SQLITE_STATIC))) ||
+	    (err = map_rc(st->db, sqlite3_bind_blob(s, 4, check,
+						    sizeof(check),
 						    SQLITE_STATIC))))
 		goto out;
 	err = stmt_run(st, s);
@@ -575,6 +603,7 @@ out:
 static int verify(struct store *st)
 {
 	sqlite3_stmt *s = NULL;
+	uint8_t check[32], want[32];
 	int err, r, seen = 0;
 
 	err = prepare_once(st, "SELECT k, v FROM meta", &s);
@@ -611,15 +640,30 @@ static int verify(struct store *st)
 			if (type != SQLITE_INTEGER)
 				break;
 			seen |= 8;
+		} else if (!strcmp(k, "key_check")) {
+			const void *v = sqlite3_column_blob(s, 1);
+
+			if (type != SQLITE_BLOB || !v ||
+			    sqlite3_column_bytes(s, 1) != (int)sizeof(check))
+				break;
+			memcpy(check, v, sizeof(check));
+			seen |= 16;
 		}
 	}
 	if (r < 0) {
 		err = r;
 		goto out;
 	}
-	if (r == 1 || seen != 15) {
+	if (r == 1 || (seen & 15) != 15) {
 		err = -EBADMSG;
 		goto out;
+	}
+	if (seen & 16) {
+		key_check(st->key, want);
+		if (memcmp(check, want, sizeof(want))) {
+			err = -EBADMSG;
+			goto out;
+		}
 	}
 	sqlite3_finalize(s);
 	s = NULL;
@@ -658,9 +702,8 @@ static int prepare_all(struct store *st)
 	return 0;
 }
 
-/* Best effort: remove a db we created but could not initialise, so the next
- * attempt does not meet a half-made file and refuse it as not ours. */
-static void unlink_created(const char *path)
+/* Remove a db file and the files sqlite keeps beside it (best effort). */
+static void unlink_db(const char *path)
 {
 	static const char *const sfx[] = { "-wal", "-shm", "-journal" };
 	char buf[PATH_MAX];
@@ -675,10 +718,80 @@ static void unlink_created(const char *path)
 	}
 }
 
+/* Put a complete file at path, failing with EEXIST if anything is there. */
+static int place_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return errno == EEXIST ? -EEXIST : map_errno(errno);
+	/* a filesystem without RENAME_NOREPLACE: link() is atomic too */
+	if (link(tmp, path) == 0)
+		return 0;
+	return errno == EEXIST ? -EEXIST : map_errno(errno);
+}
+
+/*
+ * Make a new db at path, complete or not at all: it is built (mode 0600
+ * whatever the umask, WAL, schema, fresh key) under a temporary name beside
+ * path and moved into place only once committed and closed.  So a process
+ * that opens path at the same moment (a mount and an export started
+ * together on a new db) never finds a half-made file and refuses it as "not
+ * ours", and a run killed while creating leaves no half-made db behind (at
+ * most a "<path>.new-<pid>" file, removed by the next creation with that
+ * pid).  Returns 0 when we created it, -EEXIST when something is already at
+ * path (it may have been created meanwhile by another process: open it),
+ * or -errno.  st->key is cleared on return: the key is loaded from the db
+ * when it is opened.
+ */
+static int create_db(struct store *st, const char *path)
+{
+	char tmp[PATH_MAX];
+	int fd, err = 0, n;
+
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return -EEXIST;		/* opening will tell what it is */
+	n = snprintf(tmp, sizeof(tmp), "%s.new-%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp) - 16)
+		return -ENAMETOOLONG;
+	unlink_db(tmp);			/* left by a killed run with our pid */
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0)
+		return map_errno(errno);
+	if (fchmod(fd, 0600))		/* whatever the umask */
+		err = map_errno(errno);
+	close(fd);
+	if (err)
+		goto out;
+	if (sqlite3_open_v2(tmp, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		err = map_rc(st->db, SQLITE_CANTOPEN);
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* WAL first, so the schema is written in its final mode. */
+	err = exec_sql(st, "PRAGMA journal_mode=WAL");
+	if (!err)
+		err = init_schema(st);
+	/* closing the last connection checkpoints and removes tmp-wal */
+	if (sqlite3_close(st->db) != SQLITE_OK && !err)
+		err = -EIO;
+	st->db = NULL;
+	if (!err)
+		err = place_noreplace(tmp, path);
+out:
+	explicit_bzero(st->key, sizeof(st->key));
+	unlink_db(tmp);
+	return err;
+}
+
 int store_open(const char *path, int create, struct store **out)
 {
 	struct store *st = NULL;
-	int err = 0, created = 0, fd, rc;
+	int err = 0, fd, rc;
 
 	if (!path || !*path || !out)
 		return -EINVAL;
@@ -693,34 +806,24 @@ int store_open(const char *path, int create, struct store **out)
 
 	/*
 	 * We create the file ourselves so that it is never, even briefly,
-	 * readable by others (sqlite would use 0644 & ~umask), and O_EXCL
-	 * tells us for certain whether it is new: only then is a key minted.
+	 * readable by others (sqlite would use 0644 & ~umask), and only a
+	 * db we made ourselves gets a new key; every db, new or not, is then
+	 * opened and verified the same way.
 	 */
 	if (create) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-				O_NOFOLLOW, 0600);
-		if (fd >= 0) {
-			created = 1;
-			if (fchmod(fd, 0600))	/* whatever the umask */
-				err = map_errno(errno);
-			close(fd);
-			if (err)
-				goto out;
-		} else if (errno != EEXIST) {
-			err = map_errno(errno);
+		err = create_db(st, path);
+		if (err && err != -EEXIST)
 			goto out;
-		}
+		err = 0;
 	}
-	if (!created) {
-		/* sqlite would silently fall back to read-only; we want to
-		 * know now, and to report a missing file as -ENOENT. */
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			err = map_errno(errno);
-			goto out;
-		}
-		close(fd);
+	/* sqlite would silently fall back to read-only; we want to know
+	 * now, and to report a missing file as -ENOENT. */
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = map_errno(errno);
+		goto out;
 	}
+	close(fd);
 
 	st->path = strdup(path);
 	if (!st->path) {
@@ -736,18 +839,11 @@ int store_open(const char *path, int create, struct store **out)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 
-	if (created) {
-		/* WAL first, so the schema is written in its final mode. */
+	/* Verify before changing anything in a file that may not be ours
+	 * (journal_mode=WAL would rewrite its header). */
+	err = verify(st);
+	if (!err)
 		err = exec_sql(st, "PRAGMA journal_mode=WAL");
-		if (!err)
-			err = init_schema(st);
-	} else {
-		/* Verify before changing anything in a file that may not be
-		 * ours (journal_mode=WAL would rewrite its header). */
-		err = verify(st);
-		if (!err)
-			err = exec_sql(st, "PRAGMA journal_mode=WAL");
-	}
 	if (err)
 		goto out;
 	/*
@@ -768,8 +864,6 @@ int store_open(const char *path, int create, struct store **out)
 out:
 	if (err) {
 		store_close(st);
-		if (created)
-			unlink_created(path);
 		return err;
 	}
 	*out = st;

@@ -24,10 +24,16 @@ struct export_stats {
 	uint64_t kept;			/* already complete: skipped */
 	uint64_t failed;		/* could not be written */
 	uint64_t bytes_written;
+	uint64_t total;			/* files in the view to export */
+	uint64_t bytes_total;		/* and their size */
 };
 
-/* Returns 0 (per-file failures are counted in st->failed, not returned),
- * or -errno when the destination cannot be used at all. */
+/*
+ * Returns 0 (per-file failures are counted in st->failed, not returned),
+ * or -errno when the destination cannot be used at all: -ENOSPC, -EDQUOT
+ * or -EROFS met while writing stop the run at once (every further file
+ * would fail the same way); st is filled in either case.
+ */
 int export_run(struct view_engine *e, const struct view *v,
 	       const struct export_opts *o, struct export_stats *st);
 

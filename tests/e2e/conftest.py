@@ -29,6 +29,19 @@ run(*args, check=False, timeout=600, input=None, env=None, cwd=None)
     bytes).  check=True raises AssertionError with both streams when the exit
     status is not 0.
 
+record_output(label, text)
+    Add text (str or bytes) to what the session PHI check searches: run()
+    does it for every command with an argument named deidfs; tests that
+    start deidfs otherwise (a mount's log) call it themselves.
+
+Session check (autouse, no_phi_in_deidfs_output)
+-------------
+    At the end of the session the stdout and stderr of every deidfs run
+    made through run() (and all record_output() texts) are searched with
+    find_phi() for the planted strings of every archive made in the
+    session; a hit fails the run (an error at the teardown of the last
+    test).  tests/e2e/test_secrets.py proves it can fail.
+
 Archive attributes
 ------------------
 root        OUTDIR (pathlib.Path) holding identified/ and variables.csv
@@ -82,6 +95,9 @@ def run(*args, check=False, timeout=600, input=None, env=None, cwd=None):
         p.args, p.returncode,
         p.stdout.decode("utf-8", "surrogateescape"),
         p.stderr.decode("utf-8", "surrogateescape"))
+    if any(os.path.basename(c) == "deidfs" for c in cmd):
+        record_output(" ".join(cmd[:2]), out.stdout)
+        record_output(" ".join(cmd[:2]), out.stderr)
     if check and out.returncode != 0:
         raise AssertionError("%s exited with %d\n--- stdout\n%s\n--- stderr\n%s"
                              % (cmd[0], out.returncode, out.stdout[-4000:],
@@ -138,7 +154,9 @@ def make_archive(outdir, seed=DEFAULT_SEED, women=DEFAULT_WOMEN, rows=None,
     if big:
         args.append("--big")
     run(*args, check=True)
-    return Archive(outdir, phi)
+    arch = Archive(outdir, phi)
+    _SESSION_ARCHIVES.append(arch)
+    return arch
 
 
 @pytest.fixture(scope="session")
@@ -179,3 +197,35 @@ def archive_copy(archive, tmp_path):
     dst = tmp_path / "archive"
     shutil.copytree(str(archive.root), str(dst), symlinks=True)
     return Archive(dst, archive.phi_path)
+
+
+# --- the session PHI check: all deidfs output, every archive's strings ----
+
+_SESSION_OUTPUTS = []       # (label, str or bytes)
+_SESSION_ARCHIVES = []      # every Archive made by make_archive()
+
+
+def record_output(label, text):
+    if text:
+        _SESSION_OUTPUTS.append((str(label), text))
+
+
+def session_phi_hits():
+    """find_phi() over every recorded output with the planted strings of
+    every archive made so far in this session ([] when there is none)."""
+    from phi import find_phi
+    strings = set()
+    for a in _SESSION_ARCHIVES:
+        strings.update(a.strings)
+    if not strings or not _SESSION_OUTPUTS:
+        return []
+    return find_phi(None, sorted(strings), extra_texts=_SESSION_OUTPUTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_phi_in_deidfs_output():
+    yield
+    hits = session_phi_hits()
+    assert not hits, (
+        "planted PHI in the output of deidfs (%d deidfs outputs checked): %s"
+        % (len(_SESSION_OUTPUTS), hits[:20]))
