@@ -306,6 +306,34 @@ void ds_dict_vr(const dcm_ds *ds, uint32_t tag, char vr[3])
 	dict_vr(tag, c, vr);
 }
 
+/* VRs whose values the rules must see for what they are: free text,
+ * names, dates and times, ages, AE titles, URIs, UIDs and sequences. */
+const char VR_SENSITIVE[] = "AEASDADTLOLTPNSHSQSTTMUCUIURUT";
+
+/*
+ * Explicit VR is the writer's claim, and a hostile or broken writer can
+ * label a public free-text attribute (say Intervention Description, ST,
+ * outside Table E.1-1) OB, CS or US: the rules keep such values verbatim,
+ * so the text would be published.  When the dictionary gives a sensitive
+ * VR and the file a VR that is not, take the dictionary's (the length
+ * stays as the file encodes it): the value is then removed, replaced or
+ * parsed as what it is, and one that cannot be (a "sequence" that holds no
+ * items, a text too long for its VR) makes the file unparseable, never
+ * published.  UN is left alone: the rules remove it or parse it as a
+ * sequence already.  Private attributes are removed by tag.
+ */
+void distrust_vr(const dcm_ds *ds, hdr *h)
+{
+	char dvr[3];
+
+	if ((DCM_GROUP(h->tag) & 1) || DCM_ELEM(h->tag) == 0 ||
+	    vr_is(h->vr, "UN") || vr_in(VR_SENSITIVE, h->vr))
+		return;
+	ds_dict_vr(ds, h->tag, dvr);
+	if (vr_in(VR_SENSITIVE, dvr))
+		set_vr(h->vr, dvr);
+}
+
 int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 {
 	const uint8_t *p;
@@ -344,6 +372,7 @@ int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 	}
 	if (!vr_is_32(h->vr)) {
 		h->len = get16(p + 6, en.be);
+		distrust_vr(ds, h);
 		return 0;
 	}
 	err = buf_need(&P->b, pos + 12);
@@ -352,6 +381,7 @@ int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 	p = P->b.mem + pos;
 	h->len = get32(p + 8, en.be);
 	h->hlen = 12;
+	distrust_vr(ds, h);
 	return 0;
 }
 

@@ -1146,14 +1146,14 @@ static void path_tag(struct walk *w, size_t plen, uint32_t tag)
 	snprintf(w->path + plen, sizeof(w->path) - plen, "%08X", tag);
 }
 
+/* Audit the removal of ds->el[i]; walk_ds() drops it afterwards, all
+ * removals of a dataset in one pass (one at a time would be quadratic in
+ * the number of elements, which a hostile file chooses). */
 static int remove_at(struct walk *w, struct dcm_ds *ds, uint32_t i)
 {
 	struct dcm_elem *e = &ds->el[i];
-	int err = do_audit(w, "X", e->val, e->len, NULL, 0);
 
-	if (!err)
-		dcm_ds_remove_at(ds, i);
-	return err;
+	return do_audit(w, "X", e->val, e->len, NULL, 0);
 }
 
 /*
@@ -1651,28 +1651,42 @@ remove:
 static int walk_ds(struct walk *w, struct dcm_ds *ds, unsigned depth,
 		   size_t plen)
 {
-	uint32_t i = 0;
+	uint32_t i, j;
+	uint8_t *dead = NULL;	/* elements to drop, removed in one pass */
 	int err = 0, removed;
 
 	if (depth > DCM_MAX_DEPTH)
 		return -EBADMSG;
-	while (i < ds->n) {
+	for (i = 0; i < ds->n; i++) {
 		uint32_t tag = ds->el[i].tag;
 
 		path_tag(w, plen, tag);
 		/* Top-level PatientName/PatientID become the pseudonym
 		 * afterwards, audited against the original value. */
 		if (depth == 0 && (tag == DCM_TAG(0x0010, 0x0010) ||
-				   tag == DCM_TAG(0x0010, 0x0020))) {
-			i++;
+				   tag == DCM_TAG(0x0010, 0x0020)))
 			continue;
-		}
 		err = apply_elem(w, ds, i, depth, plen, &removed);
 		if (err)
 			break;
-		if (!removed)
-			i++;
+		if (removed) {
+			if (!dead && !(dead = calloc(ds->n, 1))) {
+				err = -ENOMEM;
+				break;
+			}
+			dead[i] = 1;
+		}
 	}
+	if (!err && dead) {
+		for (i = 0, j = 0; i < ds->n; i++) {
+			if (dead[i])
+				dcm_elem_clear(&ds->el[i]);
+			else
+				ds->el[j++] = ds->el[i];
+		}
+		ds->n = j;
+	}
+	free(dead);
 	return err;
 }
 

@@ -233,7 +233,8 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_name);
+	if (n)		/* an empty directory: names is NULL (UB for qsort) */
+		qsort(names, n, sizeof(*names), cmp_name);
 	for (i = 0; i < n && !err; i++) {
 		struct stat st;
 		char *path;
@@ -1141,6 +1142,17 @@ static int cmp_key(const void *pa, const void *pb)
 	return c ? c : strcmp(a->date, b->date);
 }
 
+/* Nothing but a BOM and blank lines: no header, no rows. */
+static int blank_csv(const char *buf, size_t len)
+{
+	size_t i = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+
+	for (; i < len; i++)
+		if (!strchr(" \t\r\n", buf[i]) || !buf[i])
+			return 0;
+	return 1;
+}
+
 static int read_all(const char *path, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1385,6 +1397,14 @@ int view_build(struct view_engine *e, struct view_stats *st,
 				 strerror(-ret));
 			goto out;
 		}
+		if (blank_csv(csvbuf, csvlen)) {
+			/* an empty cohort by accident (a failed registry
+			 * export) must not pass for an empty one by intent */
+			snprintf(err, errsz, "cannot read the CSV: the file is "
+				 "empty (no header line, no rows)");
+			ret = -EBADMSG;
+			goto out;
+		}
 		memset(&ro, 0, sizeof(ro));
 		ro.delimiter = e->cfg.csv_delimiter;
 		ro.has_header = e->cfg.csv_header;
@@ -1417,6 +1437,25 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			nrowkeys++;
 		}
 		qsort(rowkeys, nrowkeys, sizeof(*rowkeys), cmp_key);
+		/* Rows with one key link to the same studies: both are
+		 * written, and reported against the first of them. */
+		for (i = 0; i < nrowkeys; i = j) {
+			size_t first = rowkeys[i].i, k;
+			char why[96];
+
+			for (j = i + 1; j < nrowkeys &&
+			     !cmp_key(&rowkeys[i], &rowkeys[j]); j++)
+				if (rowkeys[j].i < first)
+					first = rowkeys[j].i;
+			snprintf(why, sizeof(why), "same personal ID and key "
+				 "date as row %" PRIu64,
+				 registry_row(reg, first)->number);
+			for (k = i; k < j; k++)
+				if (rowkeys[k].i != first)
+					row_report(&rctx, registry_row(
+						   reg, rowkeys[k].i)->number,
+						   why);
+		}
 		reckeys = calloc(rs.n + 1, sizeof(*reckeys));
 		if (!reckeys) {
 			ret = -ENOMEM;
@@ -1439,6 +1478,13 @@ int view_build(struct view_engine *e, struct view_stats *st,
 
 			if (!row->valid)
 				continue;
+			if (!row->study_date[0] && !e->cfg.include_unlinked)
+				/* never linked, so never written: say why
+				 * (with --include-unlinked the renderer
+				 * reports the cell it leaves empty) */
+				row_report(&rctx, row->number,
+					   "column 3: key date missing or not "
+					   "dd.mm.yyyy: row cannot be linked");
 			if (row->patient_id && row->study_date[0]) {
 				k.pid = row->patient_id;
 				k.date = row->study_date;
@@ -1505,7 +1551,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	}
 
 	/* Names, in hierarchical order. */
-	qsort(rs.v, rs.n, sizeof(*rs.v), cmp_hier);
+	if (rs.n)	/* an empty index: rs.v is NULL (UB for qsort) */
+		qsort(rs.v, rs.n, sizeof(*rs.v), cmp_hier);
 	idx_main = calloc(rs.n + 1, sizeof(size_t));
 	idx_q = calloc(rs.n + 1, sizeof(size_t));
 	if (!idx_main || !idx_q) {
