@@ -54,22 +54,56 @@ check: unit e2e
 
 # The same sources and tests under sanitizers, in their own build dirs.
 # ASan+UBSan runs everything (CI does); TSan the threaded paths: the unit
-# tests and the end-to-end tests of export and mount.
+# tests and the end-to-end tests of export, mount and the mount under load.
+#
+# Every report goes to a file under build/<san>/reports (log_path, one file
+# per process), also from the mount daemon, whose stderr is /dev/null once
+# it is in the background; after the tests the rule fails if any report
+# exists, whatever pytest said.  ASan+UBSan is built with clang: gcc puts
+# UBSan in a runtime of its own that ignores log_path, so a UBSan report of
+# the daemon would be lost.  TSan stays with gcc (log_path works there).
 SAN_COMMON := -O1 -g -fno-omit-frame-pointer
 ASAN_FLAGS := $(SAN_COMMON) -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN_FLAGS := $(SAN_COMMON) -fsanitize=thread
+ASAN_CC ?= clang
+ASAN_CXX ?= clang++
+ASAN_LOG := $(abspath build/asan/reports)
+TSAN_LOG := $(abspath build/tsan/reports)
+# $(call san_run,LOGDIR,COMMAND): run COMMAND; fail if it failed or if a
+# sanitizer wrote a report under LOGDIR meanwhile (printed).
+san_run = rm -rf $(1) && mkdir -p $(1) && { $(2); rc=$$?; \
+	if [ -n "$$(ls -A $(1))" ]; then cat $(1)/* >&2; \
+	echo "sanitizer reports above (files in $(1))" >&2; exit 1; fi; \
+	exit $$rc; }
 asan:
-	$(MAKE) BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" CXXFLAGS="$(ASAN_FLAGS)" \
-		LDFLAGS="-fsanitize=address,undefined" all unit
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	DEIDFS=$(abspath build/asan/deidfs) /usr/bin/python3 -m pytest -q tests/e2e
+	@# objects of another compiler (an older gcc build) do not link here
+	@[ -f build/asan/.cc-$(ASAN_CC) ] || rm -rf build/asan
+	$(MAKE) BUILD=build/asan CC=$(ASAN_CC) CXX=$(ASAN_CXX) \
+		CFLAGS="$(ASAN_FLAGS)" CXXFLAGS="$(ASAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined -fsanitize-link-c++-runtime" \
+		all unit
+	@touch build/asan/.cc-$(ASAN_CC)
+	@$(call san_run,$(ASAN_LOG),\
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(ASAN_LOG)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG)/asan \
+	DEIDFS=$(abspath build/asan/deidfs) /usr/bin/python3 -m pytest -q tests/e2e)
 tsan:
 	$(MAKE) BUILD=build/tsan CFLAGS="$(TSAN_FLAGS)" CXXFLAGS="$(TSAN_FLAGS)" \
 		LDFLAGS="-fsanitize=thread" all unit
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	@$(call san_run,$(TSAN_LOG),\
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$(TSAN_LOG)/tsan \
 	DEIDFS=$(abspath build/tsan/deidfs) /usr/bin/python3 -m pytest -q \
-		tests/e2e/test_export.py tests/e2e/test_mount.py
+		tests/e2e/test_export.py tests/e2e/test_mount.py \
+		tests/e2e/test_stress.py)
+
+# valgrind over the C unit tests of the normal build: any invalid access,
+# use of uninitialised memory or leak (definite, indirect, possible) fails.
+.PHONY: valgrind
+VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect,possible
+valgrind: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+		$(VALGRIND) $$t; done
 
 # libFuzzer targets (clang): see tests/fuzz/.
 -include tests/fuzz/fuzz.mk

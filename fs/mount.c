@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,8 +67,22 @@ struct mount {
 	int quiet;
 };
 
-/* An open file: fi->fh.  Immutable after open, so reads need no lock. */
+/*
+ * An open file: fi->fh.  Immutable after open, so reads need no lock.
+ *
+ * refs counts the open handle plus each read or getattr in progress; the
+ * last mfile_put() frees.  The kernel sends RELEASE only once it has the
+ * replies to every read of the handle, but it takes a reply inside our
+ * writev(), so the release may run (and free the header a reply points
+ * to) before the replying thread has returned: harmless for the kernel,
+ * a use after free for the sanitizers, which cannot see its ordering
+ * (ASan checks writev's buffers after the call; TSan saw no
+ * happens-before).  op_open publishes refs with a release store after
+ * every other field, and mfile_get() acquires it, so the fields are also
+ * ordered for any thread that uses them.  Atomic, no lock.
+ */
 struct mfile {
+	atomic_uint refs;
 	struct mview *mv;		/* reference: keeps n and text alive */
 	const struct view_node *n;	/* borrowed from mv->v */
 	struct view_file *vf;		/* VIEW_DICOM, else NULL */
@@ -145,6 +160,24 @@ static void view_put(struct mount *m, struct mview *mv)
 	pthread_mutex_unlock(&m->lock);
 	if (!left)
 		mview_free(mv);
+}
+
+/* fi->fh of an open file, with a reference (see struct mfile). */
+static struct mfile *mfile_get(const struct fuse_file_info *fi)
+{
+	struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_acquire);
+	return f;
+}
+
+static void mfile_put(struct mount *m, struct mfile *f)
+{
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	view_file_free(f->vf);
+	view_put(m, f->mv);
+	free(f);
 }
 
 static struct mount *mnt(fuse_req_t req)
@@ -231,6 +264,14 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 	*out = NULL;
 	if (refresh) {
 		ret = view_refresh(e, vs, progress, parg);
+		if (ret == -EBUSY) {
+			snprintf(err, errsz,
+				 "--db: it is locked by another process "
+				 "(waited 10 s): another deidfs or an sqlite3 "
+				 "session is writing to it; run again when "
+				 "that has finished");
+			return ret;
+		}
 		if (ret) {
 			snprintf(err, errsz,
 				 "cannot index the source tree (%s)",
@@ -444,10 +485,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fill_attr(m, mv->v, n, &st);
 	} else if (fi && fi->fh) {
 		/* fstat of a file opened before a rebuild removed it */
-		struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+		struct mfile *f = mfile_get(fi);
 
 		n = f->n;
 		fill_attr(m, f->mv->v, n, &st);
+		mfile_put(m, f);
 	}
 	view_put(m, mv);
 	if (!n) {
@@ -516,6 +558,8 @@ again:
 		f->src_mtim = st.st_mtim;
 		f->src_ctim = st.st_ctim;
 	}
+	/* last: publishes the fields above to mfile_get() */
+	atomic_store_explicit(&f->refs, 1, memory_order_release);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	/* Content is a pure function of the inode until a rebuild, which
 	 * invalidates what changed.  After a rebuild this open drops the
@@ -599,7 +643,8 @@ static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
+	struct mount *m = mnt(req);
+	struct mfile *f = mfile_get(fi);	/* until our reply is sent */
 	struct view_span span[2];
 	struct bufvec2 b;	/* on the stack: no allocation per read */
 	unsigned n;
@@ -607,7 +652,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
-		return;
+		goto out;
 	}
 	if (!f->vf) {
 		size_t len;
@@ -615,12 +660,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		if (!text || (uint64_t)off >= len) {
 			fuse_reply_buf(req, NULL, 0);
-			return;
+			goto out;
 		}
 		if (size > len - (size_t)off)
 			size = len - (size_t)off;
 		fuse_reply_buf(req, text + off, size);
-		return;
+		goto out;
 	}
 	/*
 	 * The header was generated from the version we opened; pixel bytes
@@ -633,12 +678,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				": source changed while open: EIO\n",
 			f->n->ino);
 		fuse_reply_err(req, EIO);
-		return;
+		goto out;
 	}
 	n = view_map_read(f->vf, (uint64_t)off, size, span);
 	if (!n) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+		goto out;
 	}
 	b.bv = FUSE_BUFVEC_INIT(0);
 	b.bv.count = n;
@@ -648,19 +693,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n == 2)
 		set_buf(&b.extra, f->vf, &span[1]);
 	fuse_reply_data(req, &b.bv, FUSE_BUF_SPLICE_MOVE);
+out:
+	mfile_put(m, f);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct mfile *f = (struct mfile *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	if (f) {
-		view_file_free(f->vf);
-		view_put(mnt(req), f->mv);
-		free(f);
-	}
+	if (fi->fh)	/* the handle's reference (acq_rel: see mfile) */
+		mfile_put(mnt(req), (struct mfile *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

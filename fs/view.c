@@ -1506,6 +1506,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 
 		if (r->f.status == ANALYSIS_SKIP) {
 			st->skipped++;
+			st->skipped_dicomdir++;
 			continue;
 		}
 		r->included = 1;
@@ -2073,6 +2074,10 @@ char *view_stats_json(const struct view_stats *st, double elapsed_s)
 			st->quarantined[i]);
 	fprintf(f, "\n  },\n");
 	fprintf(f, "  \"skipped\": %" PRIu64 ",\n", st->skipped);
+	fprintf(f, "  \"skipped_dicomdir\": %" PRIu64 ",\n",
+		st->skipped_dicomdir);
+	fprintf(f, "  \"skipped_special\": %" PRIu64 ",\n",
+		st->skipped - st->skipped_dicomdir);
 	fprintf(f, "  \"unlinked_studies\": %" PRIu64 ",\n",
 		st->unlinked_studies);
 	fprintf(f, "  \"unlinked_files\": %" PRIu64 ",\n", st->unlinked_files);

@@ -69,7 +69,8 @@ struct view_stats {
 	uint64_t files_analysed;	/* parsed this run (new or changed) */
 	uint64_t files_unchanged;	/* reused from the index */
 	uint64_t files_removed;		/* gone from the source */
-	uint64_t skipped;		/* DICOMDIR, non-regular entries */
+	uint64_t skipped;		/* DICOMDIR + non-regular entries */
+	uint64_t skipped_dicomdir;	/* of which DICOMDIR files */
 	uint64_t published;		/* files in the main tree */
 	uint64_t quarantined[RULES_REASON_COUNT];
 	uint64_t unlinked_studies;	/* studies left out: no CSV row */
