@@ -55,6 +55,9 @@ static const char usage_text[] =
 	"cleaned_variables.csv)\n"
 	"  --include-unlinked       also show studies without a CSV row and "
 	"rows without a study\n"
+	"  --link-date-column N     CSV date column that must equal StudyDate "
+	"(default 3;\n"
+	"                           'none': link on the personal ID alone)\n"
 	"  --modalities LIST        allowed modalities (default MG,OT; 'all' "
 	"for every one)\n"
 	"  --layout TEMPLATE        naming template (default\n"
@@ -109,6 +112,7 @@ enum {
 	OPT_RTN_LONG_FULL_DATES,
 	OPT_RTN_LONG_MODIF_DATES,
 	OPT_CLEAN_DESCRIPTORS,
+	OPT_LINK_DATE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -121,6 +125,7 @@ static const struct option long_opts[] = {
 	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
 	{ "csv-name", required_argument, NULL, OPT_CSV_NAME },
 	{ "include-unlinked", no_argument, NULL, OPT_INCLUDE_UNLINKED },
+	{ "link-date-column", required_argument, NULL, OPT_LINK_DATE },
 	{ "modalities", required_argument, NULL, OPT_MODALITIES },
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "with-quarantine", no_argument, NULL, OPT_WITH_QUARANTINE },
@@ -260,6 +265,20 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_INCLUDE_UNLINKED:
 			c->cfg.include_unlinked = 1;
+			break;
+		case OPT_LINK_DATE:
+			if (!strcmp(optarg, "none")) {
+				c->cfg.csv_date_column = -1;
+				break;
+			}
+			errno = 0;
+			j = strtol(optarg, &end, 10);
+			if (errno || *end || j < 1 || j > 1024) {
+				fail("--link-date-column: a column number (1-"
+				     "1024) or 'none'");
+				return EXIT_USAGE;
+			}
+			c->cfg.csv_date_column = (int)j;
 			break;
 		case OPT_MODALITIES:
 			c->cfg.modalities = optarg;

@@ -1377,6 +1377,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	char *reasons = NULL;
 	size_t reasons_len = 0;
 	struct report_ctx rctx = { st, e->cfg.quiet };
+	/* link on the personal ID alone (--link-date-column none) */
+	int by_id = e->cfg.csv_date_column < 0;
 	int ret;
 
 	*out = NULL;
@@ -1409,7 +1411,9 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		ro.delimiter = e->cfg.csv_delimiter;
 		ro.has_header = e->cfg.csv_header;
 		ro.spec = e->spec;
-		ro.date_column = 3;
+		ro.date_column = e->cfg.csv_date_column > 0
+					 ? (unsigned)e->cfg.csv_date_column
+					 : 3;
 		ret = registry_parse(csvbuf, csvlen, &ro, row_report, &rctx, &reg,
 				     perr, sizeof(perr));
 		if (ret) {
@@ -1429,10 +1433,10 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			if (!row->valid)
 				continue;
 			st->csv_rows++;
-			if (!row->patient_id || !row->study_date[0])
+			if (!row->patient_id || (!by_id && !row->study_date[0]))
 				continue;
 			rowkeys[nrowkeys].pid = row->patient_id;
-			rowkeys[nrowkeys].date = row->study_date;
+			rowkeys[nrowkeys].date = by_id ? "" : row->study_date;
 			rowkeys[nrowkeys].i = i;
 			nrowkeys++;
 		}
@@ -1447,8 +1451,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			     !cmp_key(&rowkeys[i], &rowkeys[j]); j++)
 				if (rowkeys[j].i < first)
 					first = rowkeys[j].i;
-			snprintf(why, sizeof(why), "same personal ID and key "
-				 "date as row %" PRIu64,
+			snprintf(why, sizeof(why), "same personal ID %sas row %"
+				 PRIu64, by_id ? "" : "and key date ",
 				 registry_row(reg, first)->number);
 			for (k = i; k < j; k++)
 				if (rowkeys[k].i != first)
@@ -1462,10 +1466,11 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			goto out;
 		}
 		for (i = 0; i < rs.n; i++) {
-			if (!rs.v[i].f.patient_id || !rs.v[i].f.study_date)
+			if (!rs.v[i].f.patient_id ||
+			    (!by_id && !rs.v[i].f.study_date))
 				continue;
 			reckeys[nreckeys].pid = rs.v[i].f.patient_id;
-			reckeys[nreckeys].date = rs.v[i].f.study_date;
+			reckeys[nreckeys].date = by_id ? "" : rs.v[i].f.study_date;
 			reckeys[nreckeys].i = i;
 			nreckeys++;
 		}
@@ -1478,16 +1483,22 @@ int view_build(struct view_engine *e, struct view_stats *st,
 
 			if (!row->valid)
 				continue;
-			if (!row->study_date[0] && !e->cfg.include_unlinked)
+			if (!by_id && !row->study_date[0] &&
+			    !e->cfg.include_unlinked) {
 				/* never linked, so never written: say why
 				 * (with --include-unlinked the renderer
 				 * reports the cell it leaves empty) */
-				row_report(&rctx, row->number,
-					   "column 3: key date missing or not "
-					   "dd.mm.yyyy: row cannot be linked");
-			if (row->patient_id && row->study_date[0]) {
+				char why[96];
+
+				snprintf(why, sizeof(why),
+					 "column %u: key date missing or not "
+					 "dd.mm.yyyy: row cannot be linked",
+					 ro.date_column);
+				row_report(&rctx, row->number, why);
+			}
+			if (row->patient_id && (by_id || row->study_date[0])) {
 				k.pid = row->patient_id;
-				k.date = row->study_date;
+				k.date = by_id ? "" : row->study_date;
 				if (bsearch(&k, reckeys, nreckeys,
 					    sizeof(k), cmp_key))
 					row_include[i] = 1;
@@ -1512,11 +1523,13 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		r->included = 1;
 		if (reg && r->f.pseudonym) {
 			struct keyent k = { r->f.patient_id ? r->f.patient_id : "",
-					    r->f.study_date ? r->f.study_date : "",
+					    by_id || !r->f.study_date
+						    ? ""
+						    : r->f.study_date,
 					    0 };
 
 			r->included = e->cfg.include_unlinked ||
-				      (r->f.study_date &&
+				      ((by_id || r->f.study_date) &&
 				       bsearch(&k, rowkeys, nrowkeys, sizeof(k),
 					       cmp_key));
 		}

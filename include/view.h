@@ -59,6 +59,9 @@ struct view_config {
 	char csv_delimiter;
 	int csv_header;
 	int include_unlinked;
+	/* CSV column (1-based) whose date must equal StudyDate for a row to
+	 * link a study; 0 = the default (3), -1 = link on the ID alone */
+	int csv_date_column;
 	unsigned jobs;			/* worker threads, >= 1 */
 	int quiet;			/* no per-row CSV reports on stderr */
 };

@@ -561,3 +561,31 @@ def test_whitelist_keeps_listed_descriptors(deidfs, archive, tmp_path):
     r = run(deidfs, "export", "--whitelist", bad, "--db", tmp_path / "p.db",
             archive.identified, tmp_path / "x")
     assert r.returncode == 2 and "not a list" not in r.stderr
+
+
+def test_link_date_column_option(deidfs, archive, tmp_path):
+    """The linking key is configurable: another date column, or the
+    personal ID alone."""
+    def report(*extra):
+        rep = tmp_path / "r.json"
+        dest = tmp_path / ("o%d" % len(list(tmp_path.iterdir())))
+        export(deidfs, archive, dest, tmp_path / "p.db", "--report", rep,
+               *extra)
+        return json.loads(rep.read_text()), dest
+
+    default, _ = report()
+    assert default["unlinked_studies"] > 0
+    by_id, dest = report("--link-date-column", "none")
+    women_with_rows = {r["fnr"] for r in archive.truth["csv"]["rows"]
+                       if r.get("fnr")}
+    orphan = [s for s in archive.truth["unlinked_studies"]
+              if next(st for st in archive.truth["studies"]
+                      if st["key"] == s)["fnr"] not in women_with_rows]
+    assert by_id["unlinked_studies"] == len(orphan)
+    assert by_id["exported"] > default["exported"]
+    # the diagnosis date (column 10) never equals a study date here
+    by_diag, _ = report("--link-date-column", "10")
+    assert by_diag["exported"] == 0
+    r = run(deidfs, "export", "--link-date-column", "0", "--db",
+            tmp_path / "p.db", archive.identified, tmp_path / "x")
+    assert r.returncode == 2
