@@ -323,7 +323,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 	if (!an->rec.pseudonym) {
 		/* No PatientID: nothing to link or name it by. */
 		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_DEID_FAILED;
+			an->rec.status = RULES_Q_NO_PATIENT_ID;
 		goto out;
 	}
 

@@ -1877,6 +1877,7 @@ const char *rules_reason_name(enum rules_reason r)
 	case RULES_Q_UNPARSEABLE: return "unparseable";
 	case RULES_Q_DEID_FAILED: return "deid-failed";
 	case RULES_Q_NOT_DICOM: return "not-dicom";
+	case RULES_Q_NO_PATIENT_ID: return "patient-id-missing";
 	default: return "unknown";
 	}
 }

@@ -117,6 +117,8 @@ enum rules_reason {
 				 * confidence (set by callers) */
 	RULES_Q_DEID_FAILED,	/* rules_apply() failed (set by callers) */
 	RULES_Q_NOT_DICOM,	/* no DICOM signature (set by callers) */
+	RULES_Q_NO_PATIENT_ID,	/* PatientID empty: nothing to derive a
+				 * pseudonym from (set by callers) */
 	RULES_REASON_COUNT
 };
 

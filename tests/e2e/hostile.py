@@ -318,7 +318,7 @@ def truncations(n0, step=7, ts=TS_EXPLICIT, undef=True, tag="cut"):
         region = lay.region_of(off)
         expect = "any" if off in lay.boundaries else "quarantine"
         out.append(Case("%s-%s-%05d-%s.dcm" % (tag, region, off, mark),
-                        lay_n.data[:off], expect, BAD + ("deid-failed",)
+                        lay_n.data[:off], expect, BAD + ("deid-failed", "patient-id-missing")
                         if expect == "quarantine" else None, mark))
         n += 1
     return out, n

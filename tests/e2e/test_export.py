@@ -425,6 +425,12 @@ def test_real_files_all_transfer_syntaxes(deidfs, tests_data, tmp_path):
     ok = []
     for p in sorted(tests_data.glob("*.dcm")):
         shutil.copy(str(p), str(src / p.name))
+    # image_dfl.dcm has no PatientID (quarantined, below); the same
+    # deflated image with one must be published
+    ds = pydicom.dcmread(str(src / "image_dfl.dcm"))
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
+    ds.PatientID = "01017012345"
+    ds.save_as(str(src / "deflated_with_id.dcm"), write_like_original=False)
     dest = tmp_path / "out"
     r = run(deidfs, "export", "--modalities", "all", "--with-quarantine",
             "--db", tmp_path / "p.db", src, dest)
@@ -456,6 +462,18 @@ def test_real_files_all_transfer_syntaxes(deidfs, tests_data, tmp_path):
                "1.2.840.10008.1.2.5"):
         assert any(t == ts for t in seen_ts), ts
     assert len(ok) >= 8
+    # published by name: deflated (written as explicit LE), encapsulated
+    # with a basic offset table (GH133) and without (JPEG2000, RLE), big
+    # endian, implicit, JPEG baseline
+    published = {hashlib.sha256(pydicom.dcmread(str(p)).PixelData)
+                 .hexdigest() for p in ok}
+    for name in ("deflated_with_id.dcm", "GH133.dcm", "JPEG2000.dcm",
+                 "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
+                 "MR_small_implicit.dcm", "SC_rgb_jpeg_dcmtk.dcm"):
+        px = pydicom.dcmread(str(src / name)).PixelData
+        assert hashlib.sha256(px).hexdigest() in published, name
+    reasons = (dest / ".quarantine" / "reasons.csv").read_text()
+    assert ",patient-id-missing\n" in reasons
 
 
 def _dciodvfy_errors(path):

@@ -1008,6 +1008,8 @@ static void test_classify(void **state)
 			    "deid-failed");
 	assert_string_equal(rules_reason_name(RULES_Q_NOT_DICOM),
 			    "not-dicom");
+	assert_string_equal(rules_reason_name(RULES_Q_NO_PATIENT_ID),
+			    "patient-id-missing");
 }
 
 /* Apply a white list to one SeriesDescription value: kept? */
