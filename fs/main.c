@@ -641,6 +641,8 @@ int main(int argc, char **argv)
 	c.cfg.source = c.source;
 	c.cfg.store = st;
 	c.cfg.quiet = c.quiet;
+	/* export opens every file once, right after the refresh */
+	c.cfg.cache_headers = !strcmp(c.cmd, "export");
 	ret = view_engine_new(&c.cfg, &e, err, sizeof(err));
 	if (ret) {
 		fail("%s", err);

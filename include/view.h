@@ -64,6 +64,9 @@ struct view_config {
 	int csv_date_column;
 	unsigned jobs;			/* worker threads, >= 1 */
 	int quiet;			/* no per-row CSV reports on stderr */
+	int cache_headers;		/* keep the refresh's headers for the
+					 * opens that follow (export: each file
+					 * is then parsed once); bounded */
 };
 
 /* Counters of a refresh and a build (the run report). */
