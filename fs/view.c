@@ -60,6 +60,16 @@ struct view_engine {
 
 #define HEADER_CACHE_MAX (256u << 20)
 
+/*
+ * Version of the bytes deidfs generates for a given input, options and
+ * key.  It is part of every index record's options fingerprint: bump it
+ * whenever a change to the rules or the writer changes the output (2: the
+ * file meta is padded to align the pixel data), so that a db indexed by an
+ * earlier version is re-analysed instead of disagreeing with the bytes
+ * served (which view_file_open() would refuse as a changed source).
+ */
+#define VIEW_FORMAT 2
+
 /* ---------------------------------------------------------------- engine */
 
 int view_engine_new(const struct view_config *cfg, struct view_engine **out,
@@ -122,8 +132,8 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 			 strerror(errno));
 		goto fail;
 	}
-	snprintf(e->opts_fp, sizeof(e->opts_fp), "v1;o=%u;m=%s;wl=%s",
-		 e->cfg.rules_options, e->cfg.modalities,
+	snprintf(e->opts_fp, sizeof(e->opts_fp), "v%d;o=%u;m=%s;wl=%s",
+		 VIEW_FORMAT, e->cfg.rules_options, e->cfg.modalities,
 		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-");
 	e->ain.rules = e->rules;
 	e->ain.key = e->key;

@@ -610,3 +610,26 @@ def test_link_date_column_option(deidfs, archive, tmp_path):
     r = run(deidfs, "export", "--link-date-column", "0", "--db",
             tmp_path / "p.db", archive.identified, tmp_path / "x")
     assert r.returncode == 2
+
+
+def test_db_of_an_earlier_format_is_reanalysed(deidfs, archive, tmp_path):
+    """A db indexed by a deidfs whose output bytes differed (an earlier
+    format version) is re-analysed, not served with stale sizes."""
+    db = tmp_path / "p.db"
+    ref = tmp_path / "ref"
+    export(deidfs, archive, ref, db)
+    conn = sqlite3.connect(str(db))
+    n = conn.execute("update files set opts = 'v1' || substr(opts, 3), "
+                     "header_len = header_len + 2, "
+                     "out_size = out_size + 2 where header_len > 0"
+                     ).rowcount
+    conn.commit()
+    conn.close()
+    assert n > 0
+    dest = tmp_path / "again"
+    r = export(deidfs, archive, dest, db)
+    assert "source file changed" not in r.stderr
+    a, _ = tree(ref)
+    b, _ = tree(dest)
+    assert a.keys() == b.keys()
+    assert all(a[k][0] == b[k][0] for k in a)
