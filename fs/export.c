@@ -130,20 +130,6 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
  * filesystem's timestamp granularity of the indexed version, keeping the
  * size, is not seen here (view_file_open() has the same limit).
  */
-static int source_changed(const struct view_file *vf)
-{
-	const struct stat *a = &vf->src_st;
-	struct stat b;
-
-	if (fstat(vf->src_fd, &b))
-		return 1;
-	return a->st_size != b.st_size || a->st_ino != b.st_ino ||
-	       a->st_mtim.tv_sec != b.st_mtim.tv_sec ||
-	       a->st_mtim.tv_nsec != b.st_mtim.tv_nsec ||
-	       a->st_ctim.tv_sec != b.st_ctim.tv_sec ||
-	       a->st_ctim.tv_nsec != b.st_ctim.tv_nsec;
-}
-
 static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		      uint64_t *bytes)
 {
@@ -184,7 +170,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		if (!err && vf->src_len)
 			err = copy_range(vf->src_fd, vf->src_off, vf->src_len,
 					 fd, buf);
-		if (!err && source_changed(vf))
+		if (!err && view_file_changed(vf))
 			err = -ESTALE;
 		*bytes = vf->size;
 	} else {

@@ -86,9 +86,6 @@ struct mfile {
 	struct mview *mv;		/* reference: keeps n and text alive */
 	const struct view_node *n;	/* borrowed from mv->v */
 	struct view_file *vf;		/* VIEW_DICOM, else NULL */
-	off_t src_size;			/* source stat at open */
-	struct timespec src_mtim;
-	struct timespec src_ctim;
 };
 
 /* An open directory: fi->fh.  Listing one view keeps offsets stable. */
@@ -293,16 +290,6 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 	return mview_new(v, have_csv ? &cst : NULL, out);
 }
 
-static int stat_differs(const struct stat *a, const struct stat *b)
-{
-	return a->st_size != b->st_size || a->st_ino != b->st_ino ||
-	       a->st_dev != b->st_dev ||
-	       a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
-	       a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
-	       a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
-	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
-}
-
 static int csv_changed(struct mount *m, const struct mview *mv)
 {
 	struct stat st;
@@ -312,7 +299,7 @@ static int csv_changed(struct mount *m, const struct mview *mv)
 		return 1;	/* gone: the rebuild will say so */
 	if (!r || !mv->csv_known)
 		return r != mv->csv_known;
-	return stat_differs(&st, &mv->csv_st);
+	return !view_stat_same(&st, &mv->csv_st);
 }
 
 static int same_entry(const struct view_node *a, const struct view_node *b)
@@ -506,7 +493,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct view_node *n;
 	struct view_file *vf = NULL;
 	struct mfile *f = NULL;
-	struct stat st = { 0 };
 	int err = 0, retried = 0;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -537,9 +523,8 @@ again:
 			goto stale;
 		if (err)
 			goto fail;
-		/* Remember this version (as it was when the header was
-		 * generated): reads refuse any other. */
-		st = vf->src_st;
+		/* vf remembers the version its header came from: reads
+		 * refuse any other (view_file_changed()). */
 		break;
 	default:
 		err = -EIO;
@@ -553,11 +538,6 @@ again:
 	f->mv = mv;
 	f->n = n;
 	f->vf = vf;
-	if (vf) {
-		f->src_size = st.st_size;
-		f->src_mtim = st.st_mtim;
-		f->src_ctim = st.st_ctim;
-	}
 	/* last: publishes the fields above to mfile_get() */
 	atomic_store_explicit(&f->refs, 1, memory_order_release);
 	fi->fh = (uint64_t)(uintptr_t)f;
@@ -598,19 +578,6 @@ fail:
 	if (err == -EBADMSG || err == -EINVAL)
 		err = -EIO;	/* fail closed: never an original header */
 	fuse_reply_err(req, -err);
-}
-
-static int source_changed(const struct mfile *f)
-{
-	struct stat st;
-
-	if (fstat(f->vf->src_fd, &st))
-		return 1;
-	return st.st_size != f->src_size ||
-	       st.st_mtim.tv_sec != f->src_mtim.tv_sec ||
-	       st.st_mtim.tv_nsec != f->src_mtim.tv_nsec ||
-	       st.st_ctim.tv_sec != f->src_ctim.tv_sec ||
-	       st.st_ctim.tv_nsec != f->src_ctim.tv_nsec;
 }
 
 /* The second buf of a two-buf vector is the member right after the
@@ -673,7 +640,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * landing between this check and the splice below is not caught:
 	 * the window is one syscall wide.)
 	 */
-	if (source_changed(f)) {
+	if (view_file_changed(f->vf)) {
 		fprintf(stderr, "deidfs: inode %" PRIu64
 				": source changed while open: EIO\n",
 			f->n->ino);

@@ -191,6 +191,16 @@ int view_file_open(struct view_engine *e, const struct view *v,
 		   const struct view_node *n, struct view_file **out);
 void view_file_free(struct view_file *vf);
 
+/* True when a and b describe the same version of a file: device, inode,
+ * size, mtime and ctime (ctime catches a writer that restores the mtime).
+ * A rewrite within the file system's timestamp granularity that keeps the
+ * size is not seen. */
+int view_stat_same(const struct stat *a, const struct stat *b);
+
+/* True when vf's source is no longer the version its header was generated
+ * from (or cannot be checked): readers must not serve its pixel bytes. */
+int view_file_changed(const struct view_file *vf);
+
 enum view_span_kind { VIEW_SPAN_HEADER = 1, VIEW_SPAN_SOURCE };
 struct view_span {
 	enum view_span_kind kind;
