@@ -37,6 +37,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile as H  # noqa: E402
 from conftest import run  # noqa: E402
+from test_mount import _fuse_usable, _ismount, _unmount  # noqa
 from phi import find_phi  # noqa: E402
 
 QUAR = ".quarantine"
@@ -47,16 +48,6 @@ SKIP = 100                  # status of a DICOMDIR in the index
 # Needles: any marker (prefix), a piece of one, our UID root (original
 # UIDs must all be replaced) and the outside marker.
 NEEDLES = [H.MARKER_PREFIX, "ZQXHOS", H.UID_ROOT, OUTSIDE]
-
-
-def _fuse_usable():
-    if not os.path.exists("/dev/fuse"):
-        return "no /dev/fuse"
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return "/dev/fuse is not usable by this user"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 not installed (package fuse3)"
-    return None
 
 
 def deidfs_run(deidfs, *args, timeout=RUN_TIMEOUT):
@@ -374,24 +365,6 @@ def test_rerun_is_unchanged_and_clean(hostile, deidfs):
 
 
 # ---------------------------------------------------------------- mount
-
-def _ismount(p):
-    try:
-        return os.path.ismount(p)
-    except OSError:
-        return True
-
-
-def _unmount(mnt):
-    if not _ismount(mnt):
-        return
-    subprocess.run(["fusermount3", "-u", mnt], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    if _ismount(mnt):
-        time.sleep(0.2)
-        subprocess.run(["fusermount3", "-uz", mnt],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
 
 class Mounted:
     """`deidfs mount -f` in the background, as a context manager: waits

@@ -28,11 +28,9 @@ happen in its first two thirds).  Skipped without /dev/fuse or fusermount3.
 """
 
 import errno
-import hashlib
 import io
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +41,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import run  # noqa: E402
+from test_mount import _fuse_usable, _ismount, _unmount  # noqa
 from phi import find_phi  # noqa: E402
 
 pydicom = pytest.importorskip("pydicom")
@@ -59,39 +58,9 @@ ALLOWED = {errno.EIO, errno.ENOENT, errno.ESTALE}
 SEED = 20240604
 
 
-def _fuse_usable():
-    if not os.path.exists("/dev/fuse"):
-        return "no /dev/fuse (no FUSE in this machine or container)"
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return "/dev/fuse is not usable by this user"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 not installed (package fuse3)"
-    return None
-
-
 _why = _fuse_usable()
 pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
 
-
-def _ismount(p):
-    try:
-        return os.path.ismount(p)
-    except OSError:
-        return True     # a dead FUSE mount: stat fails, still mounted
-
-
-def _unmount(mnt):
-    if not _ismount(mnt):
-        return
-    subprocess.run(["fusermount3", "-u", mnt], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    if _ismount(mnt):
-        time.sleep(0.5)
-        subprocess.run(["fusermount3", "-uz", mnt],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-# ------------------------------------------------------------ the tree
 
 class Tree:
     """A generated source tree: one template dataset, many patients."""
