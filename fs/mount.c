@@ -49,6 +49,16 @@ struct mview {
 	uint64_t nodes;
 };
 
+/*
+ * An open file or directory, linked into mount->handles so that handles
+ * the kernel never released (a signal ended the session first) are freed
+ * at exit rather than leaked.
+ */
+struct handle {
+	struct handle *prev, *next;	/* guarded by mount->lock */
+	int is_dir;
+};
+
 struct mount {
 	struct view_engine *e;		/* borrowed; store locks itself */
 	struct fuse_session *se;
@@ -63,6 +73,7 @@ struct mount {
 	pthread_mutex_t rebuild_lock;
 	pthread_mutex_t lock;
 	struct mview *cur;		/* holds one reference */
+	struct handle handles;		/* open handles (sentinel), under lock */
 	uint64_t gen;			/* bumped by every swap */
 	int quiet;
 };
@@ -82,6 +93,7 @@ struct mount {
  * ordered for any thread that uses them.  Atomic, no lock.
  */
 struct mfile {
+	struct handle h;		/* first member */
 	atomic_uint refs;
 	struct mview *mv;		/* reference: keeps n and text alive */
 	const struct view_node *n;	/* borrowed from mv->v */
@@ -90,6 +102,7 @@ struct mfile {
 
 /* An open directory: fi->fh.  Listing one view keeps offsets stable. */
 struct mdir {
+	struct handle h;		/* first member */
 	struct mview *mv;		/* reference */
 	const struct view_node *dir;	/* borrowed from mv->v */
 };
@@ -168,10 +181,30 @@ static struct mfile *mfile_get(const struct fuse_file_info *fi)
 	return f;
 }
 
+static void handle_add(struct mount *m, struct handle *h, int is_dir)
+{
+	h->is_dir = is_dir;
+	pthread_mutex_lock(&m->lock);
+	h->next = m->handles.next;
+	h->prev = &m->handles;
+	h->next->prev = h;
+	m->handles.next = h;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void handle_del(struct mount *m, struct handle *h)
+{
+	pthread_mutex_lock(&m->lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void mfile_put(struct mount *m, struct mfile *f)
 {
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	handle_del(m, &f->h);
 	view_file_free(f->vf);
 	view_put(m, f->mv);
 	free(f);
@@ -538,6 +571,7 @@ again:
 	f->mv = mv;
 	f->n = n;
 	f->vf = vf;
+	handle_add(m, &f->h, 0);
 	/* last: publishes the fields above to mfile_get() */
 	atomic_store_explicit(&f->refs, 1, memory_order_release);
 	fi->fh = (uint64_t)(uintptr_t)f;
@@ -548,6 +582,7 @@ again:
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the open was interrupted: no release will come */
+		handle_del(m, &f->h);
 		view_file_free(vf);
 		view_put(m, mv);
 		free(f);
@@ -693,8 +728,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	d->mv = mv;
 	d->dir = n;
+	handle_add(m, &d->h, 1);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
+		handle_del(m, &d->h);
 		view_put(m, mv);
 		free(d);
 	}
@@ -792,6 +829,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (d) {
+		handle_del(mnt(req), &d->h);
 		view_put(mnt(req), d->mv);
 		free(d);
 	}
@@ -1091,6 +1129,7 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&m, 0, sizeof(m));
+	m.handles.next = m.handles.prev = &m.handles;
 	memset(&vs, 0, sizeof(vs));
 	m.e = e;
 	m.quiet = o->quiet;
@@ -1243,8 +1282,24 @@ out:
 	}
 	if (cwd_fd >= 0)
 		close(cwd_fd);
-	/* Every request is answered by now; files never released (lazy
-	 * unmount) keep their view, which the process exit frees. */
+	/* Every request is answered by now: no thread runs.  Handles the
+	 * kernel never released (the session ended first) go too. */
+	while (m.handles.next && m.handles.next != &m.handles) {
+		struct handle *h = m.handles.next;
+
+		if (h->is_dir) {
+			struct mdir *d = (struct mdir *)h;
+
+			handle_del(&m, h);
+			view_put(&m, d->mv);
+			free(d);
+		} else {
+			struct mfile *f = (struct mfile *)h;
+
+			atomic_store(&f->refs, 1);
+			mfile_put(&m, f);	/* unlinks it */
+		}
+	}
 	if (m.cur)
 		view_put(&m, m.cur);
 	if (locks) {
