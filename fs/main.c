@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,6 +593,25 @@ static int is_store_error(int err)
 	return err == -EBUSY || err == -ENOSPC;
 }
 
+/*
+ * Every file opened is parsed into fresh buffers of about its header's size
+ * (a mammogram with an overlay plane: 1 MB or more), freed again at once.
+ * glibc serves blocks over 128 KiB by mmap and trims freed heap early, so
+ * each open paid hundreds of first-touch page faults: 4.8 ms per open on
+ * these VMs, 0.5 ms once memory is kept for reuse (BENCHMARKS.md).  So
+ * blocks up to 32 MiB come from the heap and up to 64 MiB of freed heap is
+ * kept.  Larger blocks are still mapped and returned at once, which bounds
+ * what a hostile header leaves resident.  The arena count stays glibc's
+ * (one per thread, up to 8 per CPU) for the parallel index: one arena for
+ * all threads slowed it by a third.  The mount limits it for its workers
+ * (mount.c).
+ */
+static void tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -605,6 +625,7 @@ int main(int argc, char **argv)
 	char digest[65] = "", err[512] = "";
 	int ret, rc = EXIT_FATAL, created;
 
+	tune_malloc();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&vs, 0, sizeof(vs));
 	ret = parse_args(argc, argv, &c);
