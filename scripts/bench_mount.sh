@@ -7,6 +7,9 @@
 #
 #   scripts/bench_mount.sh [large|small|many|all]        (default all)
 #
+# ROUNDS (default 5) sets the rounds per tree; BASE=/path/to/deidfs adds an
+# older build as one more reader, to compare two versions in one run.
+#
 # Trees are generated once into $BENCH_DIR (default /tmp/deidfs-bench), the
 # same as scripts/bench_export.sh uses.  Not a test: numbers depend on the
 # machine and its load.  Prints Markdown for BENCHMARKS.md.
@@ -15,6 +18,8 @@ cd "$(dirname "$0")/.."
 which="${1:-all}"
 BENCH_DIR=${BENCH_DIR:-/tmp/deidfs-bench}
 DEIDFS=${DEIDFS:-$PWD/build/deidfs}
+BASE=${BASE:-}
+ROUNDS=${ROUNDS:-5}
 PY=/usr/bin/python3
 MNT="$BENCH_DIR/mnt"
 mkdir -p "$BENCH_DIR" "$MNT"
@@ -30,7 +35,12 @@ fi
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
 
-umnt() { fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true; }
+umnt() {
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
+	# Unmounting frees the mount's page cache; let that finish before the
+	# next reader starts.
+	sleep "${SETTLE:-1}"
+}
 trap umnt EXIT
 
 readall() {	# dir: print seconds to cat every file once
@@ -49,44 +59,68 @@ lsall() {
 	secs "$t0" "$t1"
 }
 
-row() {	# name, bytes, cold-read s, warm-read s, ls -lR s
-	awk -v n="$1" -v b="$2" -v c="$3" -v w="$4" -v l="$5" 'BEGIN {
-		printf("| %-24s | %8.0f | %8.0f | %7.2f |\n", n, b / 1e6 / c,
-		       b / 1e6 / w, l) }'
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
+	END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+mount_reader() {	# reader, tree name, source
+	local db="$BENCH_DIR/$2.mount.db"
+	case $1 in
+	bindfs) bindfs -r "$3" "$MNT" ;;
+	passthrough_ll) "$PLL" -o "source=$3,ro" "$MNT" ;;
+	deidfs) "$DEIDFS" mount -q --no-refresh --modalities all --db "$db" "$3" "$MNT" ;;
+	deidfs-base) "$BASE" mount -q --no-refresh --modalities all --db "$db.base" "$3" "$MNT" ;;
+	esac
+	for _ in $(seq 50); do mountpoint -q "$MNT" && return; sleep 0.1; done
+	echo "bench_mount: $1 did not mount" >&2
+	exit 1
 }
 
-mount_and_measure() {	# name, source, mount command...
-	local name=$1 src=$2 bytes c w l
-	shift 2
-	umnt
-	"$@"
-	for _ in $(seq 50); do mountpoint -q "$MNT" && break; sleep 0.1; done
-	bytes=$(find "$MNT" -type f -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
-	c=$(readall "$MNT")
-	w=$(readall "$MNT")
-	l=$(lsall "$MNT")
-	row "$name" "$bytes" "$c" "$w" "$l"
-	umnt
-}
-
+# Every reader runs once per round, in a new random order each round, and
+# the table gives medians: on these shared machines a reader's speed depends
+# on what ran just before it (up to 25% in one run), so a fixed order would
+# favour whichever reader comes first.
 bench_tree() {	# name
-	local name=$1 src="$BENCH_DIR/$1/identified" bytes c w l
+	local name=$1 src="$BENCH_DIR/$1/identified" r v
+	local readers="bindfs passthrough_ll deidfs${BASE:+ deidfs-base}"
+	declare -A first second ls
 	find "$src" -type f -print0 | xargs -0 cat >/dev/null
-	bytes=$(du -sb "$src" | cut -f1)
+	rm -f "$BENCH_DIR/$name.mount.db"* 	# index once, outside the timing
+	"$DEIDFS" mount -q --modalities all --db "$BENCH_DIR/$name.mount.db" "$src" "$MNT"
+	umnt
+	if [ -n "$BASE" ]; then
+		"$BASE" mount -q --modalities all --db "$BENCH_DIR/$name.mount.db.base" "$src" "$MNT"
+		umnt
+	fi
+	declare -A bytes
+	bytes[cat]=$(du -sb "$src" | cut -f1)
+	for r in $(seq "$ROUNDS"); do
+		first[cat]+=" $(readall "$src")"
+		second[cat]+=" $(readall "$src")"
+		ls[cat]+=" $(lsall "$src")"
+		for v in $(printf '%s\n' $readers | shuf); do
+			mount_reader "$v" "$name" "$src"
+			# what this reader serves: the view leaves out
+			# quarantined files and has its own headers
+			bytes[$v]=$(find "$MNT" -type f -print0 |
+				du -cb --files0-from=- | tail -1 | cut -f1)
+			first[$v]+=" $(readall "$MNT")"
+			second[$v]+=" $(readall "$MNT")"
+			ls[$v]+=" $(lsall "$MNT")"
+			umnt
+		done
+	done
 	echo
-	echo "### $name tree: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1)"
+	echo "### $name tree: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1), median of $ROUNDS rounds"
 	echo
 	echo "| reader                   | 1st read MB/s | 2nd read MB/s | ls -lR s |"
 	echo "| ------------------------ | -------: | -------: | ------: |"
-	c=$(readall "$src"); w=$(readall "$src"); l=$(lsall "$src")
-	row "cat (source)" "$bytes" "$c" "$w" "$l"
-	mount_and_measure "bindfs -r" "$src" bindfs -r "$src" "$MNT"
-	mount_and_measure "passthrough_ll" "$src" "$PLL" -o "source=$src,ro" "$MNT"
-	rm -f "$BENCH_DIR/$name.mount.db"*
-	"$DEIDFS" mount -q --modalities all --db "$BENCH_DIR/$name.mount.db" "$src" "$MNT"
-	umnt	# indexed now: measure a mount from the index
-	mount_and_measure "deidfs mount" "$src" "$DEIDFS" mount -q --no-refresh \
-		--modalities all --db "$BENCH_DIR/$name.mount.db" "$src" "$MNT"
+	for v in cat $readers; do
+		awk -v n="$v" -v b="${bytes[$v]}" -v c="$(echo "${first[$v]}" | median)" \
+		    -v w="$(echo "${second[$v]}" | median)" \
+		    -v l="$(echo "${ls[$v]}" | median)" 'BEGIN {
+			printf("| %-24s | %8.0f | %8.0f | %7.2f |\n", n,
+			       b / 1e6 / c, b / 1e6 / w, l) }'
+	done
 }
 
 # many small files: N copies of one small DICOM file with their own
