@@ -12,6 +12,7 @@
 #define FUSE_USE_VERSION 312
 
 #include "mount.h"
+#include "mtloop.h"
 #include "store.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,6 +554,7 @@ again:
 	case VIEW_REASONS:
 		break;
 	case VIEW_DICOM:
+		mtloop_yield();	/* parses the source header */
 		err = view_file_open(m->e, mv->v, n, &vf);
 		if (err == -ESTALE && !retried)
 			goto stale;
@@ -594,6 +598,7 @@ stale:
 
 		view_put(m, mv);
 		mv = NULL;
+		mtloop_yield();	/* may wait for reads to be answered */
 		err = rebuild(m, gen);
 		if (err) {
 			fprintf(stderr, "deidfs: inode %" PRIu64
@@ -642,6 +647,24 @@ static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
 	}
 }
 
+/*
+ * Whether the source bytes of a span are in the page cache, judged by its
+ * last byte (reads are sequential as a rule: readahead fills the range in
+ * order).  A hint for the session loop only: a wrong guess costs a wait or
+ * a thread switch, never wrong bytes.
+ */
+static int source_cached(const struct view_file *vf,
+			 const struct view_span *sp)
+{
+	char c;
+	struct iovec iov = { &c, 1 };
+
+	if (sp->kind == VIEW_SPAN_HEADER || !sp->len)
+		return 1;
+	return preadv2(vf->src_fd, &iov, 1, (off_t)(sp->off + sp->len - 1),
+		       RWF_NOWAIT) == 1;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -687,6 +710,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
 	}
+	if (!source_cached(f->vf, &span[n - 1]))
+		mtloop_yield();	/* the splice will wait for the disk */
 	b.bv = FUSE_BUFVEC_INIT(0);
 	b.bv.count = n;
 	/* Name the second buf by its own member: indexing bv.buf[1] would
@@ -1118,14 +1143,13 @@ static double seconds_since(const struct timespec *t0)
 int mount_run(struct view_engine *e, const struct mount_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *lc = NULL;
 	struct mount m;
 	struct view_stats vs;
 	struct ids ids;
 	struct timespec t0;
 	struct stat mst;
 	char err[512] = "";
-	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0, sig = 0;
+	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&m, 0, sizeof(m));
@@ -1253,26 +1277,25 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 
 	/*
 	 * Opens that wait for a rebuild and reads that a cache invalidation
-	 * waits for must never starve each other of threads: allow many more
-	 * than libfuse's default of 10.
+	 * waits for must never starve each other of threads: up to 256
+	 * workers, ten of them kept waiting (libfuse's own defaults are
+	 * unlimited and ten).
 	 */
-	lc = fuse_loop_cfg_create();
-	if (!lc) {
-		fprintf(stderr, "deidfs: out of memory\n");
-		goto out;
-	}
-	fuse_loop_cfg_set_clone_fd(lc, 1);	/* one /dev/fuse fd per worker */
-	fuse_loop_cfg_set_idle_threads(lc, 10);
-	fuse_loop_cfg_set_max_threads(lc, 256);
-	ret = fuse_session_loop_mt(m.se, lc);
-	fuse_loop_cfg_destroy(lc);
-	if (ret > 0)
-		sig = ret;		/* SIGINT/SIGTERM/SIGHUP: clean */
-	rc = ret < 0 ? 1 : 0;
+	/*
+	 * From here on the threads are the loop's workers, which come and
+	 * go; one malloc arena for all of them, so that a new worker's first
+	 * open reuses warm memory instead of faulting in an arena of its own
+	 * (main.c: tune_malloc()).  It takes effect while glibc has made few
+	 * arenas, as after an index run on a small machine; otherwise the
+	 * arenas the index warmed are shared.  The index itself, before this
+	 * point, keeps one arena per thread: it runs a third faster so.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+	ret = mtloop_run(m.se, 10, 256);
+	rc = ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
 	if (ret < 0)
 		fprintf(stderr, "deidfs: session ended with %s\n",
 			strerror(-ret));
-	(void)sig;
 out:
 	if (m.se) {
 		if (mounted)

@@ -446,6 +446,65 @@ def test_open_reuses_header_memory(deidfs, tests_data, tmp_path):
     assert faults < 20 * header_pages, faults
 
 
+def _rchar(pid):
+    """Bytes a process has read so far (any file)."""
+    with open("/proc/%d/io" % pid) as f:
+        return int(dict(ln.split(": ") for ln in f.read().splitlines())
+                   ["rchar"])
+
+
+def test_slow_open_does_not_hold_up_other_requests(deidfs, tests_data,
+                                                   tmp_path):
+    """One worker at a time receives requests and answers the quick ones
+    itself; an open, which parses the source header, hands the receiving
+    on first.  So while a slow open runs (a header of 128 MiB of private
+    values), a listing and a whole read of another file are answered: both
+    finish before that open does."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(str(tests_data / "MR_small.dcm"), str(src / "small.dcm"))
+    ds = pydicom.dcmread(str(tests_data / "MR_small.dcm"))
+    ds.PatientID = "SLOWOPEN1"
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.add_new(0x00990010, "LO", "DEIDFS TEST")
+    for i in range(2):
+        ds.add_new(0x00991000 + i, "OB", bytes(64 << 20))
+    ds.save_as(str(src / "slow.dcm"))
+    db = str(tmp_path / "s.db")
+    with Mount(deidfs, src, tmp_path / "mnt", db,
+               opts=["--modalities", "all"]) as m:
+        view = {os.fsdecode(s): vp for s, vp, _ in db_rows(db)}
+        slow, fast = [view["slow.dcm"]], view["small.dcm"]
+        assert sorted(files_of(m.mnt)) == sorted([slow[0], fast])
+        fast_bytes = read(os.path.join(m.mnt, fast))
+        done = {}
+
+        def open_slow():
+            fd = os.open(os.path.join(m.mnt, slow[0]), os.O_RDONLY)
+            done["slow"] = time.monotonic()
+            os.close(fd)
+        t = threading.Thread(target=open_slow)
+        base = _rchar(m.proc.pid)
+        t.start()
+        # until the daemon is well into the slow header
+        deadline = time.monotonic() + 60
+        while _rchar(m.proc.pid) - base < (16 << 20):
+            assert time.monotonic() < deadline and "slow" not in done
+            time.sleep(0.001)
+        assert "slow" not in done, "the header was parsed too fast to test"
+        listed = sorted(os.listdir(m.mnt))
+        fd = os.open(os.path.join(m.mnt, fast), os.O_RDONLY)
+        try:
+            got = os.pread(fd, len(fast_bytes) + 1, 0)
+        finally:
+            os.close(fd)
+        done["fast"] = time.monotonic()
+        t.join(timeout=120)
+        assert m.stop() == 0
+    assert listed and got == fast_bytes
+    assert done["fast"] < done["slow"], done
+
+
 def test_odd_reads(env):
     rows = {vp: hl for _, vp, hl in db_rows(env.db)}
     rng = random.Random(1234)
