@@ -1287,8 +1287,9 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	 * open reuses warm memory instead of faulting in an arena of its own
 	 * (main.c: tune_malloc()).  It takes effect while glibc has made few
 	 * arenas, as after an index run on a small machine; otherwise the
-	 * arenas the index warmed are shared.  The index itself, before this
-	 * point, keeps one arena per thread: it runs a third faster so.
+	 * arenas the index warmed are shared.  The index at mount time, before
+	 * this point, keeps one arena per thread (it runs a third faster so);
+	 * a rebuild while mounted shares the workers' arena.
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	ret = mtloop_run(m.se, 10, 256);

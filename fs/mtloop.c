@@ -40,7 +40,8 @@ struct worker {
 
 struct mtloop {
 	struct fuse_session *se;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* a leaf: taken with no other lock held
+				 * (handlers yield holding none) */
 	pthread_cond_t follow;	/* followers wait for the role */
 	pthread_cond_t gone;	/* a worker ended */
 	sem_t finish;		/* a worker saw the session end */
