@@ -9,8 +9,10 @@
  * A worker takes the role when it is free, reads one request with the
  * lock released, and processes it; it keeps the role across requests
  * unless the handler calls mtloop_yield(), which frees the role and wakes
- * a follower (or starts a worker).  A worker back from a yielded request
- * becomes a follower, or ends when max_idle already wait.
+ * a follower (or starts a worker), or more requests already wait in the
+ * kernel's queue while a follower is idle (several readers: they are then
+ * served in parallel).  A worker back from a request it gave the role up
+ * for becomes a follower, or ends when max_idle already wait.
  *
  * Shutdown mirrors libfuse's own multithreaded loop: workers run with
  * every signal blocked, so SIGINT/SIGTERM/SIGHUP reach the thread in
@@ -23,6 +25,7 @@
 #include "mtloop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -153,6 +156,14 @@ static void on_cancel(void *arg)
 	end_worker(c->w, c->buf);
 }
 
+/* Whether more requests wait in the kernel's queue. */
+static int more_pending(struct fuse_session *se)
+{
+	struct pollfd p = { fuse_session_fd(se), POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -204,6 +215,14 @@ static void *work(void *arg)
 			pthread_cond_broadcast(&l->follow);
 			sem_post(&l->finish);
 			break;
+		}
+		if (more_pending(l->se)) {
+			/* readers in parallel: a waiting follower takes the
+			 * next request while we answer this one */
+			pthread_mutex_lock(&l->lock);
+			if (t_receiver && l->nidle)
+				release_role(l);
+			pthread_mutex_unlock(&l->lock);
 		}
 		fuse_session_process_buf(l->se, &buf);
 		pthread_mutex_lock(&l->lock);

@@ -6,7 +6,8 @@
  * longest: a stream of reads hops from thread to thread, each hop a wakeup
  * on another CPU.  Here one worker at a time (the receiver) reads requests
  * and answers them itself while they cannot block, so a stream of reads
- * from the page cache stays on one thread.  A handler that may block (an
+ * from the page cache stays on one thread; when requests queue up (several
+ * readers), an idle worker takes over receiving and they run in parallel.  A handler that may block (an
  * open that parses a header or waits for a rebuild, a read whose source
  * bytes are not in memory) first calls mtloop_yield(): another worker
  * takes over receiving, so nothing waits behind it.
