@@ -5,7 +5,7 @@
 # Debian's libfuse3-dev examples).  Warm page cache.  Also the daemon's
 # resident memory after reading every file, for trees of 10k and 100k files.
 #
-#   scripts/bench_mount.sh [large|small|many|all]        (default all)
+#   scripts/bench_mount.sh [large|small|many|all|TREE]   (default all)
 #
 # ROUNDS (default 5) sets the rounds per tree; BASE=/path/to/deidfs adds an
 # older build as one more reader, to compare two versions in one run.
@@ -178,6 +178,14 @@ echo "Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB," \
 	"$BENCH_DIR; $(date -u +%Y-%m-%d)"
 case $which in large | all) [ -d "$BENCH_DIR/large" ] && bench_tree large ;; esac
 case $which in small | all) [ -d "$BENCH_DIR/small" ] && bench_tree small ;; esac
+case $which in large | small | many | all) ;;
+*)	# any other tree under BENCH_DIR, e.g. large-no-overlay
+	[ -d "$BENCH_DIR/$which/identified" ] || {
+		echo "bench_mount: no tree $BENCH_DIR/$which/identified" >&2
+		exit 2
+	}
+	bench_tree "$which" ;;
+esac
 case $which in many | all)
 	echo
 	echo "### daemon memory and remount time"
