@@ -692,6 +692,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, text + off, size);
 		goto out;
 	}
+	n = view_map_read(f->vf, (uint64_t)off, size, span);
+	if (n && !source_cached(f->vf, &span[n - 1]))
+		mtloop_yield();	/* the splice will wait for the disk */
 	/*
 	 * The header was generated from the version we opened; pixel bytes
 	 * of another version would make a file that never existed.  (A write
@@ -705,13 +708,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EIO);
 		goto out;
 	}
-	n = view_map_read(f->vf, (uint64_t)off, size, span);
 	if (!n) {
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
 	}
-	if (!source_cached(f->vf, &span[n - 1]))
-		mtloop_yield();	/* the splice will wait for the disk */
 	b.bv = FUSE_BUFVEC_INIT(0);
 	b.bv.count = n;
 	/* Name the second buf by its own member: indexing bv.buf[1] would
