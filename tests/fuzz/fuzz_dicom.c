@@ -42,6 +42,7 @@
 #include "dicom.h"
 #include "keyed.h"
 #include "rules.h"
+#include "../mem_source.h"
 
 #define SOP_CLASS_DICOMDIR "1.2.840.10008.1.3.10"
 #define TAG_PATIENT_NAME DCM_TAG(0x0010, 0x0010)
@@ -60,31 +61,6 @@ static struct rules_whitelist *wl;
 static int memfd = -1;
 
 #define CHECK FUZZ_CHECK
-
-struct mem {
-	const uint8_t *p;
-	size_t n;
-};
-
-static ssize_t mem_pread(void *ctx, void *buf, size_t n, uint64_t off)
-{
-	const struct mem *m = ctx;
-
-	if (off >= m->n)
-		return 0;
-	if (n > m->n - off)
-		n = m->n - (size_t)off;
-	memcpy(buf, m->p + off, n);
-	return (ssize_t)n;
-}
-
-static int parse_mem(const uint8_t *p, size_t n, struct dicom_parsed *out)
-{
-	struct mem m = { p, n };
-	struct dicom_source src = { &m, mem_pread, n };
-
-	return dicom_parse(&src, out);
-}
 
 static int map_uid(void *arg, const char *uid, char *out, size_t outsz)
 {

@@ -19,33 +19,7 @@
 
 #include "dcm.h"
 #include "dicom.h"
-
-/* ---- memory source ---------------------------------------------------- */
-
-struct mem {
-	const uint8_t *p;
-	size_t n;
-};
-
-static ssize_t mem_pread(void *ctx, void *buf, size_t n, uint64_t off)
-{
-	const struct mem *m = ctx;
-
-	if (off >= m->n)
-		return 0;
-	if (n > m->n - off)
-		n = m->n - off;
-	memcpy(buf, m->p + off, n);
-	return (ssize_t)n;
-}
-
-static int parse_mem(const uint8_t *p, size_t n, struct dicom_parsed *out)
-{
-	struct mem m = {p, n};
-	struct dicom_source src = {&m, mem_pread, n};
-
-	return dicom_parse(&src, out);
-}
+#include "../mem_source.h"
 
 /* ---- byte builder ----------------------------------------------------- */
 
