@@ -1276,12 +1276,6 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	}
 
 	/*
-	 * Opens that wait for a rebuild and reads that a cache invalidation
-	 * waits for must never starve each other of threads: up to 256
-	 * workers, ten of them kept waiting (libfuse's own defaults are
-	 * unlimited and ten).
-	 */
-	/*
 	 * From here on the threads are the loop's workers, which come and
 	 * go; one malloc arena for all of them, so that a new worker's first
 	 * open reuses warm memory instead of faulting in an arena of its own
@@ -1292,6 +1286,11 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	 * a rebuild while mounted shares the workers' arena.
 	 */
 	mallopt(M_ARENA_MAX, 1);
+	/*
+	 * Opens that wait for a rebuild and reads that a cache invalidation
+	 * waits for must never starve each other of threads: up to 256
+	 * workers, ten of them kept waiting.
+	 */
 	ret = mtloop_run(m.se, 10, 256);
 	rc = ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
 	if (ret < 0)
