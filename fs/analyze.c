@@ -274,6 +274,8 @@ int analysis_run(const struct analysis_input *in, int fd,
 	an->rec.src_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
 			       st.st_mtim.tv_nsec;
 	an->rec.src_ino = (uint64_t)st.st_ino;
+	an->rec.src_ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL +
+			       st.st_ctim.tv_nsec;
 	an->rec.series_number = STORE_MISSING;
 	an->rec.instance_number = STORE_MISSING;
 

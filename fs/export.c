@@ -15,11 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".deidfs-"
 #define TMP_SUFFIX ".tmp"
 #define COPY_BUF (1u << 20)
+/*
+ * Every file and folder an export writes carries its mark (view.h) in this
+ * extended attribute.  A re-run trusts a file under its final name only
+ * when its mark says it is this version of this name, and removes what an
+ * earlier run of this project wrote that the view no longer has.
+ */
+#define MARK_XATTR "user.deidfs.mark"
 
 struct xjob {
 	const struct view_node *n;
@@ -37,6 +45,8 @@ struct xpool {
 	struct export_stats st;	/* guarded by lock */
 	int stop;		/* guarded by lock: a destination error that
 				 * every further file would meet (-errno) */
+	int no_marks;		/* guarded by lock: the destination keeps no
+				 * extended attributes (-errno) */
 	pthread_mutex_t lock;	/* leaf lock */
 };
 
@@ -121,6 +131,40 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 	return 0;
 }
 
+/* Whether the file at path (relative to dirfd, not followed) carries
+ * exactly the mark want (len bytes). */
+static int mark_is(int dirfd, const char *path, const char *want,
+		   size_t len)
+{
+	char proc[PATH_MAX + 64], got[VIEW_MARK_LEN + 1];
+	ssize_t n;
+
+	if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd,
+		     path) >= (int)sizeof(proc))
+		return 0;
+	n = lgetxattr(proc, MARK_XATTR, got, sizeof(got));
+	return n >= 0 && (size_t)n >= len && memcmp(got, want, len) == 0 &&
+	       ((size_t)n == len || got[len] == '.');
+}
+
+/* Mark an open file or folder.  A destination that keeps no extended
+ * attributes is noted (the run goes on: its files are complete, only a
+ * re-run cannot trust or remove them); any other failure is an error. */
+static int set_mark(struct xpool *p, int fd, const char *mark)
+{
+	if (fsetxattr(fd, MARK_XATTR, mark, strlen(mark), 0) == 0)
+		return 0;
+	if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != EPERM)
+		return -errno;
+	int e = errno;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->no_marks)
+		p->no_marks = -e;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 /*
  * The header was generated from the source as view_file_open() found it;
  * pixel bytes copied while the source was being rewritten in place would
@@ -134,6 +178,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		      uint64_t *bytes)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 64], *slash;
+	char mark[VIEW_MARK_LEN + 1];
 	struct view_file *vf = NULL;
 	struct timespec ts[2];
 	struct stat st;
@@ -142,12 +187,19 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	len = view_path(p->v, n, path, sizeof(path));
 	if (len < 0)
 		return len;
+	err = view_node_mark(p->e, p->v, n, mark, sizeof(mark));
+	if (err)
+		return err;
 	/* Resume: a file under its final name is complete (it was renamed
-	 * there whole); size and mtime say whether it is this version. */
+	 * there whole); its mark says whether it is this version of this
+	 * name.  Size and mtime alone cannot: a new version of the same
+	 * size may be dated the same second, and names move to other files
+	 * when studies are added. */
 	if (fstatat(p->dest_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && (uint64_t)st.st_size == n->size &&
 	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
-		    n->mtime_ns)
+		    n->mtime_ns &&
+	    mark_is(p->dest_fd, path, mark, strlen(mark)))
 		return 1;
 	slash = strrchr(path, '/');
 	snprintf(tmp, sizeof(tmp), "%.*s%s" TMP_PREFIX "%" PRIu64 TMP_SUFFIX,
@@ -189,6 +241,9 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		err = -errno;
 		goto out;
 	}
+	err = set_mark(p, fd, mark);
+	if (err)
+		goto out;
 	err = close(fd) ? -errno : 0;	/* NFS reports ENOSPC here */
 	fd = -1;
 	if (err)
@@ -304,6 +359,97 @@ static void sweep_tmp(int dirfd, unsigned depth)
 	closedir(d);
 }
 
+static int mark_dir(struct xpool *p, const char *path)
+{
+	char mark[VIEW_MARK_LEN + 1];
+	int fd, err;
+
+	err = view_owner_mark(p->e, path, mark, sizeof(mark));
+	if (err)
+		return err;
+	if (mark_is(p->dest_fd, path, mark, strlen(mark)))
+		return 0;
+	fd = openat(p->dest_fd, path,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = set_mark(p, fd, mark);
+	close(fd);
+	return err;
+}
+
+/* Whether the entry at path was put there by an export of this project
+ * (its owner mark for this very path, under this project's key). */
+static int ours(struct xpool *p, const char *path)
+{
+	char mark[VIEW_MARK_LEN + 1];
+
+	return view_owner_mark(p->e, path, mark, sizeof(mark)) == 0 &&
+	       mark_is(p->dest_fd, path, mark, strlen(mark));
+}
+
+/*
+ * Make the destination hold what the view holds: remove the files an
+ * earlier export of this project wrote that the view no longer has (their
+ * source was removed or quarantined, their name moved, .quarantine/ is not
+ * asked for), and then such folders once empty.  Anything without this
+ * project's owner mark for its path is never touched.  dir is the view's
+ * folder at rel, or NULL where the view has none.
+ */
+static void sweep_stale(struct xpool *p, int dirfd,
+			const struct view_node *dir, const char *rel,
+			unsigned depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if (depth > 64 || (fd = dup(dirfd)) < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		const struct view_node *n = NULL;
+		char path[PATH_MAX];
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s%s%s", rel,
+			     *rel ? "/" : "", de->d_name) >= (int)sizeof(path))
+			continue;
+		if (dir)
+			n = view_lookup(p->v, dir, de->d_name);
+		if (n && !included(p->o, n))
+			n = NULL;
+		if (fstatat(p->dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub < 0)
+				continue;
+			sweep_stale(p, sub, n && n->kind == VIEW_DIR ? n
+								      : NULL,
+				    path, depth + 1);
+			close(sub);
+			if ((!n || n->kind != VIEW_DIR) && ours(p, path) &&
+			    unlinkat(p->dest_fd, path, AT_REMOVEDIR) == 0)
+				p->st.removed++;
+		} else if (S_ISREG(sb.st_mode) && (!n || n->kind == VIEW_DIR) &&
+			   ours(p, path) && unlinkat(p->dest_fd, path, 0) == 0) {
+			p->st.removed++;
+		}
+	}
+	closedir(d);
+}
+
 int export_run(struct view_engine *e, const struct view *v,
 	       const struct export_opts *o, struct export_stats *st)
 {
@@ -361,6 +507,11 @@ int export_run(struct view_engine *e, const struct view *v,
 			err = -ENOTDIR;
 			goto out;
 		}
+		if (*path) {
+			err = mark_dir(&p, path);
+			if (err)
+				goto out;
+		}
 	}
 	th = calloc(o->jobs ? o->jobs : 1, sizeof(*th));
 	if (!th) {
@@ -378,6 +529,8 @@ int export_run(struct view_engine *e, const struct view *v,
 		err = p.stop;
 		goto out;
 	}
+	if (!p.no_marks)
+		sweep_stale(&p, p.dest_fd, view_root(v), "", 0);
 
 	/* Directory times last (creating entries changed them), deepest
 	 * first, so the whole tree carries the view's mtimes. */
@@ -398,6 +551,7 @@ int export_run(struct view_engine *e, const struct view *v,
 	}
 out:
 	p.st.total = p.nfiles;
+	p.st.no_marks = p.no_marks;
 	*st = p.st;
 	free(th);
 	free(p.files);

@@ -754,8 +754,19 @@ int main(int argc, char **argv)
 		if (!c.quiet && text)
 			fprintf(stderr,
 				"%swritten           %" PRIu64
-				" files, %" PRIu64 " already complete\n",
-				text, xs.written, xs.kept);
+				" files, %" PRIu64 " already complete, %" PRIu64
+				" removed (of an earlier export, no longer in "
+				"the view)\n",
+				text, xs.written, xs.kept, xs.removed);
+		if (xs.no_marks)
+			fprintf(stderr,
+				"deidfs: export: warning: the destination keeps "
+				"no extended attributes (%s): a re-run writes "
+				"every file again and cannot remove files of "
+				"sources removed since this export; export "
+				"into a new directory after the sources "
+				"change\n",
+				strerror(-xs.no_marks));
 		if (c.report && json) {
 			ret = write_report(c.report, json);
 			if (ret)

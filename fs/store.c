@@ -1,8 +1,9 @@
 /*
  * store.c - the project db on sqlite3 (see store.h for the contract).
  *
- * Schema version 1:
- *   meta(k, v)         app='deidfs', schema_version=1, key=32-byte BLOB,
+ * Schema version 2 (version 1 lacked files.src_ctime_ns; a version 1 db
+ * is upgraded in place when it is opened):
+ *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -40,7 +41,7 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APP_NAME "deidfs"
 #define BUSY_TIMEOUT_MS 10000
 #define FOREACH_BATCH 64	/* rows copied per lock hold in foreach */
@@ -81,7 +82,8 @@ enum stmt_id {
 	"id, path, src_size, src_mtime_ns, src_ino, opts, status, out_size, " \
 	"header_len, patient_id, study_date, pseudonym, study_uid, "          \
 	"series_uid, sop_uid, modality, laterality, view_position, "          \
-	"series_number, instance_number, view_path, out_mtime_ns, study_time"
+	"series_number, instance_number, view_path, out_mtime_ns, study_time, " \
+	"src_ctime_ns"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -95,13 +97,14 @@ static const char *const stmt_sql[S_COUNT] = {
 		"status, out_size, header_len, patient_id, study_date, "
 		"pseudonym, study_uid, series_uid, sop_uid, modality, "
 		"laterality, view_position, series_number, instance_number, "
-		"out_mtime_ns, study_time, view_path, gen) VALUES(?1, ?2, ?3, "
-		"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-		"?17, ?18, ?19, ?20, ?21, NULL, "
+		"out_mtime_ns, study_time, src_ctime_ns, view_path, gen) "
+		"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, "
 		"(SELECT v FROM meta WHERE k = 'generation')) "
 		"ON CONFLICT(path) DO UPDATE SET src_size = excluded.src_size, "
 		"src_mtime_ns = excluded.src_mtime_ns, "
-		"src_ino = excluded.src_ino, opts = excluded.opts, "
+		"src_ino = excluded.src_ino, "
+		"src_ctime_ns = excluded.src_ctime_ns, opts = excluded.opts, "
 		"status = excluded.status, out_size = excluded.out_size, "
 		"header_len = excluded.header_len, "
 		"patient_id = excluded.patient_id, "
@@ -116,12 +119,18 @@ static const char *const stmt_sql[S_COUNT] = {
 		"instance_number = excluded.instance_number, "
 		/* the first analysis of a version dates it: a second one
 		 * (another process indexing the same new file at the same
-		 * time) must not give the file another mtime */
+		 * time) must not give the file another mtime.  A new version
+		 * is always dated later than the one it replaces, even when
+		 * both were analysed within the same second: size and mtime
+		 * are what rsync and a resumed export compare, and a new
+		 * version of the same size must not look like the old one. */
 		"out_mtime_ns = CASE WHEN files.src_size = excluded.src_size "
 		"AND files.src_mtime_ns = excluded.src_mtime_ns "
 		"AND files.src_ino = excluded.src_ino "
+		"AND files.src_ctime_ns = excluded.src_ctime_ns "
 		"AND files.opts IS excluded.opts "
-		"THEN files.out_mtime_ns ELSE excluded.out_mtime_ns END, "
+		"THEN files.out_mtime_ns ELSE MAX(excluded.out_mtime_ns, "
+		"files.out_mtime_ns + 1000000000) END, "
 		"study_time = excluded.study_time, "
 		"gen = excluded.gen RETURNING id",
 	[S_FILE_BY_PATH] = "SELECT " FILE_COLS " FROM files WHERE path = ?1",
@@ -178,6 +187,7 @@ static const char schema_sql[] =
 	" view_path TEXT,"
 	" out_mtime_ns INTEGER NOT NULL,"
 	" study_time TEXT,"
+	" src_ctime_ns INTEGER NOT NULL DEFAULT 0,"
 	" gen INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE audit("
 	" file_id INTEGER NOT NULL,"
@@ -450,6 +460,7 @@ static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 	f->series_number = col_opt_i64(s, 18);
 	f->instance_number = col_opt_i64(s, 19);
 	f->out_mtime_ns = sqlite3_column_int64(s, 21);
+	f->src_ctime_ns = sqlite3_column_int64(s, 23);
 	if ((err = col_str(s, 1, &f->path)) ||
 	    (err = col_str(s, 5, &f->opts)) ||
 	    (err = col_str(s, 9, &f->patient_id)) ||
@@ -599,8 +610,9 @@ out:
 	return err;
 }
 
-/* Check that an existing db is ours and sound, and load the key. */
-static int verify(struct store *st)
+/* Check that an existing db is ours and sound, and load the key and its
+ * schema version. */
+static int verify(struct store *st, int *version)
 {
 	sqlite3_stmt *s = NULL;
 	uint8_t check[32], want[32];
@@ -623,10 +635,13 @@ static int verify(struct store *st)
 				break;
 			seen |= 1;
 		} else if (!strcmp(k, "schema_version")) {
-			/* A newer schema is not "ours" to write to. */
+			/* A newer schema is not "ours" to write to; an
+			 * older one is upgraded by store_open(). */
 			if (type != SQLITE_INTEGER ||
-			    sqlite3_column_int64(s, 1) != SCHEMA_VERSION)
+			    sqlite3_column_int64(s, 1) < 1 ||
+			    sqlite3_column_int64(s, 1) > SCHEMA_VERSION)
 				break;
+			*version = (int)sqlite3_column_int64(s, 1);
 			seen |= 2;
 		} else if (!strcmp(k, "key")) {
 			const void *v = sqlite3_column_blob(s, 1);
@@ -683,6 +698,32 @@ out:
 	sqlite3_finalize(s);
 	if (err)
 		explicit_bzero(st->key, sizeof(st->key));
+	return err;
+}
+
+/*
+ * Bring a db of an older schema to SCHEMA_VERSION, in one transaction (a
+ * run killed meanwhile leaves the old schema, upgraded next time).
+ * Version 1 -> 2: files.src_ctime_ns.  Rows of version 1 get 0, which no
+ * file has: their sources are analysed again once, on the next refresh.
+ */
+static int upgrade(struct store *st, int version)
+{
+	int err;
+
+	err = exec_sql(st, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	if (version < 2)
+		err = exec_sql(st, "ALTER TABLE files ADD COLUMN src_ctime_ns "
+				   "INTEGER NOT NULL DEFAULT 0");
+	if (!err)
+		err = exec_sql(st, "UPDATE meta SET v = 2 "
+				   "WHERE k = 'schema_version'");
+	if (!err)
+		err = exec_sql(st, "COMMIT");
+	if (err && !sqlite3_get_autocommit(st->db))
+		exec_sql(st, "ROLLBACK");
 	return err;
 }
 
@@ -791,7 +832,7 @@ out:
 int store_open(const char *path, int create, struct store **out)
 {
 	struct store *st = NULL;
-	int err = 0, fd, rc;
+	int err = 0, fd, rc, version = 0;
 
 	if (!path || !*path || !out)
 		return -EINVAL;
@@ -841,9 +882,11 @@ int store_open(const char *path, int create, struct store **out)
 
 	/* Verify before changing anything in a file that may not be ours
 	 * (journal_mode=WAL would rewrite its header). */
-	err = verify(st);
+	err = verify(st, &version);
 	if (!err)
 		err = exec_sql(st, "PRAGMA journal_mode=WAL");
+	if (!err && version < SCHEMA_VERSION)
+		err = upgrade(st, version);
 	if (err)
 		goto out;
 	/*
@@ -909,7 +952,7 @@ int store_detach(struct store *st)
 int store_attach(struct store *st)
 {
 	uint8_t key[KEYED_KEY_LEN];
-	int rc, err;
+	int rc, err, version = 0;
 
 	pthread_mutex_lock(&st->lock);
 	if (st->db) {
@@ -923,10 +966,12 @@ int store_attach(struct store *st)
 	if (!err) {
 		sqlite3_extended_result_codes(st->db, 1);
 		sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-		err = verify(st);
+		err = verify(st, &version);
 	}
-	/* the same db, not a file put in its place meanwhile */
-	if (!err && memcmp(key, st->key, sizeof(key)))
+	/* the same db, not a file put in its place meanwhile (it was
+	 * upgraded when it was first opened) */
+	if (!err && (memcmp(key, st->key, sizeof(key)) ||
+		     version != SCHEMA_VERSION))
 		err = -EBADMSG;
 	if (!err)
 		err = exec_sql(st, "PRAGMA synchronous=NORMAL; "
@@ -1090,7 +1135,8 @@ static int file_upsert(struct store *st, const struct store_file *f,
 	    (err = bind_opt_i64(st, s, 18, f->series_number)) ||
 	    (err = bind_opt_i64(st, s, 19, f->instance_number)) ||
 	    (err = bind_i64(st, s, 20, f->out_mtime_ns)) ||
-	    (err = bind_str(st, s, 21, f->study_time)))
+	    (err = bind_str(st, s, 21, f->study_time)) ||
+	    (err = bind_i64(st, s, 22, f->src_ctime_ns)))
 		goto out;
 	r = step_row(st, s);	/* RETURNING id, for insert and update */
 	if (r < 0)

@@ -2,9 +2,15 @@
  * export.h - `deidfs export`: materialise a built view on disk.
  *
  * Every file is written to a temporary name in its final directory and
- * renamed into place once complete, with the view's mtime, so a file under
- * its final name is always whole; a re-run skips files whose size and
- * mtime already match (resume) and rewrites the rest.
+ * renamed into place once complete, with the view's mtime and its mark
+ * (view_node_mark(), in the extended attribute user.deidfs.mark), so a
+ * file under its final name is always whole.  A re-run keeps the files
+ * whose mark says they are this version of this name (resume), rewrites
+ * the rest, and removes the files and folders an earlier export of this
+ * project wrote that the view no longer has; nothing without this
+ * project's mark is ever removed or trusted.  On a destination that keeps
+ * no extended attributes every file is rewritten and nothing is removed
+ * (st->no_marks says so).
  */
 #ifndef DEIDFS_EXPORT_H
 #define DEIDFS_EXPORT_H
@@ -22,6 +28,10 @@ struct export_opts {
 struct export_stats {
 	uint64_t written;		/* files written this run */
 	uint64_t kept;			/* already complete: skipped */
+	uint64_t removed;		/* stale files and folders of an
+					 * earlier export, removed */
+	int no_marks;			/* -errno: the destination keeps no
+					 * extended attributes */
 	uint64_t failed;		/* could not be written */
 	uint64_t bytes_written;
 	uint64_t total;			/* files in the view to export */

@@ -32,6 +32,7 @@ struct store_file {
 	uint64_t src_size;	/* source stat at analysis time */
 	int64_t src_mtime_ns;
 	uint64_t src_ino;
+	int64_t src_ctime_ns;	/* catches a writer that restores the mtime */
 	char *opts;		/* fingerprint of the options of the analysis */
 	int status;		/* enum rules_reason; 0 = publishable */
 	uint64_t out_size;	/* size of the de-identified output */

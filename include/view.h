@@ -213,6 +213,25 @@ struct view_span {
 unsigned view_map_read(const struct view_file *vf, uint64_t off,
 		       uint64_t size, struct view_span span[2]);
 
+/*
+ * Marks of a written copy of the view (for front ends that write it to
+ * disk, see export.c).  A mark is keyed with the project's secret key and
+ * carries no identifying value:
+ * - the owner mark of a view path, view_owner_mark(): proves that this
+ *   project put a file or folder there (VIEW_OWNER_LEN hex characters);
+ * - the mark of a node, view_node_mark(): its owner mark, '.', and a
+ *   version tag that changes whenever the node's bytes may have changed
+ *   (another source version, other options, another file behind the same
+ *   name, other generated text).  VIEW_MARK_LEN characters.
+ * out must hold VIEW_MARK_LEN + 1 bytes.  Returns 0 or -ENAMETOOLONG.
+ */
+#define VIEW_OWNER_LEN 32
+#define VIEW_MARK_LEN (2 * VIEW_OWNER_LEN + 1)
+int view_owner_mark(const struct view_engine *e, const char *path,
+		    char *out, size_t outsz);
+int view_node_mark(const struct view_engine *e, const struct view *v,
+		   const struct view_node *n, char *out, size_t outsz);
+
 /* JSON run report (counters, elapsed seconds, bytes).  Malloc'd; caller
  * frees.  Contains no PHI. */
 char *view_stats_json(const struct view_stats *st, double elapsed_s);

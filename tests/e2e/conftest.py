@@ -69,6 +69,7 @@ strings_except(*categories)
                   UIDs, "device", "institution")
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -229,3 +230,59 @@ def no_phi_in_deidfs_output():
     assert not hits, (
         "planted PHI in the output of deidfs (%d deidfs outputs checked): %s"
         % (len(_SESSION_OUTPUTS), hits[:20]))
+
+
+# ------------------------------------------------- large byte strings
+
+_BIG = 512      # bytes: longer values are summarised, never printed whole
+
+
+def _has_big_bytes(x):
+    if isinstance(x, (bytes, bytearray)):
+        return len(x) > _BIG
+    if isinstance(x, (tuple, list)):
+        return any(_has_big_bytes(y) for y in x)
+    return False
+
+
+def _digest(x):
+    """A short stand-in for a value that may hold large byte strings."""
+    if isinstance(x, (bytes, bytearray)):
+        if len(x) <= _BIG:
+            return repr(bytes(x))
+        return "<%d bytes sha256:%s>" % (
+            len(x), hashlib.sha256(x).hexdigest()[:16])
+    if isinstance(x, (tuple, list)):
+        inner = ", ".join(_digest(y) for y in x)
+        return "(%s)" % inner if isinstance(x, tuple) else "[%s]" % inner
+    return repr(x)
+
+
+def _first_diff(a, b):
+    n = min(len(a), len(b))
+    for i in range(0, n, 4096):
+        if a[i:i + 4096] != b[i:i + 4096]:
+            for j in range(i, min(i + 4096, n)):
+                if a[j] != b[j]:
+                    return j
+    return n
+
+
+def pytest_assertrepr_compare(op, left, right):
+    """A failed == or != on large byte strings (file contents) shows
+    lengths, digests and the first differing offset, not megabytes of
+    repr (which pytest takes minutes to diff)."""
+    if op not in ("==", "!=") or not (_has_big_bytes(left) or
+                                      _has_big_bytes(right)):
+        return None
+    lines = ["%s %s %s" % (_digest(left), op, _digest(right))]
+    pairs = [(left, right)]
+    if isinstance(left, (tuple, list)) and isinstance(right, (tuple, list)):
+        pairs = list(zip(left, right))
+    for i, (a, b) in enumerate(pairs):
+        if isinstance(a, (bytes, bytearray)) and \
+                isinstance(b, (bytes, bytearray)) and a != b:
+            lines.append("item %d: first difference at byte %d "
+                         "(lengths %d and %d)" % (i, _first_diff(a, b),
+                                                  len(a), len(b)))
+    return lines

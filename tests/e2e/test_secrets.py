@@ -13,6 +13,7 @@ import base64
 import errno
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -414,8 +415,11 @@ def test_mount_exposes_nothing_of_the_source(deidfs, archive_copy,
             break
         assert m.stop() == 0
     record_output("mount", m.stderr)
-    # export does not copy them either
+    # export does not copy them either: its only attribute is its own
+    # keyed mark (hex digits and a dot), which carries nothing of them
     out = tmp_path / "out"
     export(deidfs, arch, out, db, "--with-quarantine")
     for p in walk(out):
-        assert os.listxattr(p) == [], p
+        assert os.listxattr(p) == ["user.deidfs.mark"], p
+        assert re.fullmatch(rb"[0-9a-f]{32}(\.[0-9a-f]{32})?",
+                            os.getxattr(p, "user.deidfs.mark")), p

@@ -279,6 +279,7 @@ static void full_record(struct store_file *f, const char *path)
 	f->src_size = UINT64_MAX;
 	f->src_mtime_ns = -1234567890123LL;
 	f->src_ino = (uint64_t)1 << 63;
+	f->src_ctime_ns = -987654321987LL;
 	f->opts = strdup("opts-v1");
 	f->status = 7;
 	f->out_size = 123456789012ULL;
@@ -313,6 +314,7 @@ static void assert_same(const struct store_file *a, const struct store_file *b)
 	assert_true(a->src_size == b->src_size);
 	assert_true(a->src_mtime_ns == b->src_mtime_ns);
 	assert_true(a->src_ino == b->src_ino);
+	assert_true(a->src_ctime_ns == b->src_ctime_ns);
 	assert_str_eq(a->opts, b->opts);
 	assert_int_equal(a->status, b->status);
 	assert_true(a->out_size == b->out_size);
@@ -395,6 +397,42 @@ static void test_roundtrip(void **state)
 	store_close(st);
 }
 
+/* A db of schema version 1 (before files.src_ctime_ns) is upgraded in
+ * place on open, keeps its key and records, and its records count as
+ * changed (ctime 0) so their sources are analysed again. */
+static void test_upgrade_v1(void **state)
+{
+	struct store_file f, g;
+	struct store *st;
+	uint8_t k1[KEYED_KEY_LEN], k2[KEYED_KEY_LEN];
+
+	(void)state;
+	st = open_new("v1.db");
+	full_record(&f, "p/1.dcm");
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(store_key(st, k1), 0);
+	store_close(st);
+	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
+			 "UPDATE meta SET v = 1 WHERE k = 'schema_version'");
+	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), 0);
+	assert_int_equal(store_key(st, k2), 0);
+	assert_memory_equal(k1, k2, sizeof(k1));
+	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+	assert_true(g.src_ctime_ns == 0);
+	assert_true(g.src_size == f.src_size);
+	store_file_clear(&g);
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+	assert_true(g.src_ctime_ns == f.src_ctime_ns);
+	store_file_clear(&g);
+	store_file_clear(&f);
+	store_close(st);
+	/* upgraded for good; a newer schema than ours is refused */
+	raw_sql("v1.db", "UPDATE meta SET v = v + 1 "
+			 "WHERE k = 'schema_version'");
+	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), -EBADMSG);
+}
+
 static void test_put_twice(void **state)
 {
 	struct store_file f, g;
@@ -416,7 +454,7 @@ static void test_put_twice(void **state)
 	free(f.modality);
 	f.modality = NULL;
 	f.view_path = strdup("should/be/ignored");
-	f.out_mtime_ns = 42;
+	f.out_mtime_ns = 1700000000123456789LL + 5000000000LL;
 	free(f.study_time);
 	f.study_time = NULL;
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
@@ -427,9 +465,39 @@ static void test_put_twice(void **state)
 	assert_true(g.src_size == 1);
 	assert_null(g.modality);
 	assert_null(g.study_time);
-	assert_int_equal(g.out_mtime_ns, 42);
+	assert_true(g.out_mtime_ns == 1700000000123456789LL + 5000000000LL);
 	assert_string_equal(g.view_path, "abc/2019/L-CC.dcm");
 	store_file_clear(&g);
+
+	/* another analysis of the same version keeps its date, whenever */
+	f.out_mtime_ns = 1800000000000000000LL;
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+	assert_true(g.out_mtime_ns == 1700000000123456789LL + 5000000000LL);
+	store_file_clear(&g);
+
+	/* a new version analysed within the same second as the old one (or
+	 * by a clock that went back) is still dated later: size and mtime
+	 * must tell the versions apart.  Each stat field counts, ctime too
+	 * (a writer that restores the mtime). */
+	{
+		int64_t *fields[] = { &f.src_mtime_ns, &f.src_ctime_ns,
+				      (int64_t *)&f.src_ino,
+				      (int64_t *)&f.src_size };
+		int64_t last = 1700000000123456789LL + 5000000000LL;
+		size_t k;
+
+		for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+			*fields[k] += 1;
+			f.out_mtime_ns = last;
+			assert_int_equal(store_file_put(st, &f, NULL, 0, NULL,
+							0, NULL, 0), 0);
+			assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+			assert_true(g.out_mtime_ns == last + 1000000000LL);
+			last = g.out_mtime_ns;
+			store_file_clear(&g);
+		}
+	}
 
 	/* clearing the view path; unknown ids */
 	assert_int_equal(store_file_set_view_path(st, id, NULL), 0);
@@ -752,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_put_twice),
+		cmocka_unit_test(test_upgrade_v1),
 		cmocka_unit_test(test_audit_replaced),
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_dir_ino),
