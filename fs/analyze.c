@@ -331,6 +331,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 
 	rc = in->rules_ctx_template;
 	rc.pseudonym = an->rec.pseudonym;
+	rc.iod_name = dicom_iod_name(p.sop_class_uid);
 	rc.date_shift_days = keyed_date_shift(in->key, pid, strlen(pid));
 	rc.map_uid = map_uid;
 	rc.audit = audit_cb;

@@ -33,7 +33,9 @@ extern "C" {
 
 #include <new>
 
+#include <gdcmDefs.h>
 #include <gdcmDict.h>
+#include <gdcmMediaStorage.h>
 #include <gdcmDicts.h>
 #include <gdcmGlobal.h>
 #include <gdcmPrivateTag.h>
@@ -1363,6 +1365,22 @@ extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 		dict_vr(tag, creator, vr);
 	} catch (...) {
 		set_vr(vr, "UN");
+	}
+}
+
+extern "C" const char *dicom_iod_name(const char *sop_class_uid)
+{
+	if (!sop_class_uid || !*sop_class_uid)
+		return NULL;
+	try {
+		gdcm::MediaStorage ms =
+			gdcm::MediaStorage::GetMSType(sop_class_uid);
+
+		if (ms == gdcm::MediaStorage::MS_END)
+			return NULL;
+		return gdcm::Defs::GetIODNameFromMediaStorage(ms);
+	} catch (...) {
+		return NULL;
 	}
 }
 

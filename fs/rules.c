@@ -51,6 +51,7 @@
  * closed, never half-apply a rule and carry on.
  */
 #include "rules.h"
+#include "iod.h"
 #include "tables.h"
 
 #include <errno.h>
@@ -68,6 +69,7 @@
 #define WL_MAX_INPUT (1u << 20)
 #define WL_MAX_VALUES 10000
 #define SMALL 256		/* values up to this size need no malloc */
+#define PSEUDO_PN_MAX 66		/* a pseudonym (pseudonym_ok()) and '^' */
 
 /* ---------------------------------------------------------------------- */
 /* Action codes (PS3.15 E.1.1) */
@@ -1065,8 +1067,38 @@ struct walk {
 	const struct rules *r;
 	const struct rules_ctx *ctx;
 	unsigned opts;
+	int iod;			/* iod_find(ctx->iod_name) */
+	uint32_t tags[DCM_MAX_DEPTH + 2];	/* tag path of the current
+						 * element, tags[depth] */
 	char path[PATH_MAX_LEN];
 };
+
+/* What the file's IOD asks of the current attribute (at depth). */
+enum need {
+	NEED_UNKNOWN_IOD,	/* no IOD: take the alternative that keeps
+				 * any IOD conformant */
+	NEED_NONE,		/* Type 3, or not in the IOD at this path */
+	NEED_PRESENT,		/* Type 2, 2C: present, may be empty */
+	NEED_VALUE,		/* Type 1, 1C: present with a value */
+};
+
+static enum need need_of(const struct walk *w, unsigned depth)
+{
+	if (w->iod == IOD_NONE)
+		return NEED_UNKNOWN_IOD;
+	switch (iod_type(w->iod, w->tags, depth + 1)) {
+	case IOD_TYPE_1:
+	case IOD_TYPE_1C:
+		/* 1C: the source holds the attribute, so we take it that
+		 * its condition holds */
+		return NEED_VALUE;
+	case IOD_TYPE_2:
+	case IOD_TYPE_2C:
+		return NEED_PRESENT;
+	default:
+		return NEED_NONE;
+	}
+}
 
 /*
  * The code of a row under the enabled options.  Precedence: if any enabled
@@ -1092,18 +1124,17 @@ static enum code row_code(const struct row *row, unsigned opts)
 }
 
 /*
- * Compound codes depend on the attribute's Type in the IOD, which we do not
- * know.  Privacy is the same whichever alternative we take (each removes
- * the value), so we take the one that keeps any IOD conformant: D for
- * Z/D, X/D and X/Z/D (a Type 1 attribute needs a value), Z for X/Z (a
- * Type 2 attribute must be present).  X/Z/U* is used for sequences of
- * references (Referenced Image Sequence...): we keep the sequence and clean
- * its items recursively, so the referenced SOP Instance UIDs inside get U
- * from their own rows; a non-sequence UI gets U; anything else Z.
- * A plain D or Z on a sequence empties it (a dummy item would be invented
- * content); a U on a sequence keeps and cleans it like X/Z/U*.
+ * PS3.15 E.1.1: a compound code's alternative is the one the attribute's
+ * Type in the IOD needs, at the attribute's own nesting level: X where it
+ * is Type 3 (or not in the IOD there), Z where Type 2 or 2C, D where Type
+ * 1 or 1C; X/Z/U* keeps (and cleans) a required sequence of references or
+ * replaces a required UID.  Removing keeps nothing, so X is also the most
+ * private choice.  When the file's IOD is not known (a SOP class GDCM's
+ * tables do not describe), the alternative that keeps any IOD conformant:
+ * D for Z/D, X/D and X/Z/D, Z for X/Z.  A D on a sequence is a dummy item
+ * (see act_dummy_seq()); a Z empties it.
  */
-static enum act act_of_code(enum code c, enum vk vk)
+static enum act act_of_code(enum code c, enum vk vk, enum need need)
 {
 	switch (c) {
 	case CODE_K:
@@ -1111,15 +1142,24 @@ static enum act act_of_code(enum code c, enum vk vk)
 	case CODE_C:
 		return ACT_C;
 	case CODE_D:
+		return ACT_D;
 	case CODE_ZD:
+		return need == NEED_VALUE || need == NEED_UNKNOWN_IOD ? ACT_D
+								      : ACT_Z;
 	case CODE_XD:
+		return need == NEED_NONE ? ACT_X : ACT_D;
 	case CODE_XZD:
-		return vk == VK_SQ ? ACT_Z : ACT_D;
+		if (need == NEED_NONE)
+			return ACT_X;
+		return need == NEED_PRESENT ? ACT_Z : ACT_D;
 	case CODE_Z:
-	case CODE_XZ:
 		return ACT_Z;
+	case CODE_XZ:
+		return need == NEED_NONE ? ACT_X : ACT_Z;
 	case CODE_U:
 	case CODE_XZU:
+		if (c == CODE_XZU && need == NEED_NONE)
+			return ACT_X;
 		if (vk == VK_SQ)
 			return ACT_KEEP;
 		if (vk == VK_UI || (c == CODE_U && vk == VK_UN))
@@ -1293,6 +1333,21 @@ out:
 	return err;
 }
 
+static const char *modality_lut_type(const struct dcm_elem *e)
+{
+	static const char *const terms[] = { "OD", "HU", "US", "MGML",
+					     "Z_EFF", "ED", "EDW", "HU_MOD",
+					     "PCT" };
+	const char *p;
+	size_t n, i;
+
+	trimmed(e, &p, &n);
+	for (i = 0; i < sizeof(terms) / sizeof(terms[0]); i++)
+		if (n == strlen(terms[i]) && !memcmp(p, terms[i], n))
+			return terms[i];
+	return "US";
+}
+
 /* D: a dummy value consistent with the VR (PS3.15 E.1.1). */
 static int act_dummy(struct walk *w, struct dcm_elem *e, enum vk vk)
 {
@@ -1307,6 +1362,13 @@ static int act_dummy(struct walk *w, struct dcm_elem *e, enum vk vk)
 	case VK_NUMSTR: s = "0"; break;
 	case VK_CS: s = "ANON"; break;	/* CS allows upper case only */
 	case VK_TEXT:
+		/* a PN with its family name delimiter (see rules_apply()) */
+		s = vr_is(e, "PN") ? "ANONYMIZED^" : "ANONYMIZED";
+		/* Modality LUT Type: one of its defined terms (PS3.3
+		 * C.11.1.1.2) stays, anything else is "US", unspecified */
+		if (e->tag == DCM_TAG(0x0028, 0x3004))
+			s = modality_lut_type(e);
+		break;
 	case VK_AE:	/* "ANONYMIZED" fits AE and SH (16 chars) */
 	case VK_UR:
 		s = "ANONYMIZED";
@@ -1584,6 +1646,83 @@ static int private_kept(const struct walk *w, const struct dcm_ds *ds,
 	return is_safe_private(w->r, g, el & 0xff, p, n);
 }
 
+/*
+ * D on a sequence: one dummy item that keeps the module valid and holds
+ * nothing of the original.  Its shape is the source's first item: of its
+ * attributes, those the IOD requires in the item (Type 1, 1C, 2, 2C at that
+ * path) stay, the rest go.  Type 2 ones become empty; Type 1 ones get a
+ * dummy value, UIDs a keyed replacement (the standard's own UIDs, such as
+ * a Referenced SOP Class UID, are kept) so references between published
+ * files still resolve; a required sequence inside gets a dummy item in
+ * turn.  Further items go.  With no IOD known, or no item to take the
+ * shape from, the sequence is emptied (inventing the content of an item
+ * the source did not have would be guesswork).
+ */
+static int act_dummy_seq(struct walk *w, struct dcm_elem *e, unsigned depth,
+			 size_t plen)
+{
+	struct dcm_ds *item;
+	uint8_t *dead = NULL;
+	uint32_t i, j;
+	size_t ilen;
+	int n, err = 0;
+
+	if (e->val)	/* raw bytes we cannot look into */
+		return -EBADMSG;
+	if (w->iod == IOD_NONE || !e->nitems || depth + 1 > DCM_MAX_DEPTH)
+		return act_zero(w, e);
+	err = do_audit(w, "D", NULL, 0, NULL, 0);
+	if (err)
+		return err;
+	for (j = 1; j < e->nitems; j++)
+		dcm_ds_free(&e->items[j]);
+	e->nitems = 1;
+	item = &e->items[0];
+	n = snprintf(w->path + plen + 8, sizeof(w->path) - plen - 8, "[0].");
+	if (n < 0 || (size_t)n >= sizeof(w->path) - plen - 8)
+		return -EBADMSG;
+	ilen = plen + 8 + (size_t)n;
+	for (i = 0; i < item->n && !err; i++) {
+		struct dcm_elem *c = &item->el[i];
+		enum vk vk = vr_kind(c);
+
+		path_tag(w, ilen, c->tag);
+		w->tags[depth + 1] = c->tag;
+		switch (need_of(w, depth + 1)) {
+		case NEED_VALUE:
+			if (vk == VK_SQ)
+				err = act_dummy_seq(w, c, depth + 1, ilen);
+			else if (vk == VK_UI)
+				err = act_uid(w, c, 1, "D");
+			else
+				err = act_dummy(w, c, vk);
+			break;
+		case NEED_PRESENT:
+			err = act_zero(w, c);
+			break;
+		default:
+			if (!dead && !(dead = calloc(item->n, 1))) {
+				err = -ENOMEM;
+				break;
+			}
+			dead[i] = 1;
+			err = remove_at(w, item, i);
+			break;
+		}
+	}
+	if (!err && dead) {
+		for (i = 0, j = 0; i < item->n; i++) {
+			if (dead[i])
+				dcm_elem_clear(&item->el[i]);
+			else
+				item->el[j++] = item->el[i];
+		}
+		item->n = j;
+	}
+	free(dead);
+	return err;
+}
+
 /* Apply the rules to ds->el[i]; *removed set when it is gone. */
 static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 		      unsigned depth, size_t plen, int *removed)
@@ -1605,9 +1744,21 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 		   (g >= 0x5000 && g <= 0x501e)) {
 		goto remove;	/* overlays and curves, whatever the table */
 	} else if ((row = lookup(w->r, e->tag))) {
-		act = act_of_code(row_code(row, w->opts), vk);
+		act = act_of_code(row_code(row, w->opts), vk,
+				  need_of(w, depth));
 	} else {
 		act = act_not_in_table(w, e, vk);
+		/* What the conservative rule would remove but the IOD
+		 * requires gets what the IOD requires instead: a dummy value
+		 * or an empty one (nothing of the original either way). */
+		if (act == ACT_X) {
+			enum need need = need_of(w, depth);
+
+			if (need == NEED_VALUE)
+				act = ACT_D;
+			else if (need == NEED_PRESENT)
+				act = ACT_Z;
+		}
 	}
 
 	if (act == ACT_C) {
@@ -1621,7 +1772,8 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 		else if (vk != VK_SQ && wl_match(w->ctx->wl, e))
 			act = ACT_KEEP;
 		else
-			act = act_of_code((enum code)row->basic, vk);
+			act = act_of_code((enum code)row->basic, vk,
+					  need_of(w, depth));
 		if (act == ACT_C)	/* not reachable: basic is never C */
 			return -EBADMSG;
 	}
@@ -1632,6 +1784,8 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 	case ACT_Z:
 		return act_zero(w, e);
 	case ACT_D:
+		if (vk == VK_SQ)
+			return act_dummy_seq(w, e, depth, plen);
 		return act_dummy(w, e, vk);
 	case ACT_U:
 		return act_uid(w, e, 0, "U");
@@ -1661,6 +1815,7 @@ static int walk_ds(struct walk *w, struct dcm_ds *ds, unsigned depth,
 		uint32_t tag = ds->el[i].tag;
 
 		path_tag(w, plen, tag);
+		w->tags[depth] = tag;
 		/* Top-level PatientName/PatientID become the pseudonym
 		 * afterwards, audited against the original value. */
 		if (depth == 0 && (tag == DCM_TAG(0x0010, 0x0010) ||
@@ -1846,11 +2001,24 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	w->r = r;
 	w->ctx = ctx;
 	w->opts = ctx->options;
+	w->iod = iod_find(ctx->iod_name);
 	err = walk_ds(w, ds, 0, 0);
 	if (err)
 		goto out;
-	err = set_top(w, ds, DCM_TAG(0x0010, 0x0010), "PN", ctx->pseudonym,
-		      "pseudonym");
+	/* "<pseudonym>^": the family name component with its delimiter; a
+	 * name without any '^' reads as the retired ACR-NEMA form (PS3.5
+	 * 6.2.1) and validators warn about it */
+	{
+		char pn[PSEUDO_PN_MAX];
+		int n = snprintf(pn, sizeof(pn), "%s^", ctx->pseudonym);
+
+		if (n < 0 || (size_t)n >= sizeof(pn)) {
+			err = -EINVAL;
+			goto out;
+		}
+		err = set_top(w, ds, DCM_TAG(0x0010, 0x0010), "PN", pn,
+			      "pseudonym");
+	}
 	if (err)
 		goto out;
 	err = set_top(w, ds, DCM_TAG(0x0010, 0x0020), "LO", ctx->pseudonym,

@@ -117,6 +117,10 @@ const char *dicom_output_ts(const struct dicom_parsed *p);
  * creator is not NULL); "UN" when unknown.  Writes 3 bytes to vr. */
 void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
 
+/* Name of the IOD of a SOP class in GDCM's Part 3 tables (static storage;
+ * see iod_find()), or NULL when GDCM does not know the SOP class. */
+const char *dicom_iod_name(const char *sop_class_uid);
+
 /* True when uid is a well-known UID of the standard (SOP classes, transfer
  * syntaxes, coding schemes, frames of reference defined by the standard...)
  * which de-identification must not change. */

@@ -64,6 +64,13 @@ struct rules_ctx {
 	unsigned options;		/* RULES_* flags */
 	const struct rules_whitelist *wl;	/* borrowed, may be NULL */
 	const char *pseudonym;		/* fills PatientID and PatientName */
+	/*
+	 * The file's IOD as GDCM names it (dicom_iod_name() of its SOP
+	 * class), or NULL when unknown.  Compound codes (X/Z, X/D, Z/D,
+	 * X/Z/D, X/Z/U*) are decided by the attribute's Type in it, see
+	 * fs/rules.c.
+	 */
+	const char *iod_name;
 	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
 	/*
 	 * Replace an instance UID: write the new UID (NUL-terminated) to out.

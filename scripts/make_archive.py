@@ -595,6 +595,7 @@ class Gen:
         vc.CodingSchemeDesignator = "SCT"
         vc.CodeMeaning = meaning
         ds.ViewCodeSequence = [vc]
+        self.add_references(ds, s, inst_no)
         ds.PatientOrientation = ["A", "R" if lat == "L" else "L"] \
             if pos == "CC" else ["A", "FR" if lat == "L" else "FL"]
         ds.BurnedInAnnotation = "YES" if burned_in else "NO"
@@ -614,6 +615,47 @@ class Gen:
             del ds.Modality
         return ds
 
+    def add_references(self, ds, s, inst_no):
+        """What a modality writes into a mammogram that the profile's
+        compound codes (X/Z, X/Z/D, X/D) act on, identifying values
+        inside: the referenced study and procedure step (UIDs), the
+        operator (an ID code and the institution), and a pixel spacing
+        calibration with a free-text description.  Whether each is
+        removed, emptied or replaced by a dummy depends on its Type in
+        the Digital Mammography IOD (issue 9)."""
+        where = "study %s image %d " % (s["key"], inst_no)
+        rs = Dataset()
+        rs.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+        rs.ReferencedSOPInstanceUID = self.uid(where +
+                                               "ReferencedStudySequence")
+        ds.ReferencedStudySequence = [rs]
+        pps = Dataset()
+        pps.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.3"
+        # one procedure step per study: every image refers to it
+        if "pps_uid" not in s:
+            s["pps_uid"] = self.uid(
+                "study %s ReferencedPerformedProcedureStepSequence"
+                % s["key"])
+        pps.ReferencedSOPInstanceUID = s["pps_uid"]
+        ds.ReferencedPerformedProcedureStepSequence = [pps]
+        code = Dataset()
+        code.CodeValue = self.ident_id("OP", 6, "staff-id",
+                                       where + "OperatorIdentification"
+                                       "Sequence>PersonIdentificationCode")
+        code.CodingSchemeDesignator = "L"
+        code.CodeMeaning = s["operator"]
+        op = Dataset()
+        op.PersonIdentificationCodeSequence = [code]
+        op.InstitutionName = s["inst"]["name"]
+        ds.OperatorIdentificationSequence = [op]
+        ds.ImagerPixelSpacing = [0.1, 0.1]
+        ds.PixelSpacing = [0.1, 0.1]
+        ds.PixelSpacingCalibrationType = "GEOMETRY"
+        # the operator's name (planted as such): a token of its own would
+        # be missing from the archive when this file is written truncated
+        ds.PixelSpacingCalibrationDescription = "Kalibrert av %s" % \
+            s["operator"].replace("^", " ")
+
     def sc_image(self, w, s, series, inst_no, charset, description):
         sop_uid = self.uid("study %s SC %d SOPInstanceUID" %
                            (s["key"], inst_no))
@@ -628,6 +670,15 @@ class Gen:
         n = min(self.args.rows, 512)
         m = min(self.args.cols, 512)
         self.pixels(ds, n, m, 8)
+        # a Modality LUT whose Type (LO, Type 1 in the item) holds text:
+        # the conservative rule may not simply remove it (issue 9)
+        lut = Dataset()
+        lut.LUTDescriptor = [256, 0, 16]
+        lut.ModalityLUTType = self.marker_text(
+            "LUT %s", "comment", "study %s SC %d ModalityLUTType"
+            % (s["key"], inst_no))
+        lut.add_new(0x00283006, "US", list(range(256)))     # LUTData
+        ds.ModalityLUTSequence = [lut]
         return ds
 
     def ct_image(self, w, s, series, inst_no, charset):

@@ -15,6 +15,7 @@ Needs root (tmpfs and bind mounts, setpriv); the mount tests need FUSE.
 """
 
 import errno
+import io
 import os
 import random
 import re
@@ -154,13 +155,25 @@ def private_copy(arch, where):
     return Archive(where, arch.phi_path)
 
 
+def pixel_end(path):
+    """Offset just past the Pixel Data value in the file at path (a file
+    may go on after it: trailing padding, which deidfs does not publish)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    px = pydicom.dcmread(io.BytesIO(data)).PixelData
+    i = data.rfind(px)
+    assert i > 0 and px
+    return i + len(px)
+
+
 def change_pixels(path, n=16, byte=None):
-    """Rewrite the last n bytes (pixel data) in place, same size; a later
-    mtime even on coarse clocks."""
+    """Rewrite the last n bytes of the pixel data in place, same size; a
+    later mtime even on coarse clocks."""
+    end = pixel_end(path)
     with open(path, "r+b") as f:
-        f.seek(-n, os.SEEK_END)
+        f.seek(end - n)
         old = f.read(n)
-        f.seek(-n, os.SEEK_END)
+        f.seek(end - n)
         f.write(bytes([byte] * n) if byte is not None
                 else bytes(b ^ 0x5A for b in old))
     st = os.stat(path)
@@ -813,10 +826,11 @@ def _change(how, path):
         _restore_times(path, st)        # cp -p, tar, rsync -t do this
         return "new"
     if how == "pixels, same size, same second":
+        end = pixel_end(path)
         with open(path, "r+b") as f:
-            f.seek(-16, os.SEEK_END)
+            f.seek(end - 16)
             old = f.read(16)
-            f.seek(-16, os.SEEK_END)
+            f.seek(end - 16)
             f.write(bytes(b ^ 0xA5 for b in old))
         return "new"
     if how == "header only, same size":

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "dcm.h"
+#include "iod.h"
 #include "rules.h"
 
 #define T DCM_TAG
@@ -251,7 +252,7 @@ static void test_basic_codes(void **state)
 	assert_empty(&ds, T(0x0008, 0x0050));
 	fx_map(&fx, "1.2.3.4.5.6", mapped, sizeof(mapped));
 	assert_str(&ds, T(0x0008, 0x0018), mapped);
-	assert_str(&ds, T(0x0040, 0xa123), "ANONYMIZED");
+	assert_str(&ds, T(0x0040, 0xa123), "ANONYMIZED^");
 	assert_str(&ds, T(0x0018, 0x9074), "19000101000000.000000");
 	assert_str(&ds, T(0x0040, 0xa121), "19000101");
 	assert_str(&ds, T(0x0040, 0xa122), "000000.00");
@@ -268,7 +269,7 @@ static void test_basic_codes(void **state)
 	assert_int_equal(e->len, 8);
 	assert_memory_equal(e->val, "\0\0\0\0\0\0\0\0", 8);
 	assert_empty(&ds, T(0x0040, 0xa730));
-	assert_str(&ds, T(0x0070, 0x0084), "ANONYMIZED");
+	assert_str(&ds, T(0x0070, 0x0084), "ANONYMIZED^");
 	assert_empty(&ds, T(0x0008, 0x0022));
 	assert_str(&ds, T(0x0008, 0x0021), "19000101");
 	assert_str(&ds, T(0x0008, 0x0080), "ANONYMIZED");
@@ -723,6 +724,151 @@ static void test_overlays_curves(void **state)
 	dcm_ds_free(&ds);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Compound codes decided by the IOD (PS3.15 E.1.1), issue 9 */
+
+#define MG_IOD "Digital Mammography X Ray Image IOD Modules"
+
+/* The Types these tests rely on, read from GDCM's Part3.xml (2008): if the
+ * tables change, these fail first and say which assumption broke. */
+static void test_iod_types(void **state)
+{
+	int mg = iod_find(MG_IOD);
+	uint32_t p[3];
+
+	(void)state;
+	assert_true(mg != IOD_NONE);
+	assert_int_equal(iod_find("No Such IOD Modules"), IOD_NONE);
+	assert_int_equal(iod_find(NULL), IOD_NONE);
+	/* top level: Type 1, 1C, 2, 2C, 3 and not in the IOD */
+	p[0] = T(0x0020, 0x000d);	/* Study Instance UID, General Study */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_1);
+	p[0] = T(0x0008, 0x1111);	/* RPPS Sequence: 1C in DX Series */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_1C);
+	p[0] = T(0x0040, 0x0555);	/* Acquisition Context Sequence */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_2);
+	p[0] = T(0x0008, 0x0023);	/* Content Date, General Image */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_2C);
+	p[0] = T(0x0008, 0x1110);	/* Referenced Study Sequence */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_3);
+	p[0] = T(0x300a, 0x00b2);	/* Treatment Machine Name: RT only */
+	assert_int_equal(iod_type(mg, p, 1), IOD_TYPE_UNKNOWN);
+	assert_int_equal(iod_type(IOD_NONE, p, 1), IOD_TYPE_UNKNOWN);
+	/* nested, through a macro: the SOP Instance Reference Macro in the
+	 * RPPS Sequence's items; the View Code Sequence's modifiers */
+	p[0] = T(0x0008, 0x1111);
+	p[1] = T(0x0008, 0x1155);
+	assert_int_equal(iod_type(mg, p, 2), IOD_TYPE_1);
+	p[1] = T(0x0010, 0x0010);	/* not in those items */
+	assert_int_equal(iod_type(mg, p, 2), IOD_TYPE_UNKNOWN);
+	p[0] = T(0x0054, 0x0220);
+	p[1] = T(0x0054, 0x0222);
+	assert_int_equal(iod_type(mg, p, 2), IOD_TYPE_2);
+	p[2] = T(0x0008, 0x0100);	/* Code Value, three levels down */
+	assert_int_equal(iod_type(mg, p, 3), IOD_TYPE_1);
+}
+
+/* The same attribute under each code gets what its Type needs: X for
+ * Type 3 (and for attributes the IOD does not have), Z for Type 2/2C, D
+ * for Type 1/1C; with no IOD the choice that keeps any IOD valid. */
+static void test_compound_by_iod(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+	int pass;
+
+	(void)state;
+	for (pass = 0; pass < 2; pass++) {
+		ctx_init(&ctx, &fx, 0);
+		ctx.iod_name = pass ? NULL : MG_IOD;
+		/* X/Z on Type 3 (Acquisition Date) and Type 2 (Acquisition
+		 * Context Sequence) */
+		set(&ds, T(0x0008, 0x0022), "DA", "20240102");
+		add_item(&ds, T(0x0040, 0x0555));
+		/* X/D on Type 3 (Series Date) */
+		set(&ds, T(0x0008, 0x0021), "DA", "20240103");
+		/* X/Z/D on Type 3 (Institution Name), on an attribute the
+		 * IOD does not have (Treatment Machine Name, X/Z) */
+		set(&ds, T(0x0008, 0x0080), "LO", "St Elsewhere");
+		set(&ds, T(0x300a, 0x00b2), "SH", "LINAC_NORTH");
+		/* Z/D on Type 2C (Content Date) */
+		set(&ds, T(0x0008, 0x0023), "DA", "20240104");
+		apply_ok(&ctx, &ds);
+		if (!pass) {
+			assert_absent(&ds, T(0x0008, 0x0022));
+			assert_empty(&ds, T(0x0040, 0x0555));
+			assert_absent(&ds, T(0x0008, 0x0021));
+			assert_absent(&ds, T(0x0008, 0x0080));
+			assert_absent(&ds, T(0x300a, 0x00b2));
+			assert_empty(&ds, T(0x0008, 0x0023));
+		} else {
+			assert_empty(&ds, T(0x0008, 0x0022));
+			assert_empty(&ds, T(0x0040, 0x0555));
+			assert_str(&ds, T(0x0008, 0x0021), "19000101");
+			assert_str(&ds, T(0x0008, 0x0080), "ANONYMIZED");
+			assert_empty(&ds, T(0x300a, 0x00b2));
+			assert_str(&ds, T(0x0008, 0x0023), "19000101");
+		}
+		dcm_ds_free(&ds);
+	}
+}
+
+/* X/Z/D on a Type 1C sequence: one dummy item, shaped by the source's
+ * first, holding only what the item must hold: the standard's class UID,
+ * a keyed instance UID (references still resolve), nothing else; Type 3
+ * sequences of references go; the conservative rule does not remove a
+ * Type 1C text the IOD needs (a dummy instead). */
+static void test_dummy_item(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it;
+	struct dcm_elem *e;
+	struct rules_ctx ctx;
+	struct fx fx;
+	char mapped[80];
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	ctx.iod_name = MG_IOD;
+	it = add_item(&ds, T(0x0008, 0x1111));		/* 1C, X/Z/D */
+	set(it, T(0x0008, 0x1150), "UI", "1.2.840.10008.3.1.2.3.3");
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.77");
+	set(it, T(0x0010, 0x0010), "PN", "Hidden^Name");	/* not in item */
+	set(it, T(0x0020, 0x0013), "IS", "20200115");	/* not in item */
+	it = add_item(&ds, T(0x0008, 0x1111));		/* a second item */
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.78");
+	it = add_item(&ds, T(0x0008, 0x1110));		/* 3, X/Z */
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.79");
+	set(&ds, T(0x0028, 0x0a02), "CS", "GEOMETRY");
+	set(&ds, T(0x0028, 0x0a04), "LO", "Calibrated by Jane Doe");
+	apply_ok(&ctx, &ds);
+
+	e = dcm_ds_get(&ds, T(0x0008, 0x1111));
+	assert_non_null(e);
+	assert_int_equal(e->nitems, 1);
+	assert_int_equal(e->items[0].n, 2);
+	assert_str(&e->items[0], T(0x0008, 0x1150), "1.2.840.10008.3.1.2.3.3");
+	fx_map(&fx, "1.2.3.4.77", mapped, sizeof(mapped));
+	assert_str(&e->items[0], T(0x0008, 0x1155), mapped);
+	assert_non_null(find_audit(&fx, "00081111"));
+	assert_non_null(find_audit(&fx, "00081111[0].00100010"));
+	assert_absent(&ds, T(0x0008, 0x1110));
+	assert_str(&ds, T(0x0028, 0x0a02), "GEOMETRY");
+	assert_str(&ds, T(0x0028, 0x0a04), "ANONYMIZED");
+	dcm_ds_free(&ds);
+
+	/* no IOD: the sequence is emptied, the text removed, as before */
+	ctx_init(&ctx, &fx, 0);
+	it = add_item(&ds, T(0x0008, 0x1111));
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.77");
+	set(&ds, T(0x0028, 0x0a04), "LO", "Calibrated by Jane Doe");
+	apply_ok(&ctx, &ds);
+	assert_empty(&ds, T(0x0008, 0x1111));
+	assert_absent(&ds, T(0x0028, 0x0a04));
+	dcm_ds_free(&ds);
+}
+
 static void test_not_in_table(void **state)
 {
 	static const uint8_t bin[4] = { 1, 2, 3, 4 };
@@ -786,7 +932,7 @@ static void test_pseudonym_and_marks(void **state)
 	set(&ds, T(0x0010, 0x0020), "LO", "MRN123456");
 	set(&ds, T(0x0012, 0x0063), "LO", "old method");
 	apply_ok(&ctx, &ds);
-	assert_str(&ds, T(0x0010, 0x0010), "PSEUDO0001");
+	assert_str(&ds, T(0x0010, 0x0010), "PSEUDO0001^");
 	assert_str(&ds, T(0x0010, 0x0020), "PSEUDO0001");
 	assert_string_equal(dcm_ds_get(&ds, T(0x0010, 0x0010))->vr, "PN");
 	assert_string_equal(dcm_ds_get(&ds, T(0x0010, 0x0020))->vr, "LO");
@@ -816,7 +962,7 @@ static void test_pseudonym_and_marks(void **state)
 	assert_non_null(a);
 	assert_string_equal(a->action, "pseudonym");
 	assert_string_equal(a->old, "Doe^Jane");
-	assert_string_equal(a->newv, "PSEUDO0001");
+	assert_string_equal(a->newv, "PSEUDO0001^ ");
 	a = find_audit(&fx, "00100020");
 	assert_non_null(a);
 	assert_string_equal(a->old, "MRN123456 ");
@@ -880,7 +1026,7 @@ static void test_audit_sees_old_values(void **state)
 	assert_non_null(a);
 	assert_string_equal(a->action, "D");
 	assert_string_equal(a->old, "Smith^John");
-	assert_string_equal(a->newv, "ANONYMIZED");
+	assert_string_equal(a->newv, "ANONYMIZED^ ");
 	a = find_audit(&fx, "0040A730");	/* sequence emptied */
 	assert_non_null(a);
 	dcm_ds_free(&ds);
@@ -1173,6 +1319,9 @@ int main(void)
 		cmocka_unit_test(test_private),
 		cmocka_unit_test(test_overlays_curves),
 		cmocka_unit_test(test_not_in_table),
+		cmocka_unit_test(test_iod_types),
+		cmocka_unit_test(test_compound_by_iod),
+		cmocka_unit_test(test_dummy_item),
 		cmocka_unit_test(test_pseudonym_and_marks),
 		cmocka_unit_test(test_audit_sees_old_values),
 		cmocka_unit_test(test_fail_closed),
