@@ -125,6 +125,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	rc.options = opts;
 	rc.wl = (opts & RULES_CLEAN_DESCRIPTORS) ? wl : NULL;
 	rc.pseudonym = pseudo;
+	rc.iod_name = dicom_iod_name(q.sop_class_uid);
 	rc.date_shift_days = keyed_date_shift(key, pid, strlen(pid));
 	rc.map_uid = map_uid;
 	if (rules_apply(rules, &rc, &q.ds))
@@ -165,14 +166,19 @@ static void check_basic_ds(const struct dcm_ds *ds, unsigned depth,
 		CHECK(!(g >= 0x6000 && g <= 0x601e) &&
 			      !(g >= 0x5000 && g <= 0x501e),
 		      "no overlay or curve in the output");
-		if (depth == 0 && (e->tag == TAG_PATIENT_NAME ||
-				   e->tag == TAG_PATIENT_ID)) {
+		if (depth == 0 && e->tag == TAG_PATIENT_ID) {
 			dcm_elem_str(e, v, sizeof(v));
 			CHECK(strcmp(v, pseudo) == 0,
-			      "PatientName/PatientID are the pseudonym");
+			      "PatientID is the pseudonym");
+		} else if (depth == 0 && e->tag == TAG_PATIENT_NAME) {
+			dcm_elem_str(e, v, sizeof(v));
+			CHECK(strlen(v) == strlen(pseudo) + 1 &&
+				      !strncmp(v, pseudo, strlen(pseudo)) &&
+				      v[strlen(pseudo)] == '^',
+			      "PatientName is the pseudonym^");
 		} else if (strcmp(e->vr, "PN") == 0) {
 			dcm_elem_str(e, v, sizeof(v));
-			CHECK(v[0] == 0 || strcmp(v, "ANONYMIZED") == 0,
+			CHECK(v[0] == 0 || strcmp(v, "ANONYMIZED^") == 0,
 			      "every other PN is empty or the dummy");
 		}
 		for (k = 0; k < e->nitems; k++)
