@@ -64,11 +64,12 @@ struct view_engine {
  * Version of the bytes deidfs generates for a given input, options and
  * key.  It is part of every index record's options fingerprint: bump it
  * whenever a change to the rules or the writer changes the output (2: the
- * file meta is padded to align the pixel data), so that a db indexed by an
+ * file meta is padded to align the pixel data; 3: compound codes decided
+ * by the IOD, PatientName "<pseudonym>^"), so that a db indexed by an
  * earlier version is re-analysed instead of disagreeing with the bytes
  * served (which view_file_open() would refuse as a changed source).
  */
-#define VIEW_FORMAT 2
+#define VIEW_FORMAT 3
 
 /* ---------------------------------------------------------------- engine */
 
