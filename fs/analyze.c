@@ -28,6 +28,7 @@
 #define TAG_LATERALITY DCM_TAG(0x0020, 0x0060)
 #define TAG_VIEW_POSITION DCM_TAG(0x0018, 0x5101)
 #define TAG_STUDY_UID DCM_TAG(0x0020, 0x000D)
+#define TAG_SOP_CLASS DCM_TAG(0x0008, 0x0016)
 #define TAG_SERIES_UID DCM_TAG(0x0020, 0x000E)
 #define TAG_SOP_UID DCM_TAG(0x0008, 0x0018)
 
@@ -262,7 +263,8 @@ int analysis_run(const struct analysis_input *in, int fd,
 	struct rules_ctx rc;
 	struct cb_arg arg = { in->key, an };
 	struct stat st;
-	char pid[256], sop_inst[128], pseudo[KEYED_PSEUDONYM_LEN + 1];
+	char pid[256], sop_inst[128], sop_class[128];
+	char pseudo[KEYED_PSEUDONYM_LEN + 1];
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
 	int err, fdv = fd;
@@ -321,6 +323,18 @@ int analysis_run(const struct analysis_input *in, int fd,
 	an->rec.sop_uid = mapped(in, &p.ds, TAG_SOP_UID);
 
 	an->rec.status = rules_classify(&p.ds, in->modalities);
+	/* The SOP class (of the meta and of the dataset) is written to the
+	 * output as it is: only one of the standard's own will do, and with
+	 * any other no header is made at all (a quarantined file's header is
+	 * exported with --with-quarantine). */
+	if (!dicom_uid_is_well_known(p.sop_class_uid) ||
+	    (dcm_ds_get_str(&p.ds, TAG_SOP_CLASS, sop_class,
+			    sizeof(sop_class)) &&
+	     strcmp(sop_class, p.sop_class_uid))) {
+		if (an->rec.status == RULES_OK)
+			an->rec.status = RULES_Q_SOP_CLASS;
+		goto out;
+	}
 
 	if (!an->rec.pseudonym) {
 		/* No PatientID: nothing to link or name it by. */

@@ -1368,6 +1368,20 @@ extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 	}
 }
 
+extern "C" int dicom_tag_known(uint32_t tag)
+{
+	char vr[3];
+
+	if (DCM_GROUP(tag) & 1)
+		return 0;
+	try {
+		dict_vr(tag, NULL, vr);
+		return strcmp(vr, "UN") != 0;
+	} catch (...) {
+		return 0;
+	}
+}
+
 extern "C" const char *dicom_iod_name(const char *sop_class_uid)
 {
 	if (!sop_class_uid || !*sop_class_uid)
@@ -1399,11 +1413,11 @@ extern "C" int dicom_uid_is_well_known(const char *uid)
 		"1.2.840.10008.2.16.4",		/* DCM */
 	};
 
-	if (!uid || !*uid)
+	if (!uid || !*uid || strlen(uid) > 64)
 		return 0;
 	try {
-		if (!strncmp(uid, "1.2.840.10008.", 14))
-			return 1;
+		/* the registry, not the root: anything can be written
+		 * under 1.2.840.10008., a personal ID included */
 		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]);
 		     i++)
 			if (!strcmp(uid, schemes[i]))

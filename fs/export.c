@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -469,6 +470,15 @@ int export_run(struct view_engine *e, const struct view *v,
 	p.dest_fd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p.dest_fd < 0)
 		return -errno;
+	/* One export at a time into a destination: another one's sweep
+	 * would remove our temporary files and its renames race ours.  The
+	 * second waits (a file system without locks: we go on). */
+	if (flock(p.dest_fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+		fprintf(stderr, "deidfs: export: another export is writing "
+				"into the destination; waiting for it\n");
+		while (flock(p.dest_fd, LOCK_EX) && errno == EINTR)
+			;
+	}
 	pthread_mutex_init(&p.lock, NULL);
 	sweep_tmp(p.dest_fd, 0);
 

@@ -300,6 +300,67 @@ static int put_num(char *buf, size_t bufsz, size_t *at, int64_t v,
 	return 0;
 }
 
+/*
+ * Names come only from validated values: a number or a code that a writer
+ * filled with a date, a personal ID or a name must not become a folder or
+ * file name.  Numbers beyond LAYOUT_MAX_NUMBER render as absent ("x": no
+ * series or instance number of a real archive is that large, but a date
+ * or a personal ID is); codes render only when they are one of the
+ * standard's terms for that attribute, otherwise as absent ("unknown").
+ */
+#define LAYOUT_MAX_NUMBER 99999
+
+static int num_ok(int64_t v)
+{
+	return v != INT64_MIN && v >= -LAYOUT_MAX_NUMBER &&
+	       v <= LAYOUT_MAX_NUMBER;
+}
+
+/* The first value of a CS string (up to '\\', spaces trimmed) if it is
+ * one of terms (NULL-terminated), else NULL. */
+static const char *term(const char *s, const char *const *terms)
+{
+	size_t n;
+
+	if (!s)
+		return NULL;
+	while (*s == ' ')
+		s++;
+	n = strcspn(s, "\\");
+	while (n && s[n - 1] == ' ')
+		n--;
+	for (; *terms; terms++)
+		if (strlen(*terms) == n && !memcmp(*terms, s, n))
+			return *terms;
+	return NULL;
+}
+
+/* PS3.3 C.7.3.1.1.1 Modality defined terms, retired ones included. */
+static const char *const modality_terms[] = {
+	"ANN", "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CFM", "CD", "CP",
+	"CR", "CS", "CT", "CTPROTOCOL", "DD", "DF", "DG", "DM", "DMS", "DOC",
+	"DS", "DX", "EC", "ECG", "EPS", "ES", "FA", "FID", "FS", "GM", "HC",
+	"HD", "IO", "IOL", "IVOCT", "IVUS", "KER", "KO", "LEN", "LP", "LS",
+	"MA", "MG", "MR", "MS", "NM", "OAM", "OCT", "OP", "OPM", "OPR", "OPT",
+	"OPTBSV", "OPTENF", "OPV", "OSS", "OT", "PA", "PLAN", "POS", "PR",
+	"PT", "PX", "REG", "RESP", "RF", "RG", "RTDOSE", "RTIMAGE", "RTINTENT",
+	"RTPLAN", "RTRAD", "RTRECORD", "RTSEGANN", "RTSTRUCT", "RWV", "SEG",
+	"SM", "SMR", "SR", "SRF", "ST", "STAIN", "TEXTUREMAP", "TG", "US",
+	"VA", "VF", "XA", "XAPROTOCOL", "XC", NULL
+};
+
+/* Image Laterality (0020,0062) enumerated values; Laterality (0020,0060)
+ * uses L and R of them. */
+static const char *const laterality_terms[] = { "L", "R", "B", "U", NULL };
+
+/* View Position (0018,5101): the radiographic terms of PS3.3 C.8.11.5.1.1
+ * and the mammographic views of CID 4014 as modalities write them. */
+static const char *const view_terms[] = {
+	"AP", "PA", "LL", "RL", "RLD", "LLD", "RLO", "LLO", "CC", "FB",
+	"LM", "LMO", "ML", "MLO", "SIO", "ISO", "XCC", "XCCL", "XCCM", "CV",
+	"AT", NULL
+};
+
 static int valid_date(const char *d)
 {
 	int i;
@@ -360,19 +421,19 @@ int layout_render(const struct layout *l, unsigned i,
 			break;
 		case V_SERIES_NUMBER:
 			err = put_num(buf, bufsz, &at, v->series_number,
-				      v->series_number == INT64_MIN, p->width);
+				      !num_ok(v->series_number), p->width);
 			break;
 		case V_SERIES_ORDINAL:
 			err = put_num(buf, bufsz, &at,
 				      (int64_t)v->series_ordinal, 0, p->width);
 			break;
 		case V_MODALITY:
-			err = put_text(buf, bufsz, &at, v->modality);
+			err = put_text(buf, bufsz, &at,
+				       term(v->modality, modality_terms));
 			break;
 		case V_INSTANCE_NUMBER:
 			err = put_num(buf, bufsz, &at, v->instance_number,
-				      v->instance_number == INT64_MIN,
-				      p->width);
+				      !num_ok(v->instance_number), p->width);
 			break;
 		case V_INSTANCE_ORDINAL:
 			err = put_num(buf, bufsz, &at,
@@ -380,10 +441,12 @@ int layout_render(const struct layout *l, unsigned i,
 				      p->width);
 			break;
 		case V_LATERALITY:
-			err = put_text(buf, bufsz, &at, v->laterality);
+			err = put_text(buf, bufsz, &at,
+				       term(v->laterality, laterality_terms));
 			break;
 		case V_VIEW:
-			err = put_text(buf, bufsz, &at, v->view);
+			err = put_text(buf, bufsz, &at,
+				       term(v->view, view_terms));
 			break;
 		}
 	}

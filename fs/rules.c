@@ -20,7 +20,9 @@
  *     can hold burned-in text and are not needed for the images.
  *  4. Attributes in Table E.1-1 (fs/data/annex-e.tsv): the row's action code,
  *     as modified by the options (see row_code() and act_of_code()).
- *  5. Attributes NOT in Table E.1-1 (even group), by VR.  The table lists
+ *  5. Attributes NOT in Table E.1-1 (even group) and not in the data
+ *     dictionary (unassigned public tags): removed.
+ *  6. Attributes NOT in Table E.1-1 (even group), by VR.  The table lists
  *     what the standard knows to be identifying; anything else may still be
  *     a vendor's free-text field, so the rule is conservative:
  *     a. PN, LO, SH, ST, LT, UT, UC (free text): removed, unless the tag is
@@ -29,10 +31,10 @@
  *        device, never about a person); Code Meaning (0008,0104) is kept
  *        only when white-listed (--whitelist), otherwise replaced with a
  *        dummy: local codes carry typed text;
- *     b. UI: kept when the UID is a well-known one defined by the standard
- *        (starts with "1.2.840.10008.", e.g. SOP Class and Transfer Syntax
- *        UIDs), otherwise replaced as for U; with the Retain UIDs Option
- *        every UID is kept;
+ *     b. UI: kept when the UID is in the standard's registry (GDCM's
+ *        table: SOP Class and Transfer Syntax UIDs...; not any UID under
+ *        1.2.840.10008.), otherwise replaced as for U; with the Retain
+ *        UIDs Option every UID is kept;
  *     c. DA, DT, TM: removed, unless the Retain Longitudinal Temporal
  *        Information Full Dates Option (kept) or Modified Dates Option (DA
  *        and DT shifted, TM kept) is used;
@@ -51,6 +53,7 @@
  * closed, never half-apply a rule and carry on.
  */
 #include "rules.h"
+#include "dicom.h"
 #include "iod.h"
 #include "tables.h"
 
@@ -1243,11 +1246,18 @@ static int act_zero(struct walk *w, struct dcm_elem *e)
 	return replace(w, e, "Z", NULL, 0, ' ');
 }
 
+/* A UID of the standard's registry (SOP classes, transfer syntaxes,
+ * coding schemes, well-known frames of reference...): GDCM's table, not a
+ * prefix test, since anything can be written under 1.2.840.10008. */
 static int is_std_uid(const char *s, size_t n)
 {
-	static const char root[] = "1.2.840.10008.";
+	char u[UID_MAX + 1];
 
-	return n >= sizeof(root) - 1 && !memcmp(s, root, sizeof(root) - 1);
+	if (n > UID_MAX)
+		return 0;
+	memcpy(u, s, n);
+	u[n] = 0;
+	return dicom_uid_is_well_known(u);
 }
 
 /*
@@ -1746,6 +1756,10 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 	} else if ((row = lookup(w->r, e->tag))) {
 		act = act_of_code(row_code(row, w->opts), vk,
 				  need_of(w, depth));
+	} else if (!dicom_tag_known(e->tag)) {
+		/* a public tag the dictionary does not define: nothing says
+		 * what it may hold */
+		goto remove;
 	} else {
 		act = act_not_in_table(w, e, vk);
 		/* What the conservative rule would remove but the IOD
@@ -2046,6 +2060,7 @@ const char *rules_reason_name(enum rules_reason r)
 	case RULES_Q_DEID_FAILED: return "deid-failed";
 	case RULES_Q_NOT_DICOM: return "not-dicom";
 	case RULES_Q_NO_PATIENT_ID: return "patient-id-missing";
+	case RULES_Q_SOP_CLASS: return "sop-class-unknown";
 	default: return "unknown";
 	}
 }

@@ -65,7 +65,8 @@ struct view_engine {
  * key.  It is part of every index record's options fingerprint: bump it
  * whenever a change to the rules or the writer changes the output (2: the
  * file meta is padded to align the pixel data; 3: compound codes decided
- * by the IOD, PatientName "<pseudonym>^"), so that a db indexed by an
+ * by the IOD, PatientName "<pseudonym>^", unassigned public tags removed,
+ * UIDs kept only when in the registry), so that a db indexed by an
  * earlier version is re-analysed instead of disagreeing with the bytes
  * served (which view_file_open() would refuse as a changed source).
  */
@@ -222,6 +223,7 @@ struct entries {
 	struct entry *v;
 	size_t n, cap;
 	uint64_t skipped;
+	uint64_t unreadable;	/* folders that could not be read */
 };
 
 static int cmp_name(const void *a, const void *b)
@@ -249,7 +251,14 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 		close(dirfd);
 		return err;
 	}
-	while ((de = readdir(d))) {
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)	/* the rest of this folder is unknown */
+				es->unreadable++;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (n == cap) {
@@ -298,7 +307,7 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 						 O_CLOEXEC);
 
 			if (sub < 0)
-				es->skipped++;
+				es->unreadable++;
 			else
 				err = walk(sub, path, depth + 1, es);
 			free(path);
@@ -569,6 +578,8 @@ int view_refresh(struct view_engine *e, struct view_stats *vs,
 		goto out;
 	vs->files_seen += es.n;
 	vs->skipped += es.skipped;
+	vs->dirs_unreadable += es.unreadable;
+	vs->errors += es.unreadable;
 
 	err = store_next_generation(e->cfg.store, &gen);
 	if (err)
@@ -675,7 +686,11 @@ int view_refresh(struct view_engine *e, struct view_stats *vs,
 		if (!err)
 			err = c;
 	}
-	if (!err)
+	/* Files below a folder that could not be read were not seen, not
+	 * removed: their records stay (so the view keeps them, their outputs
+	 * are not swept, and reading them fails as it should) until a walk
+	 * sees the whole tree again. */
+	if (!err && !es.unreadable)
 		err = store_file_prune(e->cfg.store, gen);
 	pthread_mutex_lock(&e->hc_lock);
 	if (e->hc_n)
@@ -2329,6 +2344,8 @@ char *view_stats_json(const struct view_stats *st, double elapsed_s)
 	fprintf(f, "  \"csv_row_problems\": %" PRIu64 ",\n",
 		st->csv_row_problems);
 	fprintf(f, "  \"errors\": %" PRIu64 ",\n", st->errors);
+	fprintf(f, "  \"dirs_unreadable\": %" PRIu64 ",\n",
+		st->dirs_unreadable);
 	fprintf(f, "  \"bytes\": %" PRIu64 ",\n", st->bytes);
 	fprintf(f, "  \"elapsed_s\": %.3f,\n", elapsed_s);
 	fprintf(f, "  \"throughput_mb_s\": %.1f,\n",
@@ -2368,6 +2385,11 @@ char *view_stats_text(const struct view_stats *st, double elapsed_s)
 		st->csv_rows, st->csv_rows_written, st->csv_rows_unlinked,
 		st->csv_row_problems);
 	fprintf(f, "errors            %" PRIu64 "\n", st->errors);
+	if (st->dirs_unreadable)
+		fprintf(f, "  %" PRIu64 " source folder(s) could not be read "
+			   "(permissions?): their files are missing from this "
+			   "run; fix it and run again\n",
+			st->dirs_unreadable);
 	fprintf(f, "bytes             %" PRIu64 " in %.2f s (%.1f MB/s)\n",
 		st->bytes, elapsed_s,
 		elapsed_s > 0 ? (double)st->bytes / 1e6 / elapsed_s : 0.0);

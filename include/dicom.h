@@ -117,6 +117,10 @@ const char *dicom_output_ts(const struct dicom_parsed *p);
  * creator is not NULL); "UN" when unknown.  Writes 3 bytes to vr. */
 void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
 
+/* True when tag (an even group) is in GDCM's public data dictionary with a
+ * VR (an attribute the standard defines, retired ones included). */
+int dicom_tag_known(uint32_t tag);
+
 /* Name of the IOD of a SOP class in GDCM's Part 3 tables (static storage;
  * see iod_find()), or NULL when GDCM does not know the SOP class. */
 const char *dicom_iod_name(const char *sop_class_uid);

@@ -65,9 +65,11 @@ unsigned layout_ncomponents(const struct layout *l);
 enum layout_level layout_component_level(const struct layout *l, unsigned i);
 
 /*
- * Render component i for values into buf (NUL-terminated).  Values are
- * sanitised to file-name-safe characters; an empty or absent value renders
- * as "x" (numbers) or "unknown".  Returns the length, or -ENAMETOOLONG.
+ * Render component i for values into buf (NUL-terminated).  Only validated
+ * values become names: a number beyond +-99999 renders as absent, a
+ * modality, laterality or view only as one of the standard's terms for it
+ * (first value); an empty, absent or invalid value renders as "x"
+ * (numbers) or "unknown".  Returns the length, or -ENAMETOOLONG.
  */
 int layout_render(const struct layout *l, unsigned i,
 		  const struct layout_values *v, char *buf, size_t bufsz);

@@ -126,6 +126,10 @@ enum rules_reason {
 	RULES_Q_NOT_DICOM,	/* no DICOM signature (set by callers) */
 	RULES_Q_NO_PATIENT_ID,	/* PatientID empty: nothing to derive a
 				 * pseudonym from (set by callers) */
+	RULES_Q_SOP_CLASS,	/* a SOP Class UID not in the standard's
+				 * registry: the file's kind is unknown, and
+				 * the value itself may carry text (set by
+				 * callers) */
 	RULES_REASON_COUNT
 };
 

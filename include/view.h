@@ -86,6 +86,8 @@ struct view_stats {
 	uint64_t csv_rows_unlinked;	/* rows without a study */
 	uint64_t csv_row_problems;	/* rows reported (bad dates, ...) */
 	uint64_t errors;		/* I/O errors reading the source */
+	uint64_t dirs_unreadable;	/* source folders that could not be
+					 * read (also counted in errors) */
 	uint64_t bytes;			/* bytes of the published files */
 };
 

@@ -118,6 +118,49 @@ static void test_sanitised(void **state)
 	layout_free(l);
 }
 
+/* Names only from validated values (issue 11): a date or a personal ID
+ * in a number, a name in a code or its second value, never becomes a
+ * name; the standard's terms and ordinary numbers still do. */
+static void test_validated_values(void **state)
+{
+	static const struct {
+		int64_t series, instance;
+		const char *modality, *laterality, *view, *expect;
+	} cases[] = {
+		{ 7, 3, "MG", "L", "CC", "7_MG_3_L_CC" },
+		{ 99999, -2, "OT ", " R", "MLO", "99999_OT_-2_R_MLO" },
+		{ 20200115, 12345678901LL, "MG", "B", "XCCL",
+		  "x_MG_x_B_XCCL" },
+		{ 100000, -100000, "MG\\NORDMANN", "L\\KARI", "CC\\OLA",
+		  "x_MG_x_L_CC" },
+		{ 1, 1, "NORDMANN", "LEFT", "KARIANNE",
+		  "1_unknown_1_unknown_unknown" },
+		{ 1, 1, "mg", "l", "cc", "1_unknown_1_unknown_unknown" },
+		{ 1, 1, "", "", "", "1_unknown_1_unknown_unknown" },
+	};
+	struct layout *l = NULL;
+	char err[256], buf[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(layout_parse("{series_number}_{modality}_"
+				      "{instance_number}_{laterality}_{view}",
+				      &l, err, sizeof(err)),
+			 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct layout_values v = sample();
+
+		v.series_number = cases[i].series;
+		v.instance_number = cases[i].instance;
+		v.modality = cases[i].modality;
+		v.laterality = cases[i].laterality;
+		v.view = cases[i].view;
+		assert_true(layout_render(l, 0, &v, buf, sizeof(buf)) > 0);
+		assert_string_equal(buf, cases[i].expect);
+	}
+	layout_free(l);
+}
+
 static void test_rejected(void **state)
 {
 	static const char *bad[] = {
@@ -219,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_missing_values),
 		cmocka_unit_test(test_sanitised),
+		cmocka_unit_test(test_validated_values),
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_suffix),
 		cmocka_unit_test(test_map_read),

@@ -420,10 +420,10 @@ static void test_opt_uids(void **state)
 	ctx_init(&ctx, &fx, RULES_RTN_UIDS);
 	set(&ds, T(0x0008, 0x0018), "UI", "1.2.3.4.5.6");
 	set(&ds, T(0x0009, 0x0000), "UI", "1.2.3");	/* private: removed */
-	set(&ds, T(0x0018, 0x9999), "UI", "1.2.3.7");	/* not in table */
+	set(&ds, T(0x0028, 0x0304), "UI", "1.2.3.7");	/* not in table */
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0008, 0x0018), "1.2.3.4.5.6");
-	assert_str(&ds, T(0x0018, 0x9999), "1.2.3.7");
+	assert_str(&ds, T(0x0028, 0x0304), "1.2.3.7");
 	assert_absent(&ds, T(0x0009, 0x0000));
 	assert_int_equal(fx.map_calls, 0);
 	dcm_ds_free(&ds);
@@ -486,14 +486,14 @@ static void test_opt_modif_dt_tm(void **state)
 	set(&ds, T(0x0008, 0x002a), "DT", "20240228235959.123456+0100");
 	set(&ds, T(0x0008, 0x0031), "TM", "101010");	/* TM: kept */
 	set(&ds, T(0x0008, 0x0020), "DA", "20240228");	/* Z basic, C */
-	set(&ds, T(0x0018, 0x9999), "DA", "20240228");	/* not in table */
-	set(&ds, T(0x0018, 0x999a), "TM", "1010");	/* not in table */
+	set(&ds, T(0x0014, 0x0102), "DA", "20240228");	/* not in table */
+	set(&ds, T(0x0014, 0x0103), "TM", "1010");	/* not in table */
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0008, 0x002a), "20240229235959.123456+0100");
 	assert_str(&ds, T(0x0008, 0x0031), "101010");
 	assert_str(&ds, T(0x0008, 0x0020), "20240229");
-	assert_str(&ds, T(0x0018, 0x9999), "20240229");
-	assert_str(&ds, T(0x0018, 0x999a), "1010");
+	assert_str(&ds, T(0x0014, 0x0102), "20240229");
+	assert_str(&ds, T(0x0014, 0x0103), "1010");
 	assert_str(&ds, T(0x0028, 0x0303), "MODIFIED");
 	a = find_audit(&fx, "00080020");
 	assert_non_null(a);
@@ -516,11 +516,11 @@ static void test_opt_full_dates(void **state)
 	ctx.date_shift_days = 10;
 	set(&ds, T(0x0008, 0x0021), "DA", "20240228");
 	set(&ds, T(0x0008, 0x0031), "TM", "101010");
-	set(&ds, T(0x0018, 0x9999), "DA", "20240228");
+	set(&ds, T(0x0014, 0x0102), "DA", "20240228");
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0008, 0x0021), "20240228");
 	assert_str(&ds, T(0x0008, 0x0031), "101010");
-	assert_str(&ds, T(0x0018, 0x9999), "20240228");
+	assert_str(&ds, T(0x0014, 0x0102), "20240228");
 	assert_str(&ds, T(0x0028, 0x0303), "UNMODIFIED");
 	dcm_ds_free(&ds);
 
@@ -528,11 +528,11 @@ static void test_opt_full_dates(void **state)
 	ctx_init(&ctx, &fx, 0);
 	set(&ds, T(0x0008, 0x0021), "DA", "20240228");
 	set(&ds, T(0x0008, 0x0031), "TM", "101010");
-	set(&ds, T(0x0018, 0x9999), "DA", "20240228");
+	set(&ds, T(0x0014, 0x0102), "DA", "20240228");
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0008, 0x0021), "19000101");	/* X/D -> D */
 	assert_str(&ds, T(0x0008, 0x0031), "000000.00");
-	assert_absent(&ds, T(0x0018, 0x9999));
+	assert_absent(&ds, T(0x0014, 0x0102));
 	assert_str(&ds, T(0x0028, 0x0303), "REMOVED");
 	dcm_ds_free(&ds);
 }
@@ -624,23 +624,23 @@ static void test_opt_device_institution_patient(void **state)
 	set(&ds, T(0x0008, 0x1010), "SH", "MAMMO1");
 	set(&ds, T(0x0008, 0x0080), "LO", "St Elsewhere");
 	set(&ds, T(0x0010, 0x1010), "AS", "054Y");
-	set(&ds, T(0x0018, 0x9998), "AS", "054Y");	/* not in table */
+	set(&ds, T(0x0014, 0x4076), "AS", "054Y");	/* not in table */
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0018, 0x1000), "SN12345");
 	assert_str(&ds, T(0x0008, 0x1010), "MAMMO1");
 	assert_str(&ds, T(0x0008, 0x0080), "St Elsewhere");
 	assert_str(&ds, T(0x0010, 0x1010), "054Y");
-	assert_str(&ds, T(0x0018, 0x9998), "054Y");
+	assert_str(&ds, T(0x0014, 0x4076), "054Y");
 	dcm_ds_free(&ds);
 
 	ctx_init(&ctx, &fx, 0);
 	set(&ds, T(0x0018, 0x1000), "LO", "SN12345");
 	set(&ds, T(0x0010, 0x1010), "AS", "054Y");
-	set(&ds, T(0x0018, 0x9998), "AS", "054Y");
+	set(&ds, T(0x0014, 0x4076), "AS", "054Y");
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0018, 0x1000), "ANONYMIZED");
 	assert_absent(&ds, T(0x0010, 0x1010));
-	assert_absent(&ds, T(0x0018, 0x9998));
+	assert_absent(&ds, T(0x0014, 0x4076));
 	dcm_ds_free(&ds);
 }
 
@@ -886,7 +886,7 @@ static void test_not_in_table(void **state)
 	set(&ds, T(0x0008, 0x1090), "LO", "Mammo 3000");
 	set(&ds, T(0x0008, 0x0104), "LO", "cranio-caudal");
 	set(&ds, T(0x0008, 0x0016), "UI", "1.2.840.10008.5.1.4.1.1.1.2");
-	set(&ds, T(0x0018, 0x9992), "UI", "1.3.6.1.4.1.5962.1");
+	set(&ds, T(0x0018, 0x991e), "UI", "1.3.6.1.4.1.5962.1");
 	set(&ds, T(0x0018, 0x9993), "AE", "STORESCU");
 	set(&ds, T(0x0018, 0x9994), "UR", "http://x/");
 	set_bin(&ds, T(0x0018, 0x9995), "UN", bin, 4);
@@ -905,7 +905,7 @@ static void test_not_in_table(void **state)
 	assert_str(&ds, T(0x0008, 0x0104), "ANONYMIZED");
 	assert_str(&ds, T(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.1.2");
 	fx_map(&fx, "1.3.6.1.4.1.5962.1", mapped, sizeof(mapped));
-	assert_str(&ds, T(0x0018, 0x9992), mapped);
+	assert_str(&ds, T(0x0018, 0x991e), mapped);
 	assert_absent(&ds, T(0x0018, 0x9993));
 	assert_absent(&ds, T(0x0018, 0x9994));
 	assert_absent(&ds, T(0x0018, 0x9995));
@@ -913,6 +913,53 @@ static void test_not_in_table(void **state)
 	assert_str(&ds, T(0x0020, 0x0013), "3");
 	assert_non_null(dcm_ds_get(&ds, T(0x0028, 0x0011)));
 	assert_str(&ds, T(0x0028, 0x0301), "NO");
+	dcm_ds_free(&ds);
+}
+
+/* Issue 11: a public tag the dictionary does not define is removed, whatever
+ * its VR (codes, numbers and binary VRs included, which the conservative
+ * rule would keep); a UID under the DICOM root that is not in the
+ * standard's registry is replaced like any other, at any depth. */
+static void test_unknown_tags_and_uids(void **state)
+{
+	static const uint8_t bin[8] = { 'Z', 'Q', 'X', '1', '2', '3', '4', '5' };
+	static const struct {
+		uint32_t tag;
+		const char *vr;
+	} unknown[] = {
+		{ T(0x0010, 0x9999), "OB" }, { T(0x0008, 0x9998), "CS" },
+		{ T(0x0020, 0x9998), "US" }, { T(0x0028, 0x9998), "FD" },
+		{ T(0x0018, 0xfff0), "OW" }, { T(0x0020, 0x9999), "AT" },
+		{ T(0x0028, 0x009a), "OF" }, { T(0x0008, 0x9997), "IS" },
+	};
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it;
+	struct dcm_elem *e;
+	struct rules_ctx ctx;
+	struct fx fx;
+	char mapped[80];
+	size_t i;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		set_bin(&ds, unknown[i].tag, unknown[i].vr, bin, sizeof(bin));
+	it = add_item(&ds, T(0x0008, 0x1140));	/* kept when required */
+	set_bin(it, T(0x0010, 0x9999), "OB", bin, sizeof(bin));
+	set(it, T(0x0008, 0x1150), "UI", "1.2.840.10008.99.12345678901");
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4");
+	set(&ds, T(0x0028, 0x0304), "UI", "1.2.840.10008.5.1.4.1.1.1.2");
+	apply_ok(&ctx, &ds);
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		assert_absent(&ds, unknown[i].tag);
+	e = dcm_ds_get(&ds, T(0x0008, 0x1140));
+	assert_non_null(e);
+	assert_int_equal(e->nitems, 1);
+	assert_absent(&e->items[0], T(0x0010, 0x9999));
+	fx_map(&fx, "1.2.840.10008.99.12345678901", mapped, sizeof(mapped));
+	assert_str(&e->items[0], T(0x0008, 0x1150), mapped);
+	/* a registered UID stays */
+	assert_str(&ds, T(0x0028, 0x0304), "1.2.840.10008.5.1.4.1.1.1.2");
 	dcm_ds_free(&ds);
 }
 
@@ -1319,6 +1366,7 @@ int main(void)
 		cmocka_unit_test(test_private),
 		cmocka_unit_test(test_overlays_curves),
 		cmocka_unit_test(test_not_in_table),
+		cmocka_unit_test(test_unknown_tags_and_uids),
 		cmocka_unit_test(test_iod_types),
 		cmocka_unit_test(test_compound_by_iod),
 		cmocka_unit_test(test_dummy_item),

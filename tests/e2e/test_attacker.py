@@ -1,0 +1,252 @@
+"""
+test_attacker.py - what an attacker (or a sloppy writer) found getting
+through (issue 11), each as a corpus the test generates byte by byte with
+hostile.py and a property that failed before the fix:
+
+- names from values: a date as SeriesNumber or InstanceNumber, a second
+  Modality value, text as ImageLaterality or ViewPosition never become a
+  folder or file name (published or quarantined, any --layout);
+- public attributes the dictionary does not define are removed, whatever
+  their VR;
+- a UID under the DICOM root that is not in the standard's registry is
+  replaced; a file whose SOP class is not registered is quarantined;
+- two exports into one destination: the second waits, every file under its
+  final name is whole, both succeed;
+- an unreadable source directory is an error (exit 3), never a silent gap.
+"""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hostile as H  # noqa: E402
+from conftest import run  # noqa: E402
+
+pydicom = pytest.importorskip("pydicom")
+
+CSV_HDR = "fnr;invitation;screening_date;a;b;c;d;e;f;diagnosis_date\n"
+DATE = "20200115"               # the study date: may not become a name
+PID_DIGITS = "12345678901"      # an 11-digit personal ID
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def mg(n, extra=(), replace=(), sop_class=H.MG_PRESENTATION):
+    """A small MG file (explicit VR LE) with marker n; extra elements
+    added, replace: {tag: (vr, value)} overriding base ones."""
+    mark = H.marker(n)
+    els = [e for e in H.base_dataset(mark, n)
+           if e[0] not in dict(replace) and e[0] != 0x00080016]
+    els += [(t, vr, v) for t, (vr, v) in dict(replace).items()]
+    els.append((0x00080016, "UI", H.s(sop_class, "UI")))
+    els += list(extra)
+    px = [e for e in els if e[0] == H.PIXEL]
+    els = sorted([e for e in els if e[0] != H.PIXEL], key=lambda e: e[0])
+    return (H.meta(H.TS_EXPLICIT, sop_class, H.uid(n, 3)) +
+            H.encode_ds(els + px))
+
+
+def export(deidfs, src, dest, db, *extra):
+    return run(deidfs, "export", "--db", db, "--modalities", "all",
+               "--with-quarantine", *extra, src, dest, timeout=120)
+
+
+def all_names(root):
+    out = []
+    for dp, dns, fns in os.walk(str(root)):
+        out += dns + fns
+    return out
+
+
+def all_bytes(root):
+    """Every output byte: file contents, names and reasons.csv."""
+    chunks = []
+    for dp, dns, fns in os.walk(str(root)):
+        chunks += [n.encode() for n in dns + fns]
+        for f in fns:
+            with open(os.path.join(dp, f), "rb") as fh:
+                chunks.append(fh.read())
+    return b"\n".join(chunks)
+
+
+# ------------------------------------------------- names from values
+
+def test_names_only_from_validated_values(deidfs, tmp_path):
+    """A date as SeriesNumber, a personal ID as InstanceNumber, a marker as
+    a second Modality value, as ImageLaterality and as ViewPosition: with
+    a layout that uses them all, no name holds any of them (published
+    files and quarantined ones alike)."""
+    src = tmp_path / "src"
+    m = H.marker
+    files = {
+        "a.dcm": mg(1, replace={0x00200011: ("IS", H.s(DATE, "IS")),
+                                0x00200013: ("IS", H.s("19600101", "IS"))}),
+        "b.dcm": mg(2, replace={0x00080060: ("CS", H.s("MG\\" + m(2, "M"),
+                                                       "CS"))}),
+        "c.dcm": mg(3, extra=[(0x00185101, "CS", H.s(m(3, "V"), "CS")),
+                              (0x00200062, "CS", H.s(m(3, "L"), "CS"))]),
+        "d.dcm": mg(4, extra=[(0x00185101, "CS", H.s("MLO", "CS")),
+                              (0x00200062, "CS", H.s("R", "CS"))]),
+    }
+    for name, data in files.items():
+        write(str(src / name), data)
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db", "--layout",
+               "{patient}/{study_month}/{series_number}_{modality}/"
+               "{laterality}_{view}_{instance_number}.dcm")
+    assert r.returncode == 0, r.stderr
+    names = all_names(dest)
+    joined = "\n".join(names)
+    assert len([n for n in names if n.endswith(".dcm")]) == 4
+    for bad in (DATE, "19600101", H.MARKER_PREFIX, "ZQX"):
+        assert bad not in joined, (bad, names)
+    # what is valid still names the files
+    assert any(n == "R_MLO_1.dcm" for n in names), names
+    assert any(n.startswith("1_MG") for n in names), names
+    assert any(n == "x_MG" for n in names), names      # the date: absent
+    reasons = (dest / ".quarantine" / "reasons.csv").read_text()
+    assert H.MARKER_PREFIX not in reasons and DATE not in reasons
+
+
+# ------------------------------------------ tags nobody defined, UIDs
+
+UNASSIGNED = [(0x00109999, "OB"), (0x00089998, "CS"), (0x00209998, "US"),
+              (0x00289998, "FD"), (0x0018FFF0, "OW"), (0x00209999, "AT"),
+              (0x0028009A, "OF")]
+
+
+def test_unassigned_public_tags_and_unregistered_uids(deidfs, tmp_path):
+    """Public tags the dictionary does not define, each holding a marker,
+    at the top and inside a kept sequence, are removed; a UID under the
+    DICOM root that is not registered (ReferencedSOPClassUID holding a
+    personal ID) is replaced; a file whose SOP class is not registered
+    is quarantined as sop-class-unknown, and its class UID is nowhere."""
+    src = tmp_path / "src"
+    mark = H.marker(10, "T")
+    blob = mark.encode()
+    top = [(t, vr, blob) for t, vr in UNASSIGNED]
+    ref = (0x00081140, "SQ", [[
+        (0x00081150, "UI", H.s("1.2.840.10008.99." + PID_DIGITS, "UI")),
+        (0x00081155, "UI", H.s(H.uid(10, 9), "UI")),
+        (0x00109999, "OB", blob),
+    ]])
+    write(str(src / "tags.dcm"), mg(10, extra=top + [ref]))
+    bad_class = "1.2.840.10008.5.1.4.1.1.1.2." + PID_DIGITS[::-1]
+    write(str(src / "class.dcm"), mg(11, sop_class=bad_class))
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    out = all_bytes(dest)
+    assert blob not in out
+    assert PID_DIGITS.encode() not in out
+    assert PID_DIGITS[::-1].encode() not in out
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]
+    assert len(pub) == 1
+    ds = pydicom.dcmread(pub[0])
+    for t, _ in UNASSIGNED:
+        assert t not in ds, hex(t)
+    reasons = (dest / ".quarantine" / "reasons.csv").read_text()
+    assert reasons.count(",sop-class-unknown\n") == 1, reasons
+
+
+# ------------------------------------------------ one destination, two runs
+
+def test_two_exports_into_one_destination(deidfs, archive, tmp_path):
+    """Two exports with one db into one destination at once: both succeed
+    (the second waits for the first), no file under its final name is ever
+    short or wrong, and the tree is a fresh export's."""
+    db = tmp_path / "p.db"
+    dest = tmp_path / "dest"
+    ref = tmp_path / "ref"
+    r = run(deidfs, "export", "-q", "--db", db, "--csv", archive.csv,
+            archive.identified, ref)
+    assert r.returncode == 0, r.stderr
+    want = {}
+    for dp, _, fns in os.walk(str(ref)):
+        for f in fns:
+            p = os.path.join(dp, f)
+            with open(p, "rb") as fh:
+                want[os.path.relpath(p, str(ref))] = fh.read()
+    bad = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for rel, data in want.items():
+                p = os.path.join(str(dest), rel)
+                try:
+                    with open(p, "rb") as fh:
+                        got = fh.read()
+                except FileNotFoundError:
+                    continue
+                if got != data:
+                    bad.append(rel)
+    th = threading.Thread(target=watch)
+    th.start()
+    try:
+        for _ in range(3):
+            shutil.rmtree(str(dest), ignore_errors=True)
+            cmd = [str(deidfs), "export", "-q", "--db", str(db), "--csv",
+                   str(archive.csv), str(archive.identified), str(dest)]
+            ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE) for _ in range(2)]
+            outs = [p.communicate(timeout=120) for p in ps]
+            for p, (_, err) in zip(ps, outs):
+                assert p.returncode == 0, err.decode(errors="replace")
+    finally:
+        stop.set()
+        th.join()
+    assert not bad, bad[:5]
+    for rel, data in want.items():
+        with open(os.path.join(str(dest), rel), "rb") as fh:
+            assert fh.read() == data, rel
+
+
+# ------------------------------------------- an unreadable source folder
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv")
+def test_unreadable_source_directory_is_an_error(deidfs, archive):
+    """A folder of the source that cannot be read is an error, counted
+    and reported without its name, and the run exits 3: never a dataset
+    silently missing a woman's images.  Run as nobody (root reads any
+    folder whatever its mode)."""
+    work = tempfile.mkdtemp(prefix="deidfs-unreadable-")
+    try:
+        os.chmod(work, 0o755)
+        src = os.path.join(work, "src")
+        shutil.copytree(str(archive.identified), src)
+        shutil.copy(str(archive.csv), os.path.join(work, "v.csv"))
+        for dp, dns, fns in os.walk(src):
+            for n in dns:
+                os.chmod(os.path.join(dp, n), 0o755)
+            for n in fns:
+                os.chmod(os.path.join(dp, n), 0o644)
+        os.chmod(os.path.join(work, "v.csv"), 0o644)
+        sub = sorted(d for d in os.listdir(src)
+                     if os.path.isdir(os.path.join(src, d)))[0]
+        os.chmod(os.path.join(src, sub), 0)
+        os.mkdir(os.path.join(work, "w"))
+        os.chmod(os.path.join(work, "w"), 0o777)
+        r = run("setpriv", "--reuid=65534", "--regid=65534",
+                "--clear-groups", deidfs, "export", "--db",
+                os.path.join(work, "w", "p.db"), "--csv",
+                os.path.join(work, "v.csv"), src,
+                os.path.join(work, "w", "out"), cwd="/")
+        assert r.returncode == 3, r.stderr
+        assert "could not be read" in r.stderr, r.stderr
+        assert sub not in r.stderr
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
