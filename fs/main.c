@@ -167,14 +167,43 @@ struct cli {
 	struct view_config cfg;
 };
 
-/* True when path equals dir or lies below it (both canonical). */
+/* True when the directory path (canonical; it need not exist) or one of
+ * its ancestors is the directory with the identity d. */
+static int below_inode(const char *path, const struct stat *d)
+{
+	char buf[PATH_MAX], *slash;
+	struct stat a;
+
+	if (strlen(path) >= sizeof(buf))
+		return 0;
+	memcpy(buf, path, strlen(path) + 1);
+	for (;;) {
+		if (stat(buf, &a) == 0 && a.st_dev == d->st_dev &&
+		    a.st_ino == d->st_ino)
+			return 1;
+		slash = strrchr(buf, '/');
+		if (!slash || (slash == buf && !buf[1]))
+			return 0;
+		slash[slash == buf] = 0;	/* "/x" becomes "/" */
+	}
+}
+
+/*
+ * True when path equals dir or lies below it (both canonical): by name,
+ * and by device and inode, so that another name for the same directory
+ * (a bind mount, the file system mounted twice) is seen too.
+ */
 static int is_within(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
+	struct stat d;
 
 	if (n == 1 && dir[0] == '/')
 		return 1;
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || !path[n]);
+	if (strncmp(path, dir, n) == 0 && (path[n] == '/' || !path[n]))
+		return 1;
+	return stat(dir, &d) == 0 && S_ISDIR(d.st_mode) &&
+	       below_inode(path, &d);
 }
 
 /* Canonical form of a path that may not exist yet (its parent must). */

@@ -250,3 +250,31 @@ def test_unreadable_source_directory_is_an_error(deidfs, archive):
         assert sub not in r.stderr
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------- the db behind another name of a folder
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (bind mounts)")
+def test_db_or_view_inside_the_source_by_another_name(deidfs, archive_copy,
+                                                      tmp_path):
+    """The source bind-mounted at a second place: a db, a destination or a
+    CSV-less export placed there is inside the source all the same (the
+    key and the identities would land in the tree), and refused."""
+    arch = archive_copy
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    r = subprocess.run(["mount", "--bind", str(arch.identified),
+                        str(alias)], stderr=subprocess.PIPE)
+    if r.returncode:
+        pytest.skip("no bind mount here: %s" % r.stderr.decode())
+    try:
+        for db, dest in ((alias / "p.db", tmp_path / "out"),
+                         (tmp_path / "p.db", alias / "out")):
+            r = run(deidfs, "export", "--db", db, "--csv", arch.csv,
+                    arch.identified, dest)
+            assert r.returncode == 2, r.stderr
+            assert "must not be inside" in r.stderr, r.stderr
+            assert not os.path.exists(str(db))
+            assert not os.path.exists(str(dest))
+    finally:
+        subprocess.run(["umount", str(alias)])
