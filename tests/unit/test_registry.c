@@ -281,7 +281,8 @@ static void test_quoting_round_trip(void **state)
 		"id;a;b;c;d;e;f\n"
 		"42;\"x;y\";\"say \"\"hi\"\"\";\"line1\nline2\";"
 		"\" lead\";\"trail \";plain\n"
-		"43;;;\"\"\"\";\"q\"\"mid\";\"cr\rin\";\"\t\"\n";
+		/* a cell that starts with a tab is shown as text */
+		"43;;;\"\"\"\";\"q\"\"mid\";\"cr\rin\";\"'\t\"\n";
 	char err[128], *out, *out2;
 	size_t len, len2;
 
@@ -306,6 +307,45 @@ static void test_quoting_round_trip(void **state)
 	free(out2);
 	registry_free(r);
 	registry_free(r2);
+	registry_spec_free(spec);
+}
+
+/* Issue 11: kept cells never carry a personal ID (any valid one, or the
+ * row's own), a NUL, or a formula a spreadsheet would run. */
+static void test_kept_cells_cleaned(void **state)
+{
+	static const char csv[] =
+		"fnr;a;b;c;d\n"
+		"111;=HYPERLINK(\"http://x\");+cmd|' /C calc'!A0;@SUM(1);-5\n"
+		"222;other 01020310045 here;nul\0in;-2,5;  =1+1\n"
+		"333;010203 10045;x333y;333;12345678901\n";
+	static const char want[] =
+		"fnr;a;b;c;d\n"
+		"111;\"'=HYPERLINK(\"\"http://x\"\")\";'+cmd|' /C calc'!A0;"
+		"'@SUM(1);-5\n"
+		"222;;nul in;-2,5;'  =1+1\n"
+		"333;;x333y;333;12345678901\n";
+	struct registry_spec *spec = NULL;
+	struct registry_opts opts = { .delimiter = ';', .has_header = 1 };
+	struct registry_keys ident = { .pseudonym = identity_pseudonym };
+	struct reports rep = { 0 };
+	struct registry *r;
+	char err[128], *out = NULL;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(registry_spec_parse("1=pseudonym", &spec, err,
+					     sizeof(err)), 0);
+	opts.spec = spec;
+	r = parse_ok(csv, sizeof(csv) - 1, &opts, &rep);
+	assert_int_equal(registry_render(r, NULL, &ident, collect, &rep,
+					 &out, &len), 0);
+	assert_bytes(out, len, want);
+	/* 01020310045 checks as a personal ID; so does "010203 10045";
+	 * 12345678901 does not, and "333" is too short to be looked for */
+	assert_true(rep.n >= 2);
+	free(out);
+	registry_free(r);
 	registry_spec_free(spec);
 }
 
@@ -875,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_latin1_passthrough),
 		cmocka_unit_test(test_quoting_round_trip),
 		cmocka_unit_test(test_bom_crlf_empty_lines),
+		cmocka_unit_test(test_kept_cells_cleaned),
 		cmocka_unit_test(test_no_header),
 		cmocka_unit_test(test_other_delimiter),
 		cmocka_unit_test(test_bad_dates),
