@@ -42,6 +42,7 @@ extern "C" {
 #include <gdcmTag.h>
 #include <gdcmTrace.h>
 #include <gdcmUIDs.h>
+#include <gdcmVM.h>
 #include <gdcmVR.h>
 
 namespace {
@@ -1377,6 +1378,51 @@ extern "C" int dicom_tag_known(uint32_t tag)
 	try {
 		dict_vr(tag, NULL, vr);
 		return strcmp(vr, "UN") != 0;
+	} catch (...) {
+		return 0;
+	}
+}
+
+extern "C" int dicom_dict_vr_ok(uint32_t tag, const char *vr)
+{
+	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+
+	if ((g & 1) || e == 0 || g == 0xfffe || !vr)
+		return 1;
+	try {
+		const gdcm::Dicts &dicts =
+			gdcm::Global::GetInstance().GetDicts();
+		gdcm::VR::VRType dv = dicts.GetPublicDict()
+					      .GetDictEntry(gdcm::Tag(g, e))
+					      .GetVR();
+		gdcm::VR::VRType fv = gdcm::VR::GetVRType(vr);
+
+		if (dv == gdcm::VR::INVALID || dv == gdcm::VR::UN)
+			return 1;	/* unknown: not ours to judge here */
+		return fv != gdcm::VR::INVALID && (dv & fv) != 0;
+	} catch (...) {
+		return 0;
+	}
+}
+
+extern "C" int dicom_dict_vm_ok(uint32_t tag, unsigned count)
+{
+	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+
+	if ((g & 1) || e == 0 || g == 0xfffe || count == 0)
+		return 1;
+	try {
+		const gdcm::Dicts &dicts =
+			gdcm::Global::GetInstance().GetDicts();
+		gdcm::VM::VMType vm = dicts.GetPublicDict()
+					      .GetDictEntry(gdcm::Tag(g, e))
+					      .GetVM();
+
+		if (vm == gdcm::VM::VM0 || vm == gdcm::VM::VM_END)
+			return 1;	/* unknown */
+		if (count > 1u << 20)
+			return 0;
+		return gdcm::VM::IsValid((int)count, vm) ? 1 : 0;
 	} catch (...) {
 		return 0;
 	}

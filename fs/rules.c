@@ -1343,6 +1343,8 @@ out:
 	return err;
 }
 
+static int charset_term(const char *p, size_t n);
+
 static const char *modality_lut_type(const struct dcm_elem *e)
 {
 	static const char *const terms[] = { "OD", "HU", "US", "MGML",
@@ -1370,7 +1372,21 @@ static int act_dummy(struct walk *w, struct dcm_elem *e, enum vk vk)
 	case VK_DT: s = "19000101000000.000000"; break;
 	case VK_AS: s = "000Y"; break;
 	case VK_NUMSTR: s = "0"; break;
-	case VK_CS: s = "ANON"; break;	/* CS allows upper case only */
+	case VK_CS:
+		s = "ANON";	/* CS allows upper case only */
+		/* a character set must stay one: its first value when that
+		 * is a term, otherwise none (the default repertoire) */
+		if (e->tag == DCM_TAG(0x0008, 0x0005)) {
+			const char *p = (const char *)e->val;
+			size_t n = e->len, i;
+
+			for (i = 0; i < n && p[i] != '\\'; i++)
+				;
+			if (!i || !charset_term(p, i))
+				return act_zero(w, e);
+			return replace(w, e, "D", p, i, ' ');
+		}
+		break;
 	case VK_TEXT:
 		/* a PN with its family name delimiter (see rules_apply()) */
 		s = vr_is(e, "PN") ? "ANONYMIZED^" : "ANONYMIZED";
@@ -1601,6 +1617,209 @@ static enum act act_not_in_table(const struct walk *w,
 	}
 }
 
+/*
+ * Whether a value about to be kept is a valid instance of its attribute:
+ * the file's VR is one the dictionary allows for the tag (an OB label on a
+ * CS attribute carries whatever bytes it likes), the number of values fits
+ * the tag's VM (a second Modality, an ID spread over US values), and each
+ * value is a valid value of its VR (PS3.5 6.2: CS of up to 16 upper-case
+ * letters, digits, space and '_'; IS an integer in 32 bits; DS the
+ * characters of a decimal; AS nnnD/W/M/Y; lengths of text VRs; no control
+ * characters but ESC in single-line text).  An invalid value is not kept:
+ * it gets what the IOD needs (a dummy, an empty value) or goes.
+ */
+static int cs_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n > 16)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == ' ' ||
+		      p[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int is_ok(const char *p, size_t n)
+{
+	long long v = 0;
+	size_t i = 0, digits = 0;
+	int neg = 0;
+
+	if (n > 12)
+		return 0;
+	trim_span(&p, &n);
+	if (!n)
+		return 1;
+	if (p[0] == '+' || p[0] == '-')
+		neg = p[i++] == '-';
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (p[i] - '0');
+		digits++;
+	}
+	if (!digits)
+		return 0;
+	return neg ? v <= 2147483648LL : v <= 2147483647LL;
+}
+
+/* DS: the characters of a decimal.  Not its length: writers often exceed
+ * 16 characters, and digits carry no text; a dummy "0" would then spoil a
+ * Type 1 geometry value for nothing. */
+static int ds_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '+' ||
+		      p[i] == '-' || p[i] == '.' || p[i] == 'e' ||
+		      p[i] == 'E' || p[i] == ' '))
+			return 0;
+	return 1;
+}
+
+static int as_ok(const char *p, size_t n)
+{
+	trim_span(&p, &n);
+	return !n || (n == 4 && p[0] >= '0' && p[0] <= '9' && p[1] >= '0' &&
+		      p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
+		      strchr("DWMY", p[3]) && p[3]);
+}
+
+/* Longest value of a text VR in bytes (PS3.5 Table 6.2-1, characters
+ * taken as bytes; UT and UC are unbounded), and whether it is one line. */
+static size_t text_max(const struct dcm_elem *e, int *one_line)
+{
+	*one_line = 1;
+	if (vr_is(e, "SH") || vr_is(e, "AE"))
+		return 16;
+	if (vr_is(e, "LO"))
+		return 64;
+	if (vr_is(e, "PN"))
+		return 64 * 5;
+	*one_line = 0;
+	if (vr_is(e, "ST"))
+		return 1024;
+	if (vr_is(e, "LT"))
+		return 10240;
+	return DCM_MAX_VALUE;
+}
+
+/* The Specific Character Set terms of PS3.3 C.12.1.1.2. */
+static int charset_term(const char *p, size_t n)
+{
+	static const char *const terms[] = {
+		"ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109",
+		"ISO_IR 110", "ISO_IR 144", "ISO_IR 127", "ISO_IR 126",
+		"ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 13",
+		"ISO_IR 166", "ISO 2022 IR 6", "ISO 2022 IR 100",
+		"ISO 2022 IR 101", "ISO 2022 IR 109", "ISO 2022 IR 110",
+		"ISO 2022 IR 144", "ISO 2022 IR 127", "ISO 2022 IR 126",
+		"ISO 2022 IR 138", "ISO 2022 IR 148", "ISO 2022 IR 203",
+		"ISO 2022 IR 13", "ISO 2022 IR 166", "ISO 2022 IR 87",
+		"ISO 2022 IR 159", "ISO 2022 IR 149", "ISO 2022 IR 58",
+		"ISO_IR 192", "GB18030", "GBK",
+	};
+	size_t i;
+
+	trim_span(&p, &n);
+	if (!n)
+		return 1;	/* the default repertoire */
+	for (i = 0; i < sizeof(terms) / sizeof(terms[0]); i++)
+		if (n == strlen(terms[i]) && !memcmp(p, terms[i], n))
+			return 1;
+	return 0;
+}
+
+static int value_valid(const struct dcm_elem *e, enum vk vk)
+{
+	const char *v = (const char *)e->val;
+	size_t len = e->len, start = 0, i, max = 0;
+	unsigned count = 1, unit = 0;
+	int one_line = 0;
+
+	if (!dicom_dict_vr_ok(e->tag, e->vr))
+		return 0;
+	switch (vk) {
+	case VK_BIN2:
+		unit = vr_is(e, "US") || vr_is(e, "SS") ? 2 : 0;
+		break;
+	case VK_BIN4:
+		unit = vr_is(e, "OL") || vr_is(e, "OF") ? 0 : 4;
+		break;
+	case VK_BIN8:
+		unit = vr_is(e, "OD") || vr_is(e, "OV") ? 0 : 8;
+		break;
+	case VK_TEXT:
+		max = text_max(e, &one_line);
+		break;
+	case VK_SQ:
+	case VK_UN:
+		return 1;	/* cleaned item by item / removed elsewhere */
+	default:
+		break;
+	}
+	if (unit)
+		return len % unit == 0 &&
+		       dicom_dict_vm_ok(e->tag, (unsigned)(len / unit));
+	if (vk == VK_BIN2 || vk == VK_BIN4 || vk == VK_BIN8)
+		return 1;	/* OB, OW, OF...: one value of bytes */
+	if (!len || !v)
+		return 1;
+	if (vk == VK_TEXT && !one_line)
+		count = 1;	/* ST, LT, UT: '\\' is text, one value */
+	else
+		for (i = 0; i < len; i++)
+			count += v[i] == '\\';
+	if (!dicom_dict_vm_ok(e->tag, count))
+		return 0;
+	for (i = 0; i <= len; i++) {
+		const char *p;
+		size_t n;
+
+		if (i < len && !(v[i] == '\\' && (vk != VK_TEXT || one_line)))
+			continue;
+		p = v + start;
+		n = i - start;
+		start = i + 1;
+		/* trailing padding: a space, or a NUL after a UI-like pad */
+		if (i == len && n && (p[n - 1] == ' ' || p[n - 1] == 0))
+			n--;
+		switch (vk) {
+		case VK_CS:
+			if (e->tag == DCM_TAG(0x0008, 0x0005) ?
+				    !charset_term(p, n) : !cs_ok(p, n))
+				return 0;
+			break;
+		case VK_NUMSTR:
+			if (vr_is(e, "IS") ? !is_ok(p, n) : !ds_ok(p, n))
+				return 0;
+			break;
+		case VK_AS:
+			if (!as_ok(p, n))
+				return 0;
+			break;
+		case VK_TEXT:
+			if (n > max)
+				return 0;
+			for (; n; p++, n--)
+				if (((unsigned char)*p < 0x20 &&
+				     *p != 0x1b &&
+				     (one_line || !*p ||
+				      !strchr("\r\n\t\f", *p))) ||
+				    *p == 0x7f)
+					return 0;
+			break;
+		default:
+			break;
+		}
+	}
+	return 1;
+}
+
 /* Keep a private creator element only while its block keeps something. */
 static int creator_kept(const struct walk *w, const struct dcm_ds *ds,
 			const struct dcm_elem *e)
@@ -1790,6 +2009,17 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 					  need_of(w, depth));
 		if (act == ACT_C)	/* not reachable: basic is never C */
 			return -EBADMSG;
+	}
+
+	/* a value is kept only as a valid instance of its attribute */
+	if ((act == ACT_KEEP || act == ACT_DATE) && !(g & 1) &&
+	    !value_valid(e, vk)) {
+		enum need need = need_of(w, depth);
+
+		act = need == NEED_VALUE ? ACT_D :
+		      need == NEED_PRESENT ? ACT_Z : ACT_X;
+		if (act == ACT_X)
+			goto remove;
 	}
 
 	switch (act) {

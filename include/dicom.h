@@ -121,6 +121,15 @@ void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
  * VR (an attribute the standard defines, retired ones included). */
 int dicom_tag_known(uint32_t tag);
 
+/* True when vr is one of the VRs the public dictionary gives tag (or the
+ * dictionary does not know tag): a file VR that contradicts it is a
+ * writer's claim not to be trusted. */
+int dicom_dict_vr_ok(uint32_t tag, const char *vr);
+
+/* True when count values are allowed by tag's VM in the public dictionary
+ * (or it is not known there, or count is 0). */
+int dicom_dict_vm_ok(uint32_t tag, unsigned count);
+
 /* Name of the IOD of a SOP class in GDCM's Part 3 tables (static storage;
  * see iod_find()), or NULL when GDCM does not know the SOP class. */
 const char *dicom_iod_name(const char *sop_class_uid);

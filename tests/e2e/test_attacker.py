@@ -319,3 +319,52 @@ def test_csv_kept_cells_carry_no_id_formula_or_nul(deidfs, archive_copy,
     assert b"'@SUM(1)" in cells
     assert "a personal ID in a kept column: emptied" in r.stderr
     assert other not in r.stderr and own not in r.stderr
+
+
+# ------------------------------------------- kept values that carry text
+
+@pytest.mark.parametrize("ts", [H.TS_EXPLICIT, H.TS_IMPLICIT])
+def test_kept_values_are_valid_instances(deidfs, tmp_path, ts):
+    """Values the rules keep (codes, numbers, binary) each holding a
+    personal ID or a name, in explicit and implicit VR: a 24-character
+    View Position, an 11-digit Instance Number, text as US values, a name
+    as a second Specific Character Set value, a CS attribute labelled OB.
+    None of it reaches the output; the file is still published."""
+    n = 30 if ts == H.TS_EXPLICIT else 31
+    # mixed case and punctuation: not a CS value (a token of 16 upper-case
+    # letters and digits still is one, see the README's limits)
+    mark = "Nordmann, Kari " + H.marker(n, "k")
+    extra = [
+        (0x00185101, "CS", H.s("ZQXHOSTILEVIEWPOSITION24", "CS")),
+        (0x00280301, "CS", H.s("NO", "CS")),
+        (0x00280030, "DS", H.s("0.1\\0.1", "DS")),
+        (0x00187004, "OB", H.s(mark, "OB")),          # a CS, labelled OB
+        (0x00281040, "CS", H.s("LIN", "CS")),
+        (0x00280006, "US", mark.encode()[:20]),        # VM 1: text
+        (0x00080005, "CS", H.s("ISO_IR 100\\" + mark[:16], "CS")),
+    ]
+    els = [e for e in H.base_dataset(mark, n)
+           if e[0] not in (0x00200013,)]
+    els.append((0x00200013, "IS", H.s(PID_DIGITS, "IS")))
+    els += extra
+    px = [e for e in els if e[0] == H.PIXEL]
+    els = sorted([e for e in els if e[0] != H.PIXEL], key=lambda e: e[0])
+    explicit = ts != H.TS_IMPLICIT    # implicit: the dictionary's VRs
+    data = H.meta(ts, H.MG_PRESENTATION, H.uid(n, 3)) + \
+        H.encode_ds(els + px, explicit)
+    src = tmp_path / "src"
+    write(str(src / "k.dcm"), data)
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    out = all_bytes(dest)
+    for needle in (H.MARKER_PREFIX.encode(), b"ZQXHOS", PID_DIGITS.encode(),
+                   b"VIEWPOSITION", b"Nordmann"):
+        assert needle not in out, needle
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]
+    assert len(pub) == 1, r.stderr
+    ds = pydicom.dcmread(pub[0])
+    assert ds.PixelSpacing == [0.1, 0.1]        # valid values stay
+    assert ds.Modality == "MG"
+    assert ds.SpecificCharacterSet == "ISO_IR 100"

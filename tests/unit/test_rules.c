@@ -342,9 +342,11 @@ static void test_uid_multi_and_empty(void **state)
 			p += (size_t)snprintf(out + p, sizeof(out) - p, "%s%s",
 					      i ? "\\" : "", "20240229");
 		}
-		set(&ds, T(0x0008, 0x0021), "DA", in);
+		/* Date of Last Calibration: DA, VM 1-n, C under the
+		 * option */
+		set(&ds, T(0x0018, 0x1200), "DA", in);
 		apply_ok(&ctx, &ds);
-		assert_str(&ds, T(0x0008, 0x0021), out);
+		assert_str(&ds, T(0x0018, 0x1200), out);
 		dcm_ds_free(&ds);
 	}
 }
@@ -463,12 +465,14 @@ static void test_opt_modif_dates(void **state)
 
 		ctx_init(&ctx, &fx, RULES_RTN_LONG_MODIF_DATES);
 		ctx.date_shift_days = c[i].days;
-		set(&ds, T(0x0008, 0x0021), "DA", c[i].in);
+		/* Date of Last Calibration: DA, VM 1-n, C under the
+		 * option (a second value is valid there) */
+		set(&ds, T(0x0018, 0x1200), "DA", c[i].in);
 		apply_ok(&ctx, &ds);
 		if (c[i].out)
-			assert_str(&ds, T(0x0008, 0x0021), c[i].out);
+			assert_str(&ds, T(0x0018, 0x1200), c[i].out);
 		else
-			assert_empty(&ds, T(0x0008, 0x0021));
+			assert_empty(&ds, T(0x0018, 0x1200));
 		dcm_ds_free(&ds);
 	}
 }
@@ -624,13 +628,20 @@ static void test_opt_device_institution_patient(void **state)
 	set(&ds, T(0x0008, 0x1010), "SH", "MAMMO1");
 	set(&ds, T(0x0008, 0x0080), "LO", "St Elsewhere");
 	set(&ds, T(0x0010, 0x1010), "AS", "054Y");
-	set(&ds, T(0x0014, 0x4076), "AS", "054Y");	/* not in table */
+	/* an AS value on a DA attribute: the file's VR contradicts the
+	 * dictionary, so the value goes whatever the options (every AS
+	 * attribute of the dictionary is in the table) */
+	set(&ds, T(0x0014, 0x4076), "AS", "054Y");
+	set(&ds, T(0x0010, 0x1020), "DS", "1.62");	/* Patient's Size */
+	set(&ds, T(0x0010, 0x1030), "DS", "SEVENTY");	/* not a DS */
 	apply_ok(&ctx, &ds);
 	assert_str(&ds, T(0x0018, 0x1000), "SN12345");
 	assert_str(&ds, T(0x0008, 0x1010), "MAMMO1");
 	assert_str(&ds, T(0x0008, 0x0080), "St Elsewhere");
 	assert_str(&ds, T(0x0010, 0x1010), "054Y");
-	assert_str(&ds, T(0x0014, 0x4076), "054Y");
+	assert_absent(&ds, T(0x0014, 0x4076));
+	assert_str(&ds, T(0x0010, 0x1020), "1.62");
+	assert_absent(&ds, T(0x0010, 0x1030));
 	dcm_ds_free(&ds);
 
 	ctx_init(&ctx, &fx, 0);
@@ -913,6 +924,57 @@ static void test_not_in_table(void **state)
 	assert_str(&ds, T(0x0020, 0x0013), "3");
 	assert_non_null(dcm_ds_get(&ds, T(0x0028, 0x0011)));
 	assert_str(&ds, T(0x0028, 0x0301), "NO");
+	dcm_ds_free(&ds);
+}
+
+/* Issue 11: a kept value is a valid instance of its attribute, or it is not
+ * kept: VR as the dictionary says, VM, and the VR's form per value. */
+static void test_kept_values_valid(void **state)
+{
+	static const uint8_t text[40] = "NORDMANN KARI 12345678901 OSLO NORWAY!!";
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0018, 0x5101), "CS", "NORDMANNKARIOLAHANSEN123");
+	set(&ds, T(0x0008, 0x0060), "CS", "MG\\NORDMANN");	/* VM 1 */
+	set(&ds, T(0x0020, 0x0013), "IS", "12345678901");	/* > 2^31 */
+	set(&ds, T(0x0020, 0x0011), "IS", "7");
+	set(&ds, T(0x0008, 0x0005), "CS", "ISO_IR 100\\NORDMANN");
+	set(&ds, T(0x0008, 0x0008), "CS", "ORIGINAL\\PRIMARY\\");
+	set(&ds, T(0x0028, 0x0301), "CS", "no");	/* lower case */
+	set_bin(&ds, T(0x0028, 0x0010), "US", text, sizeof(text));
+	set_bin(&ds, T(0x0028, 0x0011), "US", text, 2);
+	set_bin(&ds, T(0x0018, 0x7004), "OB", text, sizeof(text)); /* CS */
+	set(&ds, T(0x0008, 0x0070), "LO", "ACME\x01Medical");	/* control */
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x5101));
+	assert_absent(&ds, T(0x0020, 0x0013));
+	assert_str(&ds, T(0x0020, 0x0011), "7");
+	assert_absent(&ds, T(0x0008, 0x0005));
+	assert_str(&ds, T(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\");
+	assert_absent(&ds, T(0x0028, 0x0301));
+	assert_absent(&ds, T(0x0028, 0x0010));
+	assert_non_null(dcm_ds_get(&ds, T(0x0028, 0x0011)));
+	assert_absent(&ds, T(0x0018, 0x7004));
+	assert_absent(&ds, T(0x0008, 0x0070));
+	/* Modality is Type 1 wherever it is defined, but no IOD is known
+	 * here: removed */
+	assert_absent(&ds, T(0x0008, 0x0060));
+	dcm_ds_free(&ds);
+
+	/* with the IOD known, a required attribute gets a dummy instead */
+	ctx_init(&ctx, &fx, 0);
+	ctx.iod_name = MG_IOD;
+	set(&ds, T(0x0008, 0x0060), "CS", "MG\\NORDMANN");
+	set(&ds, T(0x0020, 0x0013), "IS", "12345678901");	/* Type 2 */
+	set(&ds, T(0x0008, 0x0005), "CS", "ISO_IR 100\\NORDMANN"); /* 1C */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0005), "ISO_IR 100");
+	assert_str(&ds, T(0x0008, 0x0060), "ANON");
+	assert_empty(&ds, T(0x0020, 0x0013));
 	dcm_ds_free(&ds);
 }
 
@@ -1367,6 +1429,7 @@ int main(void)
 		cmocka_unit_test(test_overlays_curves),
 		cmocka_unit_test(test_not_in_table),
 		cmocka_unit_test(test_unknown_tags_and_uids),
+		cmocka_unit_test(test_kept_values_valid),
 		cmocka_unit_test(test_iod_types),
 		cmocka_unit_test(test_compound_by_iod),
 		cmocka_unit_test(test_dummy_item),
