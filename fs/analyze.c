@@ -219,6 +219,54 @@ static int64_t get_int(const struct dcm_ds *ds, uint32_t tag)
 	return v;
 }
 
+/* A US value of ds (in the source's byte order), or -1. */
+static long get_us(const struct dcm_ds *ds, uint32_t tag, int be)
+{
+	const struct dcm_elem *e = dcm_ds_get(ds, tag);
+
+	if (!e || e->len != 2 || !e->val)
+		return -1;
+	return be ? (e->val[0] << 8) | e->val[1] : (e->val[1] << 8) | e->val[0];
+}
+
+/*
+ * The bytes of native (not encapsulated) pixel data that the image
+ * attributes account for: Rows x Columns x Samples per Pixel x Number of
+ * Frames x Bits Allocated / 8, rounded up to an even length (PS3.5 8.1.1).
+ * Bytes beyond that are not image data whatever the value length says,
+ * and are not published.  Returns 0, or -EBADMSG when the attributes
+ * cannot account for any image (missing or out of range).
+ */
+static int native_pixel_len(const struct dicom_parsed *p, uint64_t *out)
+{
+	long rows = get_us(&p->ds, DCM_TAG(0x0028, 0x0010), p->big_endian);
+	long cols = get_us(&p->ds, DCM_TAG(0x0028, 0x0011), p->big_endian);
+	long spp = get_us(&p->ds, DCM_TAG(0x0028, 0x0002), p->big_endian);
+	long bits = get_us(&p->ds, DCM_TAG(0x0028, 0x0100), p->big_endian);
+	int64_t frames = get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+	uint64_t n;
+
+	if (frames == STORE_MISSING)
+		frames = 1;
+	if (rows <= 0 || cols <= 0 || spp <= 0 || bits <= 0 || bits > 64 ||
+	    frames <= 0)
+		return -EBADMSG;
+	/* at most 2^16 * 2^16 * 2^16 * 2^31 * 64: no overflow in 128 bits,
+	 * but in 64: check as we go */
+	n = (uint64_t)rows * (uint64_t)cols;
+	if (n > UINT64_MAX / (uint64_t)spp)
+		return -EBADMSG;
+	n *= (uint64_t)spp;
+	if (n > UINT64_MAX / (uint64_t)frames)
+		return -EBADMSG;
+	n *= (uint64_t)frames;
+	if (n > UINT64_MAX / (uint64_t)bits)
+		return -EBADMSG;
+	n = (n * (uint64_t)bits + 7) / 8;
+	*out = n + (n & 1);
+	return 0;
+}
+
 static int valid_da(const char *s)
 {
 	int i;
@@ -363,6 +411,21 @@ int analysis_run(const struct analysis_input *in, int fd,
 		if (an->rec.status == RULES_OK)
 			an->rec.status = RULES_Q_DEID_FAILED;
 		goto out;
+	}
+	if (p.has_pixel && !p.pixel_encapsulated) {
+		uint64_t want;
+
+		if (native_pixel_len(&p, &want)) {
+			if (an->rec.status == RULES_OK)
+				an->rec.status = RULES_Q_UNPARSEABLE;
+			goto out;
+		}
+		if (p.pixel_len > want) {	/* the rest is not image */
+			if (p.pixel_val)
+				explicit_bzero(p.pixel_val + want,
+					       (size_t)(p.pixel_len - want));
+			p.pixel_len = want;
+		}
 	}
 	err = dicom_write_header(&p.ds, &p, p.sop_class_uid, sop_inst, &hdr,
 				 &hlen);

@@ -368,3 +368,41 @@ def test_kept_values_are_valid_instances(deidfs, tmp_path, ts):
     assert ds.PixelSpacing == [0.1, 0.1]        # valid values stay
     assert ds.Modality == "MG"
     assert ds.SpecificCharacterSet == "ISO_IR 100"
+
+
+# --------------------------------------------- bytes that are not image
+
+@pytest.mark.parametrize("ts", [H.TS_EXPLICIT, H.TS_BIG])
+def test_native_pixel_data_beyond_the_image_is_not_published(deidfs,
+                                                             tmp_path, ts):
+    """Native pixel data whose value runs past Rows x Columns x Samples x
+    Bits Allocated: the excess (here a name and a spliced header) is not
+    published; the image is, byte for byte; the file re-parses."""
+    n = 40 if ts == H.TS_EXPLICIT else 41
+    mark = H.marker(n, "PX")
+    excess = (mark.encode() + b" Nordmann^Kari " +
+              H.meta(ts, H.MG_PRESENTATION, H.uid(n, 3))[128:])
+    excess += b"\0" * (len(excess) % 2)
+    image = H.PIXELS     # 8 x 8 x 16 bits
+    be = ts == H.TS_BIG
+    els = [(t, vr, v[::-1] if be and vr == "US" else v)
+           for t, vr, v in H.base_dataset(mark, n) if t != H.PIXEL]
+    data = H.meta(ts, H.MG_PRESENTATION, H.uid(n, 3))
+    body = b"".join(H.elem(t, vr, v, True, be=be) if vr != "SQ" else
+                    H.encode_seq(t, v) for t, vr, v in els
+                    if not (be and vr == "SQ"))
+    body += H.elem(H.PIXEL, "OW", image + excess, True, be=be)
+    src = tmp_path / "src"
+    write(str(src / "px.dcm"), data + body)
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    out = all_bytes(dest)
+    assert mark.encode() not in out and b"Nordmann" not in out
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]
+    assert len(pub) == 1, r.stderr
+    ds = pydicom.dcmread(pub[0])
+    assert len(ds.PixelData) == len(image)
+    with open(pub[0], "rb") as f:
+        assert f.read().endswith(image)
