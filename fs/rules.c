@@ -118,7 +118,7 @@ static const char *const sp_cols[] = {
 };
 #define SP_NCOLS (sizeof(sp_cols) / sizeof(sp_cols[0]))
 
-static const char *const st_cols[] = { "tag", "keyword", "why" };
+static const char *const st_cols[] = { "tag", "keyword", "form", "why" };
 #define ST_NCOLS (sizeof(st_cols) / sizeof(st_cols[0]))
 
 #define MAX_COLS 16
@@ -137,6 +137,16 @@ struct safe_priv {
 	char creator[CREATOR_MAX + 1];
 };
 
+/* What a kept value of a safe-text attribute may look like (the "form"
+ * column of fs/data/safe-text.tsv), each value of it. */
+enum form {
+	FORM_NONE = 0,
+	FORM_TEXT,	/* printable text within its VR's length */
+	FORM_CODE,	/* 1-64 of A-Z a-z 0-9 . _ : / + - (no space) */
+	FORM_TERM,	/* 1-64 of A-Z 0-9 _ - and space: a defined term */
+	FORM_URI,	/* urn:, http:// or https://, no space, <= 256 */
+};
+
 struct rules {
 	struct row *rows;	/* single tags, sorted by tag */
 	size_t nrows;
@@ -146,7 +156,10 @@ struct rules {
 	int has_priv;
 	struct safe_priv *sp;	/* sorted by group, elem, creator */
 	size_t nsp;
-	uint32_t *safe_text;	/* sorted */
+	struct safe_text {
+		uint32_t tag;
+		uint8_t form;	/* enum form */
+	} *safe_text;		/* sorted by tag */
 	size_t nsafe_text;
 };
 
@@ -539,20 +552,26 @@ static int load_safe_text(struct rules *r)
 		return -ENOMEM;
 	while ((err = next_line(text, &pos, f, ST_NCOLS)) == 1) {
 		uint32_t tag, mask;
+		uint8_t form;
 
 		if (parse_tag_mask(&f[0], &tag, &mask) || mask != 0xffffffffu)
 			return -EBADMSG;
+		form = field_is(&f[2], "text") ? FORM_TEXT :
+		       field_is(&f[2], "code") ? FORM_CODE :
+		       field_is(&f[2], "term") ? FORM_TERM :
+		       field_is(&f[2], "uri") ? FORM_URI : FORM_NONE;
 		/* Table E.1-1 wins: a listed tag there is a data error. */
 		if ((DCM_GROUP(tag) & 1) || lookup(r, tag) || f[1].n == 0 ||
-		    f[2].n == 0 || r->nsafe_text >= cap)
+		    form == FORM_NONE || f[3].n == 0 || r->nsafe_text >= cap)
 			return -EBADMSG;
-		r->safe_text[r->nsafe_text++] = tag;
+		r->safe_text[r->nsafe_text].tag = tag;
+		r->safe_text[r->nsafe_text++].form = form;
 	}
 	if (err < 0)
 		return err;
-	qsort(r->safe_text, r->nsafe_text, sizeof(uint32_t), cmp_u32);
+	qsort(r->safe_text, r->nsafe_text, sizeof(*r->safe_text), cmp_u32);
 	for (i = 1; i < r->nsafe_text; i++)
-		if (r->safe_text[i] == r->safe_text[i - 1])
+		if (r->safe_text[i].tag == r->safe_text[i - 1].tag)
 			return -EBADMSG;
 	return 0;
 }
@@ -625,10 +644,87 @@ const char *rules_basic_code(const struct rules *r, uint32_t tag)
 	return row ? code_names[row->basic] : NULL;
 }
 
-static int is_safe_text(const struct rules *r, uint32_t tag)
+/* The form a kept value of tag must have, FORM_NONE when tag is not in
+ * the safe-text table.  (cmp_u32 compares the leading tag.) */
+static enum form safe_text_form(const struct rules *r, uint32_t tag)
 {
-	return bsearch(&tag, r->safe_text, r->nsafe_text, sizeof(uint32_t),
-		       cmp_u32) != NULL;
+	const struct safe_text *st = bsearch(&tag, r->safe_text,
+					     r->nsafe_text,
+					     sizeof(*r->safe_text), cmp_u32);
+
+	return st ? (enum form)st->form : FORM_NONE;
+}
+
+static int form_value_ok(enum form form, const char *p, size_t n)
+{
+	size_t i;
+
+	if (form == FORM_TEXT)
+		return 1;	/* length and characters: value_valid() */
+	if (!n)
+		return 1;
+	if (n > (form == FORM_URI ? 256u : 64u))
+		return 0;
+	if (form == FORM_URI && !(n > 4 && !memcmp(p, "urn:", 4)) &&
+	    !(n > 7 && !memcmp(p, "http://", 7)) &&
+	    !(n > 8 && !memcmp(p, "https://", 8)))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = p[i];
+		int alnum = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+		switch (form) {
+		case FORM_CODE:
+			if (!alnum && !(c >= 'a' && c <= 'z') &&
+			    !strchr("._:/+-", c))
+				return 0;
+			break;
+		case FORM_TERM:
+			if (!alnum && c != '_' && c != '-' && c != ' ')
+				return 0;
+			break;
+		case FORM_URI:
+			if (c <= ' ' || c >= 0x7f || strchr("\"<>\\^`{|}", c))
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Every value of e (split at '\\', padding trimmed) has the form. */
+static int form_ok(const struct dcm_elem *e, enum form form)
+{
+	const char *v = (const char *)e->val;
+	size_t len = e->len, start = 0, i;
+
+	if (form == FORM_TEXT || !v)
+		return 1;
+	while (len && (v[len - 1] == ' ' || v[len - 1] == 0))
+		len--;
+	for (i = 0; i <= len; i++) {
+		const char *p;
+		size_t n;
+
+		if (i < len && v[i] != '\\')
+			continue;
+		p = v + start;
+		n = i - start;
+		start = i + 1;
+		trim_span(&p, &n);
+		if (!form_value_ok(form, p, n))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_safe_text(const struct rules *r, const struct dcm_elem *e)
+{
+	enum form form = safe_text_form(r, e->tag);
+
+	return form != FORM_NONE && form_ok(e, form);
 }
 
 static int is_safe_private(const struct rules *r, uint16_t g, uint8_t e,
@@ -1596,9 +1692,9 @@ static enum act act_not_in_table(const struct walk *w,
 		 */
 		if (e->tag == DCM_TAG(0x0008, 0x0104))
 			return wl_match(w->ctx->wl, e) ? ACT_KEEP : ACT_D;
-		return is_safe_text(w->r, e->tag) ? ACT_KEEP : ACT_X;
+		return is_safe_text(w->r, e) ? ACT_KEEP : ACT_X;
 	case VK_UR:
-		return is_safe_text(w->r, e->tag) ? ACT_KEEP : ACT_X;
+		return is_safe_text(w->r, e) ? ACT_KEEP : ACT_X;
 	case VK_UI:
 		return o & RULES_RTN_UIDS ? ACT_KEEP : ACT_U_STD;
 	case VK_DA:

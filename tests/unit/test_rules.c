@@ -978,6 +978,52 @@ static void test_kept_values_valid(void **state)
 	dcm_ds_free(&ds);
 }
 
+/* Issue 11: the free-text-capable attributes kept as safe text keep only
+ * values of their form (fs/data/safe-text.tsv): codes without spaces, at
+ * most 64 characters (Long Code Value is otherwise unbounded), terms in
+ * upper case, URNs; at any depth. */
+static void test_safe_text_forms(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it, *deep;
+	struct rules_ctx ctx;
+	struct fx fx;
+	char big[200];
+	int i;
+
+	(void)state;
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	ctx_init(&ctx, &fx, 0);
+	it = add_item(&ds, T(0x0008, 0x1032));	/* Procedure Code Sequence */
+	set(it, T(0x0008, 0x0100), "SH", "R-10224");
+	set(it, T(0x0008, 0x0102), "SH", "SRT");
+	set(it, T(0x0008, 0x0119), "UC", "Kari Nordmann 01020310045");
+	set(it, T(0x0008, 0x0120), "UR", "urn:oid:1.2.3");
+	deep = it;
+	for (i = 0; i < 10; i++)	/* the same, ten levels down */
+		deep = add_item(deep, i & 1 ? T(0x0054, 0x0222)
+					    : T(0x0054, 0x0220));
+	set(deep, T(0x0008, 0x0119), "UC", big);	/* 199 characters */
+	set(deep, T(0x0008, 0x0100), "SH", "Kari N");	/* a space */
+	set(&ds, T(0x0020, 0x1040), "LO", "NIPPLE");
+	set(&ds, T(0x0028, 0x1054), "LO", "Kari");	/* lower case */
+	set(&ds, T(0x0028, 0x1055), "LO", "NORMAL\\Soft tissue");
+	set(&ds, T(0x0018, 0x1401), "LO", "ID 01020310045");
+	apply_ok(&ctx, &ds);
+	assert_str(it, T(0x0008, 0x0100), "R-10224");
+	assert_str(it, T(0x0008, 0x0102), "SRT");
+	assert_absent(it, T(0x0008, 0x0119));
+	assert_str(it, T(0x0008, 0x0120), "urn:oid:1.2.3");
+	assert_absent(deep, T(0x0008, 0x0119));
+	assert_absent(deep, T(0x0008, 0x0100));
+	assert_str(&ds, T(0x0020, 0x1040), "NIPPLE");
+	assert_absent(&ds, T(0x0028, 0x1054));
+	assert_str(&ds, T(0x0028, 0x1055), "NORMAL\\Soft tissue"); /* text */
+	assert_absent(&ds, T(0x0018, 0x1401));
+	dcm_ds_free(&ds);
+}
+
 /* Issue 11: a public tag the dictionary does not define is removed, whatever
  * its VR (codes, numbers and binary VRs included, which the conservative
  * rule would keep); a UID under the DICOM root that is not in the
@@ -1430,6 +1476,7 @@ int main(void)
 		cmocka_unit_test(test_not_in_table),
 		cmocka_unit_test(test_unknown_tags_and_uids),
 		cmocka_unit_test(test_kept_values_valid),
+		cmocka_unit_test(test_safe_text_forms),
 		cmocka_unit_test(test_iod_types),
 		cmocka_unit_test(test_compound_by_iod),
 		cmocka_unit_test(test_dummy_item),
