@@ -1,8 +1,8 @@
 /*
  * store.c - the project db on sqlite3 (see store.h for the contract).
  *
- * Schema version 2 (version 1 lacked files.src_ctime_ns; a version 1 db
- * is upgraded in place when it is opened):
+ * Schema version 2 (version 1 lacked files.src_ctime_ns and files.version;
+ * a version 1 db is upgraded in place when it is opened):
  *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
@@ -83,7 +83,7 @@ enum stmt_id {
 	"header_len, patient_id, study_date, pseudonym, study_uid, "          \
 	"series_uid, sop_uid, modality, laterality, view_position, "          \
 	"series_number, instance_number, view_path, out_mtime_ns, study_time, " \
-	"src_ctime_ns"
+	"src_ctime_ns, version"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -131,6 +131,14 @@ static const char *const stmt_sql[S_COUNT] = {
 		"AND files.opts IS excluded.opts "
 		"THEN files.out_mtime_ns ELSE MAX(excluded.out_mtime_ns, "
 		"files.out_mtime_ns + 1000000000) END, "
+		/* and counted: the view gives each version its own inode, so
+		 * the kernel never mixes cached pages of two versions */
+		"version = CASE WHEN files.src_size = excluded.src_size "
+		"AND files.src_mtime_ns = excluded.src_mtime_ns "
+		"AND files.src_ino = excluded.src_ino "
+		"AND files.src_ctime_ns = excluded.src_ctime_ns "
+		"AND files.opts IS excluded.opts "
+		"THEN files.version ELSE files.version + 1 END, "
 		"study_time = excluded.study_time, "
 		"gen = excluded.gen RETURNING id",
 	[S_FILE_BY_PATH] = "SELECT " FILE_COLS " FROM files WHERE path = ?1",
@@ -188,6 +196,7 @@ static const char schema_sql[] =
 	" out_mtime_ns INTEGER NOT NULL,"
 	" study_time TEXT,"
 	" src_ctime_ns INTEGER NOT NULL DEFAULT 0,"
+	" version INTEGER NOT NULL DEFAULT 0,"
 	" gen INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE audit("
 	" file_id INTEGER NOT NULL,"
@@ -461,6 +470,7 @@ static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 	f->instance_number = col_opt_i64(s, 19);
 	f->out_mtime_ns = sqlite3_column_int64(s, 21);
 	f->src_ctime_ns = sqlite3_column_int64(s, 23);
+	f->version = sqlite3_column_int64(s, 24);
 	if ((err = col_str(s, 1, &f->path)) ||
 	    (err = col_str(s, 5, &f->opts)) ||
 	    (err = col_str(s, 9, &f->patient_id)) ||
@@ -708,7 +718,8 @@ out:
 /*
  * Bring a db of an older schema to SCHEMA_VERSION, in one transaction (a
  * run killed meanwhile leaves the old schema, upgraded next time).
- * Version 1 -> 2: files.src_ctime_ns.  Rows of version 1 get 0, which no
+ * Version 1 -> 2: files.src_ctime_ns and files.version.  Rows of version
+ * 1 get ctime 0, which no
  * file has: their sources are analysed again once, on the next refresh.
  */
 static int upgrade(struct store *st, int version)
@@ -720,6 +731,8 @@ static int upgrade(struct store *st, int version)
 		return err;
 	if (version < 2)
 		err = exec_sql(st, "ALTER TABLE files ADD COLUMN src_ctime_ns "
+				   "INTEGER NOT NULL DEFAULT 0; "
+				   "ALTER TABLE files ADD COLUMN version "
 				   "INTEGER NOT NULL DEFAULT 0");
 	if (!err)
 		err = exec_sql(st, "UPDATE meta SET v = 2 "

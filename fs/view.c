@@ -1946,7 +1946,14 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			nd->pub.ino = 2 * dino + 1;
 			break;
 		case VIEW_DICOM:
-			nd->pub.ino = 2 * (uint64_t)t->r->f.id + 4;
+			/* id < 2^40 rows; the version's low 22 bits above */
+			if ((uint64_t)t->r->f.id >= (1ull << 40)) {
+				ret = -EOVERFLOW;
+				break;
+			}
+			nd->pub.ino = 2 * ((uint64_t)t->r->f.id |
+					   ((uint64_t)t->r->f.version &
+					    0x3fffff) << 40) + 4;
 			nd->pub.size = t->r->f.out_size;
 			nd->pub.mtime_ns = t->r->f.out_mtime_ns;
 			nd->pub.file_id = t->r->f.id;

@@ -53,6 +53,9 @@ struct store_file {
 				 * the file was first analysed (not the
 				 * source's mtime, which may date the exam) */
 	char *study_time;	/* original StudyTime (orders studies) */
+	int64_t version;	/* 0 for the first version of the source
+				 * analysed, +1 for each new one (read only:
+				 * set by store_file_put()) */
 };
 
 /* One audit trail row (values are raw bytes, may be NULL). */

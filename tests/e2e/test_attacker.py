@@ -15,13 +15,17 @@ hostile.py and a property that failed before the fix:
 - an unreadable source directory is an error (exit 3), never a silent gap.
 """
 
+import errno
+import io
 import os
+import random
 import shutil
-import struct
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -406,3 +410,108 @@ def test_native_pixel_data_beyond_the_image_is_not_published(deidfs,
     assert len(ds.PixelData) == len(image)
     with open(pub[0], "rb") as f:
         assert f.read().endswith(image)
+
+
+# ------------------------------- the mount while sources are renamed over
+
+RENAME_SECONDS = float(os.environ.get("DEIDFS_RENAME_SECONDS", "8"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/fuse") or
+                    shutil.which("fusermount3") is None,
+                    reason="needs /dev/fuse and fusermount3")
+def test_mount_copies_are_one_version_under_rename_replacement(
+        deidfs, archive_factory, tmp_path):
+    """Sources replaced again and again by rename with versions of the
+    same size (only pixel bytes differ), while 16 readers copy whole files
+    through the mount: every copy equals exactly one version, or fails
+    with EIO, ENOENT or ESTALE; never pages of two versions."""
+    from test_mount import Mount
+    arch = archive_factory(rows=256, cols=256)
+    src = tmp_path / "src"
+    shutil.copytree(str(arch.root), str(src))
+    ident = src / "identified"
+    db = tmp_path / "p.db"
+    ref = tmp_path / "ref"
+    r = run(deidfs, "export", "-q", "--db", db, "--csv", src /
+            "variables.csv", ident, ref)
+    assert r.returncode == 0, r.stderr
+    c = sqlite3.connect(str(db))
+    rows = [(p if isinstance(p, bytes) else p.encode(), vp) for p, vp in
+            c.execute("SELECT path, view_path FROM files WHERE view_path "
+                      "IS NOT NULL AND view_path LIKE '%.dcm' AND "
+                      "view_path NOT LIKE '.quarantine%' ORDER BY id")]
+    c.close()
+    picked = rows[:8]
+    versions = {}       # view path -> set of acceptable bytes
+    staged = {}         # view path -> [(source path, staged version path)]
+    for k, (sp, vp) in enumerate(picked):
+        path = os.path.join(os.fsencode(str(ident)), sp)
+        with open(path, "rb") as f:
+            data = f.read()
+        px = pydicom.dcmread(io.BytesIO(data)).PixelData
+        at = data.rfind(px)
+        with open(os.path.join(str(ref), vp), "rb") as f:
+            out0 = f.read()
+        head = out0[:len(out0) - len(px)]
+        assert out0.endswith(px)
+        versions[vp] = {out0}
+        staged[vp] = []
+        for v in range(1, 6):
+            npx = bytes(b ^ v for b in px)
+            nd = data[:at] + npx + data[at + len(px):]
+            sv = os.path.join(str(tmp_path), "v%d-%d.dcm" % (k, v))
+            with open(sv, "wb") as f:
+                f.write(nd)
+            staged[vp].append((path, sv))
+            versions[vp].add(head + npx)
+    m = Mount(deidfs, ident, tmp_path / "mnt", db,
+              csv=src / "variables.csv", logdir=tmp_path)
+    bad, errs, copies = [], [], [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def reader(seed):
+        rng = random.Random(seed)
+        while not stop.is_set():
+            vp = rng.choice(list(versions))
+            try:
+                with open(os.path.join(m.mnt, vp), "rb") as f:
+                    got = f.read()
+            except OSError as e:
+                if e.errno not in (errno.EIO, errno.ENOENT, errno.ESTALE):
+                    with lock:
+                        errs.append(e)
+                continue
+            with lock:
+                copies[0] += 1
+                if got not in versions[vp]:
+                    bad.append((vp, len(got)))
+
+    def mutator():
+        rng = random.Random(7)
+        end = time.monotonic() + RENAME_SECONDS
+        while time.monotonic() < end:
+            vp = rng.choice(list(staged))
+            path, sv = rng.choice(staged[vp])
+            tmp = path + b".new"
+            shutil.copyfile(sv, tmp)
+            os.rename(tmp, path)
+            time.sleep(0.002)
+        stop.set()
+
+    with m:
+        ths = [threading.Thread(target=reader, args=(i,))
+               for i in range(16)]
+        for t in ths:
+            t.start()
+        mutator()
+        for t in ths:
+            t.join()
+        assert m.stop() == 0
+    record_mount = m.stderr
+    assert not errs, errs[:5]
+    assert copies[0] > 100, copies[0]
+    assert not bad, "%d of %d copies mixed versions: %s" % (
+        len(bad), copies[0], bad[:5])
+    assert H.MARKER_PREFIX not in record_mount

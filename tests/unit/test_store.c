@@ -413,17 +413,20 @@ static void test_upgrade_v1(void **state)
 	assert_int_equal(store_key(st, k1), 0);
 	store_close(st);
 	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
+			 "ALTER TABLE files DROP COLUMN version; "
 			 "UPDATE meta SET v = 1 WHERE k = 'schema_version'");
 	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), 0);
 	assert_int_equal(store_key(st, k2), 0);
 	assert_memory_equal(k1, k2, sizeof(k1));
 	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
 	assert_true(g.src_ctime_ns == 0);
+	assert_true(g.version == 0);
 	assert_true(g.src_size == f.src_size);
 	store_file_clear(&g);
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
 	assert_true(g.src_ctime_ns == f.src_ctime_ns);
+	assert_true(g.version == 1);	/* ctime 0 was another version */
 	store_file_clear(&g);
 	store_file_clear(&f);
 	store_close(st);
@@ -487,6 +490,11 @@ static void test_put_twice(void **state)
 		int64_t last = 1700000000123456789LL + 5000000000LL;
 		size_t k;
 
+		int64_t ver;
+
+		assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+		ver = g.version;
+		store_file_clear(&g);
 		for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
 			*fields[k] += 1;
 			f.out_mtime_ns = last;
@@ -494,6 +502,8 @@ static void test_put_twice(void **state)
 							0, NULL, 0), 0);
 			assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
 			assert_true(g.out_mtime_ns == last + 1000000000LL);
+			/* each new version is counted (the view's inode) */
+			assert_true(g.version == ver + (int64_t)k + 1);
 			last = g.out_mtime_ns;
 			store_file_clear(&g);
 		}
