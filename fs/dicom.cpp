@@ -27,6 +27,7 @@ extern "C" {
 #include "dicom.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -1369,60 +1370,128 @@ extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 	}
 }
 
+/*
+ * The public dictionary as a sorted array (tag, VR mask, VM), built once:
+ * the rules ask about every element they keep, and a binary search over
+ * 5,000 entries is several times cheaper than GDCM's tree of DictEntry
+ * objects.  Only plain tags (no 50xx/60xx masks: the rules remove those
+ * groups before asking).
+ */
+namespace {
+struct dict_ent {
+	uint32_t tag;
+	int vm;			/* gdcm::VM::VMType */
+	long long vr;		/* gdcm::VR::VRType mask */
+};
+dict_ent *dict_tab;
+size_t dict_n;
+pthread_once_t dict_once = PTHREAD_ONCE_INIT;
+
+void dict_build()
+{
+	try {
+		const gdcm::Dict &d =
+			gdcm::Global::GetInstance().GetDicts().GetPublicDict();
+		size_t n = 0, cap = 0;
+
+		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
+		     ++it)
+			cap++;
+		dict_tab = (dict_ent *)calloc(cap + 1, sizeof(*dict_tab));
+		if (!dict_tab)
+			return;
+		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
+		     ++it) {
+			const gdcm::Tag &t = it->first;
+
+			dict_tab[n].tag = DCM_TAG(t.GetGroup(), t.GetElement());
+			dict_tab[n].vr = (long long)it->second.GetVR();
+			dict_tab[n].vm = (int)it->second.GetVM();
+			n++;
+		}
+		/* gdcm::Tag's order need not be (group, element)'s */
+		qsort(dict_tab, n, sizeof(*dict_tab),
+		      [](const void *a, const void *b) {
+			      uint32_t x = ((const dict_ent *)a)->tag;
+			      uint32_t y = ((const dict_ent *)b)->tag;
+
+			      return x < y ? -1 : x > y;
+		      });
+		dict_n = n;
+	} catch (...) {
+		dict_n = 0;
+	}
+}
+
+const dict_ent *dict_find(uint32_t tag)
+{
+	size_t lo = 0, hi;
+
+	pthread_once(&dict_once, dict_build);
+	hi = dict_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dict_tab[mid].tag == tag)
+			return &dict_tab[mid];
+		if (dict_tab[mid].tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+} // namespace
+
 extern "C" int dicom_tag_known(uint32_t tag)
 {
-	char vr[3];
+	const dict_ent *d;
 
 	if (DCM_GROUP(tag) & 1)
 		return 0;
-	try {
-		dict_vr(tag, NULL, vr);
-		return strcmp(vr, "UN") != 0;
-	} catch (...) {
-		return 0;
-	}
+	if (DCM_ELEM(tag) == 0)
+		return 1;	/* group length */
+	d = dict_find(tag);
+	return d && d->vr != (long long)gdcm::VR::INVALID &&
+	       d->vr != (long long)gdcm::VR::UN;
 }
 
 extern "C" int dicom_dict_vr_ok(uint32_t tag, const char *vr)
 {
 	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+	const dict_ent *d;
+	long long fv;
 
 	if ((g & 1) || e == 0 || g == 0xfffe || !vr)
 		return 1;
+	d = dict_find(tag);
+	if (!d || d->vr == (long long)gdcm::VR::INVALID ||
+	    d->vr == (long long)gdcm::VR::UN)
+		return 1;	/* unknown: not ours to judge here */
 	try {
-		const gdcm::Dicts &dicts =
-			gdcm::Global::GetInstance().GetDicts();
-		gdcm::VR::VRType dv = dicts.GetPublicDict()
-					      .GetDictEntry(gdcm::Tag(g, e))
-					      .GetVR();
-		gdcm::VR::VRType fv = gdcm::VR::GetVRType(vr);
-
-		if (dv == gdcm::VR::INVALID || dv == gdcm::VR::UN)
-			return 1;	/* unknown: not ours to judge here */
-		return fv != gdcm::VR::INVALID && (dv & fv) != 0;
+		fv = (long long)gdcm::VR::GetVRType(vr);
 	} catch (...) {
 		return 0;
 	}
+	return fv != (long long)gdcm::VR::INVALID && (d->vr & fv) != 0;
 }
 
 extern "C" int dicom_dict_vm_ok(uint32_t tag, unsigned count)
 {
 	uint16_t g = DCM_GROUP(tag), e = DCM_ELEM(tag);
+	const dict_ent *d;
 
 	if ((g & 1) || e == 0 || g == 0xfffe || count == 0)
 		return 1;
+	d = dict_find(tag);
+	if (!d || d->vm == (int)gdcm::VM::VM0 ||
+	    d->vm == (int)gdcm::VM::VM_END)
+		return 1;	/* unknown */
+	if (count > 1u << 20)
+		return 0;
 	try {
-		const gdcm::Dicts &dicts =
-			gdcm::Global::GetInstance().GetDicts();
-		gdcm::VM::VMType vm = dicts.GetPublicDict()
-					      .GetDictEntry(gdcm::Tag(g, e))
-					      .GetVM();
-
-		if (vm == gdcm::VM::VM0 || vm == gdcm::VM::VM_END)
-			return 1;	/* unknown */
-		if (count > 1u << 20)
-			return 0;
-		return gdcm::VM::IsValid((int)count, vm) ? 1 : 0;
+		return gdcm::VM::IsValid((int)count,
+					 (gdcm::VM::VMType)d->vm) ? 1 : 0;
 	} catch (...) {
 		return 0;
 	}

@@ -132,18 +132,23 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 	return 0;
 }
 
-/* Whether the file at path (relative to dirfd, not followed) carries
- * exactly the mark want (len bytes). */
-static int mark_is(int dirfd, const char *path, const char *want,
+/* Whether the entry name (relative to dirfd; a symbolic link is never
+ * followed, and is never ours) carries exactly the mark want (len bytes;
+ * an owner mark alone matches a full mark of the same owner).  Read
+ * through a descriptor: no /proc needed. */
+static int mark_is(int dirfd, const char *name, const char *want,
 		   size_t len)
 {
-	char proc[PATH_MAX + 64], got[VIEW_MARK_LEN + 1];
+	char got[VIEW_MARK_LEN + 1];
 	ssize_t n;
+	int fd;
 
-	if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd,
-		     path) >= (int)sizeof(proc))
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	n = lgetxattr(proc, MARK_XATTR, got, sizeof(got));
+	n = fgetxattr(fd, MARK_XATTR, got, sizeof(got));
+	close(fd);
 	return n >= 0 && (size_t)n >= len && memcmp(got, want, len) == 0 &&
 	       ((size_t)n == len || got[len] == '.');
 }
@@ -183,7 +188,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	struct view_file *vf = NULL;
 	struct timespec ts[2];
 	struct stat st;
-	int fd = -1, err, len;
+	int fd = -1, err, len, there;
 
 	len = view_path(p->v, n, path, sizeof(path));
 	if (len < 0)
@@ -196,8 +201,9 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	 * name.  Size and mtime alone cannot: a new version of the same
 	 * size may be dated the same second, and names move to other files
 	 * when studies are added. */
-	if (fstatat(p->dest_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && (uint64_t)st.st_size == n->size &&
+	there = fstatat(p->dest_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		S_ISREG(st.st_mode);
+	if (there && (uint64_t)st.st_size == n->size &&
 	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
 		    n->mtime_ns &&
 	    mark_is(p->dest_fd, path, mark, strlen(mark)))
@@ -254,8 +260,14 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 out:
 	if (fd >= 0)
 		close(fd);
-	if (err)
+	if (err) {
 		unlinkat(p->dest_fd, tmp, 0);
+		/* What an earlier run of ours left under this name is not
+		 * this version (the view's file may even be another one):
+		 * no name may keep stale bytes because this write failed. */
+		if (there && mark_is(p->dest_fd, path, mark, VIEW_OWNER_LEN))
+			unlinkat(p->dest_fd, path, 0);
+	}
 	view_file_free(vf);
 	return err;
 }
@@ -360,62 +372,50 @@ static void sweep_tmp(int dirfd, unsigned depth)
 	closedir(d);
 }
 
-static int mark_dir(struct xpool *p, const char *path)
-{
-	char mark[VIEW_MARK_LEN + 1];
-	int fd, err;
-
-	err = view_owner_mark(p->e, path, mark, sizeof(mark));
-	if (err)
-		return err;
-	if (mark_is(p->dest_fd, path, mark, strlen(mark)))
-		return 0;
-	fd = openat(p->dest_fd, path,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	err = set_mark(p, fd, mark);
-	close(fd);
-	return err;
-}
-
-/* Whether the entry at path was put there by an export of this project
- * (its owner mark for this very path, under this project's key). */
-static int ours(struct xpool *p, const char *path)
+/* Whether the entry name in dirfd, at path in the destination, was put
+ * there by an export of this project (its owner mark for this very path,
+ * under this project's key). */
+static int ours(struct xpool *p, int dirfd, const char *name,
+		const char *path)
 {
 	char mark[VIEW_MARK_LEN + 1];
 
 	return view_owner_mark(p->e, path, mark, sizeof(mark)) == 0 &&
-	       mark_is(p->dest_fd, path, mark, strlen(mark));
+	       mark_is(dirfd, name, mark, strlen(mark));
 }
 
 /*
  * Make the destination hold what the view holds: remove the files an
  * earlier export of this project wrote that the view no longer has (their
  * source was removed or quarantined, their name moved, .quarantine/ is not
- * asked for), and then such folders once empty.  Anything without this
- * project's owner mark for its path is never touched.  dir is the view's
- * folder at rel, or NULL where the view has none.
+ * asked for), and a folder the view does not have once that leaves it
+ * empty.  A file without this project's owner mark for its path, and a
+ * folder that held none of ours, are never touched.  dir is the view's
+ * folder at rel, or NULL where the view has none.  Every step is relative
+ * to the folder's own descriptor, opened without following links.
+ * Returns how many entries it removed.
  */
-static void sweep_stale(struct xpool *p, int dirfd,
-			const struct view_node *dir, const char *rel,
-			unsigned depth)
+static uint64_t sweep_stale(struct xpool *p, int dirfd,
+			    const struct view_node *dir, const char *rel,
+			    unsigned depth)
 {
+	uint64_t removed = 0;
 	DIR *d;
 	struct dirent *de;
 	int fd;
 
 	if (depth > 64 || (fd = dup(dirfd)) < 0)
-		return;
+		return 0;
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return;
+		return 0;
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
 		const struct view_node *n = NULL;
 		char path[PATH_MAX];
+		unsigned char type = de->d_type;
 		struct stat sb;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -427,28 +427,64 @@ static void sweep_stale(struct xpool *p, int dirfd,
 			n = view_lookup(p->v, dir, de->d_name);
 		if (n && !included(p->o, n))
 			n = NULL;
-		if (fstatat(p->dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW))
-			continue;
-		if (S_ISDIR(sb.st_mode)) {
+		if (type == DT_UNKNOWN) {
+			if (fstatat(dirfd, de->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW))
+				continue;
+			type = S_ISDIR(sb.st_mode) ? DT_DIR :
+			       S_ISREG(sb.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR) {
 			int sub = openat(dirfd, de->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 						 O_CLOEXEC);
 
+			uint64_t below;
+
 			if (sub < 0)
 				continue;
-			sweep_stale(p, sub, n && n->kind == VIEW_DIR ? n
-								      : NULL,
-				    path, depth + 1);
+			below = sweep_stale(p, sub,
+					    n && n->kind == VIEW_DIR ? n
+								     : NULL,
+					    path, depth + 1);
 			close(sub);
-			if ((!n || n->kind != VIEW_DIR) && ours(p, path) &&
-			    unlinkat(p->dest_fd, path, AT_REMOVEDIR) == 0)
+			removed += below;
+			/* empty now, and only because we removed ours */
+			if ((!n || n->kind != VIEW_DIR) && below &&
+			    unlinkat(dirfd, de->d_name, AT_REMOVEDIR) == 0) {
 				p->st.removed++;
-		} else if (S_ISREG(sb.st_mode) && (!n || n->kind == VIEW_DIR) &&
-			   ours(p, path) && unlinkat(p->dest_fd, path, 0) == 0) {
+				removed++;
+			}
+		} else if (type == DT_REG && (!n || n->kind == VIEW_DIR) &&
+			   ours(p, dirfd, de->d_name, path) &&
+			   unlinkat(dirfd, de->d_name, 0) == 0) {
 			p->st.removed++;
+			removed++;
 		}
 	}
 	closedir(d);
+	return removed;
+}
+
+/* Whether the directory at fd holds anything (an error counts as yes). */
+static int has_entries(int fd)
+{
+	struct dirent *de;
+	DIR *d;
+	int dup_fd = dup(fd), any = 0;
+
+	if (dup_fd < 0)
+		return 1;
+	d = fdopendir(dup_fd);
+	if (!d) {
+		close(dup_fd);
+		return 1;
+	}
+	rewinddir(d);
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
 }
 
 int export_run(struct view_engine *e, const struct view *v,
@@ -458,7 +494,7 @@ int export_run(struct view_engine *e, const struct view *v,
 	pthread_t *th = NULL;
 	size_t i, nnodes = view_node_count(v);
 	unsigned nth = 0, t;
-	int err = 0;
+	int err = 0, fresh;
 
 	memset(&p, 0, sizeof(p));
 	memset(st, 0, sizeof(*st));
@@ -473,14 +509,24 @@ int export_run(struct view_engine *e, const struct view *v,
 	/* One export at a time into a destination: another one's sweep
 	 * would remove our temporary files and its renames race ours.  The
 	 * second waits (a file system without locks: we go on). */
-	if (flock(p.dest_fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
-		fprintf(stderr, "deidfs: export: another export is writing "
-				"into the destination; waiting for it\n");
-		while (flock(p.dest_fd, LOCK_EX) && errno == EINTR)
-			;
+	if (flock(p.dest_fd, LOCK_EX | LOCK_NB)) {
+		if (errno == EWOULDBLOCK) {
+			fprintf(stderr, "deidfs: export: another export is "
+					"writing into the destination; "
+					"waiting for it\n");
+			while (flock(p.dest_fd, LOCK_EX) && errno == EINTR)
+				;
+		} else {
+			fprintf(stderr, "deidfs: export: warning: cannot lock "
+					"the destination (%s): do not run two "
+					"exports into it at once\n",
+				strerror(errno));
+		}
 	}
 	pthread_mutex_init(&p.lock, NULL);
-	sweep_tmp(p.dest_fd, 0);
+	fresh = !has_entries(p.dest_fd);	/* nothing to resume or sweep */
+	if (!fresh)
+		sweep_tmp(p.dest_fd, 0);
 
 	p.files = calloc(nnodes + 1, sizeof(*p.files));
 	if (!p.files) {
@@ -517,12 +563,11 @@ int export_run(struct view_engine *e, const struct view *v,
 			err = -ENOTDIR;
 			goto out;
 		}
-		if (*path) {
-			err = mark_dir(&p, path);
-			if (err)
-				goto out;
-		}
 	}
+	/* Stale files go first: they are not in the view, so nothing of
+	 * this run is at stake, and their space is free for it. */
+	if (!fresh)
+		(void)sweep_stale(&p, p.dest_fd, view_root(v), "", 0);
 	th = calloc(o->jobs ? o->jobs : 1, sizeof(*th));
 	if (!th) {
 		err = -ENOMEM;
@@ -539,8 +584,6 @@ int export_run(struct view_engine *e, const struct view *v,
 		err = p.stop;
 		goto out;
 	}
-	if (!p.no_marks)
-		sweep_stale(&p, p.dest_fd, view_root(v), "", 0);
 
 	/* Directory times last (creating entries changed them), deepest
 	 * first, so the whole tree carries the view's mtimes. */

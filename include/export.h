@@ -6,9 +6,11 @@
  * (view_node_mark(), in the extended attribute user.deidfs.mark), so a
  * file under its final name is always whole.  A re-run keeps the files
  * whose mark says they are this version of this name (resume), rewrites
- * the rest, and removes the files and folders an earlier export of this
- * project wrote that the view no longer has; nothing without this
- * project's mark is ever removed or trusted.  On a destination that keeps
+ * the rest, and removes the files an earlier export of this project wrote
+ * that the view no longer has (and the folders that leaves empty); nothing
+ * without this project's mark is ever removed or trusted.  One export at a
+ * time into a destination (a lock; the second waits).  On a destination
+ * that keeps
  * no extended attributes every file is rewritten and nothing is removed
  * (st->no_marks says so).
  */

@@ -45,18 +45,4 @@ const char *iod_edition(void);
  */
 enum iod_type iod_type(int iod, const uint32_t *path, unsigned depth);
 
-struct iod_child {
-	uint32_t tag;
-	enum iod_type type;
-};
-
-/*
- * The attributes the items of the sequence at path (depth >= 1) may hold
- * in iod, each once with its strictest Type, in tag order, into out (at
- * most cap).  Returns how many there are (may exceed cap: only cap are
- * written).
- */
-size_t iod_children(int iod, const uint32_t *path, unsigned depth,
-		    struct iod_child *out, size_t cap);
-
 #endif

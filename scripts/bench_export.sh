@@ -5,6 +5,7 @@
 # dcmodify doing a comparable anonymisation in place on a copy.
 #
 #   scripts/bench_export.sh [large|small|both]     (default both)
+#   BASE=/path/to/older/deidfs scripts/bench_export.sh ...   two builds
 #
 # Trees (generated once into $BENCH_DIR, default /tmp/deidfs-bench):
 #   large: mammography-sized files (~17-27 MB each, about 1 GB in all)
@@ -139,9 +140,72 @@ bench() {	# name
 	rm -rf "$out"
 }
 
+# With BASE=/path/to/an/older/deidfs: the two builds side by side with cp
+# -r, ROUNDS rounds (default 5) in shuffled order, medians; each build
+# exports with its own db, indexed before the timing (a run is then a
+# refresh that parses nothing plus the copy with new headers).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
+	END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+versions() {	# name
+	local name=$1 src="$BENCH_DIR/$1/identified" out="$BENCH_DIR/$1.vout"
+	local r v t0 t1 bytes
+	declare -A took
+	rm -f "$BENCH_DIR/$name.v.db"* "$BENCH_DIR/$name.vb.db"*
+	"$DEIDFS" export -q --db "$BENCH_DIR/$name.v.db" --modalities all \
+		"$src" "$out" || true
+	rm -rf "$out"
+	"$BASE" export -q --db "$BENCH_DIR/$name.vb.db" --modalities all \
+		"$src" "$out" || true
+	rm -rf "$out"
+	warm "$src"
+	for r in $(seq "${ROUNDS:-5}"); do
+		for v in $(printf '%s\n' cp new base | shuf); do
+			rm -rf "$out"
+			sync
+			t0=$(now)
+			case $v in
+			cp) cp -r "$src" "$out" ;;
+			new) "$DEIDFS" export -q --db "$BENCH_DIR/$name.v.db" \
+				--modalities all "$src" "$out" || true ;;
+			base) "$BASE" export -q --db "$BENCH_DIR/$name.vb.db" \
+				--modalities all "$src" "$out" || true ;;
+			esac
+			sync
+			t1=$(now)
+			took[$v]="${took[$v]:-} $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+		done
+	done
+	bytes=$(du -sb "$src" | cut -f1)
+	echo
+	echo "### $name tree, this build against BASE, median of ${ROUNDS:-5} rounds"
+	echo
+	echo "| tool | s | MB/s of the source | x cp -r |"
+	echo "| --- | ---: | ---: | ---: |"
+	for v in cp base new; do
+		awk -v n="$v" -v s="$(echo "${took[$v]}" | median)" \
+		    -v c="$(echo "${took[cp]}" | median)" -v b="$bytes" 'BEGIN {
+			name = (n == "cp") ? "cp -r" : (n == "new") ? "deidfs export (this build)" : "deidfs export (BASE)"
+			printf("| %s | %.3f | %.0f | %.2f |\n", name, s, b / 1e6 / s, c / s) }'
+	done
+	rm -rf "$out"
+}
+
 echo "Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB," \
 	"$(uname -sr), $(df -hT "$BENCH_DIR" | awk 'NR==2 {print $2}') at" \
 	"$BENCH_DIR; $(date -u +%Y-%m-%d)"
+if [ -n "${BASE:-}" ]; then
+	if [ "$which" = large ] || [ "$which" = both ]; then
+		make_tree large --women 6 --big --seed 7
+		make_no_overlay
+		versions large-no-overlay
+	fi
+	if [ "$which" = small ] || [ "$which" = both ]; then
+		make_tree small --women 400 --rows 512 --cols 512 --seed 8
+		versions small
+	fi
+	exit 0
+fi
 if [ "$which" = large ] || [ "$which" = both ]; then
 	make_tree large --women 6 --big --seed 7
 	bench large
