@@ -311,7 +311,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 	struct rules_ctx rc;
 	struct cb_arg arg = { in->key, an };
 	struct stat st;
-	char pid[256], sop_inst[128], sop_class[128];
+	char pid[256], pname[512], sop_inst[128], sop_class[128];
 	char pseudo[KEYED_PSEUDONYM_LEN + 1];
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
@@ -394,6 +394,10 @@ int analysis_run(const struct analysis_input *in, int fd,
 	rc = in->rules_ctx_template;
 	rc.pseudonym = an->rec.pseudonym;
 	rc.iod_name = dicom_iod_name(p.sop_class_uid);
+	rc.patient_id = pid;
+	if (dcm_ds_get_str(&p.ds, DCM_TAG(0x0010, 0x0010), pname,
+			   sizeof(pname)))
+		rc.patient_name = pname;
 	rc.date_shift_days = keyed_date_shift(in->key, pid, strlen(pid));
 	rc.map_uid = map_uid;
 	rc.audit = audit_cb;
@@ -469,5 +473,6 @@ out:
 	free(hdr);
 	dicom_parsed_free(&p);
 	explicit_bzero(pid, sizeof(pid));
+	explicit_bzero(pname, sizeof(pname));
 	return err;
 }

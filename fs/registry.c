@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "ident.h"
 
 #define DEFAULT_DELIMITER ';'
 #define DEFAULT_DATE_COLUMN 3u
@@ -1035,60 +1036,6 @@ static int date_cell(struct row_ctx *x, unsigned col, char *cell,
 	return 0;
 }
 
-/* A Norwegian personal ID (fodselsnummer, D- or H-number): 11 digits
- * whose two control digits check (mod 11). */
-static int fnr_ok(const char *d)
-{
-	static const int k1[9] = { 3, 7, 6, 1, 8, 9, 4, 5, 2 };
-	static const int k2[10] = { 5, 4, 3, 2, 7, 6, 5, 4, 3, 2 };
-	int i, s1 = 0, s2 = 0, c1, c2;
-
-	for (i = 0; i < 9; i++)
-		s1 += k1[i] * (d[i] - '0');
-	c1 = 11 - s1 % 11;
-	if (c1 == 11)
-		c1 = 0;
-	if (c1 == 10 || c1 != d[9] - '0')
-		return 0;
-	for (i = 0; i < 10; i++)
-		s2 += k2[i] * (d[i] - '0');
-	c2 = 11 - s2 % 11;
-	if (c2 == 11)
-		c2 = 0;
-	return c2 != 10 && c2 == d[10] - '0';
-}
-
-/* Whether (s, n) holds a personal ID: 11 digits in a row (or 6 and 5
- * split by one space or dash) that check, or the row's own ID. */
-static int holds_personal_id(const char *s, size_t n, const char *own)
-{
-	size_t i, ol = own ? strlen(own) : 0;
-
-	if (ol >= 6 && n >= ol && memmem(s, n, own, ol))
-		return 1;
-	for (i = 0; i < n; i++) {
-		char d[11];
-		size_t j = i, k = 0;
-
-		if (i && s[i - 1] >= '0' && s[i - 1] <= '9')
-			continue;	/* not the start of a run */
-		while (j < n && k < 11) {
-			if (s[j] >= '0' && s[j] <= '9')
-				d[k++] = s[j];
-			else if (k == 6 && j == i + 6 &&
-				 (s[j] == ' ' || s[j] == '-'))
-				;	/* "ddmmyy nnnnn" */
-			else
-				break;
-			j++;
-		}
-		if (k == 11 && !(j < n && s[j] >= '0' && s[j] <= '9') &&
-		    fnr_ok(d))
-			return 1;
-	}
-	return 0;
-}
-
 static int plain_number(const char *s, size_t n)
 {
 	size_t i = 0, digits = 0;
@@ -1120,7 +1067,7 @@ static int put_kept(struct obuf *o, const char *f, size_t n, char delim,
 	size_t i, lead = 0;
 	int ret;
 
-	if (holds_personal_id(f, n, own)) {
+	if (ident_holds_personal_id(f, n, own)) {
 		if (x)
 			report_col(x->report, x->arg, x->rc->pub.number, col,
 				   "a personal ID in a kept column: emptied");

@@ -54,6 +54,7 @@
  */
 #include "rules.h"
 #include "dicom.h"
+#include "ident.h"
 #include "iod.h"
 #include "tables.h"
 
@@ -1830,6 +1831,88 @@ static int charset_term(const char *p, size_t n)
 	return 0;
 }
 
+static int digits(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* DA: YYYYMMDD with a month and a day that can be (the ACR-NEMA
+ * "YYYY.MM.DD" too). */
+static int da_ok(const char *p, size_t n)
+{
+	char d[8];
+
+	trim_span(&p, &n);
+	if (!n)
+		return 1;
+	if (n == 10 && p[4] == '.' && p[7] == '.') {
+		memcpy(d, p, 4);
+		memcpy(d + 4, p + 5, 2);
+		memcpy(d + 6, p + 8, 2);
+	} else if (n == 8) {
+		memcpy(d, p, 8);
+	} else {
+		return 0;
+	}
+	return digits(d, 8) && (d[4] - '0') * 10 + (d[5] - '0') >= 1 &&
+	       (d[4] - '0') * 10 + (d[5] - '0') <= 12 &&
+	       (d[6] - '0') * 10 + (d[7] - '0') >= 1 &&
+	       (d[6] - '0') * 10 + (d[7] - '0') <= 31;
+}
+
+/* TM: HH[MM[SS[.F{1,6}]]] (and the ACR-NEMA colons). */
+static int tm_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	trim_span(&p, &n);
+	if (n > 16)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '.' ||
+		      p[i] == ':'))
+			return 0;
+	return !n || (n >= 2 && digits(p, 2));
+}
+
+/* DT: YYYY[MM[DD[HH[MM[SS[.F]]]]]][&ZZXX]. */
+static int dt_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	trim_span(&p, &n);
+	if (n > 26)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '.' ||
+		      p[i] == '+' || p[i] == '-'))
+			return 0;
+	return !n || (n >= 4 && digits(p, 4));
+}
+
+/* UI: digits and dots, at most 64, no empty component. */
+static int ui_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	while (n && (p[n - 1] == 0 || p[n - 1] == ' '))
+		n--;
+	if (!n)
+		return 1;
+	if (n > UID_MAX || p[0] == '.' || p[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] == '.' && p[i + 1] != '.')))
+			return 0;
+	return 1;
+}
+
 static int value_valid(const struct dcm_elem *e, enum vk vk)
 {
 	const char *v = (const char *)e->val;
@@ -1898,6 +1981,22 @@ static int value_valid(const struct dcm_elem *e, enum vk vk)
 			if (!as_ok(p, n))
 				return 0;
 			break;
+		case VK_DA:
+			if (!da_ok(p, n))
+				return 0;
+			break;
+		case VK_TM:
+			if (!tm_ok(p, n))
+				return 0;
+			break;
+		case VK_DT:
+			if (!dt_ok(p, n))
+				return 0;
+			break;
+		case VK_UI:
+			if (!ui_ok(p, n))
+				return 0;
+			break;
 		case VK_TEXT:
 			if (n > max)
 				return 0;
@@ -1914,6 +2013,22 @@ static int value_valid(const struct dcm_elem *e, enum vk vk)
 		}
 	}
 	return 1;
+}
+
+/* Whether a value about to be kept holds a personal ID (any that checks,
+ * or the person's own) or a whole word of the person's name.  Strings
+ * only: binary values are numbers, and text in them has failed
+ * value_valid() already (a VR or VM the dictionary does not allow). */
+static int holds_identity(const struct walk *w, const struct dcm_elem *e,
+			  enum vk vk)
+{
+	const char *v = (const char *)e->val;
+
+	if (!v || !e->len || vk == VK_SQ || vk == VK_BIN2 ||
+	    vk == VK_BIN4 || vk == VK_BIN8 || vk == VK_UN)
+		return 0;
+	return ident_holds_personal_id(v, e->len, w->ctx->patient_id) ||
+	       ident_holds_name_part(v, e->len, w->ctx->patient_name);
 }
 
 /* Keep a private creator element only while its block keeps something. */
@@ -2107,9 +2222,10 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 			return -EBADMSG;
 	}
 
-	/* a value is kept only as a valid instance of its attribute */
-	if ((act == ACT_KEEP || act == ACT_DATE) && !(g & 1) &&
-	    !value_valid(e, vk)) {
+	/* a value is kept only as a valid instance of its attribute, and
+	 * never when it holds a personal ID or the person's name */
+	if ((act == ACT_KEEP || act == ACT_DATE) &&
+	    ((!(g & 1) && !value_valid(e, vk)) || holds_identity(w, e, vk))) {
 		enum need need = need_of(w, depth);
 
 		act = need == NEED_VALUE ? ACT_D :

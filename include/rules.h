@@ -71,6 +71,14 @@ struct rules_ctx {
 	 * fs/rules.c.
 	 */
 	const char *iod_name;
+	/*
+	 * The person's original PatientID and PatientName (borrowed, PHI;
+	 * may be NULL).  No kept value may hold them: a value that holds
+	 * her ID, a whole word of her name, or any valid personal ID is
+	 * not kept (it gets what the IOD needs, or goes).
+	 */
+	const char *patient_id;
+	const char *patient_name;
 	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
 	/*
 	 * Replace an instance UID: write the new UID (NUL-terminated) to out.

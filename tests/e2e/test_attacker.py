@@ -346,6 +346,10 @@ def test_kept_values_are_valid_instances(deidfs, tmp_path, ts):
         (0x00281040, "CS", H.s("LIN", "CS")),
         (0x00280006, "US", mark.encode()[:20]),        # VM 1: text
         (0x00080005, "CS", H.s("ISO_IR 100\\" + mark[:16], "CS")),
+        # valid values that hold her name (a word of PatientName, which
+        # holds mark) or a personal ID
+        (0x00080008, "CS", H.s("ORIGINAL\\PRIMARY\\NORDMANN", "CS")),
+        (0x00180050, "DS", H.s("01020310045", "DS")),
     ]
     els = [e for e in H.base_dataset(mark, n)
            if e[0] not in (0x00200013,)]
@@ -363,7 +367,8 @@ def test_kept_values_are_valid_instances(deidfs, tmp_path, ts):
     assert r.returncode == 0, r.stderr
     out = all_bytes(dest)
     for needle in (H.MARKER_PREFIX.encode(), b"ZQXHOS", PID_DIGITS.encode(),
-                   b"VIEWPOSITION", b"Nordmann"):
+                   b"VIEWPOSITION", b"Nordmann", b"NORDMANN",
+                   b"01020310045"):
         assert needle not in out, needle
     pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
            for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]

@@ -104,7 +104,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	struct dicom_parsed q = *p;	/* shallow: ds replaced below */
 	struct rules_ctx rc;
 	struct dcm_elem *pn;
-	char pid[256], pseudo[KEYED_PSEUDONYM_LEN + 1], sop[128];
+	char pid[256], pname[512], pseudo[KEYED_PSEUDONYM_LEN + 1], sop[128];
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
 	int ok = 0;
@@ -126,6 +126,11 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	rc.wl = (opts & RULES_CLEAN_DESCRIPTORS) ? wl : NULL;
 	rc.pseudonym = pseudo;
 	rc.iod_name = dicom_iod_name(q.sop_class_uid);
+	/* as analysis_run(): the original ID and name (of p, before any
+	 * scrubbing, so that both runs of differential() screen alike) */
+	rc.patient_id = pid;
+	if (dcm_ds_get_str(&p->ds, TAG_PATIENT_NAME, pname, sizeof(pname)))
+		rc.patient_name = pname;
 	rc.date_shift_days = keyed_date_shift(key, pid, strlen(pid));
 	rc.map_uid = map_uid;
 	if (rules_apply(rules, &rc, &q.ds))
