@@ -32,11 +32,10 @@ $(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-tex
 # The PS3.3 module and IOD tables GDCM ships, turned into C at build time
 # (scripts/gen_iod.py); the generated file is not committed.
 PART3_XML ?= /usr/share/gdcm-3.0/XML/Part3.xml
-build/iod_table.inc: scripts/gen_iod.py $(PART3_XML)
-	@mkdir -p build
+$(BUILD)/iod_table.inc: scripts/gen_iod.py $(PART3_XML) | $(BUILD)
 	/usr/bin/python3 scripts/gen_iod.py $(PART3_XML) $@
-$(BUILD)/iod.o: build/iod_table.inc
-$(BUILD)/iod.o: CPPFLAGS += -Ibuild
+$(BUILD)/iod.o: $(BUILD)/iod_table.inc
+$(BUILD)/iod.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h | $(BUILD)
 	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c -o $@ $<

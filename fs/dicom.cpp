@@ -44,6 +44,7 @@ extern "C" {
 #include <gdcmTrace.h>
 #include <gdcmUIDs.h>
 #include <gdcmVM.h>
+#include <gdcmVersion.h>
 #include <gdcmVR.h>
 
 namespace {
@@ -1442,6 +1443,11 @@ const dict_ent *dict_find(uint32_t tag)
 	return NULL;
 }
 } // namespace
+
+extern "C" const char *dicom_gdcm_version(void)
+{
+	return gdcm::Version::GetVersion();
+}
 
 extern "C" int dicom_tag_known(uint32_t tag)
 {

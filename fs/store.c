@@ -715,6 +715,22 @@ out:
 	return err;
 }
 
+/* The schema version in meta, or -errno. */
+static int schema_version(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int err, r;
+
+	err = prepare_once(st, "SELECT v FROM meta WHERE k = "
+			       "'schema_version'", &s);
+	if (err)
+		return err;
+	r = step_row(st, s);
+	err = r < 0 ? r : r == 0 ? -EBADMSG : sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return err;
+}
+
 /*
  * Bring a db of an older schema to SCHEMA_VERSION, in one transaction (a
  * run killed meanwhile leaves the old schema, upgraded next time).
@@ -729,6 +745,14 @@ static int upgrade(struct store *st, int version)
 	err = exec_sql(st, "BEGIN IMMEDIATE");
 	if (err)
 		return err;
+	/* another process may have upgraded it since verify() looked */
+	version = schema_version(st);
+	if (version < 0) {
+		err = version;
+		goto out;
+	}
+	if (version >= SCHEMA_VERSION)
+		goto commit;
 	if (version < 2)
 		err = exec_sql(st, "ALTER TABLE files ADD COLUMN src_ctime_ns "
 				   "INTEGER NOT NULL DEFAULT 0; "
@@ -737,8 +761,11 @@ static int upgrade(struct store *st, int version)
 	if (!err)
 		err = exec_sql(st, "UPDATE meta SET v = 2 "
 				   "WHERE k = 'schema_version'");
-	if (!err)
-		err = exec_sql(st, "COMMIT");
+	if (err)
+		goto out;
+commit:
+	err = exec_sql(st, "COMMIT");
+out:
 	if (err && !sqlite3_get_autocommit(st->db))
 		exec_sql(st, "ROLLBACK");
 	return err;

@@ -21,6 +21,7 @@
 
 #include "analyze.h"
 #include "dicom.h"
+#include "iod.h"
 #include "keyed.h"
 #include "layout.h"
 #include "registry.h"
@@ -134,9 +135,13 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 			 strerror(errno));
 		goto fail;
 	}
-	snprintf(e->opts_fp, sizeof(e->opts_fp), "v%d;o=%u;m=%s;wl=%s",
-		 VIEW_FORMAT, e->cfg.rules_options, e->cfg.modalities,
-		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-");
+	/* GDCM's version too: its dictionary and IOD tables decide what is
+	 * kept, so another GDCM may give other bytes */
+	snprintf(e->opts_fp, sizeof(e->opts_fp),
+		 "v%d;o=%u;m=%s;wl=%s;gdcm=%s;iod=%s", VIEW_FORMAT,
+		 e->cfg.rules_options, e->cfg.modalities,
+		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-",
+		 dicom_gdcm_version(), iod_edition());
 	e->ain.rules = e->rules;
 	e->ain.key = e->key;
 	e->ain.modalities = e->cfg.modalities;
@@ -224,7 +229,33 @@ struct entries {
 	size_t n, cap;
 	uint64_t skipped;
 	uint64_t unreadable;	/* folders that could not be read */
+	char **lost;		/* their paths (PHI, owned), up to LOST_MAX */
+	size_t nlost;
+	int lost_all;		/* too many to note: prune nothing */
 };
+
+#define LOST_MAX 1024
+
+/* A folder that could not be read: what the index has below it is kept
+ * (see keep_lost()).  Past LOST_MAX folders, or out of memory, nothing at
+ * all is pruned (lost_all). */
+static void note_lost(struct entries *es, const char *path)
+{
+	es->unreadable++;
+	if (es->lost_all)
+		return;
+	if (es->nlost == LOST_MAX ||
+	    (!es->lost && !(es->lost = calloc(LOST_MAX, sizeof(char *))))) {
+		es->lost_all = 1;
+		return;
+	}
+	es->lost[es->nlost] = strdup(path);
+	if (!es->lost[es->nlost]) {
+		es->lost_all = 1;
+		return;
+	}
+	es->nlost++;
+}
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -256,7 +287,7 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 		de = readdir(d);
 		if (!de) {
 			if (errno)	/* the rest of this folder is unknown */
-				es->unreadable++;
+				note_lost(es, prefix);
 			break;
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -306,8 +337,11 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 						 O_CLOEXEC);
 
-			if (sub < 0)
-				es->unreadable++;
+			if (sub < 0 && depth == 0 && errno == EACCES &&
+			    !strcmp(names[i], "lost+found"))
+				es->skipped++;	/* a file system's, not ours */
+			else if (sub < 0)
+				note_lost(es, path);
 			else
 				err = walk(sub, path, depth + 1, es);
 			free(path);
@@ -352,6 +386,11 @@ static void entries_free(struct entries *es)
 		free(es->v[i].path);
 	}
 	free(es->v);
+	for (i = 0; i < es->nlost; i++) {
+		explicit_bzero(es->lost[i], strlen(es->lost[i]));
+		free(es->lost[i]);
+	}
+	free(es->lost);
 	memset(es, 0, sizeof(*es));
 }
 
@@ -555,6 +594,56 @@ static int unchanged(const struct view_engine *e, const struct store_file *f,
 	       strcmp(f->opts, e->opts_fp) == 0;
 }
 
+struct lost_ctx {
+	const struct entries *es;
+	int64_t *ids;
+	size_t n, cap;
+	int err;
+};
+
+static int lost_cb(void *arg, const struct store_file *f)
+{
+	struct lost_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->es->nlost; i++) {
+		const char *d = c->es->lost[i];
+		size_t dl = strlen(d);
+
+		if (!dl || (!strncmp(f->path, d, dl) && f->path[dl] == '/'))
+			break;
+	}
+	if (i == c->es->nlost)
+		return 0;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 256;
+		int64_t *p = realloc(c->ids, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		c->ids = p;
+		c->cap = nc;
+	}
+	c->ids[c->n++] = f->id;
+	return 0;
+}
+
+/* Mark the records below the folders that could not be read as seen in
+ * generation gen, so that the prune keeps them. */
+static int keep_lost(struct view_engine *e, const struct entries *es,
+		     int64_t gen)
+{
+	struct lost_ctx c = { es, NULL, 0, 0, 0 };
+	size_t i;
+	int err;
+
+	err = store_file_foreach(e->cfg.store, lost_cb, &c);
+	for (i = 0; i < c.n && !err; i++)
+		err = store_file_touch(e->cfg.store, c.ids[i], gen);
+	free(c.ids);
+	return err;
+}
+
 int view_refresh(struct view_engine *e, struct view_stats *vs,
 		 view_progress_fn progress, void *arg)
 {
@@ -689,8 +778,10 @@ int view_refresh(struct view_engine *e, struct view_stats *vs,
 	/* Files below a folder that could not be read were not seen, not
 	 * removed: their records stay (so the view keeps them, their outputs
 	 * are not swept, and reading them fails as it should) until a walk
-	 * sees the whole tree again. */
-	if (!err && !es.unreadable)
+	 * sees that folder again.  Everything else is pruned as usual. */
+	if (!err && es.unreadable && !es.lost_all)
+		err = keep_lost(e, &es, gen);
+	if (!err && !es.lost_all)
 		err = store_file_prune(e->cfg.store, gen);
 	pthread_mutex_lock(&e->hc_lock);
 	if (e->hc_n)
@@ -2394,8 +2485,8 @@ char *view_stats_text(const struct view_stats *st, double elapsed_s)
 	fprintf(f, "errors            %" PRIu64 "\n", st->errors);
 	if (st->dirs_unreadable)
 		fprintf(f, "  %" PRIu64 " source folder(s) could not be read "
-			   "(permissions?): their files are missing from this "
-			   "run; fix it and run again\n",
+			   "(permissions?): their files stay as last indexed "
+			   "and cannot be read; fix it and run again\n",
 			st->dirs_unreadable);
 	fprintf(f, "bytes             %" PRIu64 " in %.2f s (%.1f MB/s)\n",
 		st->bytes, elapsed_s,

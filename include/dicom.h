@@ -117,6 +117,9 @@ const char *dicom_output_ts(const struct dicom_parsed *p);
  * creator is not NULL); "UN" when unknown.  Writes 3 bytes to vr. */
 void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
 
+/* GDCM's version, e.g. "3.0.21" (static storage). */
+const char *dicom_gdcm_version(void);
+
 /* True when tag (an even group) is in GDCM's public data dictionary with a
  * VR (an attribute the standard defines, retired ones included). */
 int dicom_tag_known(uint32_t tag);

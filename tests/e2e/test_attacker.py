@@ -225,8 +225,10 @@ def test_two_exports_into_one_destination(deidfs, archive, tmp_path):
 def test_unreadable_source_directory_is_an_error(deidfs, archive):
     """A folder of the source that cannot be read is an error, counted
     and reported without its name, and the run exits 3: never a dataset
-    silently missing a woman's images.  Run as nobody (root reads any
-    folder whatever its mode)."""
+    silently missing a woman's images.  What was exported from it stays
+    (its records are kept, not pruned), while a file deleted elsewhere is
+    still removed; a root-only lost+found at the top is no error.  Run as
+    nobody (root reads any folder whatever its mode)."""
     work = tempfile.mkdtemp(prefix="deidfs-unreadable-")
     try:
         os.chmod(work, 0o755)
@@ -239,20 +241,47 @@ def test_unreadable_source_directory_is_an_error(deidfs, archive):
             for n in fns:
                 os.chmod(os.path.join(dp, n), 0o644)
         os.chmod(os.path.join(work, "v.csv"), 0o644)
-        sub = sorted(d for d in os.listdir(src)
-                     if os.path.isdir(os.path.join(src, d)))[0]
-        os.chmod(os.path.join(src, sub), 0)
+        os.mkdir(os.path.join(src, "lost+found"), 0o700)
         os.mkdir(os.path.join(work, "w"))
         os.chmod(os.path.join(work, "w"), 0o777)
-        r = run("setpriv", "--reuid=65534", "--regid=65534",
-                "--clear-groups", deidfs, "export", "--db",
-                os.path.join(work, "w", "p.db"), "--csv",
-                os.path.join(work, "v.csv"), src,
-                os.path.join(work, "w", "out"), cwd="/")
+        db = os.path.join(work, "w", "p.db")
+        out = os.path.join(work, "w", "out")
+
+        def export_as_nobody():
+            return run("setpriv", "--reuid=65534", "--regid=65534",
+                       "--clear-groups", deidfs, "export", "--db", db,
+                       "--csv", os.path.join(work, "v.csv"), src, out,
+                       cwd="/")
+        r = export_as_nobody()
+        assert r.returncode == 0, r.stderr
+        before = set(os.path.relpath(os.path.join(dp, f), out)
+                     for dp, _, fns in os.walk(out) for f in fns)
+        c = sqlite3.connect(db)
+        rows = [(p if isinstance(p, bytes) else p.encode(), vp)
+                for p, vp in c.execute(
+                    "SELECT path, view_path FROM files WHERE view_path "
+                    "LIKE '%.dcm' AND view_path NOT LIKE '.quarantine%'")]
+        c.close()
+        sub = sorted(rows)[0][0].split(b"/")[0]     # a woman's folder
+        under = [vp for p, vp in rows if p.startswith(sub + b"/")]
+        gone_src, gone_vp = next((p, vp) for p, vp in rows
+                                 if not p.startswith(sub + b"/"))
+        assert under
+        os.unlink(os.path.join(os.fsencode(src), gone_src))
+        os.chmod(os.path.join(os.fsencode(src), sub), 0)
+        r = export_as_nobody()
         assert r.returncode == 3, r.stderr
         assert "could not be read" in r.stderr, r.stderr
-        assert sub not in r.stderr
+        assert os.fsdecode(sub) not in r.stderr
+        after = set(os.path.relpath(os.path.join(dp, f), out)
+                    for dp, _, fns in os.walk(out) for f in fns)
+        assert gone_vp in before and gone_vp not in after
+        for vp in under:
+            assert vp in after, vp
     finally:
+        for dp, dns, _ in os.walk(os.fsencode(work)):
+            for n in dns:
+                os.chmod(os.path.join(dp, n), 0o755)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -29,8 +29,10 @@ $(FUZZ_DIR)/%.o: fs/%.c $(wildcard include/*.h) | $(FUZZ_DIR)
 
 $(FUZZ_DIR)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv \
 	fs/data/safe-text.tsv
-$(FUZZ_DIR)/iod.o: build/iod_table.inc
-$(FUZZ_DIR)/iod.o: CPPFLAGS += -Ibuild
+$(FUZZ_DIR)/iod_table.inc: scripts/gen_iod.py $(PART3_XML) | $(FUZZ_DIR)
+	/usr/bin/python3 scripts/gen_iod.py $(PART3_XML) $@
+$(FUZZ_DIR)/iod.o: $(FUZZ_DIR)/iod_table.inc
+$(FUZZ_DIR)/iod.o: CPPFLAGS += -I$(FUZZ_DIR)
 
 $(FUZZ_DIR)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h | $(FUZZ_DIR)
 	$(FUZZ_CXX) $(CPPFLAGS) -std=c++14 $(WARN) -pthread \
