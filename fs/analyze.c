@@ -219,6 +219,16 @@ static int64_t get_int(const struct dcm_ds *ds, uint32_t tag)
 	return v;
 }
 
+int analysis_sop_class_ok(const struct dicom_parsed *p)
+{
+	char sop_class[128];
+
+	return dicom_uid_is_well_known(p->sop_class_uid) &&
+	       !(dcm_ds_get_str(&p->ds, TAG_SOP_CLASS, sop_class,
+				sizeof(sop_class)) &&
+		 strcmp(sop_class, p->sop_class_uid));
+}
+
 /* A US value of ds (in the source's byte order), or -1. */
 static long get_us(const struct dcm_ds *ds, uint32_t tag, int be)
 {
@@ -230,14 +240,14 @@ static long get_us(const struct dcm_ds *ds, uint32_t tag, int be)
 }
 
 /*
- * The bytes of native (not encapsulated) pixel data that the image
- * attributes account for: Rows x Columns x Samples per Pixel x Number of
+ * (analyze.h) The bytes of native (not encapsulated) pixel data that the
+ * image attributes account for: Rows x Columns x Samples per Pixel x Number of
  * Frames x Bits Allocated / 8, rounded up to an even length (PS3.5 8.1.1).
  * Bytes beyond that are not image data whatever the value length says,
  * and are not published.  Returns 0, or -EBADMSG when the attributes
  * cannot account for any image (missing or out of range).
  */
-static int native_pixel_len(const struct dicom_parsed *p, uint64_t *out)
+int analysis_native_pixel_len(const struct dicom_parsed *p, uint64_t *out)
 {
 	long rows = get_us(&p->ds, DCM_TAG(0x0028, 0x0010), p->big_endian);
 	long cols = get_us(&p->ds, DCM_TAG(0x0028, 0x0011), p->big_endian);
@@ -311,7 +321,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 	struct rules_ctx rc;
 	struct cb_arg arg = { in->key, an };
 	struct stat st;
-	char pid[256], pname[512], sop_inst[128], sop_class[128];
+	char pid[256], pname[512], sop_inst[128];
 	char pseudo[KEYED_PSEUDONYM_LEN + 1];
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
@@ -375,10 +385,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 	 * output as it is: only one of the standard's own will do, and with
 	 * any other no header is made at all (a quarantined file's header is
 	 * exported with --with-quarantine). */
-	if (!dicom_uid_is_well_known(p.sop_class_uid) ||
-	    (dcm_ds_get_str(&p.ds, TAG_SOP_CLASS, sop_class,
-			    sizeof(sop_class)) &&
-	     strcmp(sop_class, p.sop_class_uid))) {
+	if (!analysis_sop_class_ok(&p)) {
 		if (an->rec.status == RULES_OK)
 			an->rec.status = RULES_Q_SOP_CLASS;
 		goto out;
@@ -419,7 +426,7 @@ int analysis_run(const struct analysis_input *in, int fd,
 	if (p.has_pixel && !p.pixel_encapsulated) {
 		uint64_t want;
 
-		if (native_pixel_len(&p, &want)) {
+		if (analysis_native_pixel_len(&p, &want)) {
 			if (an->rec.status == RULES_OK)
 				an->rec.status = RULES_Q_UNPARSEABLE;
 			goto out;

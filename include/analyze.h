@@ -57,4 +57,14 @@ int analysis_run(const struct analysis_input *in, int fd,
 		 struct analysis *an);
 void analysis_clear(struct analysis *an);
 
+/* Steps of analysis_run(), for the fuzz target that repeats them. */
+struct dicom_parsed;
+/* Whether the file's SOP class (meta and dataset agreeing) is one of the
+ * standard's registry: otherwise no header is made at all. */
+int analysis_sop_class_ok(const struct dicom_parsed *p);
+/* The bytes of native pixel data its image attributes account for (Rows x
+ * Columns x Samples x Frames x Bits Allocated / 8, even); -EBADMSG when
+ * they cannot account for an image.  Bytes beyond are not published. */
+int analysis_native_pixel_len(const struct dicom_parsed *p, uint64_t *out);
+
 #endif

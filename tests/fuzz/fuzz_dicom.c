@@ -133,8 +133,18 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 		rc.patient_name = pname;
 	rc.date_shift_days = keyed_date_shift(key, pid, strlen(pid));
 	rc.map_uid = map_uid;
+	if (!analysis_sop_class_ok(&q))
+		goto out;
 	if (rules_apply(rules, &rc, &q.ds))
 		goto out;
+	if (q.has_pixel && !q.pixel_encapsulated) {
+		uint64_t want;
+
+		if (analysis_native_pixel_len(&q, &want))
+			goto out;
+		if (q.pixel_len > want)
+			q.pixel_len = want;
+	}
 	if (!dcm_ds_get_str(&q.ds, TAG_SOP_UID, sop, sizeof(sop)))
 		goto out;
 	if (dicom_write_header(&q.ds, &q, q.sop_class_uid, sop, &hdr, &hlen))
