@@ -140,16 +140,20 @@ static const char *const stmt_sql[S_COUNT] = {
 		"AND files.opts IS excluded.opts "
 		"THEN files.version ELSE files.version + 1 END, "
 		"study_time = excluded.study_time, "
-		"gen = excluded.gen RETURNING id",
+		"gen = MAX(files.gen, excluded.gen) RETURNING id",
 	[S_FILE_BY_PATH] = "SELECT " FILE_COLS " FROM files WHERE path = ?1",
 	[S_FILE_BY_ID] = "SELECT " FILE_COLS " FROM files WHERE id = ?1",
 	[S_FILE_AFTER] = "SELECT " FILE_COLS " FROM files WHERE id > ?1 "
 			 "ORDER BY id LIMIT ?2",
 	[S_FILE_SET_VIEW] = "UPDATE files SET view_path = ?2 WHERE id = ?1",
-	[S_FILE_TOUCH] = "UPDATE files SET gen = ?2 WHERE id = ?1",
+	/* Two refreshes may run at once (a mount and an export on one db),
+	 * each with its own generation: a touch never lowers a record's
+	 * generation, and a prune removes only what neither has seen, so
+	 * neither prunes the other's records. */
+	[S_FILE_TOUCH] = "UPDATE files SET gen = MAX(gen, ?2) WHERE id = ?1",
 	[S_PRUNE_AUDIT] = "DELETE FROM audit WHERE file_id IN "
-			  "(SELECT id FROM files WHERE gen != ?1)",
-	[S_PRUNE_FILES] = "DELETE FROM files WHERE gen != ?1",
+			  "(SELECT id FROM files WHERE gen < ?1)",
+	[S_PRUNE_FILES] = "DELETE FROM files WHERE gen < ?1",
 	[S_AUDIT_DELETE] = "DELETE FROM audit WHERE file_id = ?1",
 	[S_AUDIT_INSERT] = "INSERT INTO audit(file_id, seq, time, path, "
 			   "action, old, new) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -126,7 +126,9 @@ int store_file_set_view_path(struct store *st, int64_t id, const char *vp);
 
 /* Mark a source path as seen in the current scan (generation gen). */
 int store_file_touch(struct store *st, int64_t id, int64_t gen);
-/* Delete every record not touched in generation gen (and its audit rows). */
+/* Delete every record not touched in generation gen or a later one (and
+ * its audit rows).  A touch never lowers a record's generation, so two
+ * refreshes that run at once never prune each other's records. */
 int store_file_prune(struct store *st, int64_t gen);
 /* A new scan generation number (monotonic, persisted). */
 int store_next_generation(struct store *st, int64_t *gen);

@@ -643,6 +643,30 @@ static void test_generations(void **state)
 	assert_int_equal(store_audit_count(st, a, &n), 0);
 	assert_int_equal(n, 1);
 
+	/* two refreshes at once (a mount and an export on one db): the
+	 * older one's late touch does not lower what the newer one saw,
+	 * and neither prunes the other's records */
+	{
+		int64_t g1, g3;
+
+		assert_int_equal(store_next_generation(st, &g1), 0);
+		assert_int_equal(store_next_generation(st, &g3), 0);
+		assert_int_equal(store_file_touch(st, a, g3), 0);
+		assert_int_equal(store_file_touch(st, c, g3), 0);
+		assert_int_equal(store_file_touch(st, d, g3), 0);
+		assert_int_equal(store_file_touch(st, a, g1), 0);  /* late */
+		assert_int_equal(store_file_touch(st, c, g1), 0);
+		assert_int_equal(store_file_prune(st, g3), 0);	/* newer */
+		assert_int_equal(store_file_get_id(st, a, &f), 0);
+		store_file_clear(&f);
+		assert_int_equal(store_file_get_id(st, c, &f), 0);
+		store_file_clear(&f);
+		assert_int_equal(store_file_prune(st, g1), 0);	/* older */
+		assert_int_equal(store_file_get_id(st, d, &f), 0);
+		store_file_clear(&f);
+		g = g3;
+	}
+
 	/* a pruned id is never reused (inode numbers) */
 	e = put_path(st, "b");
 	assert_true(e != b && e > d);
