@@ -4,6 +4,7 @@ dciodvfy as independent oracles.
 """
 
 import csv
+import datetime
 import hashlib
 import io
 import json
@@ -420,24 +421,36 @@ def test_date_shift_option(deidfs, archive, tmp_path):
         assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
         codes = {i.CodeValue for i in ds.DeidentificationMethodCodeSequence}
         assert {"113100", "113107"} <= codes
-    # no original study date survives in a woman's files (another woman's
-    # original date may equal a shifted one by chance: the shift is keyed)
+    # Every date of a woman's files moved back by her one keyed shift
+    # (1..730 days), the same for all her files.  (Comparing with her
+    # other original dates would be wrong: a shift can land one study on
+    # another's date by chance, with a new key each run.)
     conn = sqlite3.connect(str(tmp_path / "p.db"))
     fnr_of = dict(conn.execute("select pseudonym, patient_id from patients"))
     conn.close()
-    dates_of = {}
-    for st in archive.truth["studies"]:
-        dates_of.setdefault(st["fnr"], set()).add(st["date"])
-    checked = 0
+    src_by_px = {}
+    for f in archive.published():
+        sds = pydicom.dcmread(archive.path(f))
+        src_by_px[hashlib.sha256(sds.PixelData).hexdigest()] = sds
+    shift_of, checked = {}, 0
     for p in main_dcm(dest):
-        ds = pydicom.dcmread(str(p), stop_before_pixels=True)
-        own = dates_of[fnr_of[ds.PatientID]]
+        ds = pydicom.dcmread(str(p))
+        sds = src_by_px.get(hashlib.sha256(ds.PixelData).hexdigest())
+        if sds is None:
+            continue
+        fnr = fnr_of[ds.PatientID]
+        assert str(sds.PatientID).strip() == fnr
         for kw in ("StudyDate", "SeriesDate", "AcquisitionDate",
                    "ContentDate"):
-            v = str(ds.get(kw, ""))
-            assert v not in own, (p.name, kw)
-            checked += bool(v)
-    assert checked > 0
+            v, o = str(ds.get(kw, "")), str(sds.get(kw, ""))
+            if not v or not o:
+                continue
+            days = (datetime.date(int(o[:4]), int(o[4:6]), int(o[6:8])) -
+                    datetime.date(int(v[:4]), int(v[4:6]), int(v[6:8]))).days
+            assert 1 <= days <= 730, (p.name, kw, days)
+            assert shift_of.setdefault(fnr, days) == days, (p.name, kw)
+            checked += 1
+    assert checked > 0 and len(shift_of) > 1
 
 
 # --- real files: every transfer syntax in tests/data -----------------------
