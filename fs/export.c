@@ -158,12 +158,13 @@ static int mark_is(int dirfd, const char *name, const char *want,
  * re-run cannot trust or remove them); any other failure is an error. */
 static int set_mark(struct xpool *p, int fd, const char *mark)
 {
+	int e;
+
 	if (fsetxattr(fd, MARK_XATTR, mark, strlen(mark), 0) == 0)
 		return 0;
-	if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != EPERM)
-		return -errno;
-	int e = errno;
-
+	e = errno;
+	if (e != ENOTSUP && e != EOPNOTSUPP && e != EPERM)
+		return -e;
 	pthread_mutex_lock(&p->lock);
 	if (!p->no_marks)
 		p->no_marks = -e;
@@ -330,24 +331,32 @@ static void *xworker(void *arg)
 	return NULL;
 }
 
+/* A directory stream over dirfd from its first entry, leaving dirfd
+ * itself open and at its offset; NULL on error. */
+static DIR *open_dir_of(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);	/* the dup shares dirfd's offset */
+	return d;
+}
+
 /* Remove temporary files a killed run left behind. */
 static void sweep_tmp(int dirfd, unsigned depth)
 {
 	DIR *d;
 	struct dirent *de;
-	int fd = dup(dirfd);
 
-	if (fd < 0 || depth > 64) {
-		if (fd >= 0)
-			close(fd);
+	if (depth > 64 || !(d = open_dir_of(dirfd)))
 		return;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 
@@ -402,16 +411,9 @@ static uint64_t sweep_stale(struct xpool *p, int dirfd,
 	uint64_t removed = 0;
 	DIR *d;
 	struct dirent *de;
-	int fd;
 
-	if (depth > 64 || (fd = dup(dirfd)) < 0)
+	if (depth > 64 || !(d = open_dir_of(dirfd)))
 		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		const struct view_node *n = NULL;
 		char path[PATH_MAX];
@@ -470,17 +472,11 @@ static uint64_t sweep_stale(struct xpool *p, int dirfd,
 static int has_entries(int fd)
 {
 	struct dirent *de;
-	DIR *d;
-	int dup_fd = dup(fd), any = 0;
+	DIR *d = open_dir_of(fd);
+	int any = 0;
 
-	if (dup_fd < 0)
+	if (!d)
 		return 1;
-	d = fdopendir(dup_fd);
-	if (!d) {
-		close(dup_fd);
-		return 1;
-	}
-	rewinddir(d);
 	while (!any && (de = readdir(d)))
 		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);

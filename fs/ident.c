@@ -5,28 +5,30 @@
 
 #include <string.h>
 
+/* The mod-11 control digit of the n digits at d with weights w; 10 means
+ * no valid one exists. */
+static int control(const char *d, const int *w, int n)
+{
+	int i, sum = 0, c;
+
+	for (i = 0; i < n; i++)
+		sum += w[i] * (d[i] - '0');
+	c = 11 - sum % 11;
+	return c == 11 ? 0 : c;
+}
+
 int ident_fnr_valid(const char d[11])
 {
 	static const int k1[9] = { 3, 7, 6, 1, 8, 9, 4, 5, 2 };
 	static const int k2[10] = { 5, 4, 3, 2, 7, 6, 5, 4, 3, 2 };
-	int i, s1 = 0, s2 = 0, c1, c2;
+	int i, c1, c2;
 
 	for (i = 0; i < 11; i++)
 		if (d[i] < '0' || d[i] > '9')
 			return 0;
-	for (i = 0; i < 9; i++)
-		s1 += k1[i] * (d[i] - '0');
-	c1 = 11 - s1 % 11;
-	if (c1 == 11)
-		c1 = 0;
-	if (c1 == 10 || c1 != d[9] - '0')
-		return 0;
-	for (i = 0; i < 10; i++)
-		s2 += k2[i] * (d[i] - '0');
-	c2 = 11 - s2 % 11;
-	if (c2 == 11)
-		c2 = 0;
-	return c2 != 10 && c2 == d[10] - '0';
+	c1 = control(d, k1, 9);
+	c2 = control(d, k2, 10);
+	return c1 != 10 && c1 == d[9] - '0' && c2 != 10 && c2 == d[10] - '0';
 }
 
 static int digit(char c)
