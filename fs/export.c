@@ -88,6 +88,35 @@ static int write_all(int fd, const void *buf, size_t len)
 /* Copy len bytes at off of src into dst (at its current offset): in the
  * kernel where it can, through buf where it cannot. */
 static int copy_range(int src, uint64_t off, uint64_t len, int dst,
+		      char *buf);
+
+/* Write a view file's bytes to dst, as the mount serves them: through the
+ * view's map (view_map_read()). */
+static int write_map(const struct view_file *vf, int dst, char *buf)
+{
+	struct view_span span[16];
+	uint64_t off = 0;
+	int err = 0;
+
+	while (!err && off < vf->size) {
+		unsigned n = view_map_read(vf, off, vf->size - off, span, 16);
+		unsigned i;
+
+		if (!n)
+			return -EIO;	/* cannot happen: off < size */
+		for (i = 0; !err && i < n; i++) {
+			err = span[i].kind == VIEW_SPAN_GEN
+				? write_all(dst, span[i].mem,
+					    (size_t)span[i].len)
+				: copy_range(vf->src_fd, span[i].off,
+					     span[i].len, dst, buf);
+			off += span[i].len;
+		}
+	}
+	return err;
+}
+
+static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 		      char *buf)
 {
 	loff_t o = (loff_t)off;
@@ -226,10 +255,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		goto out;
 	}
 	if (vf) {
-		err = write_all(fd, vf->header, vf->header_len);
-		if (!err && vf->src_len)
-			err = copy_range(vf->src_fd, vf->src_off, vf->src_len,
-					 fd, buf);
+		err = write_map(vf, fd, buf);
 		if (!err && view_file_changed(vf))
 			err = -ESTALE;
 		*bytes = vf->size;

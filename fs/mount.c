@@ -637,8 +637,8 @@ static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
 {
 	memset(fb, 0, sizeof(*fb));
 	fb->size = (size_t)sp->len;
-	if (sp->kind == VIEW_SPAN_HEADER) {
-		fb->mem = vf->header + sp->off;	/* lives until release() */
+	if (sp->kind == VIEW_SPAN_GEN) {
+		fb->mem = (void *)sp->mem;	/* lives until release() */
 		fb->fd = -1;
 	} else {
 		fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -659,10 +659,54 @@ static int source_cached(const struct view_file *vf,
 	char c;
 	struct iovec iov = { &c, 1 };
 
-	if (sp->kind == VIEW_SPAN_HEADER || !sp->len)
+	if (sp->kind == VIEW_SPAN_GEN || !sp->len)
 		return 1;
 	return preadv2(vf->src_fd, &iov, 1, (off_t)(sp->off + sp->len - 1),
 		       RWF_NOWAIT) == 1;
+}
+
+/* A read over more than two pieces of the map (pixel data with blanked
+ * segments): the bytes are gathered into one buffer. */
+static void reply_pieces(fuse_req_t req, const struct view_file *vf,
+			 uint64_t off, size_t size)
+{
+	struct view_span span[16];
+	uint8_t *buf;
+	size_t got = 0;
+	int err = 0;
+
+	if (size > vf->size - off)
+		size = (size_t)(vf->size - off);
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	while (!err && got < size) {
+		unsigned n = view_map_read(vf, off + got, size - got, span, 16);
+		unsigned i;
+
+		if (!n)
+			break;
+		for (i = 0; !err && i < n; i++) {
+			if (span[i].kind == VIEW_SPAN_GEN) {
+				memcpy(buf + got, span[i].mem, span[i].len);
+			} else {
+				ssize_t r = pread(vf->src_fd, buf + got,
+						  span[i].len,
+						  (off_t)span[i].off);
+
+				if (r != (ssize_t)span[i].len)
+					err = r < 0 ? errno : EIO;
+			}
+			got += span[i].len;
+		}
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, (const char *)buf, got);
+	free(buf);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -692,12 +736,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, text + off, size);
 		goto out;
 	}
-	n = view_map_read(f->vf, (uint64_t)off, size, span);
+	n = view_map_read(f->vf, (uint64_t)off, size, span, 2);
 	if (n && !source_cached(f->vf, &span[n - 1]))
 		mtloop_yield();	/* the splice will wait for the disk */
 	/*
-	 * The header was generated from the version we opened; pixel bytes
-	 * of another version would make a file that never existed.  (A write
+	 * The map was made from the version we opened; pixel bytes of
+	 * another version would make a file that never existed.  (A write
 	 * landing between this check and the splice below is not caught:
 	 * the window is one syscall wide.)
 	 */
@@ -710,6 +754,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (!n) {
 		fuse_reply_buf(req, NULL, 0);
+		goto out;
+	}
+	if (n == 2 && view_map_spans(f->vf, (uint64_t)off, size) > 2) {
+		reply_pieces(req, f->vf, (uint64_t)off, size);
 		goto out;
 	}
 	b.bv = FUSE_BUFVEC_INIT(0);

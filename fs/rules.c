@@ -2503,6 +2503,7 @@ const char *rules_reason_name(enum rules_reason r)
 	case RULES_Q_NOT_DICOM: return "not-dicom";
 	case RULES_Q_NO_PATIENT_ID: return "patient-id-missing";
 	case RULES_Q_SOP_CLASS: return "sop-class-unknown";
+	case RULES_Q_PIXEL_DATA: return "pixel-data-unverified";
 	default: return "unknown";
 	}
 }

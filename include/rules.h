@@ -138,6 +138,11 @@ enum rules_reason {
 				 * registry: the file's kind is unknown, and
 				 * the value itself may carry text (set by
 				 * callers) */
+	RULES_Q_PIXEL_DATA,	/* encapsulated pixel data not shown to be
+				 * image data: an unknown compression, a
+				 * codestream that cannot be walked,
+				 * fragments that do not match the frames
+				 * (set by callers) */
 	RULES_REASON_COUNT
 };
 

@@ -141,6 +141,29 @@ class Archive:
         return "Archive(%r)" % str(self.root)
 
 
+ENCAPSULATED_NOT = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+                    "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
+
+
+def decoded_pixels(path):
+    """(transfer syntax, the image's decoded pixel bytes) of a DICOM file:
+    native pixel data as stored; encapsulated pixel data decoded by GDCM
+    (gdcmconv --raw), so that a blanked comment or a regenerated offset
+    table compares equal while a changed image does not."""
+    import pydicom
+    ds = pydicom.dcmread(str(path))
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    if "PixelData" not in ds:
+        return ts, None
+    if ts in ENCAPSULATED_NOT:
+        return ts, bytes(ds.PixelData)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, "raw.dcm")
+        run("gdcmconv", "--raw", path, raw, check=True)
+        return ts, bytes(pydicom.dcmread(raw).PixelData)
+
+
 def make_archive(outdir, seed=DEFAULT_SEED, women=DEFAULT_WOMEN, rows=None,
                  cols=None, big=False):
     """Run scripts/make_archive.py into outdir; returns an Archive."""

@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -444,6 +445,235 @@ def test_native_pixel_data_beyond_the_image_is_not_published(deidfs,
     assert len(ds.PixelData) == len(image)
     with open(pub[0], "rb") as f:
         assert f.read().endswith(image)
+
+
+# --------------------------------------- encapsulated pixel data
+
+ENCAP_TOOLS = {   # codec: the command that makes it from a native file
+    "jpeg-lossless": ["dcmcjpeg"],          # 1.2.840.10008.1.2.4.70
+    "jpeg-ls": ["dcmcjpls"],                # 1.2.840.10008.1.2.4.80
+    "rle": ["dcmcrle"],                     # 1.2.840.10008.1.2.5
+    "j2k": ["gdcmconv", "--j2k"],           # 1.2.840.10008.1.2.4.90
+}
+
+
+def _items(pixel):
+    """The item values of an encapsulated Pixel Data value (first: the
+    Basic Offset Table)."""
+    out, pos = [], 0
+    while pos + 8 <= len(pixel):
+        g, e, ln = struct.unpack("<HHI", pixel[pos:pos + 8])
+        pos += 8
+        if (g, e) == (0xFFFE, 0xE0DD):
+            break
+        out.append(pixel[pos:pos + ln])
+        pos += ln
+    return out
+
+
+def _encaps(items):
+    """Items for an encapsulated Pixel Data value (pydicom writes the
+    Sequence Delimitation Item)."""
+    b = b""
+    for v in items:
+        v += b"\0" * (len(v) % 2)
+        b += struct.pack("<HHI", 0xFFFE, 0xE000, len(v)) + v
+    return b
+
+
+def _seg(code, body):
+    return b"\xff" + bytes([code]) + struct.pack(">H", len(body) + 2) + body
+
+
+def _hostile_jpeg(f, tok, ls=False):
+    """Comment and application segments after SOI and between the scan and
+    EOI, a JFIF thumbnail, and bytes after EOI, all holding tok.  (JPEG-LS:
+    CharLS refuses a comment after the scan, dcmtk any APPn but JFIF, even
+    in the source: those are left out.)"""
+    assert f[:2] == b"\xff\xd8"
+    eoi = f.rindex(b"\xff\xd9")
+    jfif = b"JFIF\0\x01\x02\x00\x00\x01\x00\x01" + bytes(
+        [len(tok) // 3, 1]) + tok[:3 * (len(tok) // 3)]
+    head = _seg(0xFE, tok + b"-com") + _seg(0xE0, jfif)
+    if not ls:
+        head += (_seg(0xE1, b"Exif\0\0" + tok) +
+                 _seg(0xE2, b"ICC_PROFILE\0" + tok))
+    tail = b"" if ls else _seg(0xFE, tok + b"-tail")
+    return f[:2] + head + f[2:eoi] + tail + b"\xff\xd9" + tok + b"-after"
+
+
+def _hostile_j2k(f, tok):
+    """A COM in the main header, one in the tile-part header (Psot grown to
+    match), and bytes after EOC."""
+    assert f[:4] == b"\xff\x4f\xff\x51"
+    lsiz = struct.unpack(">H", f[4:6])[0]
+    siz_end = 4 + lsiz
+    com = b"\xff\x64" + struct.pack(">HH", len(tok) + 4, 1) + tok
+    f = f[:siz_end] + com + f[siz_end:]
+    sot = f.index(b"\xff\x90", siz_end + len(com))
+    psot = struct.unpack(">I", f[sot + 6:sot + 10])[0]
+    assert psot, "test data: a tile-part with its length"
+    com2 = b"\xff\x64" + struct.pack(">HH", len(tok) + 8, 1) + tok + b"-tph"
+    f = (f[:sot + 6] + struct.pack(">I", psot + len(com2)) +
+         f[sot + 10:sot + 12] + com2 + f[sot + 12:])
+    eoc = f.rindex(b"\xff\xd9")
+    return f[:eoc + 2] + tok + b"-after"
+
+
+def _hostile_rle(f, tok):
+    """Unused offset-table entries, bytes between two segments and after
+    the last, all holding tok."""
+    n = struct.unpack("<I", f[:4])[0]
+    offs = list(struct.unpack("<15I", f[4:64]))
+    assert n >= 2, "test data: two byte planes"
+    gap = tok + b"-gap"
+    body = f[64:offs[1]] + gap + f[offs[1]:]
+    offs = offs[:n]
+    offs[1:] = [o + len(gap) for o in offs[1:]]
+    unused = (tok * 8)[:4 * (15 - n)]
+    hdr = struct.pack("<I", n) + struct.pack("<%dI" % n, *offs) + unused
+    return hdr + body + tok + b"-after"
+
+
+HOSTILE_CODEC = {"jpeg-lossless": _hostile_jpeg,
+                 "jpeg-ls": lambda f, tok: _hostile_jpeg(f, tok, ls=True),
+                 "rle": _hostile_rle, "j2k": _hostile_j2k}
+
+
+def _compressed(tmp_path, n, codec):
+    """A small MG image of woman n, compressed by an independent tool."""
+    native = tmp_path / ("native-%d.dcm" % n)
+    image = struct.pack("<64H", *[(i * 37 + n * 101) & 0x0FFF
+                                  for i in range(64)])  # 8 x 8, 12 bits
+    write(str(native), mg(n, replace={H.PIXEL: ("OW", image)}))
+    out = tmp_path / ("%s-%d.dcm" % (codec, n))
+    run(*ENCAP_TOOLS[codec], native, out, check=True)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("dcmcjpls") is None or
+                    shutil.which("gdcmconv") is None,
+                    reason="needs dcmtk and gdcm tools")
+def test_encapsulated_pixel_data_carries_only_the_image(deidfs, tmp_path):
+    """Text hidden in compressed pixel data (JPEG lossless, JPEG-LS, RLE,
+    JPEG 2000; files made by dcmtk and GDCM, then tampered with): comment
+    and application segments, a JFIF thumbnail, bytes after the
+    codestream, between RLE segments and in unused RLE offsets, a Basic
+    Offset Table and an Extended Offset Table of text.  The files are
+    published; the text is in no output byte, exported or mounted; every
+    image decodes (GDCM, and dcmtk where it can) to exactly the pixels of
+    the untampered file."""
+    from conftest import decoded_pixels
+    from test_mount import Mount
+    src = tmp_path / "src"
+    src.mkdir()
+    want, clean_of, tokens = {}, {}, []
+    for k, codec in enumerate(sorted(ENCAP_TOOLS)):
+        n = 60 + k
+        tok = ("%sENC%d" % (H.MARKER_PREFIX, n)).encode()
+        tokens.append(tok)
+        clean = _compressed(tmp_path, n, codec)
+        want[n] = decoded_pixels(clean)[1]
+        clean_of[n] = clean
+        ds = pydicom.dcmread(str(clean))
+        items = _items(ds.PixelData)
+        assert len(items) == 2, "test data: one frame, one fragment"
+        frag = HOSTILE_CODEC[codec](items[1], tok)
+        ds.PixelData = _encaps([tok[:8], frag])     # BOT of text
+        ds["PixelData"].is_undefined_length = True
+        ds.ExtendedOffsetTable = tok[:16]
+        ds.ExtendedOffsetTableLengths = tok[-8:]
+        ds.save_as(str(src / ("%s.dcm" % codec)))
+        # the tampered source still holds the text, and still decodes
+        with open(str(src / ("%s.dcm" % codec)), "rb") as f:
+            assert f.read().count(tok) >= 3
+        assert decoded_pixels(src / ("%s.dcm" % codec))[1] == want[n]
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    out = all_bytes(dest)
+    for tok in tokens:
+        assert tok[:12] not in out
+    pub = sorted(os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+                 for f in fns if f.endswith(".dcm") and ".quarantine" not in dp)
+    assert len(pub) == len(ENCAP_TOOLS), (pub, r.stderr)
+    dcmtk = {"1.2.840.10008.1.2.4.70": "dcmdjpeg",
+             "1.2.840.10008.1.2.4.80": "dcmdjpls",
+             "1.2.840.10008.1.2.5": "dcmdrle"}
+    def dcmtk_decoded(path, tool):
+        run(tool, path, str(path) + ".raw", check=True)
+        px = pydicom.dcmread(str(path) + ".raw").PixelData
+        os.unlink(str(path) + ".raw")
+        return px
+
+    got = []
+    for p in pub:
+        ds = pydicom.dcmread(p)
+        assert "ExtendedOffsetTable" not in ds
+        ts, px = decoded_pixels(p)
+        n = [k for k, v in want.items() if v == px]
+        assert len(n) == 1, p       # GDCM: the untampered image
+        got.append(n[0])
+        if ts in dcmtk:             # dcmtk: the same as of the untampered
+            assert dcmtk_decoded(p, dcmtk[ts]) == \
+                dcmtk_decoded(clean_of[n[0]], dcmtk[ts])
+    assert sorted(got) == sorted(want)
+    # the mount serves the same bytes
+    mnt = tmp_path / "mnt"
+    m = Mount(deidfs, src, mnt, tmp_path / "p.db",
+              opts=["--modalities", "all"]).start()
+    try:
+        for p in pub:
+            rel = os.path.relpath(p, str(dest))
+            with open(os.path.join(str(mnt), rel), "rb") as f:
+                served = f.read()
+            with open(p, "rb") as f:
+                assert served == f.read(), rel
+            # and reads of every size and offset agree with it
+            with open(os.path.join(str(mnt), rel), "rb") as f:
+                for off in range(0, len(served), 97):
+                    f.seek(off)
+                    assert f.read(131) == served[off:off + 131], (rel, off)
+    finally:
+        m.stop()
+
+
+@pytest.mark.skipif(shutil.which("dcmcjpeg") is None,
+                    reason="needs dcmtk")
+def test_encapsulated_pixel_data_not_shown_to_be_an_image(deidfs, tmp_path):
+    """Fragments that are not the codestream the transfer syntax names,
+    fewer codestreams than frames, or a compression deidfs cannot walk
+    (MPEG-2) are not published: quarantined as pixel-data-unverified."""
+    clean = _compressed(tmp_path, 70, "jpeg-lossless")
+    jpeg = _items(pydicom.dcmread(str(clean)).PixelData)[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    cases = {
+        "text.dcm": (None, [b"", (H.marker(71, "TXT") * 4).encode()], {}),
+        "truncated.dcm": (None, [b"", jpeg[:len(jpeg) // 2]], {}),
+        "frames.dcm": (None, [b"", jpeg], {"NumberOfFrames": 2}),
+        "mpeg2.dcm": ("1.2.840.10008.1.2.4.100", [b"", b"\0\0\1\xb3" * 8],
+                      {}),
+    }
+    for k, (name, (ts, items, attrs)) in enumerate(sorted(cases.items())):
+        ds = pydicom.dcmread(str(clean))
+        ds.PatientID = "7%010d" % k
+        ds.PixelData = _encaps(items)
+        ds["PixelData"].is_undefined_length = True
+        for a, v in attrs.items():
+            setattr(ds, a, v)
+        if ts:
+            ds.file_meta.TransferSyntaxUID = ts
+        ds.save_as(str(src / name))
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    reasons = (dest / ".quarantine" / "reasons.csv").read_text()
+    assert reasons.count(",pixel-data-unverified\n") == len(cases), reasons
+    pub = [f for dp, _, fns in os.walk(str(dest)) for f in fns
+           if f.endswith(".dcm") and ".quarantine" not in dp]
+    assert not pub
+    assert H.MARKER_PREFIX.encode() not in all_bytes(dest)
 
 
 # ------------------------------- the mount while sources are renamed over
