@@ -454,6 +454,50 @@ static void test_typed_roles(void **state)
 	registry_spec_free(spec);
 }
 
+/* "keep" is "text", and so is a column the spec does not list. */
+static void test_keep_is_text(void **state)
+{
+	static const char csv[] =
+		"fnr;a\n"
+		"111;=1+1\n"
+		"222; x\001y \n"
+		"333;se 01020310045\n";
+	static const char *const specs[] = {
+		"1=pseudonym,2=text", "1=pseudonym,2=keep", "1=pseudonym",
+	};
+	static const char want[] =
+		"fnr;a\n"
+		"111;'=1+1\n"
+		"222;\" x y \"\n"
+		"333;\n";
+	struct registry_keys ident = { .pseudonym = identity_pseudonym };
+	/* no date column in this CSV: link on column 2, never parsed as one */
+	struct registry_opts opts = { .delimiter = ';', .has_header = 1,
+				      .date_column = 2 };
+	struct registry_spec *spec;
+	struct registry *r;
+	char err[128], *out;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct reports rep = { 0 };
+
+		assert_int_equal(registry_spec_parse(specs[i], &spec, err,
+						     sizeof(err)), 0);
+		opts.spec = spec;
+		r = parse_ok(S(csv), &opts, &rep);
+		out = render_ok(r, NULL, &ident, &rep, &len);
+		assert_bytes(out, len, want);
+		assert_int_equal(rep.n, 1);
+		assert_true(has_report(&rep, 4,
+				       "column 2: a personal ID in a kept column: emptied"));
+		free(out);
+		registry_free(r);
+		registry_spec_free(spec);
+	}
+}
+
 /* Enum values may hold another delimiter and quotes (the cell is quoted
  * when it must be) and be plain signed numbers. */
 static void test_enum_quoting(void **state)
@@ -1121,6 +1165,7 @@ int main(void)
 		cmocka_unit_test(test_kept_cells_cleaned),
 		cmocka_unit_test(test_typed_roles),
 		cmocka_unit_test(test_enum_quoting),
+		cmocka_unit_test(test_keep_is_text),
 		cmocka_unit_test(test_no_header),
 		cmocka_unit_test(test_other_delimiter),
 		cmocka_unit_test(test_bad_dates),
