@@ -21,6 +21,7 @@
 #include "export.h"
 #include "keyed.h"
 #include "mount.h"
+#include "registry.h"
 #include "rules.h"
 #include "store.h"
 #include "view.h"
@@ -49,7 +50,12 @@ static const char usage_text[] =
 	"  --csv FILE               registry CSV; its rows are the approved "
 	"cohort\n"
 	"  --csv-spec SPEC          column roles (default "
-	"1=pseudonym,2=drop,3=month,10=days-since:3)\n"
+	"1=pseudonym,2=drop,3=month,10=days-since:3;\n"
+	"                           roles pseudonym, drop, month, "
+	"days-since:N, shift,\n"
+	"                           and for kept columns text (keep), int, "
+	"number, code,\n"
+	"                           enum:A|B|...; unlisted columns are text)\n"
 	"  --delimiter C            CSV delimiter (default ';')\n"
 	"  --no-header              the CSV has no header line\n"
 	"  --csv-name NAME          name of the cleaned CSV (default "
@@ -411,6 +417,24 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	if (c->cfg.modalities && !*c->cfg.modalities) {
 		fail("--modalities: give a list like MG,OT or 'all'");
 		return EXIT_USAGE;
+	}
+	if (c->cfg.csv_spec) {
+		/* Here, before the db is opened (or created): a bad spec is a
+		 * usage error, with or without --csv. */
+		struct registry_spec *sp = NULL;
+		char err[256] = "";
+		int ret = registry_spec_parse(c->cfg.csv_spec, &sp, err,
+					      sizeof(err));
+
+		registry_spec_free(sp);
+		if (ret == -EINVAL) {
+			fail("--%s", err);	/* "csv-spec: ..." */
+			return EXIT_USAGE;
+		}
+		if (ret) {
+			fail("--csv-spec: %s", strerror(-ret));
+			return EXIT_FATAL;
+		}
 	}
 	if (!strcmp(c->cmd, "mount") && c->with_quarantine) {
 		fail("--with-quarantine is for export; the mount always has "

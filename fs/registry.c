@@ -48,13 +48,22 @@
 #define CSV_BLOCK 16384		/* libcsv grows its field buffer linearly */
 #define REASON_MAX 96
 
+/* Plain data, no pointers: struct registry keeps a copy. */
 struct registry_spec {
 	uint8_t role[REGISTRY_MAX_COLUMNS + 1];	/* enum registry_role */
-	uint16_t arg[REGISTRY_MAX_COLUMNS + 1];	/* days-since reference */
+	/* days-since: the reference column; enum: 1 + the offset of its
+	 * values in enums; any other listed column: SPEC_LISTED.  0: not
+	 * listed. */
+	uint16_t arg[REGISTRY_MAX_COLUMNS + 1];
 	unsigned id_column;
-	unsigned max_column;	/* highest column a non-keep role needs */
+	unsigned max_column;	/* highest column a non-text role needs */
 	int has_shift;
+	/* enum values: each column's "A|B|C", NUL-terminated, back to back */
+	char enums[REGISTRY_ENUM_BYTES];
+	size_t enums_len;
 };
+
+#define SPEC_LISTED 0xffff
 
 /* One record: fields back to back, each NUL-terminated (data may hold NULs
  * of its own: lengths come from off[]). */
@@ -220,15 +229,65 @@ static int match(const char *s, size_t n, const char *word)
 	return strlen(word) == n && !memcmp(s, word, n);
 }
 
+static int plain_number(const char *s, size_t n);
+
+/*
+ * Check the values of an enum role, (v, n) = "A|B|C".  Returns NULL or a
+ * fixed text saying what is wrong.
+ */
+static const char *enum_values_bad(const char *v, size_t n)
+{
+	const char *end = v + n, *bar;
+	size_t l, i;
+
+	if (!n)
+		return "no values";
+	for (;;) {
+		bar = memchr(v, '|', (size_t)(end - v));
+		l = (size_t)((bar ? bar : end) - v);
+		if (!l)
+			return "an empty value";
+		if (l > REGISTRY_ENUM_VALUE_MAX)
+			return "a value too long";
+		for (i = 0; i < l; i++)
+			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+				return "a control character in a value";
+		if (v[0] == ' ' || v[l - 1] == ' ')
+			return "a value with a leading or trailing space";
+		if (strchr("=+-@", v[0]) && !plain_number(v, l))
+			return "a value a spreadsheet would run as a formula "
+			       "(starting with = + - @)";
+		if (!bar)
+			return NULL;
+		v = bar + 1;
+	}
+}
+
 /* One "N=role" item (already trimmed). */
 static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		     char *err, size_t errsz)
 {
-	const char *eq = memchr(it, '=', n), *role, *p;
-	size_t cn, rn;
+	static const struct {
+		const char *name;
+		enum registry_role role;
+	} plain[] = {
+		{ "text", REGISTRY_TEXT },
+		{ "keep", REGISTRY_TEXT },
+		{ "int", REGISTRY_INT },
+		{ "number", REGISTRY_NUMBER },
+		{ "code", REGISTRY_CODE },
+		{ "pseudonym", REGISTRY_PSEUDONYM },
+		{ "drop", REGISTRY_DROP },
+		{ "month", REGISTRY_MONTH },
+		{ "shift", REGISTRY_SHIFT },
+	};
+	const char *eq = memchr(it, '=', n), *role, *p, *colon, *a = NULL;
+	const char *why;
+	size_t cn, rn, nn, an = 0, i;
 	unsigned col, ref = 0;
 	int shown = n > 64 ? 64 : (int)n;
 	enum registry_role r;
+	uint16_t arg = SPEC_LISTED;
 
 	if (!eq) {
 		set_err(err, errsz, "csv-spec: item \"%.*s\" is not column=role",
@@ -248,33 +307,60 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		return -EINVAL;
 	}
 	rn = trim_spaces(eq + 1, n - (size_t)(eq + 1 - it), &role);
-	if (match(role, rn, "keep")) {
-		r = REGISTRY_KEEP;
-	} else if (match(role, rn, "pseudonym")) {
-		r = REGISTRY_PSEUDONYM;
-	} else if (match(role, rn, "drop")) {
-		r = REGISTRY_DROP;
-	} else if (match(role, rn, "month")) {
-		r = REGISTRY_MONTH;
-	} else if (match(role, rn, "shift")) {
-		r = REGISTRY_SHIFT;
-	} else if (rn > 11 && !memcmp(role, "days-since:", 11)) {
+	/* name[:argument] */
+	colon = memchr(role, ':', rn);
+	nn = colon ? (size_t)(colon - role) : rn;
+	if (colon) {
+		a = colon + 1;
+		an = rn - nn - 1;
+	}
+	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (match(role, nn, plain[i].name))
+			break;
+	if (i < sizeof(plain) / sizeof(plain[0])) {
+		if (colon) {
+			set_err(err, errsz,
+				"csv-spec: role %s takes no argument, in \"%.*s\"",
+				plain[i].name, shown, it);
+			return -EINVAL;
+		}
+		r = plain[i].role;
+	} else if (match(role, nn, "days-since")) {
 		r = REGISTRY_DAYS_SINCE;
-		cn = trim_spaces(role + 11, rn - 11, &p);
+		cn = colon ? trim_spaces(a, an, &p) : 0;
 		if (parse_uint(p, cn, &ref) || ref == 0 ||
 		    ref > REGISTRY_MAX_COLUMNS || ref == col) {
 			set_err(err, errsz,
-				"csv-spec: bad days-since reference in \"%.*s\" (another column 1..%u)",
+				"csv-spec: bad days-since reference in \"%.*s\" (days-since:N, N another column 1..%u)",
 				shown, it, (unsigned)REGISTRY_MAX_COLUMNS);
 			return -EINVAL;
 		}
+		arg = (uint16_t)ref;
+	} else if (match(role, nn, "enum")) {
+		r = REGISTRY_ENUM;
+		why = colon ? enum_values_bad(a, an) : "no values";
+		if (why) {
+			set_err(err, errsz,
+				"csv-spec: bad enum in \"%.*s\": %s (enum:A|B|..., each value 1-%u bytes)",
+				shown, it, why,
+				(unsigned)REGISTRY_ENUM_VALUE_MAX);
+			return -EINVAL;
+		}
+		if (an + 1 > sizeof(sp->enums) - sp->enums_len) {
+			set_err(err, errsz,
+				"csv-spec: more than %u bytes of enum values, at \"%.*s\"",
+				(unsigned)REGISTRY_ENUM_BYTES, shown, it);
+			return -EINVAL;
+		}
+		/* 1 + offset < REGISTRY_ENUM_BYTES < SPEC_LISTED */
+		arg = (uint16_t)(1 + sp->enums_len);
 	} else {
 		set_err(err, errsz, "csv-spec: unknown role in \"%.*s\" "
-			"(keep, pseudonym, drop, month, days-since:N, shift)",
+			"(text, keep, int, number, code, enum:A|B|..., "
+			"pseudonym, drop, month, days-since:N, shift)",
 			shown, it);
 		return -EINVAL;
 	}
-	/* arg[] doubles as the "listed" mark: 0xffff for listed non-refs. */
 	if (sp->arg[col]) {
 		set_err(err, errsz, "csv-spec: column %u listed twice", col);
 		return -EINVAL;
@@ -288,9 +374,14 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		}
 		sp->id_column = col;
 	}
+	if (r == REGISTRY_ENUM) {
+		memcpy(sp->enums + sp->enums_len, a, an);
+		sp->enums[sp->enums_len + an] = '\0';
+		sp->enums_len += an + 1;
+	}
 	sp->role[col] = (uint8_t)r;
-	sp->arg[col] = r == REGISTRY_DAYS_SINCE ? (uint16_t)ref : 0xffff;
-	if (r != REGISTRY_KEEP && col > sp->max_column)
+	sp->arg[col] = arg;
+	if (r != REGISTRY_TEXT && col > sp->max_column)
 		sp->max_column = col;
 	if (ref > sp->max_column)
 		sp->max_column = ref;
@@ -1096,6 +1187,165 @@ static int put_kept(struct obuf *o, const char *f, size_t n, char delim,
 	return ret;
 }
 
+/* [+-]digits, 1..REGISTRY_INT_DIGITS digits. */
+static int fits_int(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	if (i == n || n - i > REGISTRY_INT_DIGITS)
+		return 0;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+static size_t skip_digits(const char *s, size_t n, size_t i)
+{
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i;
+}
+
+/* [+-]digits[(.|,)digits][(e|E)[+-]digits], a digit before or after the
+ * point, up to REGISTRY_NUMBER_MAX characters; no inf, nan or hex. */
+static int fits_number(const char *s, size_t n)
+{
+	size_t i = 0, j;
+	int mant;
+
+	if (n > REGISTRY_NUMBER_MAX)
+		return 0;
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	j = skip_digits(s, n, i);
+	mant = j > i;
+	i = j;
+	if (i < n && (s[i] == '.' || s[i] == ',')) {
+		j = skip_digits(s, n, i + 1);
+		mant |= j > i + 1;
+		i = j;
+	}
+	if (!mant)
+		return 0;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		j = skip_digits(s, n, i);
+		if (j == i || j - i > REGISTRY_NUMBER_EXP_DIGITS)
+			return 0;
+		i = j;
+	}
+	return i == n;
+}
+
+/* 1..REGISTRY_CODE_MAX of A-Z a-z 0-9 . _ -, not '-' first (a
+ * spreadsheet reads "-A1" as a formula). */
+static int fits_code(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n || n > REGISTRY_CODE_MAX || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Exactly one of the values "A|B|C" (values hold no '|'). */
+static int fits_enum(const char *s, size_t n, const char *vals)
+{
+	const char *v = vals, *bar;
+	size_t l;
+
+	for (;;) {
+		bar = strchr(v, '|');
+		l = bar ? (size_t)(bar - v) : strlen(v);
+		if (l == n && !memcmp(v, s, n))
+			return 1;
+		if (!bar)
+			return 0;
+		v = bar + 1;
+	}
+}
+
+/* Whether the digits of (s, n), read together, are exactly a valid
+ * personal ID: "0102031004.5" hides one in a number. */
+static int digits_form_id(const char *s, size_t n)
+{
+	char d[11];
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			continue;
+		if (k == sizeof(d))
+			return 0;
+		d[k++] = s[i];
+	}
+	return k == sizeof(d) && ident_fnr_valid(d);
+}
+
+/*
+ * A cell of a typed kept column (int, number, code, enum): written without
+ * its surrounding spaces when it fits the role, otherwise emptied and
+ * reported; never with a personal ID.  A fitting value needs no formula
+ * guard: a sign only starts a plain number, and enum values were checked
+ * when the spec was parsed.  Reports never quote the value.
+ */
+static int put_typed(struct obuf *o, const char *f, size_t n,
+		     struct row_ctx *x, unsigned col)
+{
+	const struct registry_spec *sp = &x->r->spec;
+	enum registry_role role = sp->role[col];
+	const char *t, *what = NULL;
+	int fits;
+
+	n = trim_spaces(f, n, &t);
+	if (!n)
+		return 0;
+	switch (role) {
+	case REGISTRY_INT:
+		fits = fits_int(t, n);
+		what = "not an int: emptied";
+		break;
+	case REGISTRY_NUMBER:
+		fits = fits_number(t, n);
+		what = "not a number: emptied";
+		break;
+	case REGISTRY_CODE:
+		fits = fits_code(t, n);
+		what = "not a code: emptied";
+		break;
+	case REGISTRY_ENUM:
+		fits = fits_enum(t, n, sp->enums + sp->arg[col] - 1);
+		what = "not one of the enum values: emptied";
+		break;
+	default:
+		return -EINVAL;		/* our mistake: fail closed */
+	}
+	if (ident_holds_personal_id(t, n, x->rc->pub.patient_id) ||
+	    (fits && role != REGISTRY_ENUM && digits_form_id(t, n))) {
+		report_col(x->report, x->arg, x->rc->pub.number, col,
+			   "a personal ID in a kept column: emptied");
+		return 0;
+	}
+	if (!fits) {
+		report_col(x->report, x->arg, x->rc->pub.number, col, what);
+		return 0;
+	}
+	return put_field(o, t, n, x->r->delim);
+}
+
 static int render_row(struct row_ctx *x, struct obuf *o)
 {
 	const struct registry *r = x->r;
@@ -1136,6 +1386,13 @@ static int render_row(struct row_ctx *x, struct obuf *o)
 			ret = date_cell(x, col, cell, sizeof(cell));
 			if (!ret)
 				ret = put(o, cell, strlen(cell));
+			break;
+		case REGISTRY_INT:
+		case REGISTRY_NUMBER:
+		case REGISTRY_CODE:
+		case REGISTRY_ENUM:
+			f = rec_field(rc, col, &n);
+			ret = put_typed(o, f, n, x, col);
 			break;
 		default:
 			f = rec_field(rc, col, &n);

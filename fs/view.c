@@ -1567,31 +1567,52 @@ static int ino_put(struct view *v, uint64_t ino, uint32_t idx)
 	return 0;
 }
 
-/* Stable mtime of a generated text (CSV, reasons.csv): the time its
- * content last changed, kept in the store under name. */
-static int text_mtime(struct store *st, const char *name, const char *buf,
-		      size_t len, int64_t *mtime)
+/*
+ * Stable mtime and generation of a generated text (CSV, reasons.csv): the
+ * time its content last changed and how many times it changed, kept in the
+ * store under name as "<sha256 hex> <mtime ns> <gen>" (an older db has no
+ * gen: 0).  Different content always gets the next generation, so the
+ * inode derived from it (VIEW_INO_TEXT) changes with the bytes; the same
+ * content keeps both.  Called inside the build's transaction: two builds
+ * never take the same generation for different content.
+ */
+static int text_version(struct store *st, const char *name, const char *buf,
+			size_t len, int64_t *mtime, uint32_t *gen)
 {
 	uint8_t dg[32];
-	char hex[65], key[64], old[128], val[128];
-	int i, err;
+	char hex[65], key[64], old[128], val[128], *end;
+	int64_t old_mtime = 0;
+	unsigned long long old_gen = 0;
+	int i, err, have_old;
 
 	keyed_sha256(buf, len, dg);
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", dg[i]);
 	snprintf(key, sizeof(key), "mtime:%s", name);
 	err = store_setting_get(st, key, old, sizeof(old));
-	if (!err && strncmp(old, hex, 64) == 0 && old[64] == ' ') {
-		*mtime = strtoll(old + 65, NULL, 10);
+	have_old = !err && strlen(old) > 65 && old[64] == ' ';
+	if (have_old) {
+		old_mtime = strtoll(old + 65, &end, 10);
+		if (*end == ' ')
+			old_gen = strtoull(end + 1, NULL, 10);
+		old_gen %= VIEW_INO_TEXT_GENS;
+	}
+	if (have_old && strncmp(old, hex, 64) == 0) {
+		*mtime = old_mtime;
+		*gen = (uint32_t)old_gen;
 		return 0;
 	}
 	*mtime = now_ns_rounded();
+	*gen = 0;
 	/* new content is dated later than the old, even within a second
-	 * (see the files upsert in store.c) */
-	if (!err && strlen(old) > 65 && old[64] == ' ' &&
-	    strtoll(old + 65, NULL, 10) >= *mtime)
-		*mtime = strtoll(old + 65, NULL, 10) + 1000000000LL;
-	snprintf(val, sizeof(val), "%s %" PRId64, hex, *mtime);
+	 * (see the files upsert in store.c), and is the next generation */
+	if (have_old) {
+		if (old_mtime >= *mtime)
+			*mtime = old_mtime + 1000000000LL;
+		*gen = (uint32_t)((old_gen + 1) % VIEW_INO_TEXT_GENS);
+	}
+	snprintf(val, sizeof(val), "%s %" PRId64 " %" PRIu32, hex, *mtime,
+		 *gen);
 	return store_setting_set(st, key, val);
 }
 
@@ -2020,6 +2041,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		struct vnode *nd = &v->nodes[i + 1];
 		const char *base = strrchr(t->path, '/');
 		uint64_t dino;
+		uint32_t tgen = 0;
 
 		nd->name = strdup(base ? base + 1 : t->path);
 		if (!nd->name) {
@@ -2036,8 +2058,10 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			nd->pub.ino = 2 * dino + 1;
 			break;
 		case VIEW_DICOM:
-			/* id < 2^40 rows; the version's low 22 bits above */
-			if ((uint64_t)t->r->f.id >= (1ull << 40)) {
+			/* 0 < id < 2^40 rows (id 0 is the texts' range, see
+			 * view.h); the version's low 22 bits above */
+			if (t->r->f.id < 1 ||
+			    (uint64_t)t->r->f.id >= (1ull << 40)) {
 				ret = -EOVERFLOW;
 				break;
 			}
@@ -2057,16 +2081,18 @@ int view_build(struct view_engine *e, struct view_stats *st,
 				ret = -ENOMEM;
 			break;
 		case VIEW_CSV:
-			nd->pub.ino = VIEW_INO_CSV;
 			nd->pub.size = v->csv_len;
-			ret = text_mtime(e->cfg.store, "csv", v->csv,
-					 v->csv_len, &nd->pub.mtime_ns);
+			ret = text_version(e->cfg.store, "csv", v->csv,
+					   v->csv_len, &nd->pub.mtime_ns,
+					   &tgen);
+			nd->pub.ino = VIEW_INO_TEXT(1, tgen);
 			break;
 		case VIEW_REASONS:
-			nd->pub.ino = VIEW_INO_REASONS;
 			nd->pub.size = v->reasons_len;
-			ret = text_mtime(e->cfg.store, "reasons", v->reasons,
-					 v->reasons_len, &nd->pub.mtime_ns);
+			ret = text_version(e->cfg.store, "reasons",
+					   v->reasons, v->reasons_len,
+					   &nd->pub.mtime_ns, &tgen);
+			nd->pub.ino = VIEW_INO_TEXT(0, tgen);
 			break;
 		}
 		if (!ret && ino_put(v, nd->pub.ino, (uint32_t)(i + 1)))

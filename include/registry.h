@@ -5,8 +5,10 @@
  *
  * Default layout: ';' separated, a header line, column 1 personal ID,
  * column 2 invitation ID, column 3 screening date (dd.mm.yyyy), column 10
- * diagnosis date (may be empty), other columns clinical variables whose
- * bytes pass through unchanged (any encoding).
+ * diagnosis date (may be empty), other columns clinical variables kept as
+ * free text (any encoding; cleaned, see registry_render()).  A kept column
+ * can be typed (int, number, code, enum): a cell that does not fit its type
+ * is emptied and reported.
  *
  * Nothing here logs; problems are reported per row through a callback with
  * the row number and a reason that never quotes a value.
@@ -22,25 +24,44 @@
 #define REGISTRY_MAX_FIELD (1u << 20)	/* bytes of one field */
 #define REGISTRY_MAX_BYTES (1ull << 32)	/* bytes of the whole CSV */
 
-/* Role of one column (1-based columns; unlisted columns are KEEP). */
+/* Bounds of the typed kept roles. */
+#define REGISTRY_INT_DIGITS 18		/* digits of an int (fits int64) */
+#define REGISTRY_NUMBER_MAX 32		/* characters of a number */
+#define REGISTRY_NUMBER_EXP_DIGITS 3	/* digits of its exponent */
+#define REGISTRY_CODE_MAX 16		/* characters of a code */
+#define REGISTRY_ENUM_VALUE_MAX 64	/* bytes of one enum value */
+#define REGISTRY_ENUM_BYTES 8192	/* bytes of all enum values of a spec */
+
+/* Role of one column (1-based columns; unlisted columns are TEXT). */
 enum registry_role {
-	REGISTRY_KEEP = 0,
+	REGISTRY_TEXT = 0,	/* free text, cleaned ("text" or "keep") */
+	REGISTRY_KEEP = REGISTRY_TEXT,
 	REGISTRY_PSEUDONYM,	/* personal ID -> patient pseudonym */
 	REGISTRY_DROP,		/* column removed */
 	REGISTRY_MONTH,		/* dd.mm.yyyy -> YYYY-MM */
 	REGISTRY_DAYS_SINCE,	/* dd.mm.yyyy -> days since column arg */
 	REGISTRY_SHIFT,		/* dd.mm.yyyy -> shifted by the patient's
 				 * date shift, written dd.mm.yyyy */
+	REGISTRY_INT,		/* [+-]digits, 1..REGISTRY_INT_DIGITS */
+	REGISTRY_NUMBER,	/* [+-]digits[.,digits][e[+-]digits] */
+	REGISTRY_CODE,		/* 1..16 of A-Z a-z 0-9 . _ -, not '-' first */
+	REGISTRY_ENUM,		/* exactly one of the spec's values */
 };
 
 struct registry_spec;
 struct registry;
 
 /*
- * Parse a spec like "1=pseudonym,2=drop,3=month,10=days-since:3,11=shift"
- * (roles: keep, pseudonym, drop, month, days-since:N, shift).  Exactly one
- * pseudonym column is required.  Returns 0, -EINVAL with a message in err
- * (which quotes the spec, never registry data), -ENOMEM.
+ * Parse a spec like "1=pseudonym,2=drop,3=month,10=days-since:3,11=shift,
+ * 5=int,6=number,7=code,8=enum:ja|nei,9=text" (roles: pseudonym, drop,
+ * month, days-since:N, shift; kept: text (alias keep), int, number, code,
+ * enum:V1|V2|...).  Exactly one pseudonym column is required.  Enum values
+ * are 1..REGISTRY_ENUM_VALUE_MAX bytes without control characters, '|' or
+ * ',' (the separators), leading or trailing spaces, and not starting as a
+ * spreadsheet formula would (= + - @, other than a plain number); at most
+ * REGISTRY_ENUM_BYTES bytes of them in all.  Returns 0, -EINVAL with a
+ * message in err naming the offending item (which quotes the spec, never
+ * registry data), -ENOMEM.
  */
 int registry_spec_parse(const char *spec, struct registry_spec **out,
 			char *err, size_t errsz);
@@ -101,11 +122,20 @@ struct registry_keys {
  * Render the de-identified CSV into a malloc'd buffer (*out, *outlen;
  * caller frees).  Only rows i with include[i] != 0 and valid are written,
  * in file order; include may be NULL (all valid rows).  The header line, if
- * any, is written without the dropped columns.  Fields are quoted only when
- * they must be; the delimiter and line ending (LF) are fixed, so the same
- * input gives the same bytes.  An unparseable date is never emitted: the cell
- * is left empty and the row reported.  Returns 0 or -ENOMEM/-errno from a
- * callback.
+ * any, is written without the dropped columns (its cells cleaned as text).
+ * Fields are quoted only when they must be; the delimiter and line ending
+ * (LF) are fixed, so the same input gives the same bytes.  An unparseable
+ * date is never emitted: the cell is left empty and the row reported.
+ *
+ * Kept cells: a cell holding a personal ID (ident_holds_personal_id(), or
+ * for int, number and code cells their digits read together) is emptied
+ * and reported, whatever the role.  A text cell has control characters
+ * other than tab and line breaks turned into spaces and a leading
+ * apostrophe if a spreadsheet would run it as a formula.  A typed cell
+ * (int, number, code, enum) is written without its surrounding spaces if it
+ * fits its role, else emptied and reported; a blank one is written empty.
+ * Reports name the row and column, never the value.  Returns 0 or
+ * -ENOMEM/-errno from a callback.
  */
 int registry_render(const struct registry *r, const uint8_t *include,
 		    const struct registry_keys *keys,

@@ -40,10 +40,22 @@ struct view;
 #define VIEW_QUARANTINE ".quarantine"
 #define VIEW_REASONS_NAME "reasons.csv"
 
-/* Fixed inode numbers (files are 2 * id + 4, directories odd). */
+/*
+ * Inode numbers: directories odd (the root 1, others 2 * dirs row id + 1),
+ * files even.  A DICOM file is 2 * (id | (version & 0x3fffff) << 40) + 4,
+ * id its files row id (1 .. 2^40 - 1), so a new version of a file is a new
+ * inode: the kernel caches pages by inode, and one inode for two versions
+ * could hand a reader pages of both.  The generated texts (the CSV,
+ * reasons.csv) change too, so they take the numbers no DICOM file has
+ * (id 0): 4 + (slot << 41), slot 2 * gen + 1 for the CSV and 2 * gen for
+ * reasons.csv, gen the count of changes of that text's bytes, kept in the
+ * db (modulo VIEW_INO_TEXT_GENS).  The same bytes with the same db keep
+ * their inode.  All are below 2^63.
+ */
 #define VIEW_INO_ROOT 1
-#define VIEW_INO_CSV 2
-#define VIEW_INO_REASONS 4
+#define VIEW_INO_TEXT_GENS (1u << 21)
+#define VIEW_INO_TEXT(is_csv, gen) \
+	(4 + ((2 * ((uint64_t)(gen) % VIEW_INO_TEXT_GENS) + !!(is_csv)) << 41))
 
 struct view_config {
 	const char *source;		/* source tree root */

@@ -12,11 +12,15 @@ hostile.py and a property that failed before the fix:
   replaced; a file whose SOP class is not registered is quarantined;
 - two exports into one destination: the second waits, every file under its
   final name is whole, both succeed;
-- an unreadable source directory is an error (exit 3), never a silent gap.
+- an unreadable source directory is an error (exit 3), never a silent gap;
+- the cleaned CSV: no personal ID, formula or NUL in a kept cell; a typed
+  kept column (int, number, code, enum) empties what does not fit it; a bad
+  --csv-spec is a usage error before anything is created.
 """
 
 import errno
 import io
+import json
 import os
 import random
 import shutil
@@ -353,6 +357,138 @@ def test_csv_kept_cells_carry_no_id_formula_or_nul(deidfs, archive_copy,
     assert b"'@SUM(1)" in cells
     assert "a personal ID in a kept column: emptied" in r.stderr
     assert other not in r.stderr and own not in r.stderr
+
+
+def _marker(rng, n=10):
+    """A random token the output must not contain (never a real value)."""
+    return "Qz" + "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(n))
+
+
+# the demo registry's columns, each with the role that fits its values
+TYPED_SPEC = ("1=pseudonym,2=drop,3=month,4=enum:a|b|c|d,5=int,"
+              "6=enum:ja|nei,7=text,8=code,9=keep,10=days-since:3,11=number")
+
+
+def test_csv_typed_roles_empty_what_does_not_fit(deidfs, archive_copy,
+                                                  tmp_path):
+    """Issue 11: each typed kept role (int, number, code, enum) writes a
+    value that fits it and empties one that does not, whatever it holds
+    (a note, a formula, another woman's personal ID, spread over a
+    number's digits or split by a dash); the row and column are reported
+    on stderr and counted in the run report, never the value: no planted
+    value is in any output byte, stdout, stderr or the report."""
+    arch = archive_copy
+    rng = random.Random(1101)
+    lines = arch.csv.read_bytes().decode("utf-8").split("\n")
+    header = lines[0].split(";")
+    assert len(header) == 11
+    rows = {r["line"]: r for r in arch.truth["csv"]["rows"]}
+    written = [ln for ln in sorted(rows)
+               if rows[ln]["kind"] not in ("unlinked-row",
+                                           "bad-screening-date")]
+    linked = [ln for ln in written if rows[ln]["kind"] == "linked"]
+    assert len(linked) >= 4
+    fnrs = [w["fnr"] for w in arch.truth["women"]]
+
+    def other_fnr(line):
+        return next(f for f in fnrs if f != rows[line]["fnr"])
+
+    m = [_marker(rng) for _ in range(9)]
+    o1, o2, o3 = other_fnr(linked[1]), other_fnr(linked[2]), \
+        other_fnr(linked[3])
+    # (line, column (1-based), cell, expected output or None: emptied,
+    #  the report's reason)
+    plant = [
+        (linked[0], 4, "b " + m[0], None, "not one of the enum values"),
+        (linked[0], 5, "3" + m[1], None, "not an int"),
+        (linked[0], 6, m[2], None, "not one of the enum values"),
+        (linked[0], 8, "-" + m[3], None, "not a code"),
+        (linked[0], 11, "4,5 mm " + m[4], None, "not a number"),
+        (linked[1], 5, "1234567890123456789", None, "not an int"),
+        (linked[1], 8, "kode " + m[5], None, "not a code"),
+        (linked[1], 11, "=1+2+" + m[6], None, "not a number"),
+        (linked[1], 4, o1, None, "a personal ID in a kept column"),
+        (linked[2], 8, (m[7] + "xxxxxxxx")[:17], None, "not a code"),
+        (linked[2], 11, o2[:10] + "." + o2[10], None,
+         "a personal ID in a kept column"),
+        (linked[2], 5, o2, None, "a personal ID in a kept column"),
+        (linked[3], 8, o3[:6] + "-" + o3[6:], None,
+         "a personal ID in a kept column"),
+        (linked[3], 6, "ja|nei", None, "not one of the enum values"),
+        (linked[3], 4, "=HYPERLINK(\"http://x/?" + m[8] + "\")", None,
+         "not one of the enum values"),
+        # values that fit: written as they are, without outer spaces
+        (linked[2], 4, "c", "c", None),
+        (linked[2], 6, " nei ", "nei", None),
+        (linked[3], 5, " -3 ", "-3", None),
+        (linked[3], 11, "1.5e-3", "1.5e-3", None),
+        (linked[0], 9, "BI-RADS_4", "BI-RADS_4", None),
+        (linked[1], 6, "ja", "ja", None),
+    ]
+    for line, col, cell, _, _ in plant:
+        cells = lines[line - 1].split(";")
+        cells[col - 1] = cell
+        lines[line - 1] = ";".join(cells)
+    arch.csv.write_bytes("\n".join(lines).encode("utf-8"))
+    dest, report = tmp_path / "out", tmp_path / "report.json"
+    r = run(deidfs, "export", "--db", tmp_path / "p.db", "--csv", arch.csv,
+            "--csv-spec", TYPED_SPEC, "--report", report, arch.identified,
+            dest)
+    assert r.returncode == 0, r.stderr
+    out = (dest / "cleaned_variables.csv").read_bytes().decode("utf-8")
+    out_rows = [ln.split(";") for ln in out.split("\n")[1:] if ln]
+    assert len(out_rows) == len(written)
+    out_of = dict(zip(written, out_rows))
+    everything = all_bytes(dest) + (r.stdout + r.stderr).encode() + \
+        report.read_bytes()
+    for line, col, cell, want, why in plant:
+        got = out_of[line][col - 2]     # column 2 is dropped
+        if want is not None:
+            assert got == want, (line, col)
+            continue
+        assert got == "", (line, col)
+        assert ("registry row %d: column %d: %s: emptied" % (line, col, why)
+                in r.stderr), (line, col)
+        for part in (cell, cell.strip("=-"), cell.replace(".", ""),
+                     cell.replace("-", "")):
+            assert part.encode() not in everything, (line, col)
+    for f in fnrs:
+        assert f.encode() not in everything
+    for x in m:
+        assert x.encode() not in everything
+    # every report is counted, and nothing else is
+    problems = json.loads(report.read_text())["csv_row_problems"]
+    assert problems == r.stderr.count("deidfs: registry row ")
+    assert problems >= len([p for p in plant if p[3] is None])
+
+
+@pytest.mark.parametrize("spec,item", [
+    ("1=pseudonym,4=integer", "4=integer"),
+    ("1=pseudonym,4=Int", "4=Int"),
+    ("1=pseudonym,4=int:5", "4=int:5"),
+    ("1=pseudonym,4=code:16", "4=code:16"),
+    ("1=pseudonym,4=enum", "4=enum"),
+    ("1=pseudonym,4=enum:", "4=enum:"),
+    ("1=pseudonym,4=enum:a||b", "4=enum:a||b"),
+    ("1=pseudonym,4=enum:=cmd|a", "4=enum:=cmd|a"),
+    ("1=pseudonym,4=enum: a|b", "4=enum: a|b"),
+    ("1=pseudonym,10=days-since:x", "10=days-since:x"),
+    ("1=pseudonym,10=days-since", "10=days-since"),
+])
+def test_csv_spec_errors_are_usage_errors(deidfs, archive, tmp_path, spec,
+                                          item):
+    """An unknown role or a malformed role argument is a usage error (exit
+    2) naming the offending item, found before anything is created: no
+    db (with a new key), no destination."""
+    for with_csv in (True, False):
+        db, dest = tmp_path / "p.db", tmp_path / "out"
+        args = ["--csv", archive.csv] if with_csv else []
+        r = run(deidfs, "export", "--db", db, *args, "--csv-spec", spec,
+                archive.identified, dest)
+        assert r.returncode == 2, (with_csv, r.stderr)
+        assert "csv-spec" in r.stderr and '"%s"' % item in r.stderr, \
+            r.stderr
+        assert not db.exists() and not dest.exists()
 
 
 # ------------------------------------------- kept values that carry text

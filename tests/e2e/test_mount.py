@@ -288,8 +288,15 @@ def test_attributes(env):
                 assert st.st_blksize == 128 * 1024
     st = os.stat(env.mnt)
     assert st.st_ino == 1 and st.st_mode & 0o7777 == 0o555
-    assert os.stat(os.path.join(env.mnt, "cleaned_variables.csv")).st_ino == 2
-    assert os.stat(os.path.join(env.mnt, QUAR, "reasons.csv")).st_ino == 4
+    # files even, directories odd; the generated texts in the range no
+    # DICOM file has (view.h: file id 0, 4 + (slot << 41), the CSV's slot
+    # odd, reasons.csv's even)
+    for rel, (kind, size, mt, ino) in tree(env.mnt, True).items():
+        assert ino % 2 == (1 if kind == "d" else 0), rel
+        if rel.endswith(".dcm"):
+            assert ((ino - 4) // 2) & ((1 << 40) - 1), rel
+    assert _text_slot(os.path.join(env.mnt, "cleaned_variables.csv")) % 2 == 1
+    assert _text_slot(os.path.join(env.mnt, QUAR, "reasons.csv")) % 2 == 0
     vfs = os.statvfs(env.mnt)
     assert vfs.f_flag & os.ST_RDONLY
 
@@ -854,6 +861,96 @@ def test_csv_change_rebuilds(deidfs, archive_copy, tmp_path):
         assert new == read(os.path.join(exp, "cleaned_variables.csv"))
         assert new != old
         assert os.stat(cpath).st_size == len(new)
+        assert m.stop() == 0
+
+
+def _text_slot(p):
+    """The slot of a generated text's inode (view.h), checking its form."""
+    ino = os.stat(p).st_ino
+    assert ino % 2 == 0 and (ino - 4) % (1 << 41) == 0 and ino < 1 << 63, ino
+    return (ino - 4) >> 41
+
+
+def _csv_filled(raw, ch, n=3000):
+    """raw (the registry CSV) with the last column of every data row
+    (free text) set to n times ch: a cleaned CSV of several pages whose
+    versions differ on every page and have the same size."""
+    lines = raw.split(b"\n")
+    for i in range(1, len(lines)):
+        if lines[i]:
+            cells = lines[i].split(b";")
+            cells[-1] = ch * n
+            lines[i] = b";".join(cells)
+    return b"\n".join(lines)
+
+
+def test_csv_change_is_a_new_inode(deidfs, archive_copy, tmp_path):
+    """The kernel caches pages by inode: a CSV rebuilt under the same
+    inode would hand a reader still copying the old version pages of the
+    new one.  A changed cleaned CSV (and reasons.csv) gets a new inode,
+    the new content under it; a reader of the old version reads the old
+    version to its end; unchanged content keeps its inode, also across a
+    remount with the same db."""
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    raw = read(csv)
+    with open(csv, "wb") as f:
+        f.write(_csv_filled(raw, b"x"))
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        cpath = os.path.join(m.mnt, "cleaned_variables.csv")
+        rpath = os.path.join(m.mnt, QUAR, "reasons.csv")
+        old = read(cpath)
+        assert len(old) > 4 * 4096
+        c_ino, r_ino = os.stat(cpath).st_ino, os.stat(rpath).st_ino
+        old_reasons = read(rpath)
+        fd = os.open(cpath, os.O_RDONLY)
+        try:
+            head = os.pread(fd, 4096, 0)
+            # a new version, the same size, other bytes on every page
+            with open(csv, "wb") as f:
+                f.write(_csv_filled(raw, b"y"))
+            new = read(cpath)       # rebuilds the view
+            assert len(new) == len(old) and new != old
+            c_ino2 = os.stat(cpath).st_ino
+            assert c_ino2 != c_ino
+            assert _text_slot(cpath) % 2 == 1
+            # reasons.csv did not change: same inode
+            assert os.stat(rpath).st_ino == r_ino
+            assert read(rpath) == old_reasons
+            # the old reader: the old version, never a page of the new
+            rest = b""
+            while True:
+                b = os.pread(fd, 65536, len(head) + len(rest))
+                if not b:
+                    break
+                rest += b
+            assert head + rest == old
+        finally:
+            os.close(fd)
+        exp = str(tmp_path / "exp")
+        export(deidfs, src, exp, db, csv)
+        assert new == read(os.path.join(exp, "cleaned_variables.csv"))
+        # a new file the source cannot publish changes reasons.csv: a new
+        # inode for it too (with the CSV changed again, so the mount
+        # rebuilds)
+        with open(os.path.join(src, "notes.txt"), "wb") as f:
+            f.write(b"not DICOM\n")
+        with open(csv, "wb") as f:
+            f.write(_csv_filled(raw, b"z"))
+        newest = read(cpath)
+        assert newest != new
+        c_ino3, r_ino3 = os.stat(cpath).st_ino, os.stat(rpath).st_ino
+        assert c_ino3 not in (c_ino, c_ino2)
+        assert r_ino3 != r_ino
+        new_reasons = read(rpath)
+        assert new_reasons.count(b"\n") == old_reasons.count(b"\n") + 1
+        assert _text_slot(rpath) % 2 == 0
+        assert m.stop() == 0
+    # same inputs, same db: the same inodes
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        assert os.stat(cpath).st_ino == c_ino3
+        assert os.stat(rpath).st_ino == r_ino3
+        assert read(cpath) == newest and read(rpath) == new_reasons
         assert m.stop() == 0
 
 

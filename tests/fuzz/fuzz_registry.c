@@ -7,7 +7,9 @@
  *
  * Properties: parse returns 0 or a documented error; render succeeds on
  * whatever parse accepted; no report or error message quotes the input
- * (see fuzz_swapcase()) or holds a run of 8 digits;
+ * (see fuzz_swapcase(); in b. the spec's enum values are swapped with the
+ * CSV, since whether a cell is one of them decides a report) or holds a
+ * run of 8 digits;
  * the rendered CSV reads back (same delimiter and header flag, the
  * pseudonym column where the spec puts it) with exactly one valid row per
  * rendered row, each carrying a well-formed pseudonym.
@@ -140,10 +142,45 @@ static int parse_render(const struct registry_opts *o, const uint8_t *csv,
 	return 0;
 }
 
-static void run(const struct registry_spec *spec, int has_header,
+/*
+ * The spec text with the case of its enum values swapped as fuzz_swapcase()
+ * swaps the CSV, so a cell matches a value in the swapped pair exactly when
+ * it does in the original.  The bytes an enum value is checked for
+ * (control characters, spaces, = + - @) are not letters: the swapped spec
+ * parses exactly when the original does.  Caller frees.
+ */
+static char *swap_enum_values(const char *spec)
+{
+	char *t = strdup(spec), *p = t, *eq, *end;
+
+	FUZZ_CHECK(t, "strdup");
+	while (*p) {
+		end = p + strcspn(p, ",");
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq) {
+			eq++;
+			while (eq < end && *eq == ' ')
+				eq++;
+			if (end - eq >= 5 && !memcmp(eq, "enum:", 5)) {
+				uint8_t *sw = fuzz_swapcase(
+					(const uint8_t *)eq + 5,
+					(size_t)(end - eq - 5));
+
+				memcpy(eq + 5, sw, (size_t)(end - eq - 5));
+				free(sw);
+			}
+		}
+		p = *end ? end + 1 : end;
+	}
+	return t;
+}
+
+static void run(const struct registry_spec *spec,
+		const struct registry_spec *spec_swapped, int has_header,
 		const uint8_t *csv, size_t len)
 {
 	struct registry_opts o = { ';', has_header, spec, 3 };
+	struct registry_opts os = { ';', has_header, spec_swapped, 3 };
 	static struct fuzz_msgs ma, mb;
 	struct registry *r = NULL, *back = NULL, *rs = NULL;
 	char err[256] = "", *out = NULL, *outs = NULL;
@@ -154,7 +191,7 @@ static void run(const struct registry_spec *spec, int has_header,
 	ma.len = mb.len = 0;
 	ma.n = mb.n = 0;
 	ret = parse_render(&o, csv, len, &ma, &r, &out, &outlen);
-	rets = parse_render(&o, swapped, len, &mb, &rs, &outs, &outslen);
+	rets = parse_render(&os, swapped, len, &mb, &rs, &outs, &outslen);
 	FUZZ_CHECK(ret == rets && fuzz_msgs_same(&ma, &mb),
 		   "reports and errors never quote the CSV");
 	free(outs);
@@ -221,19 +258,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size < 4096 ? size : 4096);
-	struct registry_spec *spec;
-	char err[256], *text;
+	struct registry_spec *spec, *spec_swapped;
+	char err[256], *text, *text_swapped;
 
 	/* a. the input as a CSV under the default spec */
-	run(default_spec, 1, data, size);
+	run(default_spec, default_spec, 1, data, size);
 
 	/* b. first line: a spec; the rest: a CSV without a header line */
 	if (!nl)
 		return 0;
 	text = fuzz_strndup(data, (size_t)(nl - data));
 	if (registry_spec_parse(text, &spec, err, sizeof(err)) == 0) {
-		run(spec, 0, nl + 1, size - (size_t)(nl + 1 - data));
+		text_swapped = swap_enum_values(text);
+		FUZZ_CHECK(registry_spec_parse(text_swapped, &spec_swapped,
+					       err, sizeof(err)) == 0,
+			   "a spec with its enum values swapped parses");
+		run(spec, spec_swapped, 0, nl + 1,
+		    size - (size_t)(nl + 1 - data));
+		registry_spec_free(spec_swapped);
 		registry_spec_free(spec);
+		free(text_swapped);
 	}
 	free(text);
 	return 0;

@@ -349,6 +349,196 @@ static void test_kept_cells_cleaned(void **state)
 	registry_spec_free(spec);
 }
 
+/* Issue 11: typed kept columns.  A cell that fits its role is written
+ * without its surrounding spaces; one that does not is emptied and its row
+ * and column reported, never its value; no role lets a personal ID
+ * through, not even spread over a number's digits. */
+static void test_typed_roles(void **state)
+{
+	static const char csv[] =
+		"fnr;i;n;c;e;t\n"
+		"111;42;2,5;BI-RADS_4;ja;fri tekst\n"
+		"222; -7 ;-1.5e-3;A.1;nei;=1+1\n"
+		"333;4x;1e;-A1;Ja;x\n"
+		"444;+1234567890123456789;.5;ABCDEFGHIJKLMNOPQ;ja ;y\n"
+		"555;01020310045;0102031004.5;0102.0310045;nei;z\n"
+		"666;;  ;;vet ikke;\n"
+		"777;+123456789012345678;1.5E+308;x_y-z.;nei;\n"
+		"888;0x1F;inf;a b;ja|nei;\n"
+		"999;12,5;1.2.3;abc\tdef;;\n"
+		"234567;1234567;1;u234567;;\n";
+	static const char want[] =
+		"fnr;i;n;c;e;t\n"
+		"111;42;2,5;BI-RADS_4;ja;fri tekst\n"
+		"222;-7;-1.5e-3;A.1;nei;'=1+1\n"
+		"333;;;;;x\n"
+		"444;;.5;;ja;y\n"
+		"555;;;;nei;z\n"
+		"666;;;;vet ikke;\n"
+		"777;+123456789012345678;1.5E+308;x_y-z.;nei;\n"
+		"888;;;;;\n"
+		"999;;;;;\n"
+		"234567;;1;;;\n";
+	static const char *const bad_values[] = {
+		"4x", "1e", "-A1", "Ja", "1234567890123456789", "ABCDEFGHIJ",
+		"0102031004", "0x1F", "inf", "a b", "ja|nei", "12,5", "1.2.3",
+		"abc", "234567",
+	};
+	struct registry_spec *spec = NULL;
+	struct registry_opts opts = { .delimiter = ';', .has_header = 1 };
+	struct registry_keys ident = { .pseudonym = identity_pseudonym };
+	struct reports rep = { 0 };
+	struct registry *r;
+	char err[256], *out = NULL;
+	size_t len, i;
+
+	(void)state;
+	assert_int_equal(registry_spec_parse(
+		"1=pseudonym,2=int,3=number,4=code,5=enum:ja|nei|vet ikke,"
+		"6=text", &spec, err, sizeof(err)), 0);
+	opts.spec = spec;
+	r = parse_ok(S(csv), &opts, &rep);
+	assert_int_equal(rep.n, 0);
+	assert_int_equal(registry_render(r, NULL, &ident, collect, &rep,
+					 &out, &len), 0);
+	assert_bytes(out, len, want);
+	assert_true(has_report(&rep, 4, "column 2: not an int: emptied"));
+	assert_true(has_report(&rep, 4, "column 3: not a number: emptied"));
+	assert_true(has_report(&rep, 4, "column 4: not a code: emptied"));
+	assert_true(has_report(&rep, 4,
+			       "column 5: not one of the enum values: emptied"));
+	assert_true(has_report(&rep, 5, "column 2: not an int: emptied"));
+	assert_true(has_report(&rep, 5, "column 4: not a code: emptied"));
+	assert_true(has_report(&rep, 6,
+			       "column 2: a personal ID in a kept column: emptied"));
+	assert_true(has_report(&rep, 6,
+			       "column 3: a personal ID in a kept column: emptied"));
+	assert_true(has_report(&rep, 6,
+			       "column 4: a personal ID in a kept column: emptied"));
+	assert_true(has_report(&rep, 9, "column 2: not an int: emptied"));
+	assert_true(has_report(&rep, 9, "column 3: not a number: emptied"));
+	assert_true(has_report(&rep, 9, "column 4: not a code: emptied"));
+	assert_true(has_report(&rep, 9,
+			       "column 5: not one of the enum values: emptied"));
+	assert_true(has_report(&rep, 10, "column 2: not an int: emptied"));
+	assert_true(has_report(&rep, 10, "column 3: not a number: emptied"));
+	assert_true(has_report(&rep, 10, "column 4: not a code: emptied"));
+	/* the row's own ID (6 characters or more) inside a valid int, code */
+	assert_true(has_report(&rep, 11,
+			       "column 2: a personal ID in a kept column: emptied"));
+	assert_true(has_report(&rep, 11,
+			       "column 4: a personal ID in a kept column: emptied"));
+	assert_int_equal(rep.n, 18);
+	for (i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++)
+		reports_clean(&rep, bad_values[i]);
+	free(out);
+	registry_free(r);
+	registry_spec_free(spec);
+
+	/* A typed column must exist, like any column a role transforms. */
+	assert_int_equal(registry_spec_parse("1=pseudonym,7=int", &spec, err,
+					     sizeof(err)), 0);
+	opts.spec = spec;
+	r = (struct registry *)1;
+	assert_int_equal(registry_parse(S(csv), &opts, collect, &rep, &r, err,
+					sizeof(err)), -EBADMSG);
+	assert_null(r);
+	registry_spec_free(spec);
+	/* a text column need not (as keep never needed to) */
+	assert_int_equal(registry_spec_parse("1=pseudonym,7=text", &spec, err,
+					     sizeof(err)), 0);
+	opts.spec = spec;
+	rep.n = 0;
+	r = parse_ok(S(csv), &opts, &rep);
+	registry_free(r);
+	registry_spec_free(spec);
+}
+
+/* "keep" is "text", and so is a column the spec does not list. */
+static void test_keep_is_text(void **state)
+{
+	static const char csv[] =
+		"fnr;a\n"
+		"111;=1+1\n"
+		"222; x\001y \n"
+		"333;se 01020310045\n";
+	static const char *const specs[] = {
+		"1=pseudonym,2=text", "1=pseudonym,2=keep", "1=pseudonym",
+	};
+	static const char want[] =
+		"fnr;a\n"
+		"111;'=1+1\n"
+		"222;\" x y \"\n"
+		"333;\n";
+	struct registry_keys ident = { .pseudonym = identity_pseudonym };
+	/* no date column in this CSV: link on column 2, never parsed as one */
+	struct registry_opts opts = { .delimiter = ';', .has_header = 1,
+				      .date_column = 2 };
+	struct registry_spec *spec;
+	struct registry *r;
+	char err[128], *out;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct reports rep = { 0 };
+
+		assert_int_equal(registry_spec_parse(specs[i], &spec, err,
+						     sizeof(err)), 0);
+		opts.spec = spec;
+		r = parse_ok(S(csv), &opts, &rep);
+		out = render_ok(r, NULL, &ident, &rep, &len);
+		assert_bytes(out, len, want);
+		assert_int_equal(rep.n, 1);
+		assert_true(has_report(&rep, 4,
+				       "column 2: a personal ID in a kept column: emptied"));
+		free(out);
+		registry_free(r);
+		registry_spec_free(spec);
+	}
+}
+
+/* Enum values may hold another delimiter and quotes (the cell is quoted
+ * when it must be) and be plain signed numbers. */
+static void test_enum_quoting(void **state)
+{
+	static const char csv[] =
+		"fnr,e,f\n"
+		"111,b;c,-1\n"
+		"222,\"x \"\"y\"\"\",+1\n"
+		"333,a,0\n";
+	static const char want[] =
+		"fnr,e,f\n"
+		"111,b;c,-1\n"
+		"222,\"x \"\"y\"\"\",\n"
+		"333,,0\n";
+	struct registry_spec *spec = NULL;
+	struct registry_opts opts = { .delimiter = ',', .has_header = 1 };
+	struct registry_keys ident = { .pseudonym = identity_pseudonym };
+	struct reports rep = { 0 };
+	struct registry *r;
+	char err[256], *out = NULL;
+	size_t len;
+
+	(void)state;
+	/* the spec is split at commas, so no value can hold one */
+	assert_int_equal(registry_spec_parse("1=pseudonym,2=enum:x \"y\"|b;c,"
+					     "3=enum:-1|0|1", &spec, err,
+					     sizeof(err)), 0);
+	opts.spec = spec;
+	r = parse_ok(S(csv), &opts, &rep);
+	out = render_ok(r, NULL, &ident, &rep, &len);
+	assert_bytes(out, len, want);
+	assert_int_equal(rep.n, 2);
+	assert_true(has_report(&rep, 3,
+			       "column 3: not one of the enum values: emptied"));
+	assert_true(has_report(&rep, 4,
+			       "column 2: not one of the enum values: emptied"));
+	free(out);
+	registry_free(r);
+	registry_spec_free(spec);
+}
+
 static void test_bom_crlf_empty_lines(void **state)
 {
 	static const char csv[] =
@@ -781,7 +971,8 @@ static void test_spec_errors(void **state)
 		{ "1=pseudonym,3=days-since:0", "days-since" },
 		{ "1=pseudonym,3=days-since:1025", "days-since" },
 		{ "1=pseudonym,3=days-since:x", "days-since" },
-		{ "1=pseudonym,3=days-since:", "unknown role" },
+		{ "1=pseudonym,3=days-since:", "days-since" },
+		{ "1=pseudonym,3=days-since", "days-since" },
 		{ "1=pseudonym,3=days-since:1", "pseudonym column" },
 		{ "1=pseudonym,,2=drop", "empty item" },
 		{ "1=pseudonym,", "empty item" },
@@ -790,12 +981,46 @@ static void test_spec_errors(void **state)
 		{ "-1=pseudonym", "bad column" },
 		{ "1", "column=role" },
 		{ "1=PSEUDONYM", "unknown role" },
+		/* the typed kept roles: each message names the item */
+		{ "1=pseudonym,2=integer", "unknown role in \"2=integer\"" },
+		{ "1=pseudonym,2=Int", "unknown role in \"2=Int\"" },
+		{ "1=pseudonym,2=int:5", "int takes no argument, in \"2=int:5\"" },
+		{ "1=pseudonym,2=number:2", "number takes no argument" },
+		{ "1=pseudonym,2=code:16", "code takes no argument" },
+		{ "1=pseudonym,2=text:", "text takes no argument" },
+		{ "1=pseudonym,2=keep:x", "keep takes no argument" },
+		{ "1=pseudonym,2=drop:1", "drop takes no argument" },
+		{ "1=pseudonym:1", "pseudonym takes no argument" },
+		{ "1=pseudonym,2=enum", "bad enum in \"2=enum\": no values" },
+		{ "1=pseudonym,2=enum:", "bad enum in \"2=enum:\": no values" },
+		{ "1=pseudonym,2=enum:a||b", "an empty value" },
+		{ "1=pseudonym,2=enum:a|", "an empty value" },
+		{ "1=pseudonym,2=enum:|a", "an empty value" },
+		{ "1=pseudonym,2=enum: a|b", "leading or trailing space" },
+		{ "1=pseudonym,2=enum:a |b", "leading or trailing space" },
+		{ "1=pseudonym,2=enum:a\tb", "control character" },
+		{ "1=pseudonym,2=enum:a\x7f", "control character" },
+		{ "1=pseudonym,2=enum:=SUM(1)", "formula" },
+		{ "1=pseudonym,2=enum:ja|+x", "formula" },
+		{ "1=pseudonym,2=enum:@x", "formula" },
+		{ "1=pseudonym,2=enum:-x", "formula" },
+		{ "1=pseudonym,2=enum:"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		  "a value too long" },
+		{ "1=pseudonym,2=int,2=code", "listed twice" },
+		{ "1=pseudonym,2=enum:a,2=enum:b", "listed twice" },
 	};
 	static const char *const good[] = {
 		REGISTRY_DEFAULT_SPEC,
 		"1=pseudonym",
 		" 2 = pseudonym , 3=keep,4=drop, 5=days-since:4 ,6=shift",
 		"1024=pseudonym",
+		"1=pseudonym,2=int,3=number,4=code,5=enum:ja|nei|vet ikke,"
+		"6=text,7=keep",
+		"1=pseudonym, 2 = enum:-1|0|+1|2.5 ,3= int ",
+		"1=pseudonym,2=enum:"
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		"1=pseudonym,2=enum:h\xc3\xb8yre|venstre",
 	};
 	struct registry_spec *spec;
 	char err[256];
@@ -830,6 +1055,28 @@ static void test_spec_errors(void **state)
 					     sizeof(err)), 0);
 	assert_int_equal(registry_spec_id_column(spec), 2);
 	registry_spec_free(spec);
+	/* All enum values of a spec are bounded in bytes: 200 columns of a
+	 * 60-byte value each is too much. */
+	{
+		char *big = malloc(200 * 72 + 16), *p = big;
+		int k;
+
+		assert_non_null(big);
+		p += sprintf(p, "1=pseudonym");
+		for (k = 2; k <= 201; k++)
+			p += sprintf(p, ",%d=enum:%060d", k, k);
+		spec = (struct registry_spec *)1;
+		assert_int_equal(registry_spec_parse(big, &spec, err,
+						     sizeof(err)), -EINVAL);
+		assert_null(spec);
+		assert_non_null(strstr(err, "bytes of enum values"));
+		/* 100 of them fit */
+		sprintf(strstr(big, ",102=enum:"), "%s", "");
+		assert_int_equal(registry_spec_parse(big, &spec, err,
+						     sizeof(err)), 0);
+		registry_spec_free(spec);
+		free(big);
+	}
 	registry_spec_free(NULL);
 	registry_free(NULL);
 	assert_int_equal(registry_spec_id_column(NULL), 0);
@@ -916,6 +1163,9 @@ int main(void)
 		cmocka_unit_test(test_quoting_round_trip),
 		cmocka_unit_test(test_bom_crlf_empty_lines),
 		cmocka_unit_test(test_kept_cells_cleaned),
+		cmocka_unit_test(test_typed_roles),
+		cmocka_unit_test(test_enum_quoting),
+		cmocka_unit_test(test_keep_is_text),
 		cmocka_unit_test(test_no_header),
 		cmocka_unit_test(test_other_delimiter),
 		cmocka_unit_test(test_bad_dates),
