@@ -4,12 +4,14 @@
 # header per file), gdcmanon (GDCM's PS3.15 basic profile) and dcmtk's
 # dcmodify doing a comparable anonymisation in place on a copy.
 #
-#   scripts/bench_export.sh [large|small|both]     (default both)
+#   scripts/bench_export.sh [large|small|both|compressed]  (default both)
 #   BASE=/path/to/older/deidfs scripts/bench_export.sh ...   two builds
 #
 # Trees (generated once into $BENCH_DIR, default /tmp/deidfs-bench):
 #   large: mammography-sized files (~17-27 MB each, about 1 GB in all)
 #   small: 512x512 16-bit images (~0.5 MB each), a few thousand files
+#   compressed: the large tree's mammograms as JPEG lossless (dcmcjpeg) and
+#     JPEG-LS (dcmcjpls), alternately: the cost of walking codestreams
 # Results are printed as a Markdown table for BENCHMARKS.md.  Not a test:
 # the numbers depend on the machine and its load.
 set -euo pipefail
@@ -57,6 +59,21 @@ for dp, dn, fn in os.walk(src):
         n += 1
         shutil.copy(p, os.path.join(dst, "%04d.dcm" % n))
 EOF
+}
+
+# The large tree's mammograms compressed, half JPEG lossless, half JPEG-LS.
+make_compressed() {
+	local dir="$BENCH_DIR/compressed/identified" f n=0
+	[ -d "$dir" ] && return
+	mkdir -p "$dir"
+	for f in "$BENCH_DIR"/large-no-overlay/identified/*.dcm; do
+		n=$((n + 1))
+		if [ $((n % 2)) = 0 ]; then
+			dcmcjpls "$f" "$dir/$(basename "$f")"
+		else
+			dcmcjpeg "$f" "$dir/$(basename "$f")"
+		fi
+	done
 }
 
 warm() { find "$1" -type f -exec cat {} + >/dev/null; }
@@ -204,6 +221,12 @@ if [ -n "${BASE:-}" ]; then
 		make_tree small --women 400 --rows 512 --cols 512 --seed 8
 		versions small
 	fi
+	if [ "$which" = compressed ]; then
+		make_tree large --women 6 --big --seed 7
+		make_no_overlay
+		make_compressed
+		versions compressed
+	fi
 	exit 0
 fi
 if [ "$which" = large ] || [ "$which" = both ]; then
@@ -215,4 +238,10 @@ fi
 if [ "$which" = small ] || [ "$which" = both ]; then
 	make_tree small --women 400 --rows 512 --cols 512 --seed 8
 	bench small
+fi
+if [ "$which" = compressed ]; then
+	make_tree large --women 6 --big --seed 7
+	make_no_overlay
+	make_compressed
+	bench compressed
 fi
