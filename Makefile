@@ -15,9 +15,9 @@ GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
 LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 	-lstdc++ -lpthread -lm
 
-CORE_C  := $(filter-out fs/main.c fs/export.c fs/mount.c fs/mtloop.c,$(wildcard fs/*.c))
+CORE_C  := $(filter-out fs/main.c fs/export.c fs/mount.c fs/mtloop.c fs/log.c,$(wildcard fs/*.c))
 CORE_O  := $(patsubst fs/%.c,$(BUILD)/%.o,$(CORE_C)) $(BUILD)/dicom.o
-FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),fs/main.c fs/export.c fs/mount.c fs/mtloop.c))
+FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),fs/main.c fs/export.c fs/mount.c fs/mtloop.c fs/log.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 

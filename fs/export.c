@@ -4,6 +4,7 @@
  * nothing about names or content.
  */
 #include "export.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -335,16 +336,14 @@ static void *xworker(void *arg)
 			 * needs to find the file, but carry no PHI; the
 			 * source path does */
 			if (r == -ESTALE)
-				fprintf(stderr,
-					"deidfs: export: file %" PRIu64
+				log_warning("export: file %" PRIu64
 					": the source file changed during "
 					"the export: not written (run again "
-					"to export its new version)\n",
+					"to export its new version)",
 					n->ino);
 			else
-				fprintf(stderr,
-					"deidfs: export: file %" PRIu64
-					": %s\n",
+				log_warning("export: file %" PRIu64
+					": %s",
 					n->ino, strerror(-r));
 		}
 		p->done++;
@@ -533,15 +532,15 @@ int export_run(struct view_engine *e, const struct view *v,
 	 * second waits (a file system without locks: we go on). */
 	if (flock(p.dest_fd, LOCK_EX | LOCK_NB)) {
 		if (errno == EWOULDBLOCK) {
-			fprintf(stderr, "deidfs: export: another export is "
+			log_info("export: another export is "
 					"writing into the destination; "
-					"waiting for it\n");
+					"waiting for it");
 			while (flock(p.dest_fd, LOCK_EX) && errno == EINTR)
 				;
 		} else {
-			fprintf(stderr, "deidfs: export: warning: cannot lock "
+			log_warning("export: warning: cannot lock "
 					"the destination (%s): do not run two "
-					"exports into it at once\n",
+					"exports into it at once",
 				strerror(errno));
 		}
 	}

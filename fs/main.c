@@ -20,6 +20,7 @@
 #include "dicom.h"
 #include "export.h"
 #include "keyed.h"
+#include "log.h"
 #include "mount.h"
 #include "registry.h"
 #include "rules.h"
@@ -86,15 +87,13 @@ static const char usage_text[] =
 	"Exit status: 0 success, 1 fatal error, 2 usage error, 3 partial "
 	"failure.\n";
 
-__attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
-{
-	va_list ap;
+#define fail(...) log_error(__VA_ARGS__)
 
-	fputs("deidfs: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+/* A registry row was reported: its number and a fixed reason. */
+static void row_report(void *arg, uint64_t row, const char *reason)
+{
+	(void)arg;
+	log_warning("registry row %" PRIu64 ": %s", row, reason);
 }
 
 enum {
@@ -715,6 +714,7 @@ int main(int argc, char **argv)
 	c.cfg.source = c.source;
 	c.cfg.store = st;
 	c.cfg.quiet = c.quiet;
+	c.cfg.row_report = row_report;
 	/* export opens every file once, right after the refresh */
 	c.cfg.cache_headers = !strcmp(c.cmd, "export");
 	ret = view_engine_new(&c.cfg, &e, err, sizeof(err));

@@ -12,6 +12,7 @@
 #define FUSE_USE_VERSION 312
 
 #include "mount.h"
+#include "log.h"
 #include "mtloop.h"
 #include "store.h"
 
@@ -415,7 +416,7 @@ static int rebuild(struct mount *m, uint64_t seen)
 	if (ret) {
 		/* view messages carry no PHI (view.h) */
 		if (!m->quiet)
-			fprintf(stderr, "deidfs: rebuild failed: %s\n",
+			log_error("rebuild failed: %s",
 				err[0] ? err : strerror(-ret));
 		goto out;
 	}
@@ -601,8 +602,8 @@ stale:
 		mtloop_yield();	/* may wait for reads to be answered */
 		err = rebuild(m, gen);
 		if (err) {
-			fprintf(stderr, "deidfs: inode %" PRIu64
-					": source changed, rebuild failed\n",
+			log_warning("inode %" PRIu64
+					": source changed, rebuild failed",
 				(uint64_t)ino);
 			err = -EIO;
 			goto fail;
@@ -618,6 +619,17 @@ fail:
 	if (err == -EBADMSG || err == -EINVAL)
 		err = -EIO;	/* fail closed: never an original header */
 	fuse_reply_err(req, -err);
+}
+
+/* libfuse's messages, through our log (to syslog in the background). */
+__attribute__((format(printf, 2, 0)))
+static void fuse_log_sink(enum fuse_log_level level, const char *fmt,
+			  va_list ap)
+{
+	log_vmsg(level <= FUSE_LOG_ERR ? LOG_LEVEL_ERROR :
+		 level == FUSE_LOG_WARNING ? LOG_LEVEL_WARNING :
+		 level == FUSE_LOG_DEBUG ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		 fmt, ap);
 }
 
 /* The second buf of a two-buf vector is the member right after the
@@ -746,8 +758,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * the window is one syscall wide.)
 	 */
 	if (view_file_changed(f->vf)) {
-		fprintf(stderr, "deidfs: inode %" PRIu64
-				": source changed while open: EIO\n",
+		log_warning("inode %" PRIu64
+				": source changed while open: EIO",
 			f->n->ino);
 		fuse_reply_err(req, EIO);
 		goto out;
@@ -1165,7 +1177,7 @@ static int id_proc(void *data, const char *arg, int key,
 	n = val ? strtoul(val + 1, &end, 10) : 0;
 	if (!val || !val[1] || errno || *end || n >= UINT32_MAX ||
 	    val[1] == '-') {
-		fprintf(stderr, "deidfs: -o %s: give a numeric id\n",
+		log_error("-o %s: give a numeric id",
 			key == KEY_UID ? "uid=N" : "gid=N");
 		ids->bad = 1;
 		return 0;
@@ -1200,6 +1212,9 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fuse_set_log_func(fuse_log_sink);
+	if (o->debug)
+		log_set_level(LOG_LEVEL_DEBUG);	/* libfuse's request trace */
 	memset(&m, 0, sizeof(m));
 	m.handles.next = m.handles.prev = &m.handles;
 	memset(&vs, 0, sizeof(vs));
@@ -1218,17 +1233,15 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 		else if (!S_ISDIR(mst.st_mode))
 			why = "not a directory";
 		if (why) {
-			fprintf(stderr,
-				"deidfs: mount point %s: %s (give an existing, "
-				"empty directory)\n",
+			log_error("mount point %s: %s (give an existing, "
+				"empty directory)",
 				o->mountpoint, why);
 			return 1;
 		}
 	}
 	if (access("/dev/fuse", R_OK | W_OK)) {
-		fprintf(stderr,
-			"deidfs: /dev/fuse: %s (load the fuse module with "
-			"'modprobe fuse', or give the container the device)\n",
+		log_error("/dev/fuse: %s (load the fuse module with "
+			"'modprobe fuse', or give the container the device)",
 			strerror(errno));
 		return 1;
 	}
@@ -1239,11 +1252,11 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
 			      fuse_opt_add_arg(&args, o->fuse_opts))) ||
 	    (o->debug && fuse_opt_add_arg(&args, "-d"))) {
-		fprintf(stderr, "deidfs: out of memory\n");
+		log_error("out of memory");
 		goto out;
 	}
 	if (fuse_opt_parse(&args, &ids, id_opts, id_proc) || ids.bad) {
-		fprintf(stderr, "deidfs: bad -o options\n");
+		log_error("bad -o options");
 		goto out;
 	}
 	m.uid = ids.uid;
@@ -1260,7 +1273,7 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	ret = build(e, !o->no_refresh, &vs, o->progress, o->progress_arg,
 		    &m.cur, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "deidfs: %s\n", err);
+		log_error("%s", err);
 		goto out;
 	}
 	if (!o->quiet) {
@@ -1273,27 +1286,26 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 
 	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m);
 	if (!m.se) {
-		fprintf(stderr, "deidfs: bad -o options (see above and "
-				"mount.fuse3(8))\n");
+		log_error("bad -o options (see above and "
+				"mount.fuse3(8))");
 		goto out;
 	}
 	if (fuse_set_signal_handlers(m.se)) {
-		fprintf(stderr, "deidfs: cannot install signal handlers\n");
+		log_error("cannot install signal handlers");
 		goto out;
 	}
 	if (fuse_session_mount(m.se, o->mountpoint)) {
-		fprintf(stderr,
-			"deidfs: cannot mount at %s: it must be a directory "
+		log_error("cannot mount at %s: it must be a directory "
 			"you own and not already mounted (a stale mount is "
 			"removed with 'fusermount3 -u %s'); non-root users "
-			"need fusermount3 (package fuse3)\n",
+			"need fusermount3 (package fuse3)",
 			o->mountpoint, o->mountpoint);
 		goto out;
 	}
 	mounted = 1;
 	if (!o->quiet)
-		fprintf(stderr, "deidfs: mounted at %s (unmount with "
-				"'fusermount3 -u %s')\n",
+		log_info("mounted at %s (unmount with "
+				"'fusermount3 -u %s')",
 			o->mountpoint, o->mountpoint);
 	/*
 	 * fuse_daemonize() forks and changes to /.  An sqlite connection must
@@ -1305,20 +1317,22 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	fflush(stderr);
 	ret = store_detach(view_engine_config(e)->store);
 	if (ret) {
-		fprintf(stderr, "deidfs: cannot close the db before going to "
-				"the background (%s)\n", strerror(-ret));
+		log_error("cannot close the db before going to "
+				"the background (%s)", strerror(-ret));
 		goto out;
 	}
 	if (fuse_daemonize(o->foreground)) {
-		fprintf(stderr, "deidfs: cannot run in the background\n");
+		log_error("cannot run in the background");
 		goto out;
 	}
+	if (!o->foreground)
+		log_to_syslog();	/* stderr is /dev/null from here on */
 	if (cwd_fd >= 0 && fchdir(cwd_fd))
-		fprintf(stderr, "deidfs: cannot return to the working "
-				"directory\n");
+		log_warning("cannot return to the working "
+				"directory");
 	ret = store_attach(view_engine_config(e)->store);
 	if (ret) {
-		fprintf(stderr, "deidfs: cannot open the db again (%s)\n",
+		log_error("cannot open the db again (%s)",
 			strerror(-ret));
 		goto out;
 	}
@@ -1342,7 +1356,7 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	ret = mtloop_run(m.se, 10, 256);
 	rc = ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
 	if (ret < 0)
-		fprintf(stderr, "deidfs: session ended with %s\n",
+		log_error("session ended with %s",
 			strerror(-ret));
 out:
 	if (m.se) {

@@ -1429,7 +1429,7 @@ out:
 
 struct report_ctx {
 	struct view_stats *st;
-	int quiet;
+	const struct view_config *cfg;
 };
 
 static void row_report(void *arg, uint64_t row, const char *reason)
@@ -1438,9 +1438,8 @@ static void row_report(void *arg, uint64_t row, const char *reason)
 
 	rc->st->csv_row_problems++;
 	/* row numbers and fixed reasons only: never a value */
-	if (!rc->quiet)
-		fprintf(stderr, "deidfs: registry row %" PRIu64 ": %s\n", row,
-			reason);
+	if (!rc->cfg->quiet && rc->cfg->row_report)
+		rc->cfg->row_report(rc->cfg->report_arg, row, reason);
 }
 
 static int csv_pseudonym(void *arg, const char *id, char *out, size_t outsz)
@@ -1632,7 +1631,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	size_t i, j, nrows = 0;
 	char *reasons = NULL;
 	size_t reasons_len = 0;
-	struct report_ctx rctx = { st, e->cfg.quiet };
+	struct report_ctx rctx = { st, &e->cfg };
 	/* link on the personal ID alone (--link-date-column none) */
 	int by_id = e->cfg.csv_date_column < 0;
 	int ret;

@@ -76,7 +76,11 @@ struct view_config {
 	 * link a study; 0 = the default (3), -1 = link on the ID alone */
 	int csv_date_column;
 	unsigned jobs;			/* worker threads, >= 1 */
-	int quiet;			/* no per-row CSV reports on stderr */
+	int quiet;			/* no per-row CSV reports */
+	/* a registry row that was reported (a bad date, an ID emptied...):
+	 * its number and a fixed reason, never a value; may be NULL */
+	void (*row_report)(void *arg, uint64_t row, const char *reason);
+	void *report_arg;
 	int cache_headers;		/* keep the refresh's headers for the
 					 * opens that follow (export: each file
 					 * is then parsed once); bounded */

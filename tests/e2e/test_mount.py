@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -713,6 +714,56 @@ def test_daemon_mode(env):
     finally:
         _unmount(mnt)
     assert not _ismount(mnt)
+
+
+def test_background_mount_warns_through_syslog(deidfs, archive_copy,
+                                               tmp_path):
+    """A mount in the background has no stderr: its warnings go to syslog
+    (here a socket the test binds at /dev/log), with the pid, and carry no
+    identifying value.  The warning: a source rewritten while open."""
+    import socket
+    if os.path.exists("/dev/log"):
+        pytest.skip("a system logger owns /dev/log here")
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind("/dev/log")
+    log.settimeout(0.2)
+    mnt = str(tmp_path / "mnt")
+    db = str(tmp_path / "p.db")
+    os.makedirs(mnt)
+    try:
+        r = run(deidfs, "mount", "--db", db, "--csv", archive_copy.csv,
+                archive_copy.identified, mnt)
+        assert r.returncode == 0, r.stderr
+        src, vp = _published(db)[0]
+        with open(os.path.join(mnt, vp), "rb") as f:
+            f.read(1)
+            with open(os.path.join(os.fsencode(str(archive_copy.identified)),
+                                   src), "ab") as g:
+                g.write(b"\0\0")
+            # what the first read cached must not answer the next
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            with pytest.raises(OSError) as e:
+                os.pread(f.fileno(), 1 << 20, 0)
+            assert e.value.errno == errno.EIO
+        got = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                not any("source changed while open" in m for m in got):
+            try:
+                got.append(log.recv(4096).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+        warned = [m for m in got if "source changed while open" in m]
+        assert warned, got
+        assert re.search(r"^<28>.*deidfs\[\d+\]: inode \d+: source changed "
+                         r"while open: EIO$", warned[0]), warned[0]
+        hits = find_phi(None, archive_copy.strings,
+                        extra_texts=[("syslog", "\n".join(got))])
+        assert not hits, hits
+    finally:
+        _unmount(mnt)
+        log.close()
+        os.unlink("/dev/log")
 
 
 def test_sigterm_clean_exit(env):
