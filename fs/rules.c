@@ -1166,6 +1166,7 @@ enum act {
 struct walk {
 	const struct rules *r;
 	const struct rules_ctx *ctx;
+	const struct ident_words *names;	/* ctx->names or our own */
 	unsigned opts;
 	int iod;			/* iod_find(ctx->iod_name) */
 	uint32_t tags[DCM_MAX_DEPTH + 2];	/* tag path of the current
@@ -2016,9 +2017,10 @@ static int value_valid(const struct dcm_elem *e, enum vk vk)
 }
 
 /* Whether a value about to be kept holds a personal ID (any that checks,
- * or the person's own) or a whole word of the person's name.  Strings
- * only: binary values are numbers, and text in them has failed
- * value_valid() already (a VR or VM the dictionary does not allow). */
+ * or the person's own) or a whole word of a person name of the file (hers,
+ * a physician's, an operator's...; w->names).  Strings only: binary values
+ * are numbers, and text in them has failed value_valid() already (a VR or
+ * VM the dictionary does not allow). */
 static int holds_identity(const struct walk *w, const struct dcm_elem *e,
 			  enum vk vk)
 {
@@ -2028,7 +2030,7 @@ static int holds_identity(const struct walk *w, const struct dcm_elem *e,
 	    vk == VK_BIN4 || vk == VK_BIN8 || vk == VK_UN)
 		return 0;
 	return ident_holds_personal_id(v, e->len, w->ctx->patient_id) ||
-	       ident_holds_name_part(v, e->len, w->ctx->patient_name);
+	       ident_words_holds(w->names, v, e->len);
 }
 
 /* Keep a private creator element only while its block keeps something. */
@@ -2444,10 +2446,74 @@ static int pseudonym_ok(const char *s)
 	return 1;
 }
 
+/* Whether e holds a person name: its VR in the file is PN, or the
+ * dictionary's is (a PN written as UN or LO is still one). */
+static int is_name(const struct dcm_elem *e)
+{
+	char vr[3];
+
+	if (vr_is(e, "PN"))
+		return 1;
+	if ((DCM_GROUP(e->tag) & 1) || vr_is(e, "SQ"))
+		return 0;
+	dicom_dict_vr(e->tag, NULL, vr);
+	return vr[0] == 'P' && vr[1] == 'N';
+}
+
+static int collect_names(const struct dcm_ds *ds, unsigned depth,
+			 struct ident_words *words)
+{
+	uint32_t i, j;
+	int err;
+
+	if (depth > DCM_MAX_DEPTH)
+		return -EBADMSG;
+	for (i = 0; i < ds->n; i++) {
+		const struct dcm_elem *e = &ds->el[i];
+
+		if (e->val && e->len && is_name(e)) {
+			err = ident_words_add_name(words, (const char *)e->val,
+						   e->len);
+			if (err)
+				return err == -E2BIG ? -EBADMSG : err;
+		}
+		for (j = 0; j < e->nitems; j++) {
+			err = collect_names(&e->items[j], depth + 1, words);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int rules_names_collect(const struct dcm_ds *ds, const char *patient_name,
+			struct ident_words **out)
+{
+	struct ident_words *words = NULL;
+	int err;
+
+	*out = NULL;
+	err = ident_words_new(&words);
+	if (!err && patient_name)
+		err = ident_words_add_name(words, patient_name,
+					   strlen(patient_name));
+	if (err == -E2BIG)
+		err = -EBADMSG;
+	if (!err)
+		err = collect_names(ds, 0, words);
+	if (err) {
+		ident_words_free(words);
+		return err;
+	}
+	*out = words;
+	return 0;
+}
+
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds)
 {
 	struct walk walk, *w = &walk;
+	struct ident_words *own = NULL;
 	int err;
 
 	if (!r || !ctx || !ds || !ctx->pseudonym ||
@@ -2458,6 +2524,14 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	w->ctx = ctx;
 	w->opts = ctx->options;
 	w->iod = iod_find(ctx->iod_name);
+	w->names = ctx->names;
+	if (!w->names) {
+		/* before anything below changes ds */
+		err = rules_names_collect(ds, ctx->patient_name, &own);
+		if (err)
+			goto out;
+		w->names = own;
+	}
 	err = walk_ds(w, ds, 0, 0);
 	if (err)
 		goto out;
@@ -2483,6 +2557,7 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		goto out;
 	err = set_marks(w, ds);
 out:
+	ident_words_free(own);
 	return err;
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "dcm.h"
+#include "ident.h"
 #include "iod.h"
 #include "rules.h"
 
@@ -1073,6 +1074,125 @@ static void test_kept_values_hold_no_identity(void **state)
 	dcm_ds_free(&ds);
 }
 
+/* Issue 11: no kept value holds a whole word of any person name of the
+ * file: every PN value at any depth (operators, physicians, other
+ * patients), not only hers, a PN written with another VR included.  Words
+ * under 3 bytes, numbers under 6 digits and the words that fill name fields
+ * without naming anyone are not screened for. */
+static void test_kept_values_hold_no_name_of_the_file(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it;
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	ctx.patient_name = "Nordmann^Kari";
+	set(&ds, T(0x0010, 0x0010), "PN", "Nordmann^Kari");
+	set(&ds, T(0x0008, 0x1070), "PN", "Solberg^Per");	/* operator */
+	it = add_item(&ds, T(0x0040, 0x0275));	/* removed (X) */
+	set(it, T(0x0032, 0x1032), "PN", "Haugen^Ola");
+	it = add_item(add_item(add_item(&ds, T(0x0040, 0xa730)),
+			       T(0x0040, 0xa730)), T(0x0040, 0xa730));
+	set(it, T(0x0040, 0xa123), "PN", "Bakke^Ingrid");	/* depth 3 */
+	set(&ds, T(0x0008, 0x1050), "LO", "Eriksen");	/* a PN as LO */
+	set(&ds, T(0x0008, 0x0090), "PN", "van Dijk^Li^^Mrs");
+	set(&ds, T(0x0008, 0x1060), "PN", "UNKNOWN\\12345\\987654321");
+	set(&ds, T(0x0018, 0x0022), "CS", "SOLBERG");
+	set(&ds, T(0x0008, 0x0070), "LO", "Haugen Medical");
+	set(&ds, T(0x0018, 0x1020), "LO", "V1\\bakke 2.1");
+	set(&ds, T(0x0028, 0x1055), "LO", "ERIKSEN");
+	set(&ds, T(0x0018, 0x1401), "LO", "987654321");
+	set(&ds, T(0x0008, 0x1090), "LO", "LI VAN 3000 MRS");
+	set(&ds, T(0x0028, 0x3003), "LO", "UNKNOWN 12345");
+	set(&ds, T(0x0018, 0x0060), "DS", "28");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x0022));
+	assert_absent(&ds, T(0x0008, 0x0070));
+	assert_absent(&ds, T(0x0018, 0x1020));
+	assert_absent(&ds, T(0x0028, 0x1055));
+	assert_absent(&ds, T(0x0018, 0x1401));
+	assert_str(&ds, T(0x0008, 0x1090), "LI VAN 3000 MRS");
+	assert_str(&ds, T(0x0028, 0x3003), "UNKNOWN 12345");
+	assert_str(&ds, T(0x0018, 0x0060), "28");
+	dcm_ds_free(&ds);
+}
+
+/* The names are those of the source before any change: a caller that
+ * collected them (rules_names_collect) may change the dataset and still
+ * screen for them; without a set, rules_apply() collects its own. */
+static void test_names_collected_before_the_rules(void **state)
+{
+	struct dcm_ds ds = { 0 }, orig = { 0 };
+	struct ident_words *names = NULL;
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	set(&orig, T(0x0010, 0x0010), "PN", "Nordmann^Kari");
+	set(&orig, T(0x0008, 0x1070), "PN", "Solberg^Per=SOLBERG^PER");
+	assert_int_equal(rules_names_collect(&orig, "Hansen^Ola", &names), 0);
+	/* NORDMANN KARI SOLBERG PER HANSEN OLA, each once */
+	assert_int_equal(ident_words_count(names), 6);
+	assert_true(ident_words_holds(names, "x-solberg.", 10));
+	assert_false(ident_words_holds(names, "SOLBERGS", 8));
+	assert_false(ident_words_holds(names, "PE", 2));
+
+	ctx_init(&ctx, &fx, 0);
+	ctx.names = names;
+	set(&ds, T(0x0010, 0x0010), "PN", "QQQQQQQQ^QQQQ");	/* scrubbed */
+	set(&ds, T(0x0018, 0x0022), "CS", "NORDMANN");
+	set(&ds, T(0x0028, 0x1055), "LO", "hansen");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x0022));
+	assert_absent(&ds, T(0x0028, 0x1055));
+	dcm_ds_free(&ds);
+	ident_words_free(names);
+	dcm_ds_free(&orig);
+}
+
+/* The names of a file are bounded (4096 distinct words of at most 256
+ * bytes); beyond that the file cannot be screened with confidence and
+ * rules_apply() fails (the caller quarantines it). */
+static void test_names_bounded(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct ident_words *names = NULL;
+	struct rules_ctx ctx;
+	struct fx fx;
+	char *v, word[300];
+	size_t i, o = 0;
+
+	(void)state;
+	v = malloc(4097 * 8);
+	assert_non_null(v);
+	for (i = 0; i < 4097; i++)	/* 4097 distinct words */
+		o += (size_t)sprintf(v + o, "%sW%05zu", i ? "^" : "", i);
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x1070), "PN", v);
+	assert_int_equal(rules_names_collect(&ds, NULL, &names), -EBADMSG);
+	assert_null(names);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+	v[o - 7] = 0;	/* 4096 words: fine, and repeating one adds none */
+	set(&ds, T(0x0008, 0x1070), "PN", v);
+	set(&ds, T(0x0008, 0x1050), "PN", "W00001^w00002");
+	assert_int_equal(rules_names_collect(&ds, NULL, &names), 0);
+	assert_int_equal(ident_words_count(names), 4096);
+	ident_words_free(names);
+	apply_ok(&ctx, &ds);
+	dcm_ds_free(&ds);
+
+	memset(word, 'N', sizeof(word) - 1);	/* one word of 299 bytes */
+	word[sizeof(word) - 1] = 0;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0040, 0xa123), "PN", word);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+	free(v);
+}
+
 /* Issue 11: a public tag the dictionary does not define is removed, whatever
  * its VR (codes, numbers and binary VRs included, which the conservative
  * rule would keep); a UID under the DICOM root that is not in the
@@ -1527,6 +1647,9 @@ int main(void)
 		cmocka_unit_test(test_kept_values_valid),
 		cmocka_unit_test(test_safe_text_forms),
 		cmocka_unit_test(test_kept_values_hold_no_identity),
+		cmocka_unit_test(test_kept_values_hold_no_name_of_the_file),
+		cmocka_unit_test(test_names_collected_before_the_rules),
+		cmocka_unit_test(test_names_bounded),
 		cmocka_unit_test(test_iod_types),
 		cmocka_unit_test(test_compound_by_iod),
 		cmocka_unit_test(test_dummy_item),
