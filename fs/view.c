@@ -69,9 +69,10 @@ struct view_engine {
  * by the IOD, PatientName "<pseudonym>^", unassigned public tags removed,
  * UIDs kept only when in the registry; 4: kept values only as valid
  * instances, screened for personal IDs and the words of every person name
- * of the file), so that a db indexed by an
- * earlier version is re-analysed instead of disagreeing with the bytes
- * served (which view_file_open() would refuse as a changed source).
+ * of the file, CS values only their attribute's terms), so that a db
+ * indexed by an earlier version is re-analysed instead of disagreeing with
+ * the bytes served (which view_file_open() would refuse as a changed
+ * source).
  */
 #define VIEW_FORMAT 4
 

@@ -41,6 +41,12 @@ void rules_free(struct rules *r);
 /* Number of Table E.1-1 rows loaded (656 for 2026c). */
 size_t rules_table_rows(const struct rules *r);
 
+/* Whether term is one of tag's terms in fs/data/cs-terms.tsv for value
+ * position pos (from 1): 1 it is, 0 it is not, -ENOENT when tag has no
+ * vocabulary there. */
+int rules_cs_term(const struct rules *r, uint32_t tag, unsigned pos,
+		  const char *term);
+
 /* The basic-profile code of the Table E.1-1 row that applies to tag (exact
  * row, then the 50xx/60xx masks, then the private row for odd groups), e.g.
  * "X/Z/U*"; NULL when no row applies.  Static storage. */
