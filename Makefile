@@ -27,7 +27,8 @@ all: $(BUILD)/deidfs
 $(BUILD)/%.o: fs/%.c $(wildcard include/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-text.tsv
+$(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-text.tsv \
+	fs/data/cs-terms.tsv
 
 # The PS3.3 module and IOD tables GDCM ships, turned into C at build time
 # (scripts/gen_iod.py); the generated file is not committed.

@@ -1,8 +1,12 @@
 /*
- * ident.c - personal IDs and name parts in kept values (see ident.h).
+ * ident.c - personal IDs and the words of names in kept values (see
+ * ident.h).
  */
 #include "ident.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The mod-11 control digit of the n digits at d with weights w; 10 means
@@ -77,36 +81,214 @@ static int wordc(char c)
 	       digit(c) || (unsigned char)c >= 0x80;
 }
 
-/* Whether the word (w, wl) stands as a whole word in (s, n). */
-static int has_word(const char *s, size_t n, const char *w, size_t wl)
-{
-	size_t i, k;
+/* Words that fill person-name fields without naming anyone: placeholders,
+ * titles and the particles of family names.  Upper case. */
+static const char *const not_names[] = {
+	"ANON", "ANONYMOUS", "ANONYMIZED", "ANONYMISED", "UNKNOWN", "NONE",
+	"NULL", "MRS", "MISS", "PROF", "PHD", "VAN", "VON", "DER", "DEN", "DEL",
+	"DELLA", "DOS", "DAS", "LES", "LOS", "LAS", "BIN", "IBN",
+};
 
-	for (i = 0; i + wl <= n; i++) {
-		if (i && wordc(s[i - 1]))
+struct ident_words {
+	uint32_t *slot;		/* open addressing: 0 empty, else 1 + index */
+	size_t nslot;		/* a power of two, >= 2 * n */
+	struct word {
+		uint32_t off;	/* into pool */
+		uint32_t len;
+		uint32_t hash;
+	} *w;
+	size_t n, cap;
+	char *pool;		/* the words, folded to upper case (PHI) */
+	size_t used, poolcap;
+};
+
+static uint32_t hash_folded(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (uint8_t)fold(s[i])) * 16777619u;
+	return h;
+}
+
+/* The slot of (s, n) with hash h: the one holding it, or the empty one
+ * where it would go. */
+static size_t find_slot(const struct ident_words *w, const char *s, size_t n,
+			uint32_t h)
+{
+	size_t i = h & (w->nslot - 1), k;
+
+	for (;; i = (i + 1) & (w->nslot - 1)) {
+		const struct word *x;
+
+		if (!w->slot[i])
+			return i;
+		x = &w->w[w->slot[i] - 1];
+		if (x->hash != h || x->len != n)
 			continue;
-		for (k = 0; k < wl && fold(s[i + k]) == fold(w[k]); k++)
+		for (k = 0; k < n && w->pool[x->off + k] == fold(s[k]); k++)
 			;
-		if (k == wl && (i + wl == n || !wordc(s[i + wl])))
+		if (k == n)
+			return i;
+	}
+}
+
+int ident_words_new(struct ident_words **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void ident_words_free(struct ident_words *w)
+{
+	if (!w)
+		return;
+	if (w->pool)
+		explicit_bzero(w->pool, w->poolcap);
+	free(w->pool);
+	free(w->w);
+	free(w->slot);
+	free(w);
+}
+
+size_t ident_words_count(const struct ident_words *w)
+{
+	return w ? w->n : 0;
+}
+
+static int grow_slots(struct ident_words *w)
+{
+	size_t ns = w->nslot ? w->nslot * 2 : 64, i;
+	uint32_t *slot = calloc(ns, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	free(w->slot);
+	w->slot = slot;
+	w->nslot = ns;
+	for (i = 0; i < w->n; i++) {
+		const struct word *x = &w->w[i];
+
+		w->slot[find_slot(w, w->pool + x->off, x->len, x->hash)] =
+			(uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/* Whether the word (s, n) names no one on its own (see ident.h). */
+static int not_a_name(const char *s, size_t n)
+{
+	size_t i, k, letters = 0;
+
+	for (i = 0; i < n; i++)
+		letters += !digit(s[i]);
+	if (letters ? n < 3 : n < 6)
+		return 1;
+	for (i = 0; i < sizeof(not_names) / sizeof(not_names[0]); i++) {
+		if (strlen(not_names[i]) != n)
+			continue;
+		for (k = 0; k < n && fold(s[k]) == not_names[i][k]; k++)
+			;
+		if (k == n)
 			return 1;
 	}
 	return 0;
 }
 
-int ident_holds_name_part(const char *s, size_t n, const char *name)
+static int add_word(struct ident_words *w, const char *s, size_t n)
 {
-	const char *p = name;
+	uint32_t h;
+	size_t i, at;
+	int err;
 
-	if (!name)
+	if (not_a_name(s, n))
 		return 0;
-	while (*p) {
-		size_t l = strcspn(p, "^ -=,");
+	if (n > IDENT_WORD_MAX)
+		return -E2BIG;
+	h = hash_folded(s, n);
+	if (w->nslot && w->slot[find_slot(w, s, n, h)])
+		return 0;	/* already there */
+	if (w->n >= IDENT_WORDS_MAX)
+		return -E2BIG;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct word *nw = realloc(w->w, cap * sizeof(*nw));
 
-		if (l >= 3 && has_word(s, n, p, l))
+		if (!nw)
+			return -ENOMEM;
+		w->w = nw;
+		w->cap = cap;
+	}
+	if (w->used + n > w->poolcap) {
+		size_t cap = w->poolcap ? w->poolcap : 256;
+		char *np;
+
+		while (cap < w->used + n)
+			cap *= 2;
+		np = malloc(cap);	/* not realloc: the old pool is wiped */
+		if (!np)
+			return -ENOMEM;
+		if (w->pool) {
+			memcpy(np, w->pool, w->used);
+			explicit_bzero(w->pool, w->poolcap);
+			free(w->pool);
+		}
+		w->pool = np;
+		w->poolcap = cap;
+	}
+	if ((w->n + 1) * 2 > w->nslot && (err = grow_slots(w)))
+		return err;
+	for (i = 0; i < n; i++)
+		w->pool[w->used + i] = fold(s[i]);
+	w->w[w->n].off = (uint32_t)w->used;
+	w->w[w->n].len = (uint32_t)n;
+	w->w[w->n].hash = h;
+	w->used += n;
+	at = find_slot(w, s, n, h);
+	w->slot[at] = (uint32_t)(++w->n);
+	return 0;
+}
+
+int ident_words_add_name(struct ident_words *w, const char *s, size_t n)
+{
+	size_t i = 0;
+	int err;
+
+	while (i < n) {
+		size_t start;
+
+		if (!wordc(s[i])) {
+			i++;
+			continue;
+		}
+		for (start = i; i < n && wordc(s[i]); i++)
+			;
+		err = add_word(w, s + start, i - start);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int ident_words_holds(const struct ident_words *w, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (!w || !w->n)
+		return 0;
+	while (i < n) {
+		size_t start;
+
+		if (!wordc(s[i])) {
+			i++;
+			continue;
+		}
+		for (start = i; i < n && wordc(s[i]); i++)
+			;
+		if (w->slot[find_slot(w, s + start, i - start,
+				      hash_folded(s + start, i - start))])
 			return 1;
-		p += l;
-		if (*p)
-			p++;
 	}
 	return 0;
 }

@@ -45,6 +45,13 @@
  *     g. everything else (CS, IS, DS, binary numbers, OB/OW/OF..., AT):
  *        kept; these VRs cannot hold free text.
  *
+ * Whatever is kept (K, a kept private value, rule 6) must be a valid
+ * instance of its attribute (VR, VM and form, value_valid()); a CS
+ * attribute with a vocabulary in fs/data/cs-terms.tsv keeps only its terms
+ * (keep_terms()); and no kept value holds a personal ID or a whole word of
+ * a person name of the file (holds_identity()).  A value that fails gets
+ * what the IOD needs (a dummy, an empty value) or is removed.
+ *
  * Finally PatientName and PatientID (top level) become the pseudonym and the
  * de-identification marks of PS3.15 E.1 and PS3.3 C.7.1.1 are added.
  *
@@ -122,6 +129,12 @@ static const char *const sp_cols[] = {
 static const char *const st_cols[] = { "tag", "keyword", "form", "why" };
 #define ST_NCOLS (sizeof(st_cols) / sizeof(st_cols[0]))
 
+static const char *const ct_cols[] = { "tag", "keyword", "value", "term",
+				       "ref" };
+#define CT_NCOLS (sizeof(ct_cols) / sizeof(ct_cols[0]))
+#define CT_TERM_MAX 64		/* LO: Rescale Type */
+#define CT_POS_ANY 255		/* "N+": value N and beyond */
+
 #define MAX_COLS 16
 
 struct row {
@@ -162,6 +175,23 @@ struct rules {
 		uint8_t form;	/* enum form */
 	} *safe_text;		/* sorted by tag */
 	size_t nsafe_text;
+	/* fs/data/cs-terms.tsv: the terms, sorted by tag, term, position;
+	 * each term points into the compiled-in table (not NUL-terminated) */
+	struct cs_term {
+		uint32_t tag;
+		uint8_t first, last;	/* value positions, from 1 */
+		uint8_t len;
+		const char *p;
+	} *terms;
+	size_t nterms;
+	struct cs_vocab {
+		uint32_t tag;
+		uint32_t first, n;	/* its terms: terms[first..first+n) */
+		uint8_t keep;	/* values kept however empty: the highest
+				 * position with terms of its own (Image
+				 * Type: 3), 0 when every value is alike */
+	} *vocab;		/* sorted by tag */
+	size_t nvocab;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -577,6 +607,162 @@ static int load_safe_text(struct rules *r)
 	return 0;
 }
 
+static int cmp_term_key(uint32_t tag, const char *p, size_t n,
+			const struct cs_term *b)
+{
+	size_t m = n < b->len ? n : b->len;
+	int d;
+
+	if (tag != b->tag)
+		return tag < b->tag ? -1 : 1;
+	d = memcmp(p, b->p, m);
+	if (d)
+		return d;
+	return n < b->len ? -1 : n > b->len;
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+	const struct cs_term *x = a, *y = b;
+	int d = cmp_term_key(x->tag, x->p, x->len, y);
+
+	if (d)
+		return d;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* "*", "N" or "N+" (1 <= N <= 99): the value positions a term may take. */
+static int parse_pos(const struct field *f, uint8_t *first, uint8_t *last)
+{
+	size_t i = 0;
+	unsigned v = 0;
+
+	if (field_is(f, "*")) {
+		*first = 1;
+		*last = CT_POS_ANY;
+		return 0;
+	}
+	for (; i < f->n && i < 2 && f->p[i] >= '0' && f->p[i] <= '9'; i++)
+		v = v * 10 + (unsigned)(f->p[i] - '0');
+	if (!i || !v || (i < f->n && (f->p[i] != '+' || i + 1 != f->n)) ||
+	    (i == f->n && f->n > 2))
+		return -EBADMSG;
+	*first = (uint8_t)v;
+	*last = i < f->n ? CT_POS_ANY : (uint8_t)v;
+	return 0;
+}
+
+/* A term as a kept CS value may hold it: upper case, digits, space, '_'
+ * (PS3.5 6.2), no leading or trailing space. */
+static int term_ok(const struct field *f)
+{
+	size_t i;
+
+	if (!f->n || f->n > CT_TERM_MAX || f->p[0] == ' ' ||
+	    f->p[f->n - 1] == ' ')
+		return 0;
+	for (i = 0; i < f->n; i++)
+		if (!((f->p[i] >= 'A' && f->p[i] <= 'Z') ||
+		      (f->p[i] >= '0' && f->p[i] <= '9') || f->p[i] == ' ' ||
+		      f->p[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int load_cs_terms(struct rules *r)
+{
+	const char *text = tables_cs_terms_tsv, *kw = NULL;
+	struct field f[CT_NCOLS];
+	size_t pos = 0, i, kwn = 0, cap;
+	int err;
+
+	/* the comment lines at the top say where the terms come from */
+	while (text[pos] == '#') {
+		const char *nl = strchr(text + pos, '\n');
+
+		if (!nl)
+			return -EBADMSG;
+		pos = (size_t)(nl - text) + 1;
+	}
+	cap = count_lines(text + pos);
+	err = check_header(text, &pos, ct_cols, CT_NCOLS);
+	if (err)
+		return err;
+	r->terms = calloc(cap, sizeof(*r->terms));
+	r->vocab = calloc(cap, sizeof(*r->vocab));
+	if (!r->terms || !r->vocab)
+		return -ENOMEM;
+	while ((err = next_line(text, &pos, f, CT_NCOLS)) == 1) {
+		struct cs_term *t;
+		uint32_t tag, mask;
+
+		if (r->nterms >= cap || parse_tag_mask(&f[0], &tag, &mask) ||
+		    mask != 0xffffffffu || (DCM_GROUP(tag) & 1) ||
+		    !f[1].n || !f[4].n || !term_ok(&f[3]))
+			return -EBADMSG;
+		t = &r->terms[r->nterms];
+		if (parse_pos(&f[2], &t->first, &t->last))
+			return -EBADMSG;
+		/* one keyword per tag, rows of a tag together */
+		if (r->nterms && r->terms[r->nterms - 1].tag == tag) {
+			if (f[1].n != kwn || memcmp(f[1].p, kw, kwn))
+				return -EBADMSG;
+		} else {
+			for (i = 0; i < r->nvocab; i++)
+				if (r->vocab[i].tag == tag)
+					return -EBADMSG;
+			r->vocab[r->nvocab].tag = tag;
+			r->vocab[r->nvocab++].first = (uint32_t)r->nterms;
+			kw = f[1].p;
+			kwn = f[1].n;
+		}
+		t->tag = tag;
+		t->p = f[3].p;
+		t->len = (uint8_t)f[3].n;
+		r->vocab[r->nvocab - 1].n++;
+		if (t->first > r->vocab[r->nvocab - 1].keep)
+			r->vocab[r->nvocab - 1].keep = t->first;
+		r->nterms++;
+	}
+	if (err < 0)
+		return err;
+	qsort(r->terms, r->nterms, sizeof(*r->terms), cmp_term);
+	qsort(r->vocab, r->nvocab, sizeof(*r->vocab), cmp_u32);
+	for (i = 0; i < r->nterms; i++) {
+		const struct cs_term *a = &r->terms[i], *b = a + 1;
+
+		/* the same term listed twice for overlapping positions */
+		if (i + 1 < r->nterms && a->tag == b->tag && a->len == b->len &&
+		    !memcmp(a->p, b->p, a->len) && b->first <= a->last)
+			return -EBADMSG;
+	}
+	for (i = 0; i < r->nvocab; i++) {	/* first: after the sort */
+		size_t lo = 0, hi = r->nterms;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (r->terms[mid].tag < r->vocab[i].tag)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		r->vocab[i].first = (uint32_t)lo;
+		/* "*" rows say nothing about positions */
+		if (r->vocab[i].keep == 1) {
+			size_t k;
+
+			for (k = lo; k < lo + r->vocab[i].n; k++)
+				if (r->terms[k].last != CT_POS_ANY ||
+				    r->terms[k].first != 1)
+					break;
+			if (k == lo + r->vocab[i].n)
+				r->vocab[i].keep = 0;
+		}
+	}
+	return 0;
+}
+
 int rules_new(struct rules **out)
 {
 	struct rules *r;
@@ -591,6 +777,8 @@ int rules_new(struct rules **out)
 		err = load_safe_private(r);
 	if (!err)
 		err = load_safe_text(r);
+	if (!err)
+		err = load_cs_terms(r);
 	if (err) {
 		rules_free(r);
 		return err;
@@ -606,6 +794,8 @@ void rules_free(struct rules *r)
 	free(r->rows);
 	free(r->sp);
 	free(r->safe_text);
+	free(r->terms);
+	free(r->vocab);
 	free(r);
 }
 
@@ -726,6 +916,49 @@ static int is_safe_text(const struct rules *r, const struct dcm_elem *e)
 	enum form form = safe_text_form(r, e->tag);
 
 	return form != FORM_NONE && form_ok(e, form);
+}
+
+/* The vocabulary of tag (its rows of fs/data/cs-terms.tsv), or NULL.
+ * (cmp_u32 compares the leading tag.) */
+static const struct cs_vocab *vocab_of(const struct rules *r, uint32_t tag)
+{
+	return bsearch(&tag, r->vocab, r->nvocab, sizeof(*r->vocab), cmp_u32);
+}
+
+/* Whether (p, n) is a term of the vocabulary for value position pos
+ * (from 1). */
+static int vocab_has(const struct rules *r, const struct cs_vocab *v,
+		     size_t pos, const char *p, size_t n)
+{
+	const struct cs_term *t = r->terms + v->first;
+	size_t lo = 0, hi = v->n, k;
+
+	if (n > CT_TERM_MAX)
+		return 0;
+	if (pos > CT_POS_ANY)
+		pos = CT_POS_ANY;
+	while (lo < hi) {	/* the first row of the term, if any */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_term_key(v->tag, p, n, &t[mid]) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo; k < v->n && !cmp_term_key(v->tag, p, n, &t[k]); k++)
+		if (t[k].first <= pos && pos <= t[k].last)
+			return 1;
+	return 0;
+}
+
+int rules_cs_term(const struct rules *r, uint32_t tag, unsigned pos,
+		  const char *term)
+{
+	const struct cs_vocab *v = vocab_of(r, tag);
+
+	if (!v)
+		return -ENOENT;
+	return pos && vocab_has(r, v, pos, term, strlen(term));
 }
 
 static int is_safe_private(const struct rules *r, uint16_t g, uint8_t e,
@@ -1166,6 +1399,7 @@ enum act {
 struct walk {
 	const struct rules *r;
 	const struct rules_ctx *ctx;
+	const struct ident_words *names;	/* ctx->names or our own */
 	unsigned opts;
 	int iod;			/* iod_find(ctx->iod_name) */
 	uint32_t tags[DCM_MAX_DEPTH + 2];	/* tag path of the current
@@ -1487,9 +1721,11 @@ static int act_dummy(struct walk *w, struct dcm_elem *e, enum vk vk)
 	case VK_TEXT:
 		/* a PN with its family name delimiter (see rules_apply()) */
 		s = vr_is(e, "PN") ? "ANONYMIZED^" : "ANONYMIZED";
-		/* Modality LUT Type: one of its defined terms (PS3.3
-		 * C.11.1.1.2) stays, anything else is "US", unspecified */
-		if (e->tag == DCM_TAG(0x0028, 0x3004))
+		/* Modality LUT Type and Rescale Type: one of their defined
+		 * terms (PS3.3 C.11.1.1.2) stays, anything else is "US",
+		 * unspecified */
+		if (e->tag == DCM_TAG(0x0028, 0x3004) ||
+		    e->tag == DCM_TAG(0x0028, 0x1054))
 			s = modality_lut_type(e);
 		break;
 	case VK_AE:	/* "ANONYMIZED" fits AE and SH (16 chars) */
@@ -2016,11 +2252,15 @@ static int value_valid(const struct dcm_elem *e, enum vk vk)
 }
 
 /* Whether a value about to be kept holds a personal ID (any that checks,
- * or the person's own) or a whole word of the person's name.  Strings
+ * or the person's own) or, unless it is made of terms of its attribute's
+ * vocabulary, a whole word of a person name of the file (hers, a
+ * physician's, an operator's...; w->names).  A term says what the standard
+ * says it does in every file, even when it happens to be spelt like a name
+ * (LIN, the pixel intensity relationship, and Lin the operator).  Strings
  * only: binary values are numbers, and text in them has failed
  * value_valid() already (a VR or VM the dictionary does not allow). */
 static int holds_identity(const struct walk *w, const struct dcm_elem *e,
-			  enum vk vk)
+			  enum vk vk, int terms)
 {
 	const char *v = (const char *)e->val;
 
@@ -2028,7 +2268,126 @@ static int holds_identity(const struct walk *w, const struct dcm_elem *e,
 	    vk == VK_BIN4 || vk == VK_BIN8 || vk == VK_UN)
 		return 0;
 	return ident_holds_personal_id(v, e->len, w->ctx->patient_id) ||
-	       ident_holds_name_part(v, e->len, w->ctx->patient_name);
+	       (!terms && ident_words_holds(w->names, v, e->len));
+}
+
+/*
+ * An attribute with a vocabulary (fs/data/cs-terms.tsv: the Enumerated
+ * Values and Defined Terms of PS3.3) keeps only its terms: a value that is
+ * not a term for its position (a name, a vendor's own word, anything the
+ * CS form allows) is emptied in place, so that the values after it keep
+ * their positions (Image Type value 4 stays value 4); empty values at the
+ * end are then dropped down to the positions the vocabulary names (Image
+ * Type keeps 3: DX and MG require value 3, empty).  Empty values stay as
+ * they were.  *ok = 0 when nothing but empty values would remain of a value
+ * that had some, or when what remains has a number of values the
+ * dictionary does not allow: the caller then treats the value as invalid.
+ * e is rewritten (audited as C, clean) only when a value was emptied.
+ * Returns 0 or -errno.
+ */
+static int keep_terms(struct walk *w, struct dcm_elem *e,
+		      const struct cs_vocab *voc, int *ok)
+{
+	char sbuf[SMALL], *out;
+	const char *v = (const char *)e->val;
+	size_t len = e->len, start = 0, i, o = 0, nval = 0, kept = 0;
+	int bad = 0, err = 0;
+
+	*ok = 1;
+	if (!v || !len)
+		return 0;
+	out = len <= sizeof(sbuf) ? sbuf : malloc(len);
+	if (!out)
+		return -ENOMEM;
+	for (i = 0; i <= len; i++) {
+		const char *p;
+		size_t n;
+
+		if (i < len && v[i] != '\\')
+			continue;
+		p = v + start;
+		n = i - start;
+		start = i + 1;
+		trim_span(&p, &n);
+		nval++;
+		if (n && !vocab_has(w->r, voc, nval, p, n)) {
+			bad = 1;
+			n = 0;
+		}
+		if (nval > 1)
+			out[o++] = '\\';
+		memcpy(out + o, p, n);
+		o += n;
+		kept += n != 0;
+	}
+	if (!bad)
+		goto out;
+	while (nval > voc->keep && nval > 1 && out[o - 1] == '\\') {
+		o--;	/* an empty value at the end */
+		nval--;
+	}
+	if (!kept || !dicom_dict_vm_ok(e->tag, (unsigned)nval)) {
+		*ok = 0;
+		goto out;
+	}
+	err = replace(w, e, "C", out, o, ' ');
+out:
+	explicit_bzero(out, len);	/* held the source's terms only, but
+					 * wiping costs nothing */
+	if (out != sbuf)
+		free(out);
+	return err;
+}
+
+/* Number of values of a string value (0 when empty). */
+static unsigned nvalues(const struct dcm_elem *e)
+{
+	unsigned n = 1;
+	uint32_t i;
+
+	if (!e->val || !e->len)
+		return 0;
+	for (i = 0; i < e->len; i++)
+		n += e->val[i] == '\\';
+	return n;
+}
+
+/*
+ * Whether a value about to be kept may be: a valid instance of its
+ * attribute (value_valid()), made of terms of its vocabulary when it has
+ * one (keep_terms(), which may rewrite e), holding no personal ID and no
+ * word of a person name of the file (holds_identity()).  *ok = 1 when it
+ * may.  Returns 0 or -errno.
+ */
+static int vet_kept(struct walk *w, struct dcm_elem *e, enum vk vk, int *ok)
+{
+	const struct cs_vocab *voc = NULL;
+	int terms = 0, err;
+
+	*ok = 0;
+	if (!(DCM_GROUP(e->tag) & 1)) {
+		voc = vocab_of(w->r, e->tag);
+		if (voc) {
+			/* the VR and the number of values the source gave
+			 * first: a second Modality is not a term to drop but
+			 * a value that is not Modality's */
+			if (!dicom_dict_vr_ok(e->tag, e->vr) ||
+			    (vk != VK_CS && vk != VK_TEXT) ||
+			    !dicom_dict_vm_ok(e->tag, nvalues(e)))
+				return 0;
+			err = keep_terms(w, e, voc, ok);
+			if (err || !*ok)
+				return err;
+			*ok = 0;
+			terms = 1;
+		}
+		if (!value_valid(e, vk))
+			return 0;
+		/* Specific Character Set: value_valid() checked its terms */
+		terms |= e->tag == DCM_TAG(0x0008, 0x0005);
+	}
+	*ok = !holds_identity(w, e, vk, terms);
+	return 0;
 }
 
 /* Keep a private creator element only while its block keeps something. */
@@ -2222,16 +2581,22 @@ static int apply_elem(struct walk *w, struct dcm_ds *ds, uint32_t i,
 			return -EBADMSG;
 	}
 
-	/* a value is kept only as a valid instance of its attribute, and
-	 * never when it holds a personal ID or the person's name */
-	if ((act == ACT_KEEP || act == ACT_DATE) &&
-	    ((!(g & 1) && !value_valid(e, vk)) || holds_identity(w, e, vk))) {
-		enum need need = need_of(w, depth);
+	/* a value is kept only as a valid instance of its attribute, of the
+	 * terms of its vocabulary, and never when it holds a personal ID or a
+	 * name of the file: otherwise what the IOD needs, or nothing */
+	if (act == ACT_KEEP || act == ACT_DATE) {
+		int ok, err = vet_kept(w, e, vk, &ok);
 
-		act = need == NEED_VALUE ? ACT_D :
-		      need == NEED_PRESENT ? ACT_Z : ACT_X;
-		if (act == ACT_X)
-			goto remove;
+		if (err)
+			return err;
+		if (!ok) {
+			enum need need = need_of(w, depth);
+
+			act = need == NEED_VALUE ? ACT_D :
+			      need == NEED_PRESENT ? ACT_Z : ACT_X;
+			if (act == ACT_X)
+				goto remove;
+		}
 	}
 
 	switch (act) {
@@ -2444,10 +2809,74 @@ static int pseudonym_ok(const char *s)
 	return 1;
 }
 
+/* Whether e holds a person name: its VR in the file is PN, or the
+ * dictionary's is (a PN written as UN or LO is still one). */
+static int is_name(const struct dcm_elem *e)
+{
+	char vr[3];
+
+	if (vr_is(e, "PN"))
+		return 1;
+	if ((DCM_GROUP(e->tag) & 1) || vr_is(e, "SQ"))
+		return 0;
+	dicom_dict_vr(e->tag, NULL, vr);
+	return vr[0] == 'P' && vr[1] == 'N';
+}
+
+static int collect_names(const struct dcm_ds *ds, unsigned depth,
+			 struct ident_words *words)
+{
+	uint32_t i, j;
+	int err;
+
+	if (depth > DCM_MAX_DEPTH)
+		return -EBADMSG;
+	for (i = 0; i < ds->n; i++) {
+		const struct dcm_elem *e = &ds->el[i];
+
+		if (e->val && e->len && is_name(e)) {
+			err = ident_words_add_name(words, (const char *)e->val,
+						   e->len);
+			if (err)
+				return err == -E2BIG ? -EBADMSG : err;
+		}
+		for (j = 0; j < e->nitems; j++) {
+			err = collect_names(&e->items[j], depth + 1, words);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int rules_names_collect(const struct dcm_ds *ds, const char *patient_name,
+			struct ident_words **out)
+{
+	struct ident_words *words = NULL;
+	int err;
+
+	*out = NULL;
+	err = ident_words_new(&words);
+	if (!err && patient_name)
+		err = ident_words_add_name(words, patient_name,
+					   strlen(patient_name));
+	if (err == -E2BIG)
+		err = -EBADMSG;
+	if (!err)
+		err = collect_names(ds, 0, words);
+	if (err) {
+		ident_words_free(words);
+		return err;
+	}
+	*out = words;
+	return 0;
+}
+
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds)
 {
 	struct walk walk, *w = &walk;
+	struct ident_words *own = NULL;
 	int err;
 
 	if (!r || !ctx || !ds || !ctx->pseudonym ||
@@ -2458,6 +2887,14 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	w->ctx = ctx;
 	w->opts = ctx->options;
 	w->iod = iod_find(ctx->iod_name);
+	w->names = ctx->names;
+	if (!w->names) {
+		/* before anything below changes ds */
+		err = rules_names_collect(ds, ctx->patient_name, &own);
+		if (err)
+			goto out;
+		w->names = own;
+	}
 	err = walk_ds(w, ds, 0, 0);
 	if (err)
 		goto out;
@@ -2483,6 +2920,7 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		goto out;
 	err = set_marks(w, ds);
 out:
+	ident_words_free(own);
 	return err;
 }
 

@@ -65,11 +65,13 @@ struct view_engine {
  * whenever a change to the rules or the writer changes the output (2: the
  * file meta is padded to align the pixel data; 3: compound codes decided
  * by the IOD, PatientName "<pseudonym>^", unassigned public tags removed,
- * UIDs kept only when in the registry; 4: encapsulated pixel data
- * walked, comments blanked, the offset table made again), so that a db
- * indexed by an
- * earlier version is re-analysed instead of disagreeing with the bytes
- * served (which view_file_open() would refuse as a changed source).
+ * UIDs kept only when in the registry; 4: kept values only as valid
+ * instances, screened for personal IDs and the words of every person name
+ * of the file, CS values only their attribute's terms; encapsulated pixel
+ * data walked, comments blanked, the offset table made again), so that a
+ * db indexed by an earlier version is re-analysed instead of disagreeing
+ * with the bytes served (which view_file_open() would refuse as a changed
+ * source).
  */
 #define VIEW_FORMAT 4
 

@@ -1,7 +1,8 @@
 /*
  * ident.h - recognising a person's identifiers in values that are kept:
  * Norwegian personal IDs (fodselsnummer, D- and H-numbers: 11 digits whose
- * two control digits check) and a given person's own ID and name parts.
+ * two control digits check), a given person's own ID, and the words of the
+ * person names a file holds.
  * Pure functions; used by the registry (kept CSV cells) and the rules
  * (kept DICOM values).  Nothing here logs or copies a value.
  */
@@ -23,12 +24,44 @@ int ident_fnr_valid(const char d[11]);
 int ident_holds_personal_id(const char *s, size_t n, const char *own);
 
 /*
- * Whether (s, n) holds, as a whole word (letters and digits bounded by
- * anything else), one of the parts of name: a DICOM person name
- * ("Family^Given^Middle^Prefix^Suffix", parts also split at spaces, '-'
- * and '='), each part of at least 3 characters, compared without regard
- * to ASCII case.  name may be NULL.
+ * The words of the person names of one file (PHI: wipe on free), against
+ * which kept values are screened.  A word is a maximal run of ASCII letters,
+ * digits and non-ASCII bytes (the letters of Latin-1 and UTF-8 names); so
+ * "Nordmann^Kari-Anne" gives NORDMANN, KARI and ANNE, and "O'Brien" gives
+ * BRIEN.  Words are compared without regard to ASCII case.  Not every word
+ * counts (see ident_words_add_name()).  Bounded: at most IDENT_WORDS_MAX
+ * distinct words, each at most IDENT_WORD_MAX bytes.
  */
-int ident_holds_name_part(const char *s, size_t n, const char *name);
+#define IDENT_WORDS_MAX 4096
+#define IDENT_WORD_MAX 256
+
+struct ident_words;
+
+/* An empty set; *out freed with ident_words_free().  Returns 0 or
+ * -ENOMEM. */
+int ident_words_new(struct ident_words **out);
+void ident_words_free(struct ident_words *w);	/* wipes; accepts NULL */
+
+/*
+ * Add the words of the person name (s, n) (a PN value, any component
+ * group, or a NUL-free part of one) that can name someone: at least 3 bytes
+ * with a letter in them, or at least 6 digits (a number typed into a name
+ * is screened like an ID); not one of the few words that fill name fields
+ * without naming anyone (ANON, UNKNOWN, NONE, titles such as MRS or PROF,
+ * particles such as VAN, VON, DER, DEL, DOS).  Shorter words would match
+ * too much of what is kept (codes, units, views such as "AP" or "LL") for
+ * what they say alone, so a two-letter surname (LI, WU, NG) is not
+ * screened.  Returns 0, -ENOMEM, or -E2BIG when a
+ * counting word is longer than IDENT_WORD_MAX or the set would hold more
+ * than IDENT_WORDS_MAX words (the caller fails closed).
+ */
+int ident_words_add_name(struct ident_words *w, const char *s, size_t n);
+
+/* Number of distinct words in the set. */
+size_t ident_words_count(const struct ident_words *w);
+
+/* Whether (s, n) holds one of the words as a whole word (bounded by
+ * anything that is not a word byte).  w may be NULL (no words). */
+int ident_words_holds(const struct ident_words *w, const char *s, size_t n);
 
 #endif

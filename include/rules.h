@@ -19,6 +19,7 @@
 
 struct rules;
 struct rules_whitelist;
+struct ident_words;
 
 /* Options of Table E.1-1 (one flag each) and their CID 7050 codes. */
 enum {
@@ -39,6 +40,12 @@ void rules_free(struct rules *r);
 
 /* Number of Table E.1-1 rows loaded (656 for 2026c). */
 size_t rules_table_rows(const struct rules *r);
+
+/* Whether term is one of tag's terms in fs/data/cs-terms.tsv for value
+ * position pos (from 1): 1 it is, 0 it is not, -ENOENT when tag has no
+ * vocabulary there. */
+int rules_cs_term(const struct rules *r, uint32_t tag, unsigned pos,
+		  const char *term);
 
 /* The basic-profile code of the Table E.1-1 row that applies to tag (exact
  * row, then the 50xx/60xx masks, then the private row for odd groups), e.g.
@@ -79,6 +86,15 @@ struct rules_ctx {
 	 */
 	const char *patient_id;
 	const char *patient_name;
+	/*
+	 * The words of every person name of the source (borrowed, PHI), as
+	 * rules_names_collect() makes them from the dataset before anything
+	 * changed it: no kept value holds one of them as a whole word (a
+	 * physician's, an operator's, another patient's name, not only
+	 * hers).  NULL: rules_apply() collects them from ds and patient_name
+	 * itself before it changes ds.
+	 */
+	const struct ident_words *names;
 	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
 	/*
 	 * Replace an instance UID: write the new UID (NUL-terminated) to out.
@@ -118,6 +134,19 @@ struct rules_ctx {
  */
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds);
+
+/*
+ * The words of the person names in ds, for rules_ctx.names: every PN value
+ * at any depth (an attribute the dictionary gives VR PN whatever its VR in
+ * the file, and private values written as PN), and patient_name (may be
+ * NULL).  Collected once per file, before the rules change anything; see
+ * ident_words_add_name() for which words count.  *out freed with
+ * ident_words_free() (it wipes them).  Returns 0, -ENOMEM, or -EBADMSG when
+ * the names exceed IDENT_WORDS_MAX words or IDENT_WORD_MAX bytes a word: a
+ * file whose names cannot all be screened for is not published.
+ */
+int rules_names_collect(const struct dcm_ds *ds, const char *patient_name,
+			struct ident_words **out);
 
 /* Why a file must not be published (0 = publishable). */
 enum rules_reason {

@@ -11,5 +11,8 @@ extern const char tables_safe_private_tsv[];
 /* Attributes outside Table E.1-1 with a free-text VR that carry no free
  * text about a person, as fs/data/safe-text.tsv (header line first). */
 extern const char tables_safe_text_tsv[];
+/* The Enumerated Values and Defined Terms of kept CS attributes, as
+ * fs/data/cs-terms.tsv (comment lines, then the header line). */
+extern const char tables_cs_terms_tsv[];
 
 #endif

@@ -10,6 +10,9 @@ hostile.py and a property that failed before the fix:
   their VR;
 - a UID under the DICOM root that is not in the standard's registry is
   replaced; a file whose SOP class is not registered is quarantined;
+- kept codes hold no word of any person name of the file (an operator's,
+  a physician's, another patient's) and, where the standard gives the
+  attribute's terms, only those terms;
 - two exports into one destination: the second waits, every file under its
   final name is whole, both succeed;
 - an unreadable source directory is an error (exit 3), never a silent gap;
@@ -543,6 +546,84 @@ def test_kept_values_are_valid_instances(deidfs, tmp_path, ts):
     assert ds.PixelSpacing == [0.1, 0.1]        # valid values stay
     assert ds.Modality == "MG"
     assert ds.SpecificCharacterSet == "ISO_IR 100"
+
+
+# ----------------------------------- codes that carry someone else's name
+
+# Made-up surnames (upper case, at most 16 characters: each a valid CS
+# value), so that finding one anywhere in the output can only be a leak.
+OPERATOR = "FJELDSTADVIK"       # Operators' Name
+REFERRING = "BRAKKESTUEN"       # Referring Physician's Name
+REQUESTING = "HOVLANDSDAL"      # Requesting Physician, in a sequence item
+OTHER_PATIENT = "SKOGHEIMVIK"   # Other Patient Names
+NOBODY = "KVERNHUSVIK"          # no one's name: only its vocabulary stops it
+
+
+def test_codes_hold_no_name_of_the_file_and_only_their_terms(deidfs,
+                                                             tmp_path):
+    """Issue 11: a third Image Type value holding the operator's surname,
+    Detector Type the referring physician's, Exposure Control Mode the
+    requesting physician's (named one level down), a software version and a
+    CS attribute without a vocabulary another patient's, and a Positioner
+    Type that is no term and no one's name.  None of them is the patient's
+    name.  No planted word is in any output byte, name, the report or
+    stderr; the file is still published; the terms stay, Pixel Intensity
+    Relationship LIN even though an operator is called Lin."""
+    n = 50
+    mark = H.marker(n)
+    extra = [
+        (0x00080008, "CS", H.s("ORIGINAL\\PRIMARY\\" + OPERATOR, "CS")),
+        (0x00081070, "PN", H.s(OPERATOR.title() + "^Ola\\Lin^Mei", "PN")),
+        (0x00080090, "PN", H.s(REFERRING.title() + "^Liv", "PN")),
+        (0x00101001, "PN", H.s(OTHER_PATIENT.title() + "^Aase", "PN")),
+        (0x00180022, "CS", H.s(OTHER_PATIENT, "CS")),   # Scan Options
+        (0x00181020, "LO", H.s("V2 " + OTHER_PATIENT.title())),
+        (0x00181508, "CS", H.s(NOBODY, "CS")),          # Positioner Type
+        (0x00187004, "CS", H.s(REFERRING, "CS")),       # Detector Type
+        (0x00187060, "CS", H.s(REQUESTING, "CS")),      # Exposure Ctl Mode
+        (0x00185101, "CS", H.s("MLO", "CS")),
+        (0x00200062, "CS", H.s("L", "CS")),
+        (0x00181166, "CS", H.s("RECIPROCATING\\FOCUSED", "CS")),
+        (0x00281040, "CS", H.s("LIN", "CS")),
+        (0x00080070, "LO", H.s("ACME Medical")),
+    ]
+    els = [e for e in H.base_dataset(mark, n) if e[0] not in
+           (0x00080090, 0x00400275)]
+    els.append((0x00400275, "SQ", [[
+        (0x00321032, "PN", H.s(REQUESTING.title() + "^Per", "PN")),
+        (0x00401001, "SH", H.s(mark, "SH")),
+    ]]))
+    els += extra
+    px = [e for e in els if e[0] == H.PIXEL]
+    els = sorted([e for e in els if e[0] != H.PIXEL], key=lambda e: e[0])
+    src = tmp_path / "src"
+    write(str(src / "names.dcm"),
+          H.meta(H.TS_EXPLICIT, H.MG_PRESENTATION, H.uid(n, 3)) +
+          H.encode_ds(els + px))
+    dest = tmp_path / "out"
+    report = tmp_path / "report.json"
+    r = export(deidfs, src, dest, tmp_path / "p.db", "--report", report)
+    assert r.returncode == 0, r.stderr
+    out = all_bytes(dest) + report.read_bytes() + r.stderr.encode()
+    for word in (OPERATOR, REFERRING, REQUESTING, OTHER_PATIENT, NOBODY):
+        for spelt in (word, word.title(), word.lower()):
+            assert spelt.encode() not in out, spelt
+    assert H.MARKER_PREFIX.encode() not in out
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]
+    assert len(pub) == 1, r.stderr
+    ds = pydicom.dcmread(pub[0])
+    assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", ""]
+    assert ds.ViewPosition == "MLO" and ds.ImageLaterality == "L"
+    assert list(ds.Grid) == ["RECIPROCATING", "FOCUSED"]
+    assert ds.PixelIntensityRelationship == "LIN"
+    assert ds.Manufacturer == "ACME Medical"
+    for kw in ("ScanOptions", "SoftwareVersions", "ExposureControlMode"):
+        assert kw not in ds, kw
+    # what the MG IOD requires stays present: Detector Type (Type 2)
+    # empty, Positioner Type (Type 1) a dummy
+    assert ds.DetectorType == ""
+    assert ds.PositionerType == "ANON"
 
 
 # --------------------------------------------- bytes that are not image

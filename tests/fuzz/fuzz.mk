@@ -28,7 +28,7 @@ $(FUZZ_DIR)/%.o: fs/%.c $(wildcard include/*.h) | $(FUZZ_DIR)
 		-c -o $@ $<
 
 $(FUZZ_DIR)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv \
-	fs/data/safe-text.tsv
+	fs/data/safe-text.tsv fs/data/cs-terms.tsv
 $(FUZZ_DIR)/iod_table.inc: scripts/gen_iod.py $(PART3_XML) | $(FUZZ_DIR)
 	/usr/bin/python3 scripts/gen_iod.py $(PART3_XML) $@
 $(FUZZ_DIR)/iod.o: $(FUZZ_DIR)/iod_table.inc

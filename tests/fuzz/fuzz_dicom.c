@@ -10,7 +10,9 @@
  *      rules_classify, rules_apply, dicom_write_header) on copies of the
  *      parsed dataset: with the basic profile and with every retain option
  *      plus a white list, each once with the original PatientName value and
- *      once with it overwritten by 'Q's.
+ *      once with it overwritten by 'Q's (the names kept values are screened
+ *      against are the original's in both, as analysis_run() collects them
+ *      before anything changes the dataset).
  *
  * Properties (a violation aborts, so libFuzzer reports it):
  *   - a file either gets a header or a quarantine status (never "OK" and
@@ -40,6 +42,7 @@
 #include "analyze.h"
 #include "fuzz_common.h"
 #include "dicom.h"
+#include "ident.h"
 #include "keyed.h"
 #include "rules.h"
 #include "../mem_source.h"
@@ -126,6 +129,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 {
 	struct dicom_parsed q = *p;	/* shallow: ds replaced below */
 	struct rules_ctx rc;
+	struct ident_words *names = NULL;
 	struct dcm_elem *pn;
 	char pid[256], pname[512], pseudo[KEYED_PSEUDONYM_LEN + 1], sop[128];
 	struct bytemap pix = { 0 };
@@ -155,6 +159,11 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	rc.patient_id = pid;
 	if (dcm_ds_get_str(&p->ds, TAG_PATIENT_NAME, pname, sizeof(pname)))
 		rc.patient_name = pname;
+	/* and the names of every PN of p, as rules_apply() would collect
+	 * them from the unscrubbed dataset */
+	if (rules_names_collect(&p->ds, rc.patient_name, &names))
+		goto out;
+	rc.names = names;
 	rc.date_shift_days = keyed_date_shift(key, pid, strlen(pid));
 	rc.map_uid = map_uid;
 	if (!analysis_sop_class_ok(&q))
@@ -213,6 +222,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 out:
 	bytemap_clear(&pix);
 	free(hdr);
+	ident_words_free(names);
 	dcm_ds_free(&q.ds);	/* q's other pointers belong to p */
 	return ok;
 }

@@ -13,8 +13,11 @@
 #include <cmocka.h>
 
 #include "dcm.h"
+#include "dicom.h"
+#include "ident.h"
 #include "iod.h"
 #include "rules.h"
+#include "tables.h"
 
 #define T DCM_TAG
 
@@ -1040,7 +1043,8 @@ static void test_kept_values_hold_no_identity(void **state)
 	ctx.patient_id = "13057512345";
 	ctx.patient_name = "Nordmann^Kari Anne";
 	set(&ds, T(0x0008, 0x0008), "CS",
-	    "ORIGINAL\\PRIMARY\\NORDMANN KARI");	/* a name word */
+	    "ORIGINAL\\PRIMARY\\NORDMANN KARI");	/* not a term */
+	set(&ds, T(0x0018, 0x0022), "CS", "NORDMANN KARI");	/* a name word */
 	set(&ds, T(0x0018, 0x0050), "DS", "01020310045");	/* valid fnr */
 	set(&ds, T(0x0020, 0x0011), "IS", "13057512345");	/* her ID */
 	set(&ds, T(0x0008, 0x0070), "LO", "Kari Medical");	/* safe text */
@@ -1050,7 +1054,10 @@ static void test_kept_values_hold_no_identity(void **state)
 	set(&ds, T(0x0018, 0x0060), "DS", "28");		/* plain */
 	set(&ds, T(0x0008, 0x1090), "LO", "Karisma 3000");	/* not a word */
 	apply_ok(&ctx, &ds);
-	assert_absent(&ds, T(0x0008, 0x0008));
+	/* Image Type has a vocabulary: the value that is no term goes, the
+	 * terms stay (see test_cs_terms) */
+	assert_str(&ds, T(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\");
+	assert_absent(&ds, T(0x0018, 0x0022));
 	assert_absent(&ds, T(0x0018, 0x0050));
 	assert_absent(&ds, T(0x0020, 0x0011));
 	assert_absent(&ds, T(0x0008, 0x0070));
@@ -1070,6 +1077,267 @@ static void test_kept_values_hold_no_identity(void **state)
 	apply_ok(&ctx, &ds);
 	assert_non_null(str(&ds, T(0x0020, 0x000d)));
 	assert_null(strstr(str(&ds, T(0x0020, 0x000d)), "13057512345"));
+	dcm_ds_free(&ds);
+}
+
+/* Issue 11: no kept value holds a whole word of any person name of the
+ * file: every PN value at any depth (operators, physicians, other
+ * patients), not only hers, a PN written with another VR included.  Words
+ * under 3 bytes, numbers under 6 digits and the words that fill name fields
+ * without naming anyone are not screened for. */
+static void test_kept_values_hold_no_name_of_the_file(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it;
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	ctx.patient_name = "Nordmann^Kari";
+	set(&ds, T(0x0010, 0x0010), "PN", "Nordmann^Kari");
+	set(&ds, T(0x0008, 0x1070), "PN", "Solberg^Per");	/* operator */
+	it = add_item(&ds, T(0x0040, 0x0275));	/* removed (X) */
+	set(it, T(0x0032, 0x1032), "PN", "Haugen^Ola");
+	it = add_item(add_item(add_item(&ds, T(0x0040, 0xa730)),
+			       T(0x0040, 0xa730)), T(0x0040, 0xa730));
+	set(it, T(0x0040, 0xa123), "PN", "Bakke^Ingrid");	/* depth 3 */
+	set(&ds, T(0x0008, 0x1050), "LO", "Eriksen");	/* a PN as LO */
+	set(&ds, T(0x0008, 0x0090), "PN", "van Dijk^Li^^Mrs");
+	set(&ds, T(0x0008, 0x1060), "PN", "UNKNOWN\\12345\\987654321");
+	set(&ds, T(0x0018, 0x0022), "CS", "SOLBERG");
+	set(&ds, T(0x0008, 0x0070), "LO", "Haugen Medical");
+	set(&ds, T(0x0018, 0x1020), "LO", "V1\\bakke 2.1");
+	set(&ds, T(0x0028, 0x1055), "LO", "ERIKSEN");
+	set(&ds, T(0x0018, 0x1401), "LO", "987654321");
+	set(&ds, T(0x0008, 0x1090), "LO", "LI VAN 3000 MRS");
+	set(&ds, T(0x0028, 0x3003), "LO", "UNKNOWN 12345");
+	set(&ds, T(0x0018, 0x0060), "DS", "28");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x0022));
+	assert_absent(&ds, T(0x0008, 0x0070));
+	assert_absent(&ds, T(0x0018, 0x1020));
+	assert_absent(&ds, T(0x0028, 0x1055));
+	assert_absent(&ds, T(0x0018, 0x1401));
+	assert_str(&ds, T(0x0008, 0x1090), "LI VAN 3000 MRS");
+	assert_str(&ds, T(0x0028, 0x3003), "UNKNOWN 12345");
+	assert_str(&ds, T(0x0018, 0x0060), "28");
+	dcm_ds_free(&ds);
+}
+
+/* The names are those of the source before any change: a caller that
+ * collected them (rules_names_collect) may change the dataset and still
+ * screen for them; without a set, rules_apply() collects its own. */
+static void test_names_collected_before_the_rules(void **state)
+{
+	struct dcm_ds ds = { 0 }, orig = { 0 };
+	struct ident_words *names = NULL;
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	set(&orig, T(0x0010, 0x0010), "PN", "Nordmann^Kari");
+	set(&orig, T(0x0008, 0x1070), "PN", "Solberg^Per=SOLBERG^PER");
+	assert_int_equal(rules_names_collect(&orig, "Hansen^Ola", &names), 0);
+	/* NORDMANN KARI SOLBERG PER HANSEN OLA, each once */
+	assert_int_equal(ident_words_count(names), 6);
+	assert_true(ident_words_holds(names, "x-solberg.", 10));
+	assert_false(ident_words_holds(names, "SOLBERGS", 8));
+	assert_false(ident_words_holds(names, "PE", 2));
+
+	ctx_init(&ctx, &fx, 0);
+	ctx.names = names;
+	set(&ds, T(0x0010, 0x0010), "PN", "QQQQQQQQ^QQQQ");	/* scrubbed */
+	set(&ds, T(0x0018, 0x0022), "CS", "NORDMANN");
+	set(&ds, T(0x0028, 0x1055), "LO", "hansen");
+	apply_ok(&ctx, &ds);
+	assert_absent(&ds, T(0x0018, 0x0022));
+	assert_absent(&ds, T(0x0028, 0x1055));
+	dcm_ds_free(&ds);
+	ident_words_free(names);
+	dcm_ds_free(&orig);
+}
+
+/* The names of a file are bounded (4096 distinct words of at most 256
+ * bytes); beyond that the file cannot be screened with confidence and
+ * rules_apply() fails (the caller quarantines it). */
+static void test_names_bounded(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct ident_words *names = NULL;
+	struct rules_ctx ctx;
+	struct fx fx;
+	char *v, word[300];
+	size_t i, o = 0;
+
+	(void)state;
+	v = malloc(4097 * 8);
+	assert_non_null(v);
+	for (i = 0; i < 4097; i++)	/* 4097 distinct words */
+		o += (size_t)sprintf(v + o, "%sW%05zu", i ? "^" : "", i);
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x1070), "PN", v);
+	assert_int_equal(rules_names_collect(&ds, NULL, &names), -EBADMSG);
+	assert_null(names);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+	v[o - 7] = 0;	/* 4096 words: fine, and repeating one adds none */
+	set(&ds, T(0x0008, 0x1070), "PN", v);
+	set(&ds, T(0x0008, 0x1050), "PN", "W00001^w00002");
+	assert_int_equal(rules_names_collect(&ds, NULL, &names), 0);
+	assert_int_equal(ident_words_count(names), 4096);
+	ident_words_free(names);
+	apply_ok(&ctx, &ds);
+	dcm_ds_free(&ds);
+
+	memset(word, 'N', sizeof(word) - 1);	/* one word of 299 bytes */
+	word[sizeof(word) - 1] = 0;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0040, 0xa123), "PN", word);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	dcm_ds_free(&ds);
+	free(v);
+}
+
+/* fs/data/cs-terms.tsv: every row names a CS (or LO) attribute of the
+ * dictionary under its keyword, and every term is found again. */
+static void test_cs_terms_table(void **state)
+{
+	const char *t = tables_cs_terms_tsv;
+	size_t rows = 0;
+	char vr[3];
+
+	(void)state;
+	while (*t == '#')
+		t = strchr(t, '\n') + 1;
+	t = strchr(t, '\n') + 1;	/* the header */
+	while (*t) {
+		char line[256], *f[5], *sv = NULL, *kw;
+		const char *nl = strchr(t, '\n');
+		size_t n = nl ? (size_t)(nl - t) : strlen(t), k;
+		unsigned g, e, pos;
+		uint32_t tag;
+
+		assert_true(n < sizeof(line));
+		memcpy(line, t, n);
+		line[n] = 0;
+		for (k = 0; k < 5; k++)
+			f[k] = strtok_r(k ? NULL : line, "\t", &sv);
+		assert_non_null(f[4]);
+		assert_int_equal(sscanf(f[0], "%4x,%4x", &g, &e), 2);
+		tag = T(g, e);
+		dicom_dict_vr(tag, NULL, vr);
+		if (strcmp(vr, "CS") && strcmp(vr, "LO"))
+			fail_msg("%s: VR %s", f[1], vr);
+		kw = f[1];
+		assert_true(*kw);
+		pos = f[2][0] == '*' ? 1 : (unsigned)atoi(f[2]);
+		assert_int_equal(rules_cs_term(R, tag, pos, f[3]), 1);
+		if (f[2][strlen(f[2]) - 1] == '+' || f[2][0] == '*')
+			assert_int_equal(rules_cs_term(R, tag, 200, f[3]), 1);
+		rows++;
+		t += n + (nl ? 1 : 0);
+	}
+	assert_true(rows > 600);
+	assert_int_equal(rules_cs_term(R, T(0x0008, 0x0008), 1, "PRIMARY"), 0);
+	assert_int_equal(rules_cs_term(R, T(0x0008, 0x0008), 3, "PRIMARY"), 0);
+	assert_int_equal(rules_cs_term(R, T(0x0018, 0x5101), 1, "MLO"), 1);
+	assert_int_equal(rules_cs_term(R, T(0x0018, 0x5101), 1, "MLO "), 0);
+	assert_int_equal(rules_cs_term(R, T(0x0018, 0x0022), 1, "X"),
+			 -ENOENT);
+}
+
+/* Issue 11: a CS attribute with a known vocabulary keeps only its terms
+ * (fs/data/cs-terms.tsv); a value that is no term (a surname, a vendor's
+ * word) is emptied in place, trailing empty values dropped down to the
+ * positions the vocabulary names; nothing left, or a VM the dictionary
+ * does not allow, is an invalid value (what the IOD needs, or removed).
+ * Terms are kept even when spelt like a name in the file. */
+static void test_cs_terms(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it;
+	struct rules_ctx ctx;
+	struct fx fx;
+	const struct audit_rec *a;
+	char path[32];
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x1070), "PN", "Lin^Mei");	/* an operator */
+	set(&ds, T(0x0008, 0x0008), "CS", "ORIGINAL\\PRIMARY\\SOLBERG");
+	set(&ds, T(0x0018, 0x7004), "CS", "HANSEN");
+	set(&ds, T(0x0018, 0x5101), "CS", "LATERAL");
+	set(&ds, T(0x0020, 0x0062), "CS", " L ");
+	set(&ds, T(0x0028, 0x1040), "CS", "LIN");	/* a term */
+	set(&ds, T(0x0018, 0x0022), "CS", "LIN");	/* no vocabulary */
+	set(&ds, T(0x0018, 0x1166), "CS", "RECIPROCATING\\FOCUSED");
+	set(&ds, T(0x0018, 0x7050), "CS", "MOLYBDENUM\\HANSEN");
+	set(&ds, T(0x0020, 0x0020), "CS", "A\\FR");
+	set(&ds, T(0x0018, 0x0015), "CS", "");
+	set(&ds, T(0x0008, 0x0068), "CS", "for presentation");
+	set(&ds, T(0x0028, 0x1054), "LO", "HANSEN");
+	it = add_item(&ds, T(0x0054, 0x0220));	/* View Code Sequence */
+	set(it, T(0x0018, 0x1191), "CS", "HANSEN");
+	set(it, T(0x0018, 0x7060), "CS", "AUTOMATIC");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\");
+	snprintf(path, sizeof(path), "%08X", T(0x0008, 0x0008));
+	a = find_audit(&fx, path);
+	assert_non_null(a);
+	assert_string_equal(a->action, "C");
+	assert_absent(&ds, T(0x0018, 0x7004));
+	assert_absent(&ds, T(0x0018, 0x5101));
+	assert_str(&ds, T(0x0020, 0x0062), "L");
+	assert_str(&ds, T(0x0028, 0x1040), "LIN");
+	assert_absent(&ds, T(0x0018, 0x0022));
+	assert_str(&ds, T(0x0018, 0x1166), "RECIPROCATING\\FOCUSED");
+	assert_str(&ds, T(0x0018, 0x7050), "MOLYBDENUM");
+	assert_str(&ds, T(0x0020, 0x0020), "A\\FR");
+	assert_empty(&ds, T(0x0018, 0x0015));
+	assert_absent(&ds, T(0x0008, 0x0068));
+	assert_absent(&ds, T(0x0028, 0x1054));
+	assert_absent(it, T(0x0018, 0x1191));
+	assert_str(it, T(0x0018, 0x7060), "AUTOMATIC");
+	dcm_ds_free(&ds);
+
+	/* Image Type: positions kept, trailing empties dropped to value 3 */
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x0008), "CS",
+	    "DERIVED\\PRIMARY\\TOMOSYNTHESIS\\GENERATED_2D");
+	set(&ds, T(0x0008, 0x9007), "CS", "ORIGINAL\\PRIMARY");	/* none */
+	set(&ds, T(0x0008, 0x0060), "CS", "MG");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0008),
+		   "DERIVED\\PRIMARY\\TOMOSYNTHESIS\\GENERATED_2D");
+	assert_str(&ds, T(0x0008, 0x0060), "MG");
+	dcm_ds_free(&ds);
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x0008), "CS",
+	    "ORIGINAL\\PRIMARY\\HANSEN\\NONE\\X\\\\100000");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\\\NONE");
+	dcm_ds_free(&ds);
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0008, 0x0008), "CS", "ORIGINAL\\PRIMARY\\\\\\HANSEN");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0008), "ORIGINAL\\PRIMARY\\");
+	dcm_ds_free(&ds);
+
+	/* with the IOD: what it needs instead of a value with no term left */
+	ctx_init(&ctx, &fx, 0);
+	ctx.iod_name = MG_IOD;
+	set(&ds, T(0x0008, 0x0008), "CS", "PRIMARY\\ORIGINAL");	/* Type 1 */
+	set(&ds, T(0x0018, 0x7004), "CS", "HANSEN");		/* Type 2 */
+	set(&ds, T(0x0020, 0x0062), "CS", "HANSEN");		/* Type 1 */
+	set(&ds, T(0x0018, 0x5101), "CS", "HANSEN");		/* Type 3 */
+	set(&ds, T(0x0008, 0x0060), "CS", "MG\\HANSEN");	/* VM 1 */
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0008), "ANON");
+	assert_empty(&ds, T(0x0018, 0x7004));
+	assert_str(&ds, T(0x0020, 0x0062), "ANON");
+	assert_absent(&ds, T(0x0018, 0x5101));
+	assert_str(&ds, T(0x0008, 0x0060), "ANON");
 	dcm_ds_free(&ds);
 }
 
@@ -1527,6 +1795,11 @@ int main(void)
 		cmocka_unit_test(test_kept_values_valid),
 		cmocka_unit_test(test_safe_text_forms),
 		cmocka_unit_test(test_kept_values_hold_no_identity),
+		cmocka_unit_test(test_kept_values_hold_no_name_of_the_file),
+		cmocka_unit_test(test_names_collected_before_the_rules),
+		cmocka_unit_test(test_names_bounded),
+		cmocka_unit_test(test_cs_terms_table),
+		cmocka_unit_test(test_cs_terms),
 		cmocka_unit_test(test_iod_types),
 		cmocka_unit_test(test_compound_by_iod),
 		cmocka_unit_test(test_dummy_item),
