@@ -132,6 +132,27 @@ static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 	return 0;
 }
 
+/* The inflated pixel data of a deflated source, through buf: inflated a
+ * buffer at a time, never held whole. */
+static int copy_inflated(struct view_file *vf, int dst, char *buf)
+{
+	uint64_t off = vf->src_off, left = vf->src_len;
+	int err;
+
+	while (left) {
+		size_t n = left > COPY_BUF ? COPY_BUF : (size_t)left;
+
+		err = view_file_inflate(vf, off, buf, n);
+		if (!err)
+			err = write_all(dst, buf, n);
+		if (err)
+			return err;
+		off += n;
+		left -= n;
+	}
+	return 0;
+}
+
 /* Whether the entry name (relative to dirfd; a symbolic link is never
  * followed, and is never ours) carries exactly the mark want (len bytes;
  * an owner mark alone matches a full mark of the same owner).  Read
@@ -227,7 +248,9 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	}
 	if (vf) {
 		err = write_all(fd, vf->header, vf->header_len);
-		if (!err && vf->src_len)
+		if (!err && vf->src_len && vf->inflated)
+			err = copy_inflated(vf, fd, buf);
+		else if (!err && vf->src_len)
 			err = copy_range(vf->src_fd, vf->src_off, vf->src_len,
 					 fd, buf);
 		if (!err && view_file_changed(vf))

@@ -632,13 +632,17 @@ _Static_assert(offsetof(struct bufvec2, extra) ==
 			       sizeof(struct fuse_buf),
 	       "fuse_bufvec layout");
 
+/* inflated: the bytes of a VIEW_SPAN_INFLATED span, already read */
 static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
-		    const struct view_span *sp)
+		    const struct view_span *sp, void *inflated)
 {
 	memset(fb, 0, sizeof(*fb));
 	fb->size = (size_t)sp->len;
 	if (sp->kind == VIEW_SPAN_HEADER) {
 		fb->mem = vf->header + sp->off;	/* lives until release() */
+		fb->fd = -1;
+	} else if (sp->kind == VIEW_SPAN_INFLATED) {
+		fb->mem = inflated;
 		fb->fd = -1;
 	} else {
 		fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -661,6 +665,8 @@ static int source_cached(const struct view_file *vf,
 
 	if (sp->kind == VIEW_SPAN_HEADER || !sp->len)
 		return 1;
+	if (sp->kind == VIEW_SPAN_INFLATED)
+		return 0;	/* inflating takes a while, and reads */
 	return preadv2(vf->src_fd, &iov, 1, (off_t)(sp->off + sp->len - 1),
 		       RWF_NOWAIT) == 1;
 }
@@ -672,7 +678,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct mfile *f = mfile_get(fi);	/* until our reply is sent */
 	struct view_span span[2];
 	struct bufvec2 b;	/* on the stack: no allocation per read */
+	uint8_t *inflated = NULL;	/* the pixel bytes of a deflated
+					 * source, inflated for this read */
 	unsigned n;
+	int err;
 
 	(void)ino;
 	if (off < 0) {
@@ -712,15 +721,35 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
 	}
+	if (span[n - 1].kind == VIEW_SPAN_INFLATED) {
+		/* at most one read request's worth (max_write) */
+		inflated = malloc(span[n - 1].len ? (size_t)span[n - 1].len
+						  : 1);
+		err = inflated ? view_file_inflate(f->vf, span[n - 1].off,
+						   inflated,
+						   (size_t)span[n - 1].len)
+			       : -ENOMEM;
+		if (err) {
+			fprintf(stderr, "deidfs: inode %" PRIu64
+					": cannot inflate the source: %s\n",
+				f->n->ino, strerror(-err));
+			fuse_reply_err(req, -err);
+			goto out;
+		}
+	}
 	b.bv = FUSE_BUFVEC_INIT(0);
 	b.bv.count = n;
 	/* Name the second buf by its own member: indexing bv.buf[1] would
 	 * be out of bounds, and the compiler may drop such stores. */
-	set_buf(&b.bv.buf[0], f->vf, &span[0]);
+	set_buf(&b.bv.buf[0], f->vf, &span[0], inflated);
 	if (n == 2)
-		set_buf(&b.extra, f->vf, &span[1]);
+		set_buf(&b.extra, f->vf, &span[1], inflated);
 	fuse_reply_data(req, &b.bv, FUSE_BUF_SPLICE_MOVE);
 out:
+	if (inflated) {
+		explicit_bzero(inflated, (size_t)span[n - 1].len);
+		free(inflated);
+	}
 	mfile_put(m, f);
 }
 

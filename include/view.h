@@ -22,11 +22,13 @@
 #ifndef DEIDFS_VIEW_H
 #define DEIDFS_VIEW_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "inflate.h"
 #include "rules.h"
 
 struct store;
@@ -67,6 +69,8 @@ struct view_config {
 	int cache_headers;		/* keep the refresh's headers for the
 					 * opens that follow (export: each file
 					 * is then parsed once); bounded */
+	uint64_t parse_budget;		/* bytes all parses hold at once
+					 * (budget.h); 0: BUDGET_DEFAULT */
 };
 
 /* Counters of a refresh and a build (the run report). */
@@ -180,6 +184,12 @@ struct view_file {
 	uint64_t size;		/* header_len + src_len */
 	struct stat src_st;	/* the source as it was when the header was
 				 * generated: readers refuse any other */
+	uint8_t inflated;	/* a deflated source: src_off and src_len lie
+				 * in the inflated dataset; read them with
+				 * view_file_inflate(), never from src_fd */
+	struct inflate_where deflate;
+	pthread_mutex_t z_lock;	/* guards z; leaf lock */
+	struct inflate_cursor *z;	/* created by the first such read */
 };
 
 /*
@@ -203,10 +213,27 @@ int view_stat_same(const struct stat *a, const struct stat *b);
  * from (or cannot be checked): readers must not serve its pixel bytes. */
 int view_file_changed(const struct view_file *vf);
 
-enum view_span_kind { VIEW_SPAN_HEADER = 1, VIEW_SPAN_SOURCE };
+/*
+ * Read len bytes at off of an inflated source range (a VIEW_SPAN_INFLATED
+ * span) into buf.  The pixel data of a deflated source is inflated as it
+ * is read, never held: the file keeps a cursor (a few MiB, see inflate.h)
+ * that reads in order cheaply and anywhere else from its nearest access
+ * point.  Any thread; reads of one file take turns (vf->z_lock).  Returns
+ * 0, -EIO (the stream is not what the index found: the source changed),
+ * -ENOMEM.
+ */
+int view_file_inflate(struct view_file *vf, uint64_t off, void *buf,
+		      size_t len);
+
+enum view_span_kind {
+	VIEW_SPAN_HEADER = 1,
+	VIEW_SPAN_SOURCE,
+	VIEW_SPAN_INFLATED,	/* view_file_inflate() */
+};
 struct view_span {
 	enum view_span_kind kind;
-	uint64_t off;		/* into header, or source file offset */
+	uint64_t off;		/* into header, source file offset, or
+				 * offset in the inflated dataset */
 	uint64_t len;
 };
 

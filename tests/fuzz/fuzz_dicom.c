@@ -149,10 +149,15 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 		goto out;
 	if (dicom_write_header(&q.ds, &q, q.sop_class_uid, sop, &hdr, &hlen))
 		goto out;
-	if (q.has_pixel && q.pixel_val) {
-		served_make(s, hdr, hlen, q.pixel_val, (size_t)q.pixel_len, 0,
+	if (q.has_pixel && q.deflated) {
+		/* served inflated, a range of the inflated dataset */
+		uint8_t *px = mem_inflated(data, size, &q.deflate, q.pixel_off,
+					   q.pixel_len);
+
+		CHECK(px, "the pixel data of a deflated source inflates");
+		served_make(s, hdr, hlen, px, (size_t)q.pixel_len, 0,
 			    q.pixel_len);
-		s->hlen = s->n;	/* analysis_run() puts it in the header */
+		free(px);
 	} else if (q.has_pixel) {
 		served_make(s, hdr, hlen, data, size, q.pixel_off,
 			    q.pixel_len);
@@ -305,9 +310,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	CHECK(an.header || an.rec.status != RULES_OK,
 	      "a header or a quarantine reason");
-	if (an.header)
+	if (an.header && an.inflated) {
+		uint8_t *px = mem_inflated(data, size, &an.deflate, an.src_off,
+					   an.src_len);
+
+		CHECK(px, "the pixel data of a deflated source inflates");
+		served_make(&ref, an.header, an.header_len, px,
+			    (size_t)an.src_len, 0, an.src_len);
+		free(px);
+	} else if (an.header) {
 		served_make(&ref, an.header, an.header_len, data, size,
 			    an.src_off, an.src_len);
+	}
 
 	/* 2. step by step, from memory */
 	err = parse_mem(data, size, &p);
