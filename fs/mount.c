@@ -297,6 +297,11 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 	*out = NULL;
 	if (refresh) {
 		ret = view_refresh(e, vs, progress, parg);
+		if (ret == -ELOOP && vs->inside) {
+			snprintf(err, errsz, "%s",
+				 view_place_error(vs->inside, 1));
+			return ret;
+		}
 		if (ret == -EBUSY) {
 			snprintf(err, errsz,
 				 "--db: it is locked by another process "
@@ -1242,6 +1247,8 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 		    &m.cur, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "deidfs: %s\n", err);
+		if (ret == -ELOOP && vs.inside)
+			rc = 2;		/* a usage error, as in main.c */
 		goto out;
 	}
 	if (!o->quiet) {

@@ -245,9 +245,42 @@ struct entries {
 	char **lost;		/* their paths (PHI, owned), up to LOST_MAX */
 	size_t nlost;
 	int lost_all;		/* too many to note: prune nothing */
+	const struct view_guard *guard;	/* borrowed from the config */
+	size_t nguard;
+	enum view_place inside;	/* a guarded folder met: the walk stops */
 };
 
 #define LOST_MAX 1024
+
+/* The place of guard that the folder st is, or 0.  A handful of pairs per
+ * folder. */
+static enum view_place guarded(const struct view_guard *g, size_t n,
+			       const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (g[i].dev == st->st_dev && g[i].ino == st->st_ino)
+			return g[i].what;
+	return 0;
+}
+
+const char *view_place_error(enum view_place what, int mount)
+{
+	if (what == VIEW_PLACE_DB)
+		return "--db must not be inside the source tree or the view: "
+		       "it holds the key and the original identities (a "
+		       "folder of the source tree is the db's folder or one "
+		       "above it, under another name: a bind mount?)";
+	return mount ? "the mount point must not be inside the source tree, "
+		       "nor the source inside it (a folder of the source tree "
+		       "is the mount point or one above it, under another "
+		       "name: a bind mount?)"
+		     : "the destination must not be inside the source tree, "
+		       "nor the source inside it (a folder of the source tree "
+		       "is the destination or one above it, under another "
+		       "name: a bind mount?)";
+}
 
 /* A folder that could not be read: what the index has below it is kept
  * (see keep_lost()).  Past LOST_MAX folders, or out of memory, nothing at
@@ -346,9 +379,17 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 		snprintf(path, plen, "%s%s%s", prefix, *prefix ? "/" : "",
 			 names[i]);
 		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd, names[i],
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						 O_CLOEXEC);
+			int sub;
+
+			es->inside = guarded(es->guard, es->nguard, &st);
+			if (es->inside) {
+				free(path);
+				err = -ELOOP;
+				break;
+			}
+			sub = openat(dirfd, names[i],
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
 
 			if (sub < 0 && depth == 0 && errno == EACCES &&
 			    !strcmp(names[i], "lost+found"))
@@ -405,6 +446,62 @@ static void entries_free(struct entries *es)
 	}
 	free(es->lost);
 	memset(es, 0, sizeof(*es));
+}
+
+/* Folders only, for view_guard_walk(). */
+static int guard_walk(int dirfd, unsigned depth, const struct view_guard *g,
+		      size_t n, enum view_place *hit)
+{
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	if (depth > WALK_MAX_DEPTH) {
+		close(dirfd);
+		return 0;
+	}
+	d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return 0;	/* unreadable: the refresh reports it */
+	}
+	while (!err && (de = readdir(d))) {
+		struct stat st;
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		*hit = guarded(g, n, &st);
+		if (*hit)
+			err = -ELOOP;
+		else if ((sub = openat(dirfd, de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					       O_CLOEXEC)) >= 0)
+			err = guard_walk(sub, depth + 1, g, n, hit);
+	}
+	closedir(d);
+	return err;
+}
+
+int view_guard_walk(const char *source, const struct view_guard *guard,
+		    size_t nguard, enum view_place *hit)
+{
+	struct stat st;
+	int fd;
+
+	*hit = 0;
+	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && (*hit = guarded(guard, nguard, &st))) {
+		close(fd);
+		return -ELOOP;
+	}
+	return guard_walk(fd, 0, guard, nguard, hit);
 }
 
 /* --------------------------------------------------------------- refresh */
@@ -672,12 +769,32 @@ int view_refresh(struct view_engine *e, struct view_stats *vs,
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
-	dfd = dup(e->root_fd);
-	if (dfd < 0)
-		return -errno;
-	/* fdopendir() takes over the fd and its offset: rewind our dup. */
-	lseek(dfd, 0, SEEK_SET);
-	err = walk(dfd, "", 0, &es);
+	/* The source tree must not hold the db or the view under another
+	 * name: checked folder by folder as the walk meets them, before the
+	 * store is written. */
+	es.guard = e->cfg.guard;
+	es.nguard = e->cfg.nguard;
+	{
+		struct stat rst;
+
+		if (fstat(e->root_fd, &rst) == 0)
+			es.inside = guarded(es.guard, es.nguard, &rst);
+	}
+	if (es.inside) {
+		err = -ELOOP;
+	} else {
+		dfd = dup(e->root_fd);
+		if (dfd < 0) {
+			err = -errno;
+			goto out;
+		}
+		/* fdopendir() takes over the fd and its offset: rewind our
+		 * dup. */
+		lseek(dfd, 0, SEEK_SET);
+		err = walk(dfd, "", 0, &es);
+	}
+	if (es.inside)
+		vs->inside = es.inside;
 	if (err)
 		goto out;
 	vs->files_seen += es.n;

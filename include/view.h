@@ -46,6 +46,20 @@ struct view;
 #define VIEW_INO_CSV 2
 #define VIEW_INO_REASONS 4
 
+/*
+ * A folder the source tree must not contain, by device and inode: the db's
+ * folder or one above it (the db would be inside the source), the view's
+ * (the destination or the mount point) or one above it.  Names cannot show
+ * it when the tree reaches the folder under another name, such as a bind
+ * mount of one of its subfolders; the walk of the source sees it.
+ */
+enum view_place { VIEW_PLACE_DB = 1, VIEW_PLACE_VIEW };
+struct view_guard {
+	dev_t dev;
+	ino_t ino;
+	enum view_place what;
+};
+
 struct view_config {
 	const char *source;		/* source tree root */
 	struct store *store;		/* borrowed, open */
@@ -71,6 +85,9 @@ struct view_config {
 					 * is then parsed once); bounded */
 	uint64_t parse_budget;		/* bytes all parses hold at once
 					 * (budget.h); 0: BUDGET_DEFAULT */
+	const struct view_guard *guard;	/* folders the source must not
+					 * contain (borrowed), or NULL */
+	size_t nguard;
 };
 
 /* Counters of a refresh and a build (the run report). */
@@ -93,6 +110,8 @@ struct view_stats {
 	uint64_t dirs_unreadable;	/* source folders that could not be
 					 * read (also counted in errors) */
 	uint64_t bytes;			/* bytes of the published files */
+	enum view_place inside;		/* view_refresh() failed with -ELOOP:
+					 * the source tree holds this place */
 };
 
 /* Progress callback (may be NULL): done of total files so far. */
@@ -117,10 +136,27 @@ const struct view_config *view_engine_config(const struct view_engine *e);
  * (never following symlinks, skipping non-regular entries), analyse new or
  * changed files (size, mtime, inode, options) with cfg->jobs workers, prune
  * records of removed files.  Returns 0, or -errno when the walk or the
- * store fails (a bad file is never an error: it is quarantined).
+ * store fails (a bad file is never an error: it is quarantined); -ELOOP
+ * when the walk meets a folder of cfg->guard (st->inside says which),
+ * before anything is written to the store.
  */
 int view_refresh(struct view_engine *e, struct view_stats *st,
 		 view_progress_fn progress, void *arg);
+
+/*
+ * Walk the folders of the source tree (only them: cheaper than a refresh)
+ * for a folder of guard, for a check before anything is written: the
+ * refresh's walk checks too, but a new db is created before it, and a
+ * mount without refresh has none.  Returns 0, -ELOOP (*hit says which
+ * place), or -errno when the source cannot be opened; folders that cannot
+ * be read are passed over (the refresh reports them).
+ */
+int view_guard_walk(const char *source, const struct view_guard *guard,
+		    size_t nguard, enum view_place *hit);
+
+/* What to tell the user when the source tree holds a guarded place
+ * (static text, no path). */
+const char *view_place_error(enum view_place what, int mount);
 
 /*
  * Build the view from the index: cohort linking with the CSV, names,
