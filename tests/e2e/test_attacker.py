@@ -316,6 +316,99 @@ def test_db_or_view_inside_the_source_by_another_name(deidfs, archive_copy,
         subprocess.run(["umount", str(alias)])
 
 
+def _bind(what, where):
+    r = subprocess.run(["mount", "--bind", str(what), str(where)],
+                       stderr=subprocess.PIPE)
+    if r.returncode:
+        pytest.skip("no bind mount here: %s" % r.stderr.decode())
+
+
+def _everything(root):
+    return sorted(os.path.relpath(os.path.join(dp, n), str(root))
+                  for dp, dns, fns in os.walk(str(root)) for n in dns + fns)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (bind mounts)")
+def test_db_or_view_under_a_bind_mount_of_a_source_subfolder(
+        deidfs, archive_copy, tmp_path):
+    """A subfolder of the source bind-mounted elsewhere: a db, a destination
+    or a mount point placed under that other name is inside the source all
+    the same, though no name and no folder above it says so.  The walk of
+    the source meets the folder: refused (exit 2, as for another name of
+    the source itself) before anything is written there, whether the db is
+    new (checked before it is created), already exists (checked before the
+    refresh writes to it), or the mount has no refresh.  And the other way
+    round: a source that holds (by a bind mount) the folder of the db or
+    the destination is refused the same."""
+    arch = archive_copy
+    ident = str(arch.identified)
+    sub = next(os.path.join(dp, d) for dp, dns, _ in os.walk(ident)
+               for d in sorted(dns))
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = os.path.join(ident, "zz-link")
+    good_db = tmp_path / "good.db"
+    r = run(deidfs, "export", "-q", "--db", good_db, "--csv", arch.csv,
+            ident, tmp_path / "ok")
+    assert r.returncode == 0, r.stderr
+    before = _everything(ident)
+    _bind(sub, alias)
+    mounted = []
+    try:
+        def refused(*args):
+            r = run(deidfs, *args, timeout=120)
+            if r.returncode == 0 and args[0] == "mount":
+                mounted.append(args[-1])
+            assert r.returncode == 2, (args, r.stderr)
+            assert "must not be inside" in r.stderr, r.stderr
+            assert _everything(ident) == before, args
+
+        # a new db under the other name
+        refused("export", "--db", alias / "p.db", "--csv", arch.csv, ident,
+                tmp_path / "out")
+        assert not os.path.exists(str(tmp_path / "out"))
+        # a destination under it, with a new db and with an existing one
+        refused("export", "--db", tmp_path / "new.db", "--csv", arch.csv,
+                ident, alias / "out")
+        assert not os.path.exists(str(tmp_path / "new.db"))
+        refused("export", "--db", good_db, "--csv", arch.csv, ident,
+                alias / "out")
+        # a db an earlier version left there, found by the refresh's walk
+        shutil.copyfile(str(good_db), os.path.join(sub, "old.db"))
+        before = _everything(ident)
+        refused("export", "--db", alias / "old.db", "--csv", arch.csv,
+                ident, tmp_path / "out")
+        os.unlink(os.path.join(sub, "old.db"))
+        # a mount point under it: with a refresh, and without
+        os.mkdir(os.path.join(sub, "mnt"))
+        before = _everything(ident)
+        if os.path.exists("/dev/fuse"):
+            for extra in ([], ["--no-refresh"]):
+                refused("mount", "--db", good_db, "--csv", arch.csv,
+                        *extra, ident, alias / "mnt")
+        os.rmdir(os.path.join(sub, "mnt"))
+        # the source holding the db's folder or the destination's parent
+        subprocess.run(["umount", str(alias)])
+        os.mkdir(link)
+        before = _everything(ident)
+        _bind(outside, link)
+        before = _everything(ident)
+        refused("export", "--db", good_db, "--csv", arch.csv, ident,
+                outside / "out")
+        refused("export", "--db", outside / "x.db", "--csv", arch.csv,
+                ident, tmp_path / "out")
+        assert os.listdir(str(outside)) == []
+    finally:
+        for mp in mounted:
+            subprocess.run(["fusermount3", "-u", str(mp)])
+        subprocess.run(["umount", str(alias)], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", link], stderr=subprocess.DEVNULL)
+        if os.path.isdir(link):
+            os.rmdir(link)
+
+
 # ------------------------------------------------------ the cleaned CSV
 
 def test_csv_kept_cells_carry_no_id_formula_or_nul(deidfs, archive_copy,
