@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_piece(struct bytemap *m, uint64_t len, uint64_t at, int src)
+static int add_piece(struct bytemap *m, uint64_t len, uint64_t at,
+		     int kind)
 {
 	struct bytemap_piece *last = m->n ? &m->piece[m->n - 1] : NULL;
 
@@ -15,7 +16,7 @@ static int add_piece(struct bytemap *m, uint64_t len, uint64_t at, int src)
 		return 0;
 	if (len > UINT64_MAX - m->size)
 		return -E2BIG;
-	if (last && last->src == src && last->at + last->len == at) {
+	if (last && last->kind == kind && last->at + last->len == at) {
 		last->len += len;	/* contiguous with the previous run */
 		m->size += len;
 		return 0;
@@ -35,7 +36,7 @@ static int add_piece(struct bytemap *m, uint64_t len, uint64_t at, int src)
 	m->piece[m->n].out = m->size;
 	m->piece[m->n].len = len;
 	m->piece[m->n].at = at;
-	m->piece[m->n].src = (uint8_t)src;
+	m->piece[m->n].kind = (uint8_t)kind;
 	m->n++;
 	m->size += len;
 	return 0;
@@ -77,7 +78,7 @@ int bytemap_add_gen(struct bytemap *m, const void *p, size_t n)
 	err = gen_reserve(m, n);
 	if (err)
 		return err;
-	err = add_piece(m, n, m->gen_len, 0);
+	err = add_piece(m, n, m->gen_len, BYTEMAP_GEN);
 	if (err)
 		return err;
 	memcpy(m->gen + m->gen_len, p, n);
@@ -94,7 +95,7 @@ int bytemap_add_zero(struct bytemap *m, size_t n)
 	err = gen_reserve(m, n);
 	if (err)
 		return err;
-	err = add_piece(m, n, m->gen_len, 0);
+	err = add_piece(m, n, m->gen_len, BYTEMAP_GEN);
 	if (err)
 		return err;
 	memset(m->gen + m->gen_len, 0, n);
@@ -106,7 +107,27 @@ int bytemap_add_src(struct bytemap *m, uint64_t off, uint64_t n)
 {
 	if (n > UINT64_MAX - off)
 		return -E2BIG;
-	return add_piece(m, n, off, 1);
+	return add_piece(m, n, off, BYTEMAP_SRC);
+}
+
+int bytemap_add_inflated(struct bytemap *m, uint64_t off, uint64_t n)
+{
+	if (n > UINT64_MAX - off)
+		return -E2BIG;
+	return add_piece(m, n, off, BYTEMAP_INFLATED);
+}
+
+int bytemap_add_piece(struct bytemap *m, const struct bytemap *b,
+		      const struct bytemap_piece *q)
+{
+	switch (q->kind) {
+	case BYTEMAP_SRC:
+		return bytemap_add_src(m, q->at, q->len);
+	case BYTEMAP_INFLATED:
+		return bytemap_add_inflated(m, q->at, q->len);
+	default:
+		return bytemap_add_gen(m, b->gen + q->at, (size_t)q->len);
+	}
 }
 
 size_t bytemap_find(const struct bytemap *m, uint64_t off)

@@ -10,8 +10,9 @@
  * structure of the file is walked here with every length checked, and GDCM
  * supplies what it is good at and cannot be fed hostile bytes: the public and
  * private data dictionaries (VRs of implicit-VR files) and the table of
- * well-known UIDs.  Deflated datasets are inflated with zlib (-lz; GDCM
- * itself depends on it).
+ * well-known UIDs.  Deflated datasets are read through an inflating
+ * cursor (fs/inflate.c, zlib): measured once as a stream, then the header
+ * inflated again as the parser asks for it; the pixel data is never held.
  *
  * Values are copied out as the raw bytes of the file, so a big-endian
  * source round-trips exactly when written back in the same transfer syntax.
@@ -22,7 +23,9 @@
  * Duplicate tags in one dataset: the first one is kept, later ones dropped.
  */
 extern "C" {
+#include "budget.h"
 #include "dcm.h"
+#include "inflate.h"
 }
 #include "dicom.h"
 
@@ -30,7 +33,6 @@ extern "C" {
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include <new>
 
@@ -55,18 +57,11 @@ const uint32_t TAG_ITEM_DELIM = DCM_TAG(0xfffe, 0xe00d);
 const uint32_t TAG_SEQ_DELIM = DCM_TAG(0xfffe, 0xe0dd);
 const uint32_t TAG_PIXEL = DCM_TAG(0x7fe0, 0x0010);
 const uint64_t HEADER_LIMIT = 4ull * DCM_MAX_VALUE;
-const uint64_t INFLATE_LIMIT = 1ull << 30;	/* zip bombs */
 const uint64_t MAX_FRAGMENTS = 10000000;
 const size_t FIRST_READ = 64 * 1024;
-
-/* zlib entry points (linked with -lz: GDCM's own reader cannot be used,
- * see the top, so deflated datasets are inflated here). */
-struct zlib_api {
-	int (*init2)(z_streamp, int, const char *, int);
-	int (*inflate)(z_streamp, int);
-	int (*end)(z_streamp);
-};
-const zlib_api zlib = { inflateInit2_, inflate, inflateEnd };
+const size_t PARSE_RING = 256 * 1024;	/* inflated bytes a parse keeps */
+/* Dataset values are counted against the budget in steps this big. */
+const uint64_t VALUE_STEP = 1 << 20;
 
 void wipe_free(void *p, size_t n)
 {
@@ -181,20 +176,34 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 
 /* ---- source buffer --------------------------------------------------- */
 
-/* The first bytes of the source, loaded on demand and grown geometrically;
- * or (deflated) an inflated dataset in memory.  Holds PHI: wiped. */
+/*
+ * A window on the source (or the inflated dataset): the bytes the parser is
+ * at, loaded on demand.  It moves forward with the parser and keeps nothing
+ * behind it: a header is copied into the dataset's values as it is parsed,
+ * and holding it a second time here would double the memory of a big one
+ * (bytes needed again, rarely, are read again).  Values too big for the
+ * window are read straight into their own memory.  Holds PHI: wiped.  Its
+ * bytes are counted against the budget while it holds them.
+ */
 struct buf {
-	const dicom_source *src;	/* NULL: mem is all there is */
+	const dicom_source *src;
 	uint8_t *mem;
-	size_t len;		/* loaded bytes */
+	size_t cap;		/* allocated */
+	uint64_t base;		/* source offset of mem[0] */
+	size_t len;		/* bytes loaded from base */
 	uint64_t size;		/* bytes that exist */
-	uint64_t limit;		/* bytes we agree to load */
+	uint64_t limit;		/* bytes we agree to parse (header limit) */
+	budget *bud;		/* NULL: nothing counted */
+	budget_hold **hold;	/* the parse's holder */
 };
 
 void buf_release(buf *b)
 {
-	wipe_free(b->mem, b->len);
+	wipe_free(b->mem, b->cap);
+	budget_give(*b->hold, b->cap);
 	b->mem = NULL;
+	b->cap = 0;
+	b->base = 0;
 	b->len = 0;
 }
 
@@ -214,52 +223,87 @@ int read_full(const dicom_source *src, uint8_t *dst, size_t n, uint64_t off)
 	return 0;
 }
 
-/* Make [0, end) available in b->mem. */
-int buf_need(buf *b, uint64_t end)
+/* Whether the parser may use the bytes up to end: they exist and are
+ * within the header limit. */
+int buf_check(const buf *b, uint64_t end)
 {
-	uint64_t want;
-	uint8_t *m;
+	return end > b->size || end > b->limit ? -EBADMSG : 0;
+}
+
+bool buf_has(const buf *b, uint64_t pos, uint64_t end)
+{
+	return pos >= b->base && end <= b->base + b->len;
+}
+
+/* Make [pos, end) available in the window; *p points at pos. */
+int buf_at(buf *b, uint64_t pos, uint64_t end, const uint8_t **p)
+{
+	uint64_t want, keep = 0;
 	int err;
 
-	if (end <= b->len)
-		return 0;
-	if (end > b->size || end > b->limit || !b->src)
+	if (end < pos)
 		return -EBADMSG;
-	want = b->len ? (uint64_t)b->len * 2 : FIRST_READ;
-	if (want < end)
-		want = end;
-	if (want > b->size)
-		want = b->size;
-	if (want > b->limit)
-		want = b->limit;
-	m = (uint8_t *)malloc((size_t)want);
-	if (!m)
-		return -ENOMEM;
-	if (b->len)
-		memcpy(m, b->mem, b->len);
-	err = read_full(b->src, m + b->len, (size_t)(want - b->len), b->len);
-	if (err) {
-		wipe_free(m, (size_t)want);
+	err = buf_check(b, end);
+	if (err)
 		return err;
+	if (!buf_has(b, pos, end)) {
+		want = end - pos;
+		if (want < FIRST_READ)
+			want = b->len ? 4 * FIRST_READ : FIRST_READ;
+		if (want > b->size - pos)
+			want = b->size - pos;
+		if (want > b->limit - pos)
+			want = b->limit - pos;
+		if (want < end - pos)
+			want = end - pos;
+		if (pos >= b->base && pos < b->base + b->len)
+			keep = b->base + b->len - pos;	/* already here */
+		if (want > b->cap) {
+			uint8_t *m;
+
+			/* old and new copy both exist for a moment */
+			err = budget_take(b->bud, b->hold, want);
+			if (err)
+				return err;
+			m = (uint8_t *)malloc((size_t)want);
+			if (!m) {
+				budget_give(*b->hold, want);
+				return -ENOMEM;
+			}
+			if (keep)
+				memcpy(m, b->mem + (pos - b->base),
+				       (size_t)keep);
+			/* not realloc: the old copy must be wiped */
+			wipe_free(b->mem, b->cap);
+			budget_give(*b->hold, b->cap);
+			b->mem = m;
+			b->cap = (size_t)want;
+		} else if (keep) {
+			memmove(b->mem, b->mem + (pos - b->base),
+				(size_t)keep);
+		}
+		b->base = pos;
+		b->len = (size_t)keep;
+		err = read_full(b->src, b->mem + keep, (size_t)(want - keep),
+				pos + keep);
+		if (err)
+			return err;
+		b->len = (size_t)want;
 	}
-	buf_release(b);	/* not realloc: the old copy must be wiped */
-	b->mem = m;
-	b->len = (size_t)want;
+	*p = b->mem + (pos - b->base);
 	return 0;
 }
 
-/* n bytes at off, from the buffer when loaded, else straight from the
- * source (fragment headers inside pixel data must not grow the buffer). */
+/* n bytes at off, from the window when loaded, else straight from the
+ * source (fragment headers inside pixel data must not move it). */
 int peek(buf *b, uint64_t off, void *dst, size_t n)
 {
 	if (off > b->size || n > b->size - off)
 		return -EBADMSG;
-	if (off + n <= b->len) {
-		memcpy(dst, b->mem + off, n);
+	if (buf_has(b, off, off + n)) {
+		memcpy(dst, b->mem + (off - b->base), n);
 		return 0;
 	}
-	if (!b->src)
-		return -EBADMSG;
 	return read_full(b->src, (uint8_t *)dst, n, off);
 }
 
@@ -293,6 +337,8 @@ struct hdr {
 struct parser {
 	buf b;
 	uint64_t count;	/* elements + items so far */
+	uint64_t values;	/* value bytes copied into the dataset */
+	uint64_t values_counted;	/* of which counted against the budget */
 	/* top-level Pixel Data, when found */
 	bool pixel;
 	hdr pixel_hdr;
@@ -346,10 +392,9 @@ int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 
 	if (pos > UINT64_MAX - 12)
 		return -EBADMSG;
-	err = buf_need(&P->b, pos + 8);
+	err = buf_at(&P->b, pos, pos + 8, &p);
 	if (err)
 		return err;
-	p = P->b.mem + pos;
 	h->tag = DCM_TAG(get16(p, en.be), get16(p + 2, en.be));
 	h->hlen = 8;
 	h->vr[0] = 0;
@@ -380,10 +425,9 @@ int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 		distrust_vr(ds, h);
 		return 0;
 	}
-	err = buf_need(&P->b, pos + 12);
+	err = buf_at(&P->b, pos, pos + 12, &p);
 	if (err)
 		return err;
-	p = P->b.mem + pos;
 	h->len = get32(p + 8, en.be);
 	h->hlen = 12;
 	distrust_vr(ds, h);
@@ -428,23 +472,40 @@ int walk_fragments(parser *P, enc en, uint64_t pos, uint64_t *next)
 	return -EBADMSG;
 }
 
-/* Copy [pos, pos+len) of the buffer into a new value of e. */
+/* Copy [pos, pos+len) of the source into a new value of e. */
 int take_value(parser *P, dcm_elem *e, uint64_t pos, uint64_t len)
 {
+	const uint8_t *p;
 	int err;
 
 	if (len > DCM_MAX_VALUE)
 		return -EBADMSG;
-	err = buf_need(&P->b, pos + len);
+	err = buf_check(&P->b, pos + len);
 	if (err)
 		return err;
 	e->len = (uint32_t)len;
 	if (!len)
 		return 0;
+	P->values += len;
+	if (P->values > P->values_counted) {
+		/* a step at a time: one lock per MiB, not per value */
+		uint64_t n = (P->values - P->values_counted + VALUE_STEP - 1) /
+			     VALUE_STEP * VALUE_STEP;
+
+		err = budget_take(P->b.bud, P->b.hold, n);
+		if (err)
+			return err;
+		P->values_counted += n;
+	}
 	e->val = (uint8_t *)malloc((size_t)len);
 	if (!e->val)
 		return -ENOMEM;
-	memcpy(e->val, P->b.mem + pos, (size_t)len);
+	if (len >= FIRST_READ && !buf_has(&P->b, pos, pos + len))
+		return read_full(P->b.src, e->val, (size_t)len, pos);
+	err = buf_at(&P->b, pos, pos + len, &p);
+	if (err)
+		return err;
+	memcpy(e->val, p, (size_t)len);
 	return 0;
 }
 
@@ -694,16 +755,15 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 	int err;
 
 	for (;;) {
-		uint8_t *p;
+		const uint8_t *p;
 		enc en = {true, false};
 		hdr h;
 
 		if (pos + 8 > P->b.size)
 			break;
-		err = buf_need(&P->b, pos + 8);
+		err = buf_at(&P->b, pos, pos + 8, &p);
 		if (err)
 			return err;
-		p = P->b.mem + pos;
 		if (get16(p, false) != 2)
 			break;
 		{
@@ -717,10 +777,9 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 		if (h.len == UNDEF || h.len > (1u << 20) ||
 		    h.len > P->b.size - pos - h.hlen)
 			return -EBADMSG;
-		err = buf_need(&P->b, pos + h.hlen + h.len);
+		err = buf_at(&P->b, pos + h.hlen, pos + h.hlen + h.len, &p);
 		if (err)
 			return err;
-		p = P->b.mem + pos + h.hlen;
 		if (h.tag == DCM_TAG(2, 0x10) || h.tag == DCM_TAG(2, 2)) {
 			if (h.len > 64 + 1)
 				return -EBADMSG;
@@ -805,95 +864,6 @@ int ts_encoding(const char *ts, enc *en, bool *deflated)
 	return -EBADMSG;
 }
 
-/* Inflate the rest of the source (from pos) into b's memory. */
-int inflate_rest(parser *P, uint64_t pos)
-{
-	uint64_t in_len = P->b.size - pos;
-	uint8_t *in = NULL, *out = NULL;
-	size_t cap = 0, len = 0;
-	z_stream z;
-	int err, zr = Z_OK, attempt;
-
-	if (in_len > INFLATE_LIMIT)
-		return -EBADMSG;
-	in = (uint8_t *)malloc(in_len ? (size_t)in_len : 1);
-	if (!in)
-		return -ENOMEM;
-	err = read_full(P->b.src, in, (size_t)in_len, pos);
-	if (err)
-		goto out;
-	/* raw deflate as PS3.5 A.5 says; some writers add a zlib header */
-	for (attempt = 0; attempt < 2; attempt++) {
-		memset(&z, 0, sizeof(z));
-		if (zlib.init2(&z, attempt ? 15 + 32 : -15, ZLIB_VERSION,
-			       (int)sizeof(z)) != Z_OK) {
-			err = -ENOMEM;
-			goto out;
-		}
-		z.next_in = in;
-		z.avail_in = (uInt)in_len;
-		len = 0;
-		do {
-			if (len == cap) {
-				size_t ncap = cap ? cap * 2 : 1 << 20;
-				uint8_t *n;
-
-				if (cap >= INFLATE_LIMIT) {
-					zr = Z_DATA_ERROR;
-					break;
-				}
-				n = (uint8_t *)malloc(ncap);
-				if (!n) {
-					zlib.end(&z);
-					err = -ENOMEM;
-					goto out;
-				}
-				if (len)
-					memcpy(n, out, len);
-				wipe_free(out, cap);
-				out = n;
-				cap = ncap;
-			}
-			z.next_out = out + len;
-			z.avail_out = (uInt)(cap - len);
-			zr = zlib.inflate(&z, Z_NO_FLUSH);
-			len = cap - z.avail_out;
-		} while (zr == Z_OK);
-		zlib.end(&z);
-		if (zr == Z_STREAM_END || (zr == Z_BUF_ERROR && z.avail_in == 0 && len))
-			break;
-	}
-	if (zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && len)) {
-		err = -EBADMSG;
-		goto out;
-	}
-	buf_release(&P->b);
-	P->b.src = NULL;
-	P->b.mem = out;
-	P->b.len = len;
-	P->b.size = len;
-	P->b.limit = len;
-	out = NULL;
-	if (len < cap) {
-		/* keep the wipe length right: len is what buf_release wipes */
-		uint8_t *shrunk = (uint8_t *)malloc(len ? len : 1);
-
-		if (shrunk) {
-			memcpy(shrunk, P->b.mem, len);
-			explicit_bzero(P->b.mem, cap);
-			free(P->b.mem);
-			P->b.mem = shrunk;
-		} else {
-			explicit_bzero(P->b.mem + len, cap - len);
-		}
-	}
-	err = 0;
-out:
-	wipe_free(in, (size_t)in_len);
-	wipe_free(out, cap);
-	return err;
-}
-
 int parse_impl(const dicom_source *src, dicom_parsed *out)
 {
 	parser P;
@@ -901,12 +871,16 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 	char ts[65] = "", sop[65] = "";
 	bool deflated = false;
 	enc en = {true, false};
+	inflate_cursor *z = NULL;
+	dicom_source zsrc;
 	int err;
 
 	memset(&P, 0, sizeof(P));
 	P.b.src = src;
 	P.b.size = src->size;
 	P.b.limit = HEADER_LIMIT;
+	P.b.bud = src->budget;
+	P.b.hold = &out->hold;
 
 	if (src->size >= 132) {
 		uint8_t magic[4];
@@ -944,9 +918,28 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 			goto out;
 	}
 	if (deflated) {
-		err = inflate_rest(&P, pos);
+		/*
+		 * Measured first, as a stream (a bomb stops at the limit having
+		 * held nothing); then the parser reads the inflated dataset
+		 * like a file, through the cursor: only the header bytes it
+		 * asks for are inflated into its buffer, the pixel data is
+		 * skipped (the view inflates it again when it is read).  The
+		 * header limit is the same as a file's.
+		 */
+		uint64_t size = 0;
+
+		err = inflate_open(src->pread, src->ctx, pos, src->size,
+				   INFLATE_LIMIT, PARSE_RING, &out->deflate,
+				   &size, &z);
 		if (err)
 			goto out;
+		buf_release(&P.b);
+		zsrc.ctx = z;
+		zsrc.pread = inflate_pread;
+		zsrc.size = size;
+		zsrc.budget = NULL;
+		P.b.src = &zsrc;
+		P.b.size = size;
 		pos = 0;
 	}
 	if (en.explicit_vr && pos < P.b.size) {
@@ -1005,21 +998,6 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 			out->pixel_len = h.len;
 		}
 		out->trailing_off = out->pixel_off + out->pixel_len;
-		if (deflated) {
-			/* the value lives in the inflated buffer: copy it */
-			if (out->pixel_len) {
-				out->pixel_val =
-					(uint8_t *)malloc(out->pixel_len);
-				if (!out->pixel_val) {
-					err = -ENOMEM;
-					goto out;
-				}
-				memcpy(out->pixel_val, P.b.mem + voff,
-				       out->pixel_len);
-			}
-			out->pixel_off = 0;
-			out->trailing_off = out->pixel_len;
-		}
 	}
 	strcpy(out->ts_uid, ts);
 	if (sop[0])
@@ -1031,7 +1009,8 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 	out->big_endian = en.be;
 	out->deflated = deflated;
 out:
-	buf_release(&P.b);
+	buf_release(&P.b);	/* the values' share stays with out->hold */
+	inflate_cursor_free(z);
 	return err;
 }
 
@@ -1283,7 +1262,7 @@ extern "C" void dicom_parsed_free(struct dicom_parsed *p)
 	if (!p)
 		return;
 	dcm_ds_free(&p->ds);
-	wipe_free(p->pixel_val, (size_t)p->pixel_len);
+	budget_release(p->hold);
 	explicit_bzero(p, sizeof(*p));
 }
 
@@ -1328,7 +1307,7 @@ extern "C" int dicom_write_header(const struct dcm_ds *ds,
 		 * splitting every page in two, about 30% faster.  Zeros only;
 		 * skipped when the parities differ (all lengths are even).
 		 */
-		if (p->has_pixel && !p->pixel_val) {
+		if (p->has_pixel && !p->deflated) {
 			size_t v = (size_t)((p->pixel_off - (o.n + ALIGN_FIXED)) &
 					    4095u);
 

@@ -91,9 +91,30 @@ static int write_all(int fd, const void *buf, size_t len)
 static int copy_range(int src, uint64_t off, uint64_t len, int dst,
 		      char *buf);
 
+/* Bytes [off, off + len) of the inflated dataset of a deflated source,
+ * through buf: inflated a buffer at a time, never held whole. */
+static int copy_inflated(struct view_file *vf, uint64_t off, uint64_t len,
+			 int dst, char *buf)
+{
+	int err;
+
+	while (len) {
+		size_t n = len > COPY_BUF ? COPY_BUF : (size_t)len;
+
+		err = view_file_inflate(vf, off, buf, n);
+		if (!err)
+			err = write_all(dst, buf, n);
+		if (err)
+			return err;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Write a view file's bytes to dst, as the mount serves them: through the
  * view's map (view_map_read()). */
-static int write_map(const struct view_file *vf, int dst, char *buf)
+static int write_map(struct view_file *vf, int dst, char *buf)
 {
 	struct view_span span[16];
 	uint64_t off = 0;
@@ -106,11 +127,20 @@ static int write_map(const struct view_file *vf, int dst, char *buf)
 		if (!n)
 			return -EIO;	/* cannot happen: off < size */
 		for (i = 0; !err && i < n; i++) {
-			err = span[i].kind == VIEW_SPAN_GEN
-				? write_all(dst, span[i].mem,
-					    (size_t)span[i].len)
-				: copy_range(vf->src_fd, span[i].off,
-					     span[i].len, dst, buf);
+			switch (span[i].kind) {
+			case VIEW_SPAN_GEN:
+				err = write_all(dst, span[i].mem,
+						(size_t)span[i].len);
+				break;
+			case VIEW_SPAN_INFLATED:
+				err = copy_inflated(vf, span[i].off,
+						    span[i].len, dst, buf);
+				break;
+			default:
+				err = copy_range(vf->src_fd, span[i].off,
+						 span[i].len, dst, buf);
+				break;
+			}
 			off += span[i].len;
 		}
 	}

@@ -170,6 +170,9 @@ struct cli {
 	int debug;
 	char *fuse_opts;	/* comma-joined -o values (owned) */
 	struct view_config cfg;
+	struct view_guard *guard;	/* folders the source must not hold
+					 * (owned), see check_places() */
+	size_t nguard;
 };
 
 /* True when the directory path (canonical; it need not exist) or one of
@@ -443,9 +446,51 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
+/* Add the folder dir (canonical; it may not exist yet) and every folder
+ * above it to the guard, as places of kind what. */
+static int guard_chain(struct cli *c, const char *dir, enum view_place what)
+{
+	char buf[PATH_MAX], *slash;
+	struct stat st;
+	size_t i;
+
+	if (strlen(dir) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, strlen(dir) + 1);
+	for (;;) {
+		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
+			for (i = 0; i < c->nguard; i++)
+				if (c->guard[i].dev == st.st_dev &&
+				    c->guard[i].ino == st.st_ino)
+					break;
+			if (i == c->nguard) {
+				size_t sz = (c->nguard + 1) *
+					    sizeof(*c->guard);
+				void *p = realloc(c->guard, sz);
+
+				if (!p)
+					return -ENOMEM;
+				c->guard = p;
+				c->guard[c->nguard].dev = st.st_dev;
+				c->guard[c->nguard].ino = st.st_ino;
+				c->guard[c->nguard].what = what;
+				c->nguard++;
+			}
+		}
+		slash = strrchr(buf, '/');
+		if (!slash || (slash == buf && !buf[1]))
+			return 0;
+		slash[slash == buf] = 0;	/* "/x" becomes "/" */
+	}
+}
+
 /* Refuse layouts that would put the db or the view where they must not
- * be, or read the view back as its own source. */
-static int check_places(const struct cli *c)
+ * be, or read the view back as its own source.  Names and the identity of
+ * the source folder catch another name of the source itself; what a bind
+ * mount of one of its subfolders hides, only a walk of the source can
+ * show: c->guard lists the folders that walk must not meet (the db's
+ * folder and those above it, the view's and those above it). */
+static int check_places(struct cli *c)
 {
 	char src[PATH_MAX], tgt[PATH_MAX], db[PATH_MAX];
 	int err;
@@ -503,6 +548,21 @@ static int check_places(const struct cli *c)
 			return EXIT_USAGE;
 		}
 	}
+	{
+		char *slash = strrchr(db, '/');
+
+		if (slash == db)
+			slash++;	/* a db in / */
+		if (slash)
+			*slash = 0;	/* the db's folder */
+		if (guard_chain(c, db, VIEW_PLACE_DB) ||
+		    guard_chain(c, tgt, VIEW_PLACE_VIEW)) {
+			fail("out of memory");
+			return EXIT_FATAL;
+		}
+	}
+	c->cfg.guard = c->guard;
+	c->cfg.nguard = c->nguard;
 	return 0;
 }
 
@@ -702,6 +762,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	created = access(c.db, F_OK) && errno == ENOENT;
+	if (created || (!strcmp(c.cmd, "mount") && c.no_refresh)) {
+		/* The refresh's walk checks the guard too, but a new db is
+		 * written before it, and a mount without refresh has none. */
+		enum view_place hit;
+
+		if (view_guard_walk(c.source, c.guard, c.nguard, &hit) ==
+		    -ELOOP) {
+			fail("%s", view_place_error(hit,
+						    !strcmp(c.cmd, "mount")));
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
 	ret = store_open(c.db, 1, &st);
 	if (ret) {
 		fail("--db: %s", store_error(ret));
@@ -742,6 +815,11 @@ int main(int argc, char **argv)
 	}
 
 	ret = view_refresh(e, &vs, prog.on ? progress_cb : NULL, &prog);
+	if (ret == -ELOOP && vs.inside) {
+		fail("%s", view_place_error(vs.inside, 0));
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	if (ret && is_store_error(ret)) {
 		fail("--db: %s", store_error(ret));
 		goto out;
@@ -812,14 +890,13 @@ int main(int argc, char **argv)
 				"the view)\n",
 				text, xs.written, xs.kept, xs.removed);
 		if (xs.no_marks)
-			fprintf(stderr,
-				"deidfs: export: warning: the destination keeps "
-				"no extended attributes (%s): a re-run writes "
-				"every file again and cannot remove files of "
-				"sources removed since this export; export "
-				"into a new directory after the sources "
-				"change\n",
-				strerror(-xs.no_marks));
+			log_warning("export: warning: the destination keeps "
+				    "no extended attributes (%s): a re-run "
+				    "writes every file again and cannot remove "
+				    "files of sources removed since this "
+				    "export; export into a new directory after "
+				    "the sources change",
+				    strerror(-xs.no_marks));
 		if (c.report && json) {
 			ret = write_report(c.report, json);
 			if (ret)
@@ -835,5 +912,6 @@ out:
 	store_close(st);
 	rules_whitelist_free(wl);
 	free(c.fuse_opts);
+	free(c.guard);
 	return rc;
 }

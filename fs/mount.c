@@ -298,6 +298,11 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 	*out = NULL;
 	if (refresh) {
 		ret = view_refresh(e, vs, progress, parg);
+		if (ret == -ELOOP && vs->inside) {
+			snprintf(err, errsz, "%s",
+				 view_place_error(vs->inside, 1));
+			return ret;
+		}
 		if (ret == -EBUSY) {
 			snprintf(err, errsz,
 				 "--db: it is locked by another process "
@@ -644,6 +649,7 @@ _Static_assert(offsetof(struct bufvec2, extra) ==
 			       sizeof(struct fuse_buf),
 	       "fuse_bufvec layout");
 
+/* inflated: the bytes of a VIEW_SPAN_INFLATED span, already read */
 static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
 		    const struct view_span *sp)
 {
@@ -673,15 +679,18 @@ static int source_cached(const struct view_file *vf,
 
 	if (sp->kind == VIEW_SPAN_GEN || !sp->len)
 		return 1;
+	if (sp->kind == VIEW_SPAN_INFLATED)
+		return 0;	/* inflating takes a while, and reads */
 	return preadv2(vf->src_fd, &iov, 1, (off_t)(sp->off + sp->len - 1),
 		       RWF_NOWAIT) == 1;
 }
 
 /* A read over more than two pieces of the map (pixel data with blanked
  * segments): the bytes are gathered into one buffer. */
-static void reply_pieces(fuse_req_t req, const struct view_file *vf,
+static void reply_pieces(fuse_req_t req, const struct mfile *f,
 			 uint64_t off, size_t size)
 {
+	struct view_file *vf = f->vf;
 	struct view_span span[16];
 	uint8_t *buf;
 	size_t got = 0;
@@ -701,15 +710,28 @@ static void reply_pieces(fuse_req_t req, const struct view_file *vf,
 		if (!n)
 			break;
 		for (i = 0; !err && i < n; i++) {
-			if (span[i].kind == VIEW_SPAN_GEN) {
-				memcpy(buf + got, span[i].mem, span[i].len);
-			} else {
-				ssize_t r = pread(vf->src_fd, buf + got,
-						  span[i].len,
-						  (off_t)span[i].off);
+			ssize_t r;
 
+			switch (span[i].kind) {
+			case VIEW_SPAN_GEN:
+				memcpy(buf + got, span[i].mem, span[i].len);
+				break;
+			case VIEW_SPAN_INFLATED:
+				err = -view_file_inflate(vf, span[i].off,
+							 buf + got,
+							 (size_t)span[i].len);
+				if (err)
+					log_warning("inode %" PRIu64
+						    ": cannot inflate the "
+						    "source: %s",
+						    f->n->ino, strerror(err));
+				break;
+			default:
+				r = pread(vf->src_fd, buf + got, span[i].len,
+					  (off_t)span[i].off);
 				if (r != (ssize_t)span[i].len)
 					err = r < 0 ? errno : EIO;
+				break;
 			}
 			got += span[i].len;
 		}
@@ -718,6 +740,7 @@ static void reply_pieces(fuse_req_t req, const struct view_file *vf,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_buf(req, (const char *)buf, got);
+	explicit_bzero(buf, got);	/* inflated pixels: wiped like headers */
 	free(buf);
 }
 
@@ -768,8 +791,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
 	}
-	if (n == 2 && view_map_spans(f->vf, (uint64_t)off, size) > 2) {
-		reply_pieces(req, f->vf, (uint64_t)off, size);
+	if ((n == 2 && view_map_spans(f->vf, (uint64_t)off, size) > 2) ||
+	    span[0].kind == VIEW_SPAN_INFLATED ||
+	    span[n - 1].kind == VIEW_SPAN_INFLATED) {
+		/* blanked segments, or inflated pixel data: gathered */
+		reply_pieces(req, f, (uint64_t)off, size);
 		goto out;
 	}
 	b.bv = FUSE_BUFVEC_INIT(0);
@@ -1274,6 +1300,8 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 		    &m.cur, err, sizeof(err));
 	if (ret) {
 		log_error("%s", err);
+		if (ret == -ELOOP && vs.inside)
+			rc = 2;		/* a usage error, as in main.c */
 		goto out;
 	}
 	if (!o->quiet) {

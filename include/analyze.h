@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bytemap.h"
+#include "inflate.h"
 #include "keyed.h"
 #include "rules.h"
 #include "store.h"
@@ -22,6 +23,7 @@ struct analysis_input {
 	const char *modalities;
 	/* options and white list; the callbacks are filled per file */
 	struct rules_ctx rules_ctx_template;
+	struct budget *budget;		/* parse memory (budget.h), or NULL */
 };
 
 struct analysis_audit {
@@ -38,6 +40,10 @@ struct analysis {
 	 * (source ranges, and what was generated in them).  Empty (n == 0)
 	 * when the file has no publishable content.  Owned. */
 	struct bytemap map;
+	uint8_t inflated;	/* a deflated source: the map's inflated
+				 * pieces lie in the dataset deflate says
+				 * where to find */
+	struct inflate_where deflate;
 	struct analysis_audit *audit;
 	size_t naudit, capaudit;
 	struct {

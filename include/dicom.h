@@ -15,6 +15,10 @@
 #include <sys/types.h>
 
 #include "dcm.h"
+#include "inflate.h"
+
+struct budget;
+struct budget_hold;
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +42,9 @@ struct dicom_source {
 	 * different sources. */
 	ssize_t (*pread)(void *ctx, void *buf, size_t n, uint64_t off);
 	uint64_t size;		/* total size in bytes */
+	/* Bytes the parse holds (header buffer, dataset values) are counted
+	 * against this budget while held (include/budget.h); NULL: none. */
+	struct budget *budget;
 };
 
 struct dicom_parsed {
@@ -48,23 +55,24 @@ struct dicom_parsed {
 	uint8_t has_meta;	/* the source had a preamble+DICM+meta */
 	uint8_t explicit_vr;	/* dataset encoding of the source */
 	uint8_t big_endian;
-	uint8_t deflated;	/* the dataset was deflated: pixel data is
-				 * not a byte range of the source, so
-				 * pixel_val holds it in memory instead */
+	uint8_t deflated;	/* the dataset was deflated: pixel_off and
+				 * trailing_off are offsets into the
+				 * inflated dataset, which starts at
+				 * deflate.off of the source */
+	struct inflate_where deflate;	/* deflated only */
 	uint8_t has_pixel;	/* a (7FE0,0010) element was found */
 	uint8_t pixel_encapsulated;	/* undefined length, fragments */
 	char pixel_vr[3];	/* "OB" or "OW" as found (or dictionary) */
-	uint64_t pixel_off;	/* source offset of the Pixel Data value
-				 * (first byte after the element header) */
+	uint64_t pixel_off;	/* source (or inflated) offset of the Pixel
+				 * Data value (first byte after the element
+				 * header) */
 	uint64_t pixel_len;	/* value length; for encapsulated data this
 				 * runs through the Sequence Delimitation
 				 * Item (its 8 bytes included) */
-	uint8_t *pixel_val;	/* deflated sources only: the inflated pixel
-				 * value (pixel_len bytes), owned; then
-				 * pixel_off is 0 and trailing_off is
-				 * pixel_len, offsets into pixel_val */
 	uint64_t trailing_off;	/* first source byte after the pixel value;
 				 * everything from here on is dropped */
+	struct budget_hold *hold;	/* the dataset values' share of
+					 * src->budget, until freed; owned */
 };
 
 /*
@@ -76,7 +84,11 @@ int dicom_init(void);
 /*
  * Parse the source header.  On success *out is filled (caller releases with
  * dicom_parsed_free()).  The source is read with src->pread only; reads are
- * bounded (header bytes never exceed DCM_MAX_VALUE * 4 in total).
+ * bounded (header bytes never exceed DCM_MAX_VALUE * 4 in total, also when
+ * inflated; a deflated dataset inflates to INFLATE_LIMIT at most, and is
+ * never held whole: its pixel data is read with an inflate cursor, see
+ * inflate.h).  May wait for src->budget (see budget.h), and holds the
+ * values' share of it until dicom_parsed_free().
  *
  * Returns 0, -EBADMSG when the bytes are not a DICOM dataset we can read with
  * confidence (not DICOM, truncated, lengths past EOF, depth or count limits
@@ -86,7 +98,8 @@ int dicom_init(void);
  */
 int dicom_parse(const struct dicom_source *src, struct dicom_parsed *out);
 
-/* Release what dicom_parse() filled in.  Accepts NULL, wipes values. */
+/* Release what dicom_parse() filled in (and its share of the budget).
+ * Accepts NULL, wipes values. */
 void dicom_parsed_free(struct dicom_parsed *p);
 
 /*
@@ -99,7 +112,8 @@ void dicom_parsed_free(struct dicom_parsed *p);
  *   back raw after an undefined length), then, when
  *   p->has_pixel, the Pixel Data element header (tag, VR, length: the value
  *   length, or 0xFFFFFFFF for encapsulated data) whose value the caller
- *   appends from the source (p->pixel_off, p->pixel_len) or p->pixel_val.
+ *   appends from the source (p->pixel_off, p->pixel_len), or for a deflated
+ *   source from the inflated dataset at the same offsets.
  *
  * out_ts: use dicom_output_ts(p).  Deterministic: the same inputs give the
  * same bytes.  *out is malloc'd, caller frees with free() after wiping.

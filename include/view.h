@@ -22,12 +22,14 @@
 #ifndef DEIDFS_VIEW_H
 #define DEIDFS_VIEW_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include "bytemap.h"
+#include "inflate.h"
 #include "rules.h"
 
 struct store;
@@ -57,6 +59,20 @@ struct view;
 #define VIEW_INO_TEXT(is_csv, gen) \
 	(4 + ((2 * ((uint64_t)(gen) % VIEW_INO_TEXT_GENS) + !!(is_csv)) << 41))
 
+/*
+ * A folder the source tree must not contain, by device and inode: the db's
+ * folder or one above it (the db would be inside the source), the view's
+ * (the destination or the mount point) or one above it.  Names cannot show
+ * it when the tree reaches the folder under another name, such as a bind
+ * mount of one of its subfolders; the walk of the source sees it.
+ */
+enum view_place { VIEW_PLACE_DB = 1, VIEW_PLACE_VIEW };
+struct view_guard {
+	dev_t dev;
+	ino_t ino;
+	enum view_place what;
+};
+
 struct view_config {
 	const char *source;		/* source tree root */
 	struct store *store;		/* borrowed, open */
@@ -84,6 +100,11 @@ struct view_config {
 	int cache_headers;		/* keep the refresh's headers for the
 					 * opens that follow (export: each file
 					 * is then parsed once); bounded */
+	uint64_t parse_budget;		/* bytes all parses hold at once
+					 * (budget.h); 0: BUDGET_DEFAULT */
+	const struct view_guard *guard;	/* folders the source must not
+					 * contain (borrowed), or NULL */
+	size_t nguard;
 };
 
 /* Counters of a refresh and a build (the run report). */
@@ -106,6 +127,8 @@ struct view_stats {
 	uint64_t dirs_unreadable;	/* source folders that could not be
 					 * read (also counted in errors) */
 	uint64_t bytes;			/* bytes of the published files */
+	enum view_place inside;		/* view_refresh() failed with -ELOOP:
+					 * the source tree holds this place */
 };
 
 /* Progress callback (may be NULL): done of total files so far. */
@@ -130,10 +153,27 @@ const struct view_config *view_engine_config(const struct view_engine *e);
  * (never following symlinks, skipping non-regular entries), analyse new or
  * changed files (size, mtime, inode, options) with cfg->jobs workers, prune
  * records of removed files.  Returns 0, or -errno when the walk or the
- * store fails (a bad file is never an error: it is quarantined).
+ * store fails (a bad file is never an error: it is quarantined); -ELOOP
+ * when the walk meets a folder of cfg->guard (st->inside says which),
+ * before anything is written to the store.
  */
 int view_refresh(struct view_engine *e, struct view_stats *st,
 		 view_progress_fn progress, void *arg);
+
+/*
+ * Walk the folders of the source tree (only them: cheaper than a refresh)
+ * for a folder of guard, for a check before anything is written: the
+ * refresh's walk checks too, but a new db is created before it, and a
+ * mount without refresh has none.  Returns 0, -ELOOP (*hit says which
+ * place), or -errno when the source cannot be opened; folders that cannot
+ * be read are passed over (the refresh reports them).
+ */
+int view_guard_walk(const char *source, const struct view_guard *guard,
+		    size_t nguard, enum view_place *hit);
+
+/* What to tell the user when the source tree holds a guarded place
+ * (static text, no path). */
+const char *view_place_error(enum view_place what, int mount);
 
 /*
  * Build the view from the index: cohort linking with the CSV, names,
@@ -194,6 +234,13 @@ struct view_file {
 	uint64_t size;		/* map.size */
 	struct stat src_st;	/* the source as it was when the map was
 				 * made: readers refuse any other */
+	uint8_t inflated;	/* a deflated source: the map's inflated
+				 * pieces lie in the inflated dataset; read
+				 * them with view_file_inflate(), never
+				 * from src_fd */
+	struct inflate_where deflate;
+	pthread_mutex_t z_lock;	/* guards z; leaf lock */
+	struct inflate_cursor *z;	/* created by the first such read */
 };
 
 /*
@@ -217,10 +264,28 @@ int view_stat_same(const struct stat *a, const struct stat *b);
  * from (or cannot be checked): readers must not serve its pixel bytes. */
 int view_file_changed(const struct view_file *vf);
 
-enum view_span_kind { VIEW_SPAN_GEN = 1, VIEW_SPAN_SOURCE };
+/*
+ * Read len bytes at off of an inflated source range (a VIEW_SPAN_INFLATED
+ * span) into buf.  The pixel data of a deflated source is inflated as it
+ * is read, never held: the file keeps a cursor (a few MiB, see inflate.h)
+ * that reads in order cheaply and anywhere else from its nearest access
+ * point.  Any thread; reads of one file take turns (vf->z_lock).  Returns
+ * 0, -EIO (the stream is not what the index found: the source changed),
+ * -ENOMEM.
+ */
+int view_file_inflate(struct view_file *vf, uint64_t off, void *buf,
+		      size_t len);
+
+enum view_span_kind {
+	VIEW_SPAN_GEN = 1,
+	VIEW_SPAN_SOURCE,
+	VIEW_SPAN_INFLATED,	/* view_file_inflate() */
+};
 struct view_span {
 	enum view_span_kind kind;
-	uint64_t off;		/* source file offset (VIEW_SPAN_SOURCE) */
+	uint64_t off;		/* source file offset (VIEW_SPAN_SOURCE), or
+				 * offset in the inflated dataset
+				 * (VIEW_SPAN_INFLATED) */
 	uint64_t len;
 	const uint8_t *mem;	/* generated bytes (VIEW_SPAN_GEN), borrowed
 				 * from the view_file */

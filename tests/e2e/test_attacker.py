@@ -22,6 +22,7 @@ hostile.py and a property that failed before the fix:
 """
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -319,6 +321,99 @@ def test_db_or_view_inside_the_source_by_another_name(deidfs, archive_copy,
             assert not os.path.exists(str(dest))
     finally:
         subprocess.run(["umount", str(alias)])
+
+
+def _bind(what, where):
+    r = subprocess.run(["mount", "--bind", str(what), str(where)],
+                       stderr=subprocess.PIPE)
+    if r.returncode:
+        pytest.skip("no bind mount here: %s" % r.stderr.decode())
+
+
+def _everything(root):
+    return sorted(os.path.relpath(os.path.join(dp, n), str(root))
+                  for dp, dns, fns in os.walk(str(root)) for n in dns + fns)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (bind mounts)")
+def test_db_or_view_under_a_bind_mount_of_a_source_subfolder(
+        deidfs, archive_copy, tmp_path):
+    """A subfolder of the source bind-mounted elsewhere: a db, a destination
+    or a mount point placed under that other name is inside the source all
+    the same, though no name and no folder above it says so.  The walk of
+    the source meets the folder: refused (exit 2, as for another name of
+    the source itself) before anything is written there, whether the db is
+    new (checked before it is created), already exists (checked before the
+    refresh writes to it), or the mount has no refresh.  And the other way
+    round: a source that holds (by a bind mount) the folder of the db or
+    the destination is refused the same."""
+    arch = archive_copy
+    ident = str(arch.identified)
+    sub = next(os.path.join(dp, d) for dp, dns, _ in os.walk(ident)
+               for d in sorted(dns))
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = os.path.join(ident, "zz-link")
+    good_db = tmp_path / "good.db"
+    r = run(deidfs, "export", "-q", "--db", good_db, "--csv", arch.csv,
+            ident, tmp_path / "ok")
+    assert r.returncode == 0, r.stderr
+    before = _everything(ident)
+    _bind(sub, alias)
+    mounted = []
+    try:
+        def refused(*args):
+            r = run(deidfs, *args, timeout=120)
+            if r.returncode == 0 and args[0] == "mount":
+                mounted.append(args[-1])
+            assert r.returncode == 2, (args, r.stderr)
+            assert "must not be inside" in r.stderr, r.stderr
+            assert _everything(ident) == before, args
+
+        # a new db under the other name
+        refused("export", "--db", alias / "p.db", "--csv", arch.csv, ident,
+                tmp_path / "out")
+        assert not os.path.exists(str(tmp_path / "out"))
+        # a destination under it, with a new db and with an existing one
+        refused("export", "--db", tmp_path / "new.db", "--csv", arch.csv,
+                ident, alias / "out")
+        assert not os.path.exists(str(tmp_path / "new.db"))
+        refused("export", "--db", good_db, "--csv", arch.csv, ident,
+                alias / "out")
+        # a db an earlier version left there, found by the refresh's walk
+        shutil.copyfile(str(good_db), os.path.join(sub, "old.db"))
+        before = _everything(ident)
+        refused("export", "--db", alias / "old.db", "--csv", arch.csv,
+                ident, tmp_path / "out")
+        os.unlink(os.path.join(sub, "old.db"))
+        # a mount point under it: with a refresh, and without
+        os.mkdir(os.path.join(sub, "mnt"))
+        before = _everything(ident)
+        if os.path.exists("/dev/fuse"):
+            for extra in ([], ["--no-refresh"]):
+                refused("mount", "--db", good_db, "--csv", arch.csv,
+                        *extra, ident, alias / "mnt")
+        os.rmdir(os.path.join(sub, "mnt"))
+        # the source holding the db's folder or the destination's parent
+        subprocess.run(["umount", str(alias)])
+        os.mkdir(link)
+        before = _everything(ident)
+        _bind(outside, link)
+        before = _everything(ident)
+        refused("export", "--db", good_db, "--csv", arch.csv, ident,
+                outside / "out")
+        refused("export", "--db", outside / "x.db", "--csv", arch.csv,
+                ident, tmp_path / "out")
+        assert os.listdir(str(outside)) == []
+    finally:
+        for mp in mounted:
+            subprocess.run(["fusermount3", "-u", str(mp)])
+        subprocess.run(["umount", str(alias)], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", link], stderr=subprocess.DEVNULL)
+        if os.path.isdir(link):
+            os.rmdir(link)
 
 
 # ------------------------------------------------------ the cleaned CSV
@@ -996,3 +1091,324 @@ def test_mount_copies_are_one_version_under_rename_replacement(
     assert not bad, "%d of %d copies mixed versions: %s" % (
         len(bad), copies[0], bad[:5])
     assert H.MARKER_PREFIX not in record_mount
+
+
+# ------------------------------------ deflated datasets: bounded memory
+
+DEFLATED = "1.2.840.10008.1.2.1.99"
+SANITIZED = bool(os.environ.get("ASAN_OPTIONS") or
+                 os.environ.get("TSAN_OPTIONS"))
+# Peak resident memory allowed to an export or a mount daemon of the trees
+# below.  The build before the budget went past a GiB on each (it inflated a
+# dataset whole, copied it three times, once per worker and per open); the
+# streaming build stays within a few dozen MiB.  Sanitizers add shadow
+# memory and keep freed blocks, so their builds check outcomes only.
+PEAK_MIB = 128
+QUAR = ".quarantine"
+MIB = 1 << 20
+ZSEG = {}
+
+
+def _zero_segment():
+    """Raw deflate of one MiB of zeros, fully flushed: it references
+    nothing before it, so copies of it can follow any flushed stream."""
+    if not ZSEG:
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        ZSEG["seg"] = c.compress(b"\0" * MIB) + c.flush(zlib.Z_FULL_FLUSH)
+    return ZSEG["seg"]
+
+
+def deflate_with_zeros(head, zeros, tail=b""):
+    """Raw deflate of head + zeros * b"\\0" + tail, made in a blink even for
+    a GiB of zeros (a deflate bomb is about a thousand times smaller than
+    what it inflates to)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = [c.compress(head), c.flush(zlib.Z_FULL_FLUSH)]
+    out.append(_zero_segment() * (zeros // MIB))
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out += [c.compress(b"\0" * (zeros % MIB) + tail), c.flush()]
+    return b"".join(out)
+
+
+def image_head(n, rows, cols, extra=()):
+    """Dataset bytes of an MG image of rows x cols (16 bits) with marker n
+    through the Pixel Data element header; extra elements (tag, vr, value)
+    are added, extra (tag, vr, size) with value None become zero-filled
+    values of that size, written by the caller."""
+    m = H.marker(n)
+    els = [e for e in H.base_dataset(m, n)
+           if e[0] not in (0x00280010, 0x00280011, H.PIXEL)]
+    els += [(0x00280010, "US", struct.pack("<H", rows)),
+            (0x00280011, "US", struct.pack("<H", cols))]
+    els.sort(key=lambda e: e[0])
+    return (H.meta(DEFLATED, H.MG_PRESENTATION, H.uid(n, 3)),
+            H.encode_ds(els) +
+            H.elem(H.PIXEL, "OW", b"", length=rows * cols * 2))
+
+
+def stamped_pixels(plen, block=16384):
+    """Chunks of plen bytes of pixel data that deflate well (a repeated
+    block) and still show a byte put in the wrong place (every block starts
+    with its number)."""
+    base = bytes((i * 2654435761 >> 13) & 0x3F for i in range(block))
+    i, left = 0, plen
+    while left > 0:
+        k = min(256, (left + block - 1) // block)
+        b = b"".join(struct.pack("<Q", i + j) + base[8:] for j in range(k))
+        b = b[:left]
+        yield b
+        left -= len(b)
+        i += k
+
+
+def valid_deflated(n, rows, cols):
+    """(file bytes, sha256 of the pixel data) of a valid deflated MG image."""
+    meta, head = image_head(n, rows, cols)
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    h = hashlib.sha256()
+    out = [meta, c.compress(head)]
+    for chunk in stamped_pixels(rows * cols * 2):
+        h.update(chunk)
+        out.append(c.compress(chunk))
+    out.append(c.flush())
+    return b"".join(out), h.hexdigest()
+
+
+def peak_rss_run(deidfs, rss_file, *args):
+    """run() of deidfs under a small Python parent that records the peak
+    resident set of its child (getrusage RUSAGE_CHILDREN, KiB)."""
+    wrap = ("import resource, subprocess, sys\n"
+            "rc = subprocess.call(sys.argv[2:])\n"
+            "open(sys.argv[1], 'w').write(str(resource.getrusage("
+            "resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+            "sys.exit(rc)\n")
+    r = run(sys.executable, "-c", wrap, rss_file, deidfs, *args,
+            timeout=300)
+    with open(str(rss_file)) as f:
+        return r, int(f.read()) // 1024
+
+
+def _published(dest):
+    return sorted(os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+                  for f in fns if f.endswith(".dcm") and QUAR not in dp)
+
+
+def pixel_sha(path, plen):
+    with open(path, "rb") as f:
+        f.seek(-plen, os.SEEK_END)
+        h = hashlib.sha256()
+        for b in iter(lambda: f.read(MIB), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def test_deflate_bombs_are_quarantined_in_bounded_memory(deidfs, tmp_path):
+    """Deflated datasets of about a MiB that inflate past the per-file
+    bound (1 GiB), in the pixel data or after it: each is quarantined as
+    unparseable, as before, and the export (-j2) never holds their inflated
+    bytes: it stays under PEAK_MIB, where the build before this one took a
+    GiB or more per bomb and worker."""
+    src = tmp_path / "src"
+    over = (1 << 30) + 2 * MIB
+    files = {}
+    meta, head = image_head(90001, 8, 8)
+    files["bomb-after-pixels.dcm"] = meta + deflate_with_zeros(
+        head + b"\1" * 128, over)
+    rows = cols = 23200                     # 1.08e9 bytes of pixels
+    meta, head = image_head(90002, rows, cols)
+    files["bomb-pixels.dcm"] = meta + deflate_with_zeros(head,
+                                                         rows * cols * 2)
+    # a valid one beside them
+    files["valid.dcm"], sha = valid_deflated(90004, 64, 64)
+    for name, data in files.items():
+        write(str(src / name), data)
+        assert len(data) < 2 * MIB, (name, len(data))
+    dest = tmp_path / "out"
+    r, peak = peak_rss_run(deidfs, tmp_path / "rss", "export", "--db",
+                           tmp_path / "p.db", "--modalities", "all",
+                           "--with-quarantine", "-j", "2", src, dest)
+    assert r.returncode == 0, r.stderr
+    c = sqlite3.connect(str(tmp_path / "p.db"))
+    status = {p if isinstance(p, str) else p.decode(): s
+              for p, s in c.execute("SELECT path, status FROM files")}
+    c.close()
+    with open(str(dest / QUAR / "reasons.csv")) as f:
+        reasons = dict(line.rstrip("\n").split(",", 1)
+                       for line in f if not line.startswith("file,"))
+    assert sorted(reasons.values()) == ["unparseable"] * 2, reasons
+    assert status["valid.dcm"] == 0, status
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and QUAR not in dp]
+    assert len(pub) == 1
+    assert pixel_sha(pub[0], 64 * 64 * 2) == sha
+    if not SANITIZED:
+        assert peak < PEAK_MIB, "export peaked at %d MiB" % peak
+
+
+def deflated_header(n, values, value_mib):
+    """A deflated file whose header holds `values` private OB values of
+    value_mib MiB of zeros each (then an 8 x 8 image)."""
+    m = H.marker(n)
+    els, px = H.split_pixel(H.base_dataset(m, n))
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out = [H.meta(DEFLATED, H.MG_PRESENTATION, H.uid(n, 3)),
+           c.compress(H.encode_ds(els)), c.flush(zlib.Z_FULL_FLUSH)]
+    for i in range(values):
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        out += [c.compress(H.elem(0x7FD10010 + i, "OB", b"",
+                                  length=value_mib * MIB)),
+                c.flush(zlib.Z_FULL_FLUSH), _zero_segment() * value_mib]
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out += [c.compress(H.encode_ds(px)), c.flush()]
+    return b"".join(out)
+
+
+BUDGET_MIB = 128        # BUDGET_DEFAULT, include/budget.h
+HEADER_MIB = 256        # 4 * DCM_MAX_VALUE, the header limit
+
+
+def test_deflated_headers_share_the_parse_budget(deidfs, tmp_path):
+    """Big headers are held while they are parsed (their values are the
+    dataset), so what bounds them across workers is the parse budget:
+    four deflated files with 200 MiB headers, exported with -j2, are
+    published (their private values removed), and the export holds at most
+    the budget plus one header (the oldest parse never waits) plus
+    PEAK_MIB; the build before held each header three times over, per
+    worker.  A fifth file whose header passes the header limit (256 MiB:
+    the limit of any file, now also of an inflated one) is unparseable."""
+    src = tmp_path / "src"
+    for k in range(4):
+        write(str(src / ("h%d.dcm" % k)), deflated_header(90200 + k, 4, 50))
+    write(str(src / "over.dcm"), deflated_header(90210, 5, 60))
+    dest = tmp_path / "out"
+    r, peak = peak_rss_run(deidfs, tmp_path / "rss", "export", "--db",
+                           tmp_path / "p.db", "--modalities", "all",
+                           "--with-quarantine", "-j", "2", src, dest)
+    assert r.returncode == 0, r.stderr
+    if not SANITIZED:
+        assert peak < BUDGET_MIB + HEADER_MIB + PEAK_MIB, \
+            "export peaked at %d MiB" % peak
+    assert len(_published(dest)) == 4
+    with open(str(dest / QUAR / "reasons.csv")) as f:
+        reasons = [line.rstrip("\n").split(",", 1)[1]
+                   for line in f if not line.startswith("file,")]
+    assert reasons == ["unparseable"], reasons
+
+
+@pytest.fixture(scope="module")
+def big_deflated(tmp_path_factory):
+    """Four valid deflated images of 160 MB each (about 1.3 MB on disk),
+    with the sha256 of each one's pixel data."""
+    base = tmp_path_factory.mktemp("deflated")
+    src = base / "src"
+    rows, cols = 8000, 10000
+    sums = {}
+    for k in range(4):
+        data, sha = valid_deflated(90100 + k, rows, cols)
+        write(str(src / ("big-%d.dcm" % k)), data)
+        sums[H.uid(90100 + k, 3)] = sha
+    return base, src, rows * cols * 2, sums
+
+
+def test_deflated_files_export_in_bounded_memory(deidfs, big_deflated):
+    """Four valid deflated images of 160 MB exported with -j2: the pixel
+    data is inflated as it is written, never held, so the export stays
+    under PEAK_MIB (the build before held each image three times over,
+    per worker: about 0.7 GiB here); the pixel data is exact."""
+    base, src, plen, sums = big_deflated
+    dest = base / "out"
+    r, peak = peak_rss_run(deidfs, base / "rss", "export", "--db",
+                           base / "p.db", "--modalities", "all", "-j", "2",
+                           src, dest)
+    assert r.returncode == 0, r.stderr
+    pub = _published(dest)
+    assert len(pub) == 4
+    got = sorted(pixel_sha(p, plen) for p in pub)
+    assert got == sorted(sums.values())
+    for p in pub:
+        assert os.path.getsize(p) > plen
+    if not SANITIZED:
+        assert peak < PEAK_MIB, "export peaked at %d MiB" % peak
+
+
+def _vm_hwm_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/fuse") or
+                    shutil.which("fusermount3") is None,
+                    reason="needs /dev/fuse and fusermount3")
+def test_deflated_files_read_through_the_mount_in_bounded_memory(
+        deidfs, big_deflated):
+    """The same four images read through a mount: one backwards a MiB at a
+    time and at odd offsets (its pixel data is inflated on demand, from the
+    nearest access point), then all four at once by four readers.  Every
+    byte equals the export's, and the daemon stays under PEAK_MIB (the
+    build before inflated each image whole on every open: 1.5 GiB here)."""
+    from test_mount import Mount
+    base, src, plen, sums = big_deflated
+    dest = base / "ref"
+    db = base / "m.db"
+    r = run(deidfs, "export", "-q", "--db", db, "--modalities", "all",
+            src, dest)
+    assert r.returncode == 0, r.stderr
+    refs = {os.path.relpath(p, str(dest)): p for p in _published(dest)}
+    assert len(refs) == 4
+    # a fresh index: the daemon analyses every file itself
+    c = sqlite3.connect(str(db))
+    c.execute("DELETE FROM audit")
+    c.execute("DELETE FROM files")
+    c.commit()
+    c.close()
+    m = Mount(deidfs, src, base / "mnt", db, opts=["--modalities", "all"],
+              logdir=base)
+    m.start()
+    try:
+        first = sorted(refs)[0]
+        with open(refs[first], "rb") as f:
+            want = f.read()
+        size = len(want)
+        rng = random.Random(7)
+        with open(os.path.join(m.mnt, first), "rb") as f:
+            assert os.fstat(f.fileno()).st_size == size
+            for end in range(size, 0, -MIB):
+                f.seek(max(0, end - MIB))
+                got = f.read(end - max(0, end - MIB))
+                assert got == want[max(0, end - MIB):end], end
+            for _ in range(50):
+                off = rng.randrange(size)
+                f.seek(off)
+                got = f.read(rng.randrange(1, 3 * MIB))
+                assert got == want[off:off + len(got)], off
+        del want
+        results = {}
+
+        def reader(rel):
+            h = hashlib.sha256()
+            with open(os.path.join(m.mnt, rel), "rb") as f:
+                for b in iter(lambda: f.read(MIB), b""):
+                    h.update(b)
+            results[rel] = h.hexdigest()
+
+        threads = [threading.Thread(target=reader, args=(rel,))
+                   for rel in refs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        for rel, p in refs.items():
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for b in iter(lambda: f.read(MIB), b""):
+                    h.update(b)
+            assert results.get(rel) == h.hexdigest(), rel
+        peak = _vm_hwm_mib(m.proc.pid)
+    finally:
+        m.stop()
+    assert m.rc == 0, m.stderr
+    if not SANITIZED:
+        assert peak < PEAK_MIB, "the daemon peaked at %d MiB" % peak

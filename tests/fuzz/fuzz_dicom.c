@@ -82,9 +82,11 @@ static void served_free(struct served *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* The served file from a map over the source bytes src. */
+/* The served file from a map over the source bytes src (w: where its
+ * deflated dataset lies, for inflated pieces). */
 static void served_map(struct served *s, const struct bytemap *m,
-		       const uint8_t *src, size_t srclen)
+		       const uint8_t *src, size_t srclen,
+		       const struct inflate_where *w)
 {
 	size_t i;
 
@@ -95,10 +97,18 @@ static void served_map(struct served *s, const struct bytemap *m,
 	for (i = 0; i < m->n; i++) {
 		const struct bytemap_piece *q = &m->piece[i];
 
-		if (q->src) {
+		if (q->kind == BYTEMAP_SRC) {
 			CHECK(q->at <= srclen && q->len <= srclen - q->at,
 			      "pixel range inside the source");
 			memcpy(s->b + q->out, src + q->at, (size_t)q->len);
+		} else if (q->kind == BYTEMAP_INFLATED) {
+			uint8_t *px;
+
+			CHECK(w, "inflated pieces only from a deflated source");
+			px = mem_inflated(src, srclen, w, q->at, q->len);
+			CHECK(px, "the pixel data of a deflated source inflates");
+			memcpy(s->b + q->out, px, (size_t)q->len);
+			free(px);
 		} else {
 			memcpy(s->b + q->out, m->gen + q->at, (size_t)q->len);
 		}
@@ -197,21 +207,22 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 		int err = bytemap_add_gen(&all, hdr, hlen);
 
 		for (i = 0; !err && i < pix.n; i++)
-			err = pix.piece[i].src
-				? bytemap_add_src(&all, pix.piece[i].at,
-						  pix.piece[i].len)
-				: bytemap_add_gen(&all, pix.gen + pix.piece[i].at,
-						  (size_t)pix.piece[i].len);
+			err = bytemap_add_piece(&all, &pix, &pix.piece[i]);
 		if (err) {
 			bytemap_clear(&all);
 			goto out;
 		}
-		served_map(s, &all, data, size);
+		served_map(s, &all, data, size, NULL);
 		bytemap_clear(&all);
-	} else if (q.has_pixel && q.pixel_val) {
-		served_make(s, hdr, hlen, q.pixel_val, (size_t)q.pixel_len, 0,
+	} else if (q.has_pixel && q.deflated) {
+		/* served inflated, a range of the inflated dataset */
+		uint8_t *px = mem_inflated(data, size, &q.deflate, q.pixel_off,
+					   q.pixel_len);
+
+		CHECK(px, "the pixel data of a deflated source inflates");
+		served_make(s, hdr, hlen, px, (size_t)q.pixel_len, 0,
 			    q.pixel_len);
-		s->hlen = s->n;	/* analysis_run() puts it in the header */
+		free(px);
 	} else if (q.has_pixel) {
 		served_make(s, hdr, hlen, data, size, q.pixel_off,
 			    q.pixel_len);
@@ -369,7 +380,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(an.map.n || an.rec.status != RULES_OK,
 	      "a header or a quarantine reason");
 	if (an.map.n)
-		served_map(&ref, &an.map, data, size);
+		served_map(&ref, &an.map, data, size,
+			   an.inflated ? &an.deflate : NULL);
 
 	/* 2. step by step, from memory */
 	err = parse_mem(data, size, &p);

@@ -87,7 +87,7 @@ static int map(const struct buf *b, const char *ts, uint32_t frames,
 	for (i = 0; i < m->n; i++) {
 		const struct bytemap_piece *q = &m->piece[i];
 
-		if (q->src) {
+		if (q->kind == BYTEMAP_SRC) {
 			assert_true(q->at + q->len <= b->n);
 			memcpy(out + q->out, b->b + q->at, q->len);
 		} else {
