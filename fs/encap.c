@@ -123,12 +123,15 @@ struct ctx {
 	size_t pbuf_len, pbuf_cap;
 	uint8_t *scratch;		/* MAX_SEG bytes */
 	const struct encap_image *img;
+	size_t max_patches;		/* a few per frame: real files have
+					 * a handful, a hostile one would
+					 * make a map per open of millions */
 };
 
-/* Replace source bytes [off, off + n) by repl (NULL: zeros).  Nothing is
- * recorded when the source already holds those bytes. */
+/* Replace source bytes [off, off + n) by repl (NULL: n bytes of fill).
+ * Nothing is recorded when the source already holds those bytes. */
 static int add_patch(struct ctx *c, uint64_t off, uint64_t n,
-		     const uint8_t *repl)
+		     const uint8_t *repl, uint8_t fill)
 {
 	uint64_t i = 0;
 	int same = 1;
@@ -140,7 +143,7 @@ static int add_patch(struct ctx *c, uint64_t off, uint64_t n,
 		if (!s)
 			return c->rd.err;
 		for (j = 0; j < k; j++)
-			if (s[j] != (repl ? repl[i + j] : 0)) {
+			if (s[j] != (repl ? repl[i + j] : fill)) {
 				same = 0;
 				break;
 			}
@@ -148,7 +151,7 @@ static int add_patch(struct ctx *c, uint64_t off, uint64_t n,
 	}
 	if (same)
 		return 0;
-	if (n > ENCAP_MAX_PATCH - c->pbuf_len)
+	if (n > ENCAP_MAX_PATCH - c->pbuf_len || c->np >= c->max_patches)
 		return -E2BIG;
 	if (c->np == c->capp) {
 		size_t cap = c->capp ? c->capp * 2 : 16;
@@ -174,7 +177,7 @@ static int add_patch(struct ctx *c, uint64_t off, uint64_t n,
 	if (repl)
 		memcpy(c->pbuf + c->pbuf_len, repl, (size_t)n);
 	else
-		memset(c->pbuf + c->pbuf_len, 0, (size_t)n);
+		memset(c->pbuf + c->pbuf_len, fill, (size_t)n);
 	c->p[c->np].off = off;
 	c->p[c->np].len = n;
 	c->p[c->np].at = c->pbuf_len;
@@ -228,9 +231,10 @@ static long s_u16(struct strm *s)
 	return a < 0 || b < 0 ? -1 : (long)(a << 8 | b);
 }
 
-/* Consume n bytes: kept as they are (repl NULL and keep set), or replaced
- * by repl (n bytes) or by zeros. */
-static int s_take(struct strm *s, uint64_t n, int keep, const uint8_t *repl)
+/* Consume n bytes: kept as they are (keep set), or replaced by repl (n
+ * bytes) or, repl NULL, by n bytes of fill. */
+static int s_take(struct strm *s, uint64_t n, int keep, const uint8_t *repl,
+		  uint8_t fill)
 {
 	uint64_t i = 0;
 
@@ -247,7 +251,7 @@ static int s_take(struct strm *s, uint64_t n, int keep, const uint8_t *repl)
 			k = n - i;
 		if (!keep) {
 			err = add_patch(s->c, f->val + s->pos, k,
-					repl ? repl + i : NULL);
+					repl ? repl + i : NULL, fill);
 			if (err)
 				return err;
 		}
@@ -260,12 +264,32 @@ static int s_take(struct strm *s, uint64_t n, int keep, const uint8_t *repl)
 
 static int s_skip(struct strm *s, uint64_t n)
 {
-	return s_take(s, n, 1, NULL);
+	return s_take(s, n, 1, NULL, 0);
 }
 
 static int s_blank(struct strm *s, uint64_t n, const uint8_t *repl)
 {
-	return s_take(s, n, 0, repl);
+	return s_take(s, n, 0, repl, 0);
+}
+
+static int s_fill(struct strm *s, uint64_t n, uint8_t fill)
+{
+	return s_take(s, n, 0, NULL, fill);
+}
+
+/* Consume n bytes (n <= MAX_SEG) into out. */
+static int s_read(struct strm *s, uint8_t *out, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		int b = s_byte(s);
+
+		if (b < 0)
+			return -EBADMSG;
+		out[i] = (uint8_t)b;
+	}
+	return 0;
 }
 
 /* Bytes left in the frame from where s stands. */
@@ -352,15 +376,82 @@ static int jpeg_ecs(struct strm *s, int ls)
 	}
 }
 
-/* Marker segments whose content is coding data (ISO 10918-1 B.1.1.3;
- * JPEG-LS, ISO 14495-1: SOF55 and LSE). */
-static int jpeg_segment_ok(int m, int ls)
+/* What a JPEG codestream has declared so far. */
+struct jpeg_state {
+	int ls;			/* JPEG-LS (ISO 14495-1) */
+	int arith;		/* an arithmetic-coding SOF */
+	unsigned scans;		/* SOS met */
+};
+
+static int is_sof(int m, int ls)
 {
-	if (m >= 0xC0 && m <= 0xCF)
-		return m != 0xC8;	/* SOFn, DHT, DAC; JPG reserved */
-	if (m >= 0xDB && m <= 0xDF)
-		return 1;		/* DQT, DNL, DRI, DHP, EXP */
-	return ls && (m == 0xF7 || m == 0xF8);
+	if (ls)
+		return m == 0xF7;	/* SOF55 */
+	return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+	       m != 0xCC;
+}
+
+/*
+ * A marker segment whose content decoders use: its bytes (p, len) must be
+ * exactly what its syntax says, so that nothing rides along that a decoder
+ * would skip (ISO 10918-1 B.2.2-B.2.4, B.5; ISO 14495-1 C.2).  Returns 0
+ * or -EBADMSG.
+ */
+static int jpeg_check(int m, const uint8_t *p, uint64_t len,
+		      struct jpeg_state *st)
+{
+	uint64_t i;
+
+	if (is_sof(m, st->ls)) {	/* P Y X Nf, Nf x (C H/V Tq) */
+		if (len < 6 || len != 6 + 3 * (uint64_t)p[5])
+			return -EBADMSG;
+		st->arith = m >= 0xC9;
+		return 0;
+	}
+	switch (m) {
+	case 0xC4:			/* DHT: Tc/Th, 16 counts, values */
+		for (i = 0; i < len;) {
+			uint64_t sum = 0, k;
+
+			if (len - i < 17 || p[i] >> 4 > 1 || (p[i] & 15) > 3)
+				return -EBADMSG;
+			for (k = 1; k <= 16; k++)
+				sum += p[i + k];
+			if (sum > 256 || sum > len - i - 17)
+				return -EBADMSG;
+			i += 17 + sum;
+		}
+		return len ? 0 : -EBADMSG;
+	case 0xDB:			/* DQT: Pq/Tq, 64 or 128 bytes */
+		for (i = 0; i < len;) {
+			uint64_t n = 1 + 64 * (uint64_t)((p[i] >> 4) + 1);
+
+			if (p[i] >> 4 > 1 || (p[i] & 15) > 3 || n > len - i)
+				return -EBADMSG;
+			i += n;
+		}
+		return len ? 0 : -EBADMSG;
+	case 0xDD:			/* DRI */
+		return len == 2 ? 0 : -EBADMSG;
+	case 0xDC:			/* DNL: only after the first scan */
+		return len == 2 && st->scans ? 0 : -EBADMSG;
+	case 0xCC:			/* DAC: arithmetic coding only */
+		if (st->ls || !st->arith || !len || len % 2)
+			return -EBADMSG;
+		for (i = 0; i < len; i += 2)
+			if (p[i] >> 4 > 1 || (p[i] & 15) > 3)
+				return -EBADMSG;
+		return 0;
+	case 0xDA:			/* SOS: Ns, Ns x (C T), 3 bytes */
+		return len >= 1 && len == 4 + 2 * (uint64_t)p[0] &&
+				       p[0] >= 1 && p[0] <= 4
+			       ? 0
+			       : -EBADMSG;
+	case 0xF8:			/* LSE, JPEG-LS: preset parameters */
+		return st->ls && len == 11 && p[0] == 1 ? 0 : -EBADMSG;
+	default:	/* DHP, EXP (hierarchical), reserved: not walked */
+		return -EBADMSG;
+	}
 }
 
 /* An APPn segment of len bytes: blanked, except the few whose content
@@ -399,6 +490,7 @@ static int jpeg_app(struct strm *s, int m, uint64_t len, int ls)
 
 static int jpeg_frame(struct strm *s, int ls)
 {
+	struct jpeg_state st = { ls, 0, 0 };
 	int m;
 
 	if (s_byte(s) != 0xFF || s_byte(s) != 0xD8)
@@ -411,57 +503,145 @@ static int jpeg_frame(struct strm *s, int ls)
 		if (m < 0)
 			return -EBADMSG;
 		if (m == 0xD9)
-			return 0;	/* EOI */
+			return st.scans ? 0 : -EBADMSG;	/* EOI */
 		len = s_u16(s);
 		if (len < 2)
 			return -EBADMSG;
 		len -= 2;
-		if (m == 0xDA) {	/* SOS: header, then the data */
-			err = s_skip(s, (uint64_t)len);
-			if (err)
-				return err;
+		if (m >= 0xE0 && m <= 0xEF) {
+			err = jpeg_app(s, m, (uint64_t)len, ls);
+		} else if (m == 0xFE) {	/* COM */
+			err = s_blank(s, (uint64_t)len, NULL);
+		} else {
+			err = s_read(s, s->c->scratch, (uint64_t)len);
+			if (!err)
+				err = jpeg_check(m, s->c->scratch,
+						 (uint64_t)len, &st);
+		}
+		if (err)
+			return err;
+		if (m == 0xDA) {	/* SOS: then the data */
+			st.scans++;
 			m = jpeg_ecs(s, ls);
 			continue;
 		}
-		if (m >= 0xE0 && m <= 0xEF)
-			err = jpeg_app(s, m, (uint64_t)len, ls);
-		else if (m == 0xFE)	/* COM */
-			err = s_blank(s, (uint64_t)len, NULL);
-		else if (jpeg_segment_ok(m, ls))
-			err = s_skip(s, (uint64_t)len);
-		else
-			return -EBADMSG;
-		if (err)
-			return err;
 		m = jpeg_marker(s);
 	}
 }
 
 /* ------------------------------------------------------------ JPEG 2000 */
 
-/* A marker segment of the main or a tile-part header (ISO 15444-1 A.2 and
- * Part 2's and Part 15's, all in 0xFF50-0xFF7F); COM is blanked. */
-static int j2k_segment(struct strm *s, long m)
-{
-	long len;
+/* What a JPEG 2000 codestream has declared so far. */
+struct j2k_state {
+	unsigned csz;		/* bytes of a component index: 1, or 2 when
+				 * Csiz >= 257 */
+};
 
-	if (m < 0xFF50 || m > 0xFF7F || m == 0xFF4F)
-		return -EBADMSG;
-	len = s_u16(s);
-	if (len < 2)
-		return -EBADMSG;
-	if (m == 0xFF64)	/* COM: registration and text */
-		return s_blank(s, (uint64_t)len - 2, NULL);
-	return s_skip(s, (uint64_t)len - 2);
+static unsigned popcount32(uint32_t v)
+{
+	unsigned n = 0;
+
+	for (; v; v &= v - 1)
+		n++;
+	return n;
 }
 
-/* The last tile-part has Psot 0: it runs to the EOC that ends the frame
- * (a pad byte may follow).  Only when the frame's end is known. */
+/* Quantization values after Sqcd/Sqcc (ISO 15444-1 A.6.4): one byte per
+ * subband (3 L + 1 of them), one 2-byte value, or two bytes per subband. */
+static int j2k_quant_ok(uint8_t style, uint64_t n)
+{
+	switch (style & 0x1f) {
+	case 0: return n >= 1 && (n - 1) % 3 == 0;
+	case 1: return n == 2;
+	case 2: return n >= 2 && n % 2 == 0 && (n / 2 - 1) % 3 == 0;
+	default: return 0;
+	}
+}
+
+/* Coding style after Scod/Scoc: 5 bytes, and one precinct size per
+ * resolution (levels + 1) when the style says so (A.6.1). */
+static int j2k_style_ok(uint8_t scod, const uint8_t *sp, uint64_t n)
+{
+	return n >= 5 && sp[0] <= 32 &&
+	       n == 5 + ((scod & 1) ? (uint64_t)sp[0] + 1 : 0);
+}
+
+/*
+ * A marker segment of the main or a tile-part header (ISO 15444-1 A.2-A.9,
+ * and HTJ2K's CAP and CPF), whose marker starts where mark stood: those
+ * decoders need must be exactly what their syntax says; the ones they can
+ * do without (TLM, PLM, PLT, CRG, CPF) and COM become comments of zeros,
+ * the same length, so no offset moves.  Part 2's extensions and anything
+ * else are refused.  Returns 0 or -EBADMSG.
+ */
+static int j2k_segment(struct strm *s, const struct strm *mark, long m,
+		       struct j2k_state *st)
+{
+	static const uint8_t com[2] = { 0xFF, 0x64 };
+	uint8_t *p = s->c->scratch;
+	uint64_t n, c;
+	long len = s_u16(s);
+	int err;
+
+	if (len < 2)
+		return -EBADMSG;
+	n = (uint64_t)len - 2;
+	switch (m) {
+	case 0xFF55: case 0xFF57: case 0xFF58: case 0xFF59: case 0xFF63:
+	case 0xFF64:	/* TLM PLM PLT CPF CRG COM: a comment of zeros */
+		*s = *mark;
+		err = s_blank(s, 2, com);
+		if (!err)
+			err = s_skip(s, 2);
+		return err ? err : s_blank(s, n, NULL);
+	case 0xFF60: case 0xFF61:	/* PPM, PPT: packet headers */
+		return s_skip(s, n);
+	}
+	err = s_read(s, p, n);
+	if (err)
+		return err;
+	c = st->csz;
+	switch (m) {
+	case 0xFF51:	/* SIZ: 36 bytes, 3 per component */
+		if (n < 36 || n != 36 + 3 * (uint64_t)(p[34] << 8 | p[35]))
+			return -EBADMSG;
+		st->csz = (p[34] << 8 | p[35]) >= 257 ? 2 : 1;
+		return 0;
+	case 0xFF50:	/* CAP: Pcap, then one Ccap per bit set */
+		return n >= 4 && n == 4 + 2 * (uint64_t)popcount32(
+						  (uint32_t)p[0] << 24 |
+						  (uint32_t)p[1] << 16 |
+						  (uint32_t)p[2] << 8 | p[3])
+			       ? 0 : -EBADMSG;
+	case 0xFF52:	/* COD: Scod, SGcod (4), SPcod */
+		return n >= 5 && j2k_style_ok(p[0], p + 5, n - 5) ? 0
+								  : -EBADMSG;
+	case 0xFF53:	/* COC: Ccoc, Scoc, SPcoc */
+		return n >= c + 1 && j2k_style_ok(p[c], p + c + 1, n - c - 1)
+			       ? 0 : -EBADMSG;
+	case 0xFF5C:	/* QCD: Sqcd, SPqcd */
+		return n >= 1 && j2k_quant_ok(p[0], n - 1) ? 0 : -EBADMSG;
+	case 0xFF5D:	/* QCC: Cqcc, Sqcc, SPqcc */
+		return n >= c + 1 && j2k_quant_ok(p[c], n - c - 1) ? 0
+								     : -EBADMSG;
+	case 0xFF5E:	/* RGN: Crgn, Srgn, SPrgn */
+		return n == c + 2 ? 0 : -EBADMSG;
+	case 0xFF5F:	/* POC: entries of 5 + 2 component indexes */
+		return n && n % (5 + 2 * c) == 0 ? 0 : -EBADMSG;
+	default:
+		return -EBADMSG;
+	}
+}
+
+/* Packet data to the end of the frame, where a last tile-part of Psot 0
+ * runs to EOC (a pad byte may follow): no marker but SOP and EPH may sit
+ * in it (0xFF is never followed by 0x90 or more in packet data, A.1), so
+ * no further tile-part or header can hide there. */
 static int j2k_tail(struct strm *s)
 {
-	uint64_t left = s_left(s);
+	uint64_t left = s_left(s), i, end;
 	uint8_t t[3];
-	int err;
+	int err, prev = -1;
 
 	if (left < 2)
 		return -EBADMSG;
@@ -474,29 +654,55 @@ static int j2k_tail(struct strm *s)
 		if (err)
 			return err;
 		if (t[1] == 0xFF && t[2] == 0xD9)
-			return s_skip(s, left);
-		if (t[0] == 0xFF && t[1] == 0xD9 && t[2] == 0)
-			return s_skip(s, left - 1);
-		return -EBADMSG;
+			end = left - 2;
+		else if (t[0] == 0xFF && t[1] == 0xD9 && t[2] == 0)
+			end = left - 3;
+		else
+			return -EBADMSG;
+	} else {
+		err = s_peek(s, t, 2);
+		if (err)
+			return err;
+		if (t[0] != 0xFF || t[1] != 0xD9)
+			return -EBADMSG;
+		end = 0;
 	}
-	err = s_peek(s, t, 2);
-	if (err)
-		return err;
-	return t[0] == 0xFF && t[1] == 0xD9 ? s_skip(s, 2) : -EBADMSG;
+	for (i = 0; i < end; i++) {
+		int b = s_byte(s);
+
+		if (b < 0)
+			return -EBADMSG;
+		if (prev == 0xFF && b >= 0x90 && b != 0x91 && b != 0x92)
+			return -EBADMSG;
+		prev = b;
+	}
+	if (prev == 0xFF)
+		return -EBADMSG;	/* FF then EOC */
+	return s_skip(s, 2);	/* EOC */
 }
 
 static int j2k_frame(struct strm *s, int bounded)
 {
+	struct j2k_state st = { 1 };
+	struct strm mark;
 	long m;
 	int err;
 
-	if (s_u16(s) != 0xFF4F || s_u16(s) != 0xFF51)	/* SOC, SIZ */
+	if (s_u16(s) != 0xFF4F)	/* SOC */
 		return -EBADMSG;
-	err = j2k_segment(s, 0xFF51);
-	while (!err && (m = s_u16(s)) != 0xFF90)	/* to the first SOT */
-		err = j2k_segment(s, m);
-	if (err)
-		return err;
+	mark = *s;
+	if (s_u16(s) != 0xFF51)	/* SIZ first */
+		return -EBADMSG;
+	err = j2k_segment(s, &mark, 0xFF51, &st);
+	for (;;) {	/* to the first SOT */
+		if (err)
+			return err;
+		mark = *s;
+		m = s_u16(s);
+		if (m == 0xFF90)
+			break;
+		err = j2k_segment(s, &mark, m, &st);
+	}
 	for (;;) {	/* a tile-part; its SOT marker was just read */
 		uint64_t start = s->done - 2, psot;
 		long a, b;
@@ -508,8 +714,12 @@ static int j2k_frame(struct strm *s, int bounded)
 		if (a < 0 || b < 0 || s_u16(s) < 0)	/* TPsot, TNsot */
 			return -EBADMSG;
 		psot = (uint64_t)a << 16 | (uint64_t)b;
-		while ((m = s_u16(s)) != 0xFF93) {	/* to SOD */
-			err = j2k_segment(s, m);
+		for (;;) {	/* to SOD */
+			mark = *s;
+			m = s_u16(s);
+			if (m == 0xFF93)
+				break;
+			err = j2k_segment(s, &mark, m, &st);
 			if (err)
 				return err;
 		}
@@ -537,7 +747,8 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* The n bytes after a segment's image: no-op codes (0x80) and zeros are
- * what encoders pad with and stay; anything else is zeroed. */
+ * what encoders pad with and stay; anything else becomes no-op codes (a
+ * decoder that reads a segment to its end finds nothing to add). */
 static int rle_rest(struct strm *s, uint64_t n)
 {
 	struct strm t = *s;
@@ -549,7 +760,7 @@ static int rle_rest(struct strm *s, uint64_t n)
 		if (c < 0)
 			return -EBADMSG;
 		if (c != 0 && c != 0x80)
-			return s_blank(s, n, NULL);
+			return s_fill(s, n, 0x80);
 	}
 	return s_skip(s, n);
 }
@@ -857,6 +1068,7 @@ int encap_map(const struct dicom_source *src, uint64_t off, uint64_t len,
 	memset(&c, 0, sizeof(c));
 	c.rd.src = src;
 	c.img = img;
+	c.max_patches = 64 + 16 * (size_t)frames;
 	c.rd.buf = malloc(RD_BUF);
 	c.scratch = malloc(MAX_SEG);
 	if (!c.rd.buf || !c.scratch) {

@@ -74,6 +74,11 @@ int analysis_sop_class_ok(const struct dicom_parsed *p);
  * they cannot account for an image.  Bytes beyond are not published. */
 int analysis_native_pixel_len(const struct dicom_parsed *p, uint64_t *out);
 
+/* Remove pixel data other than the top-level Pixel Data: any encapsulated
+ * value, and group 7FE0 inside sequence items (after the rules). */
+struct dcm_ds;
+void analysis_drop_stray_pixels(struct dcm_ds *ds);
+
 /* Map encapsulated pixel data onto m, only as far as it is shown to be image
  * data (encap.h).  Returns 0, or -ENOTSUP, -EBADMSG, -E2BIG when the file
  * must not be published, -EIO, -ENOMEM. */

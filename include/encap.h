@@ -12,8 +12,12 @@
  *     blanked in place (same length, so no offset changes), except the
  *     few whose content decoders need (JFIF, Adobe's colour transform,
  *     JPEG-LS's colour transform), which are rewritten in a fixed form;
- *   - bytes after a frame's codestream in its last fragment, and unused or
- *     trailing bytes of RLE segments: zeroed (RLE: no-op codes);
+ *   - marker segments decoders use (frame and scan headers, tables, JPEG
+ *     2000's SIZ, COD, QCD...) only when their length is exactly what their
+ *     syntax says; the ones they can do without (JPEG 2000's TLM, PLM, PLT,
+ *     CRG, CPF) become comments of zeros;
+ *   - bytes after a frame's codestream in its last fragment and unused RLE
+ *     offsets: zeroed; bytes after an RLE segment's image: no-op codes;
  *   - the Basic Offset Table: regenerated from where the frames start (or
  *     kept empty when it was).
  * Anything else (a codestream deidfs cannot walk, fragments that do not
@@ -37,7 +41,8 @@ struct encap_image {
 };
 
 /* Bound on the bytes an output may differ from its source in the pixel
- * data (blanked segments, regenerated tables): more is refused. */
+ * data (blanked segments, regenerated tables): more is refused, as are
+ * more than 64 + 16 per frame changed places. */
 #define ENCAP_MAX_PATCH (16u << 20)
 
 /*

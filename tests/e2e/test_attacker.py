@@ -950,6 +950,114 @@ def test_encapsulated_pixel_data_carries_only_the_image(deidfs, tmp_path):
         m.stop()
 
 
+def _j2k_after_siz(f, seg):
+    """seg inserted after the SIZ segment of a J2K codestream f."""
+    end = 4 + struct.unpack(">H", f[4:6])[0]
+    return f[:end] + seg + f[end:]
+
+
+def _j2k_in_tile_part(f, seg):
+    """seg inserted after the first SOT segment, Psot grown to match."""
+    sot = f.index(b"\xff\x90", 4 + struct.unpack(">H", f[4:6])[0])
+    psot = struct.unpack(">I", f[sot + 6:sot + 10])[0]
+    return (f[:sot + 6] + struct.pack(">I", psot + len(seg)) +
+            f[sot + 10:sot + 12] + seg + f[sot + 12:])
+
+
+@pytest.mark.skipif(shutil.which("dcmcjpls") is None or
+                    shutil.which("gdcmconv") is None,
+                    reason="needs dcmtk and gdcm tools")
+def test_encapsulated_text_in_segments_decoders_skip(deidfs, tmp_path):
+    """Text where decoders skip it (the attacker's second round): in a
+    segment decoders use but with bytes beyond its syntax (DRI, JPEG-LS
+    LSE), in segments decoders can do without (JPEG 2000 TLM and PLT), in
+    a JPEG 2000 codestream whose first tile-part claims to run to the end,
+    in pixel data and a palette of undefined length inside a sequence item,
+    and in thousands of comments.
+    Each file is quarantined, or published without the text and decoding
+    to the untampered image."""
+    from conftest import decoded_pixels
+    src = tmp_path / "src"
+    src.mkdir()
+    tok = (H.MARKER_PREFIX + "SEG").encode()
+    jl = _items(pydicom.dcmread(str(_compressed(tmp_path, 80,
+                                                 "jpeg-lossless")))
+                .PixelData)[1]
+    ls = _items(pydicom.dcmread(str(_compressed(tmp_path, 81, "jpeg-ls")))
+                .PixelData)[1]
+    j2 = _compressed(tmp_path, 82, "j2k")
+    j2f = _items(pydicom.dcmread(str(j2)).PixelData)[1]
+    eoi = jl.rindex(b"\xff\xd9")
+    comments = b"".join(_seg(0xFE, b"x") for _ in range(3000))
+    cases = {   # name: (codec file, fragment, expect)
+        "dri": (80, "jpeg-lossless", jl[:2] + _seg(0xDD, b"\0\x10" + tok)
+                + jl[2:], "quarantine"),
+        "lse": (81, "jpeg-ls", ls[:2] + _seg(0xF8, b"\x01" + bytes(10) +
+                                               tok) + ls[2:], "quarantine"),
+        "tlm": (82, "j2k", _j2k_after_siz(
+            j2f, b"\xff\x55" + struct.pack(">H", len(tok) + 4) + b"\0\0" +
+            tok), "publish"),
+        "plt": (82, "j2k", _j2k_in_tile_part(
+            j2f, b"\xff\x58" + struct.pack(">H", len(tok) + 3) + b"\0" +
+            tok), "publish"),
+        "comments": (80, "jpeg-lossless", jl[:eoi] + comments + jl[eoi:],
+                     "quarantine"),
+    }
+    want = {}
+    for name, (n, codec, frag, _) in sorted(cases.items()):
+        clean = tmp_path / ("%s-%d.dcm" % (codec, n))
+        want[name] = decoded_pixels(clean)[1]
+        ds = pydicom.dcmread(str(clean))
+        ds.PatientID = "6%010d" % len(name)
+        ds.SOPInstanceUID = H.uid(90 + len(name), 3)
+        ds.PixelData = _encaps([b"", frag])
+        ds["PixelData"].is_undefined_length = True
+        ds.save_as(str(src / (name + ".dcm")))
+    # J2K: Psot 0 on the first tile-part, a second one (with a comment of
+    # text) hidden in what it claims is its data
+    sot = j2f.index(b"\xff\x90", 4 + struct.unpack(">H", j2f[4:6])[0])
+    eoc = j2f.rindex(b"\xff\xd9")
+    second = (b"\xff\x90\x00\x0a\x00\x00\x00\x00\x00\x00\x01\x02" +
+              b"\xff\x64" + struct.pack(">HH", len(tok) + 4, 1) + tok +
+              b"\xff\x93\x00\x00")
+    f = (j2f[:sot + 6] + b"\0\0\0\0" + j2f[sot + 10:eoc] + second +
+         j2f[eoc:])
+    ds = pydicom.dcmread(str(j2))
+    ds.PatientID = "59999999999"
+    ds.PixelData = _encaps([b"", f])
+    ds["PixelData"].is_undefined_length = True
+    ds.save_as(str(src / "psot0.dcm"))
+    cases["psot0"] = (82, "j2k", f, "quarantine")
+    # pixel data of text inside a sequence item, beside a good image
+    ds = pydicom.dcmread(str(j2))
+    ds.PatientID = "58888888888"
+    ds.SOPInstanceUID = H.uid(99, 3)
+    item = pydicom.Dataset()
+    item.add_new(0x7FE00010, "OB", _encaps([b"", tok * 4]))
+    item[0x7FE00010].is_undefined_length = True
+    item.add_new(0x00281201, "OW", _encaps([b"", tok * 2]))
+    item[0x00281201].is_undefined_length = True
+    ds.SharedFunctionalGroupsSequence = pydicom.Sequence([item])
+    ds.save_as(str(src / "nested.dcm"))
+    want["nested"] = decoded_pixels(j2)[1]
+    cases["nested"] = (82, "j2k", None, "publish")
+
+    dest = tmp_path / "out"
+    r = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    assert tok not in all_bytes(dest)
+    reasons = (dest / ".quarantine" / "reasons.csv").read_text()
+    quarantined = [k for k, v in cases.items() if v[3] == "quarantine"]
+    assert reasons.count(",pixel-data-unverified\n") == len(quarantined), \
+        reasons
+    pub = [os.path.join(dp, f) for dp, _, fns in os.walk(str(dest))
+           for f in fns if f.endswith(".dcm") and ".quarantine" not in dp]
+    published = [k for k, v in cases.items() if v[3] == "publish"]
+    assert len(pub) == len(published), (pub, reasons)
+    got = sorted(decoded_pixels(p)[1] for p in pub)
+    assert got == sorted(want[k] for k in published)
+
+
 @pytest.mark.skipif(shutil.which("dcmcjpeg") is None,
                     reason="needs dcmtk")
 def test_encapsulated_pixel_data_not_shown_to_be_an_image(deidfs, tmp_path):

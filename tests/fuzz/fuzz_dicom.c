@@ -190,6 +190,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	}
 	if (!dcm_ds_get_str(&q.ds, TAG_SOP_UID, sop, sizeof(sop)))
 		goto out;
+	analysis_drop_stray_pixels(&q.ds);
 	if (q.has_pixel && q.pixel_encapsulated) {
 		struct mem mm = { data, size };
 		struct dicom_source src = { &mm, mem_pread, size };

@@ -56,7 +56,8 @@ static size_t jpeg(uint8_t *out, const void *extra, size_t nextra)
 	static const uint8_t head[] = {
 		0xFF, 0xD8,				/* SOI */
 		0xFF, 0xC3, 0x00, 0x0B, 16, 0, 8, 0, 8, 1, 1, 0x11, 0,
-		0xFF, 0xC4, 0x00, 0x04, 0x00, 0x00,	/* DHT */
+		0xFF, 0xC4, 0x00, 0x14, 0x00,		/* DHT: one code */
+		1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05,
 		0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 1, 0, 0,	/* SOS */
 		0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD0, 0x78,	/* data */
 	};
@@ -74,7 +75,7 @@ static int map(const struct buf *b, const char *ts, uint32_t frames,
 	       struct bytemap *m, uint8_t *out, size_t *outn)
 {
 	struct mem mm = { b->b, b->n };
-	struct dicom_source src = { &mm, mem_pread, b->n };
+	struct dicom_source src = { &mm, mem_pread, b->n, NULL };
 	struct encap_image img = { ts, frames, 8, 8, 1, 16 };
 	size_t i;
 	int err;
@@ -198,7 +199,10 @@ static void test_offset_table(void **state)
 static void test_j2k(void **state)
 {
 	static const uint8_t cs[] = {
-		0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x04, 0xAA, 0xBB,	/* SOC SIZ */
+		0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0, 0,	/* SOC SIZ */
+		0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 1, 0x0F, 1, 1,
 		0xFF, 0x64, 0x00, 0x08, 0x00, 0x01, 'A', 'N', 'N', 'E',
 		0xFF, 0x90, 0x00, 0x0A, 0, 0, 0, 0, 0, 26, 0, 1,
 		0xFF, 0x64, 0x00, 0x06, 0x00, 0x01, 'O', 'L',
@@ -224,7 +228,7 @@ static void test_j2k(void **state)
 	/* cut after the first tile-part: no EOC */
 	b.n = 0;
 	item(&b, NULL, 0);
-	item(&b, cs, 44);
+	item(&b, cs, 81);
 	delim(&b);
 	assert_int_equal(map(&b, TS_J2K, 1, &m, out, &outn), -EBADMSG);
 	bytemap_clear(&m);
@@ -251,6 +255,9 @@ static void test_rle(void **state)
 	assert_int_equal(map(&b, TS_RLE, 1, &m, out, &outn), 0);
 	assert_null(memmem(out, outn, "TEXT", 4));
 	assert_null(memmem(out, outn, "EVA", 3));
+	/* what follows an image is no-op codes (0x80), not literals */
+	assert_non_null(memmem(out, outn, "\xC1\x07\x80\x80\x80\x80\x80\x80",
+			       8));
 	assert_non_null(memmem(out, outn, "\xC1\x09\x80", 3));	/* kept */
 	bytemap_clear(&m);
 	/* a segment that decodes past its image */
@@ -260,6 +267,102 @@ static void test_rle(void **state)
 	item(&b, f, sizeof(f));
 	delim(&b);
 	assert_int_equal(map(&b, TS_RLE, 1, &m, out, &outn), -EBADMSG);
+	bytemap_clear(&m);
+}
+
+/* Segments decoders use must be exactly their syntax's length; optional
+ * JPEG 2000 segments become comments; markers in the packet data of a
+ * last tile-part, unknown markers, and too many changes are refused. */
+static void test_segments_exact(void **state)
+{
+	static const uint8_t dri_text[] = { 0xFF, 0xDD, 0x00, 0x06, 0x00,
+					    0x10, 'O', 'L' };
+	static const uint8_t dnl[] = { 0xFF, 0xDC, 0x00, 0x04, 0x00, 0x08 };
+	static const uint8_t head[] = {
+		0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0, 0,	/* SOC SIZ */
+		0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 1, 0x0F, 1, 1,
+	};
+	/* a tile-part with a PLT of text, then one of Psot 0 */
+	static const uint8_t tiles[] = {
+		0xFF, 0x90, 0x00, 0x0A, 0, 0, 0, 0, 0, 26, 0, 2,
+		0xFF, 0x58, 0x00, 0x06, 0x00, 'O', 'L', 'A',
+		0xFF, 0x93, 0x01, 0x02, 0x03, 0x04,
+		0xFF, 0x90, 0x00, 0x0A, 0, 0, 0, 0, 0, 0, 1, 2,
+		0xFF, 0x93, 0x05, 0x06, 0xFF, 0xD9,
+	};
+	uint8_t j[256], cs[512], out[8192], many[4096];
+	struct buf b = { .n = 0 };
+	struct bytemap m;
+	size_t n, outn, i;
+
+	(void)state;
+	n = jpeg(j, dri_text, sizeof(dri_text));	/* DRI + 2 bytes */
+	item(&b, NULL, 0);
+	item(&b, j, (uint32_t)n);
+	delim(&b);
+	assert_int_equal(map(&b, TS_JPEG_LOSSLESS, 1, &m, out, &outn),
+			 -EBADMSG);
+	bytemap_clear(&m);
+	n = jpeg(j, dnl, sizeof(dnl));	/* DNL after the scan: fine */
+	b.n = 0;
+	item(&b, NULL, 0);
+	item(&b, j, (uint32_t)n);
+	delim(&b);
+	assert_int_equal(map(&b, TS_JPEG_LOSSLESS, 1, &m, out, &outn), 0);
+	assert_memory_equal(out, b.b, b.n);
+	bytemap_clear(&m);
+
+	/* PLT: a comment of zeros, the same length */
+	memcpy(cs, head, sizeof(head));
+	memcpy(cs + sizeof(head), tiles, sizeof(tiles));
+	n = sizeof(head) + sizeof(tiles);
+	b.n = 0;
+	item(&b, NULL, 0);
+	item(&b, cs, (uint32_t)n);
+	delim(&b);
+	assert_int_equal(map(&b, TS_J2K, 1, &m, out, &outn), 0);
+	assert_int_equal(outn, b.n);
+	assert_null(memmem(out, outn, "OLA", 3));
+	assert_non_null(memmem(out, outn, "\xFF\x64\x00\x06\x00\x00\x00\x00",
+			       8));
+	bytemap_clear(&m);
+	/* an unknown marker (Part 2's range) in the main header */
+	memcpy(cs + sizeof(head), "\xFF\x74\x00\x04\x00\x00", 6);
+	memcpy(cs + sizeof(head) + 6, tiles, sizeof(tiles));
+	b.n = 0;
+	item(&b, NULL, 0);
+	item(&b, cs, (uint32_t)(n + 6));
+	delim(&b);
+	assert_int_equal(map(&b, TS_J2K, 1, &m, out, &outn), -EBADMSG);
+	bytemap_clear(&m);
+	/* Psot 0 on the first tile-part: the second one is in its data */
+	memcpy(cs + sizeof(head), tiles, sizeof(tiles));
+	cs[sizeof(head) + 9] = 0;
+	b.n = 0;
+	item(&b, NULL, 0);
+	item(&b, cs, (uint32_t)n);
+	delim(&b);
+	assert_int_equal(map(&b, TS_J2K, 1, &m, out, &outn), -EBADMSG);
+	bytemap_clear(&m);
+
+	/* 100 comments in one frame: more changes than a real file makes */
+	for (i = 0, n = 0; i < 100; i++) {
+		memcpy(many + n, "\xFF\xFE\x00\x03X", 5);
+		n += 5;
+	}
+	{
+		static uint8_t big[1024];
+		size_t k = jpeg(big, many, n);
+
+		b.n = 0;
+		item(&b, NULL, 0);
+		item(&b, big, (uint32_t)k);
+		delim(&b);
+	}
+	assert_int_equal(map(&b, TS_JPEG_LOSSLESS, 1, &m, out, &outn),
+			 -E2BIG);
 	bytemap_clear(&m);
 }
 
@@ -310,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_offset_table),
 		cmocka_unit_test(test_j2k),
 		cmocka_unit_test(test_rle),
+		cmocka_unit_test(test_segments_exact),
 		cmocka_unit_test(test_refused),
 	};
 
