@@ -10,6 +10,11 @@
  * (no lock of the caller may be held across a store call that waits on
  * sqlite's busy timeout).  Every write is in a transaction: the db is
  * consistent whenever the process is killed.
+ *
+ * Implemented by fs/store_*.c (store_sql.h lists them): opening and the
+ * key in store_open.c and store_schema.c, the index in store_index.c, the
+ * audit trail in store_audit.c, the pairs in store_map.c, settings in
+ * store_settings.c.
  */
 #ifndef DEIDFS_STORE_H
 #define DEIDFS_STORE_H
