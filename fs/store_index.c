@@ -140,6 +140,15 @@ void store_file_clear(struct store_file *f)
 	memset(f, 0, sizeof(*f));
 }
 
+void store_file_move(struct store_file *dst, struct store_file *src)
+{
+	if (dst == src)
+		return;
+	store_file_clear(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
 /* Fill f from a row of FILE_COLS.  On error f is cleared. */
 static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 {
@@ -296,10 +305,11 @@ static int read_batch(struct store *st, int64_t last,
  * may call the store (even write): the lock stays a leaf and a slow cb does
  * not stall other threads.  Keyset paging by id means each record is seen
  * at most once; records added or removed during the walk may or may not be.
+ * Whatever cb leaves in a record is freed after it returns.
  */
-int store_file_foreach(struct store *st,
-		       int (*cb)(void *arg, const struct store_file *f),
-		       void *arg)
+int store_file_foreach_take(struct store *st,
+			    int (*cb)(void *arg, struct store_file *f),
+			    void *arg)
 {
 	struct store_file *batch;
 	int64_t last = INT64_MIN;
@@ -323,6 +333,30 @@ int store_file_foreach(struct store *st,
 	} while (!err && !ret && n == FOREACH_BATCH);
 	free(batch);
 	return ret ? ret : err;
+}
+
+/* store_file_foreach()'s callback, behind store_file_foreach_take(). */
+struct lend {
+	int (*cb)(void *arg, const struct store_file *f);
+	void *arg;
+};
+
+static int lend_cb(void *arg, struct store_file *f)
+{
+	const struct lend *l = arg;
+
+	return l->cb(l->arg, f);
+}
+
+int store_file_foreach(struct store *st,
+		       int (*cb)(void *arg, const struct store_file *f),
+		       void *arg)
+{
+	struct lend l = { cb, arg };
+
+	if (!cb)
+		return -EINVAL;
+	return store_file_foreach_take(st, lend_cb, &l);
 }
 
 /* ---------------------------------------------------------------------- */

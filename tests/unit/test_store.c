@@ -761,6 +761,107 @@ static void test_foreach(void **state)
 	store_close(st);
 }
 
+/* What the view does with the index: keep every record.  With
+ * store_file_foreach_take() it takes them whole instead of copying their
+ * strings; every other one is left to the store, and one gives up only its
+ * path. */
+struct keep {
+	struct store_file *v;
+	size_t n, cap;
+	int seen;
+	char *path_only;	/* taken from record 3 alone */
+	int stop_at;
+};
+
+static int keep_cb(void *arg, struct store_file *f)
+{
+	struct keep *k = arg;
+
+	k->seen++;
+	if (k->seen == 3) {
+		k->path_only = f->path;		/* the rest stays the store's */
+		f->path = NULL;
+	} else if (k->seen % 2) {
+		assert_true(k->n < k->cap);
+		store_file_move(&k->v[k->n++], f);
+		assert_null(f->path);		/* left empty */
+		assert_int_equal(f->id, 0);
+	}
+	return k->seen == k->stop_at ? 42 : 0;
+}
+
+static void test_foreach_take(void **state)
+{
+	struct store_file f, g;
+	struct store *st;
+	struct keep k;
+	char p[32];
+	int64_t ids[150];
+	size_t i;
+
+	(void)state;
+	st = open_new("take.db");
+	for (i = 0; i < 150; i++) {	/* more than a batch */
+		snprintf(p, sizeof(p), "t/%03zu.dcm", i);
+		full_record(&f, p);
+		assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL,
+						0), 0);
+		ids[i] = f.id;
+		store_file_clear(&f);
+	}
+	memset(&k, 0, sizeof(k));
+	k.cap = 150;
+	k.v = calloc(k.cap, sizeof(*k.v));
+	assert_non_null(k.v);
+	assert_int_equal(store_file_foreach_take(st, keep_cb, &k), 0);
+	assert_int_equal(k.seen, 150);
+	assert_int_equal(k.n, 74);	/* odd records but the third */
+	assert_string_equal(k.path_only, "t/002.dcm");
+	free(k.path_only);
+
+	/* the taken records are whole, and outlive the store */
+	for (i = 0; i < k.n; i++) {
+		assert_int_equal(store_file_get_id(st, k.v[i].id, &g), 0);
+		assert_same(&k.v[i], &g);
+		store_file_clear(&g);
+	}
+	store_close(st);
+	for (i = 0; i < k.n; i++) {
+		size_t j = i < 1 ? 0 : 2 * i + 2;	/* seen 1, 5, 7, ... */
+
+		assert_int_equal(k.v[i].id, ids[j]);
+		snprintf(p, sizeof(p), "t/%03zu.dcm", j);
+		assert_string_equal(k.v[i].path, p);
+		assert_string_equal(k.v[i].patient_id, "12345678901");
+		store_file_clear(&k.v[i]);
+	}
+
+	/* a stop is returned; what was taken is still the caller's */
+	assert_int_equal(store_open(dbpath("take.db"), 0, &st), 0);
+	memset(k.v, 0, k.cap * sizeof(*k.v));
+	k.n = 0;
+	k.seen = 0;
+	k.stop_at = 70;
+	assert_int_equal(store_file_foreach_take(st, keep_cb, &k), 42);
+	assert_int_equal(k.seen, 70);
+	free(k.path_only);
+	for (i = 0; i < k.n; i++)
+		store_file_clear(&k.v[i]);
+	assert_int_equal(store_file_foreach_take(st, NULL, &k), -EINVAL);
+	store_close(st);
+
+	/* a move frees what dst held; a move onto itself changes nothing */
+	full_record(&f, "a");
+	full_record(&g, "b");
+	store_file_move(&f, &g);
+	assert_string_equal(f.path, "b");
+	assert_null(g.path);
+	store_file_move(&f, &f);
+	assert_string_equal(f.path, "b");
+	store_file_clear(&f);
+	free(k.v);
+}
+
 static void test_transactions(void **state)
 {
 	struct store_pair p1 = { "111", "pseudo-1" };
@@ -859,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_dir_ino),
 		cmocka_unit_test(test_foreach),
+		cmocka_unit_test(test_foreach_take),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_settings),
 	};
