@@ -7,7 +7,7 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CXXFLAGS ?= -O2 -g
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+CPPFLAGS += -Iinclude -Ifs -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	    $(shell pkg-config --cflags fuse3)
 ALL_CFLAGS   := -std=c11 $(WARN) -pthread $(CFLAGS)
 ALL_CXXFLAGS := -std=c++14 $(WARN) -pthread -I/usr/include/gdcm-3.0 $(CXXFLAGS)
@@ -24,7 +24,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .PHONY: all unit check e2e clean demo asan tsan
 all: $(BUILD)/deidfs
 
-$(BUILD)/%.o: fs/%.c $(wildcard include/*.h) | $(BUILD)
+$(BUILD)/%.o: fs/%.c $(wildcard include/*.h fs/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-text.tsv \

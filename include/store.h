@@ -10,6 +10,11 @@
  * (no lock of the caller may be held across a store call that waits on
  * sqlite's busy timeout).  Every write is in a transaction: the db is
  * consistent whenever the process is killed.
+ *
+ * Implemented by fs/store_*.c (store_sql.h lists them): opening and the
+ * key in store_open.c and store_schema.c, the index in store_index.c, the
+ * audit trail in store_audit.c, the pairs in store_map.c, settings in
+ * store_settings.c.
  */
 #ifndef DEIDFS_STORE_H
 #define DEIDFS_STORE_H
@@ -134,10 +139,27 @@ int store_file_prune(struct store *st, int64_t gen);
 int store_next_generation(struct store *st, int64_t *gen);
 
 /* Call cb for every record, in id order; f is valid during the call only.
- * A non-zero return of cb stops and is returned. */
+ * A non-zero return of cb stops and is returned.  cb runs without the
+ * store's lock and may call the store. */
 int store_file_foreach(struct store *st,
 		       int (*cb)(void *arg, const struct store_file *f),
 		       void *arg);
+
+/*
+ * store_file_foreach() for a caller that keeps the records: f belongs to
+ * the store until cb returns, and cb may take it whole with
+ * store_file_move() (its strings are then the caller's, freed with
+ * store_file_clear()) instead of copying them.  Whatever cb leaves in f is
+ * freed after it returns.
+ */
+int store_file_foreach_take(struct store *st,
+			    int (*cb)(void *arg, struct store_file *f),
+			    void *arg);
+
+/* Move the record src into dst without copying its strings: dst's own are
+ * freed first (dst must be zeroed or a record), src is left zeroed.
+ * Accepts dst == src (nothing happens). */
+void store_file_move(struct store_file *dst, struct store_file *src);
 
 /* Stable inode number for a directory of the view (path relative to the
  * view root, "" for the root).  Created on first use.  Returns 0 or -EIO. */

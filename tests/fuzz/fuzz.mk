@@ -23,7 +23,7 @@ fuzz: $(FUZZ_BIN)
 $(FUZZ_DIR):
 	mkdir -p $@
 
-$(FUZZ_DIR)/%.o: fs/%.c $(wildcard include/*.h) | $(FUZZ_DIR)
+$(FUZZ_DIR)/%.o: fs/%.c $(wildcard include/*.h fs/*.h) | $(FUZZ_DIR)
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) -pthread $(FUZZ_FLAGS) \
 		-c -o $@ $<
 

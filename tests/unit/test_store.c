@@ -1,8 +1,12 @@
 /*
- * test_store.c - the project db: creation and refusal of foreign dbs, the
- * file index round trip, audit replacement, generations, directory inode
- * numbers, transactions and settings.  Each test works in its own file of
- * a fresh temporary directory.
+ * test_store.c - the project db, module by module (fs/store_*.c):
+ * creation and refusal of foreign dbs and damaged keys, schema upgrades
+ * (store_open.c, store_schema.c); the file index round trip, upserts,
+ * generations and prunes, taking records, directory inode numbers
+ * (store_index.c); audit replacement (store_audit.c); pseudonym
+ * collisions and transactions (store_map.c, store_sql.c); settings; and a
+ * writer killed mid-transaction.  Each test works in its own file of a
+ * fresh temporary directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -73,6 +80,50 @@ static void raw_sql(const char *name, const char *sql)
 
 	assert_int_equal(sqlite3_open(dbpath(name), &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The one integer a query on the db returns (behind the store's back). */
+static int64_t raw_i64(const char *name, const char *sql)
+{
+	sqlite3_stmt *s;
+	sqlite3 *db;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(dbpath(name), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	return v;
+}
+
+/* Read (get) or write (!get) the BLOB of a meta row behind the store's
+ * back. */
+static void raw_meta_blob(const char *name, const char *k, uint8_t *buf,
+			  size_t n, int get)
+{
+	sqlite3_stmt *s;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(dbpath(name), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, get ?
+		"SELECT v FROM meta WHERE k = ?1" :
+		"UPDATE meta SET v = ?2 WHERE k = ?1", -1, &s, NULL),
+		SQLITE_OK);
+	sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	if (get) {
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_bytes(s, 0), (int)n);
+		memcpy(buf, sqlite3_column_blob(s, 0), n);
+	} else {
+		sqlite3_bind_blob(s, 2, buf, (int)n, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+		assert_int_equal(sqlite3_changes(db), 1);
+	}
+	sqlite3_finalize(s);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
@@ -241,6 +292,81 @@ static void test_not_ours(void **state)
 	raw_sql("notable.db", "DROP TABLE dirs");
 	assert_int_equal(store_open(dbpath("notable.db"), 0, &st), -EBADMSG);
 	assert_null(st);
+}
+
+/*
+ * The key's check value (store_schema.c): a key damaged in place is
+ * refused like a missing one, never used to mint new pseudonyms, and the
+ * refusal changes nothing in the db; a damaged check value is refused too;
+ * a db made before check values existed (no key_check row) is accepted.
+ */
+static void test_key_check(void **state)
+{
+	uint8_t key[KEYED_KEY_LEN], bad[KEYED_KEY_LEN], back[KEYED_KEY_LEN];
+	uint8_t check[32], badcheck[32];
+	struct store *st = NULL;
+	size_t bit;
+
+	(void)state;
+	st = open_new("kc.db");
+	assert_int_equal(store_key(st, key), 0);
+	store_close(st);
+	raw_meta_blob("kc.db", "key", back, sizeof(back), 1);
+	assert_memory_equal(back, key, sizeof(key));
+	raw_meta_blob("kc.db", "key_check", check, sizeof(check), 1);
+
+	/* any one flipped bit of the key: refused, with or without create,
+	 * and the damaged key is left as it is (no new key minted) */
+	for (bit = 0; bit < 8 * sizeof(key); bit += 37) {
+		memcpy(bad, key, sizeof(key));
+		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		raw_meta_blob("kc.db", "key", bad, sizeof(bad), 0);
+		st = (struct store *)1;
+		assert_int_equal(store_open(dbpath("kc.db"), 0, &st),
+				 -EBADMSG);
+		assert_null(st);
+		assert_int_equal(store_open(dbpath("kc.db"), 1, &st),
+				 -EBADMSG);
+		raw_meta_blob("kc.db", "key", back, sizeof(back), 1);
+		assert_memory_equal(back, bad, sizeof(bad));
+	}
+
+	/* the key put back: the same db again */
+	raw_meta_blob("kc.db", "key", key, sizeof(key), 0);
+	assert_int_equal(store_open(dbpath("kc.db"), 0, &st), 0);
+	assert_int_equal(store_key(st, back), 0);
+	assert_memory_equal(back, key, sizeof(key));
+
+	/* damaged while a mount is detached around its fork: attach
+	 * refuses, and the store keeps the key it had */
+	assert_int_equal(store_detach(st), 0);
+	raw_meta_blob("kc.db", "key", bad, sizeof(bad), 0);
+	assert_int_equal(store_attach(st), -EBADMSG);
+	assert_int_equal(store_key(st, back), 0);
+	assert_memory_equal(back, key, sizeof(key));
+	raw_meta_blob("kc.db", "key", key, sizeof(key), 0);
+	assert_int_equal(store_attach(st), 0);
+	store_close(st);
+
+	/* a damaged check value, or one of the wrong length */
+	memcpy(badcheck, check, sizeof(check));
+	badcheck[31] ^= 0x80;
+	raw_meta_blob("kc.db", "key_check", badcheck, sizeof(badcheck), 0);
+	assert_int_equal(store_open(dbpath("kc.db"), 0, &st), -EBADMSG);
+	raw_meta_blob("kc.db", "key_check", check, 16, 0);
+	assert_int_equal(store_open(dbpath("kc.db"), 0, &st), -EBADMSG);
+	raw_meta_blob("kc.db", "key_check", check, sizeof(check), 0);
+	assert_int_equal(store_open(dbpath("kc.db"), 0, &st), 0);
+	store_close(st);
+
+	/* no check value at all (a db older than them): accepted as is */
+	raw_sql("kc.db", "DELETE FROM meta WHERE k = 'key_check'");
+	assert_int_equal(store_open(dbpath("kc.db"), 0, &st), 0);
+	assert_int_equal(store_key(st, back), 0);
+	assert_memory_equal(back, key, sizeof(key));
+	store_close(st);
+	assert_int_equal(raw_i64("kc.db", "SELECT count(*) FROM meta "
+				 "WHERE k = 'key_check'"), 0);
 }
 
 static void test_missing(void **state)
@@ -434,6 +560,139 @@ static void test_upgrade_v1(void **state)
 	raw_sql("v1.db", "UPDATE meta SET v = v + 1 "
 			 "WHERE k = 'schema_version'");
 	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), -EBADMSG);
+}
+
+/* The schema of version 1 as deidfs wrote it (fs/store.c of commit
+ * c1216df): no files.src_ctime_ns, no files.version, no key_check row. */
+static const char v1_schema[] =
+	"CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v);"
+	"CREATE TABLE files("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" path BLOB NOT NULL UNIQUE,"
+	" src_size INTEGER NOT NULL,"
+	" src_mtime_ns INTEGER NOT NULL,"
+	" src_ino INTEGER NOT NULL,"
+	" opts TEXT,"
+	" status INTEGER NOT NULL,"
+	" out_size INTEGER NOT NULL,"
+	" header_len INTEGER NOT NULL,"
+	" patient_id TEXT,"
+	" study_date TEXT,"
+	" pseudonym TEXT,"
+	" study_uid TEXT,"
+	" series_uid TEXT,"
+	" sop_uid TEXT,"
+	" modality TEXT,"
+	" laterality TEXT,"
+	" view_position TEXT,"
+	" series_number INTEGER,"
+	" instance_number INTEGER,"
+	" view_path TEXT,"
+	" out_mtime_ns INTEGER NOT NULL,"
+	" study_time TEXT,"
+	" gen INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE audit("
+	" file_id INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL,"
+	" time INTEGER NOT NULL,"
+	" path TEXT,"
+	" action TEXT,"
+	" old BLOB,"
+	" new BLOB);"
+	"CREATE INDEX audit_file ON audit(file_id);"
+	"CREATE TABLE patients(pseudonym TEXT PRIMARY KEY NOT NULL,"
+	" patient_id TEXT NOT NULL);"
+	"CREATE TABLE uids(pseudo TEXT PRIMARY KEY NOT NULL,"
+	" orig TEXT NOT NULL);"
+	"CREATE TABLE dirs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" path BLOB NOT NULL UNIQUE);"
+	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);"
+	"INSERT INTO meta VALUES('app', 'deidfs'), ('schema_version', 1),"
+	" ('key', X'000102030405060708090a0b0c0d0e0f"
+	"101112131415161718191a1b1c1d1e1f'), ('generation', 7);"
+	"INSERT INTO files(path, src_size, src_mtime_ns, src_ino, opts,"
+	" status, out_size, header_len, patient_id, pseudonym,"
+	" series_number, view_path, out_mtime_ns, gen)"
+	" VALUES(CAST('a/1.dcm' AS BLOB), 100, 5000, 42, 'o1', 0, 200,"
+	" 150, '12345678901', 'PSEUDO', 3, 'PSEUDO/1.dcm', 6000, 7);"
+	"INSERT INTO audit VALUES(1, 0, 1, '00100010', 'Z', X'41', NULL);"
+	"INSERT INTO patients VALUES('PSEUDO', '12345678901');"
+	"INSERT INTO dirs(path) VALUES(CAST('' AS BLOB));";
+
+/* A db of schema version 1 as version 1 wrote it opens as version 2: key,
+ * records, audit rows, directory inodes and generation kept; its records
+ * count as another version of their sources (ctime 0), so they are
+ * analysed again once; no check value is added for its key. */
+static void test_upgrade_v1_schema(void **state)
+{
+	uint8_t key[KEYED_KEY_LEN];
+	struct store_file f;
+	struct store *st;
+	uint64_t ino;
+	int64_t n, gen;
+	size_t i;
+
+	(void)state;
+	raw_sql("genuine-v1.db", v1_schema);
+	assert_int_equal(store_open(dbpath("genuine-v1.db"), 1, &st), 0);
+	assert_int_equal(store_key(st, key), 0);
+	for (i = 0; i < sizeof(key); i++)
+		assert_int_equal(key[i], i);
+	assert_int_equal(store_file_get(st, "a/1.dcm", &f), 0);
+	assert_int_equal(f.id, 1);
+	assert_true(f.src_size == 100 && f.src_ino == 42);
+	assert_true(f.src_ctime_ns == 0 && f.version == 0);
+	assert_true(f.series_number == 3);
+	assert_true(f.instance_number == STORE_MISSING);
+	assert_string_equal(f.view_path, "PSEUDO/1.dcm");
+	assert_null(f.study_time);
+	assert_int_equal(store_audit_count(st, f.id, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_dir_ino(st, "", &ino), 0);
+	assert_int_equal(ino, 1);
+	assert_int_equal(store_next_generation(st, &gen), 0);
+	assert_int_equal(gen, 8);
+
+	/* the same stat, now with its ctime: another version */
+	f.src_ctime_ns = 123;
+	f.out_mtime_ns = 7000;
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	store_file_clear(&f);
+	assert_int_equal(store_file_get(st, "a/1.dcm", &f), 0);
+	assert_true(f.version == 1);
+	assert_true(f.out_mtime_ns == 6000 + 1000000000LL);
+	store_file_clear(&f);
+	store_close(st);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
+				 "WHERE k = 'schema_version'"), 2);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
+				 "WHERE k = 'key_check'"), 0);
+}
+
+/* The upgrade is one transaction: when its second step fails (here a
+ * version column some other tool added), the first is undone too and the
+ * db stays at version 1, to be upgraded once the obstacle is gone. */
+static void test_upgrade_atomic(void **state)
+{
+	struct store_file f;
+	struct store *st = NULL;
+
+	(void)state;
+	raw_sql("half-v1.db", v1_schema);
+	raw_sql("half-v1.db", "ALTER TABLE files ADD COLUMN version INTEGER");
+	assert_true(store_open(dbpath("half-v1.db"), 0, &st) < 0);
+	assert_null(st);
+	assert_int_equal(raw_i64("half-v1.db", "SELECT v FROM meta "
+				 "WHERE k = 'schema_version'"), 1);
+	assert_int_equal(raw_i64("half-v1.db", "SELECT count(*) FROM "
+				 "pragma_table_info('files') "
+				 "WHERE name = 'src_ctime_ns'"), 0);
+	raw_sql("half-v1.db", "ALTER TABLE files DROP COLUMN version");
+	assert_int_equal(store_open(dbpath("half-v1.db"), 0, &st), 0);
+	assert_int_equal(store_file_get(st, "a/1.dcm", &f), 0);
+	assert_true(f.version == 0 && f.src_ctime_ns == 0);
+	store_file_clear(&f);
+	store_close(st);
 }
 
 static void test_put_twice(void **state)
@@ -679,6 +938,84 @@ static void test_generations(void **state)
 	store_close(st);
 }
 
+/*
+ * The upsert and the prune, generation by generation: a put dates its
+ * record in the current generation (a file analysed during a scan counts
+ * as seen without a touch); an update keeps the id and never lowers the
+ * generation a touch gave; a prune removes the unseen records with their
+ * audit rows, and keeps the pseudonym and UID pairs (re-identification
+ * outlives the files).
+ */
+static void test_upsert_prune(void **state)
+{
+	struct store_pair pat = { "12345678901", "PSEUDO-A" };
+	struct store_pair uid = { "1.2.3", "2.25.9" };
+	struct store_audit a[3] = {
+		{ "00100010", "Z", "x", 1, NULL, 0 },
+		{ "00100020", "D", "y", 1, "z", 1 },
+		{ "00080018", "U", "1.2.3", 5, "2.25.9", 6 },
+	};
+	int64_t g1, g2, old_id, kept_id, ahead_id, n;
+	struct store_file f, g;
+	struct store *st;
+
+	(void)state;
+	st = open_new("upsert.db");
+	old_id = put_path(st, "old");		/* never seen again */
+	assert_int_equal(store_next_generation(st, &g1), 0);
+
+	/* put during scan g1, no touch: seen */
+	memset(&f, 0, sizeof(f));
+	f.path = strdup("kept");
+	assert_int_equal(store_file_put(st, &f, a, 3, &pat, 1, &uid, 1), 0);
+	kept_id = f.id;
+	/* touched by a newer scan, then put again by an older one */
+	ahead_id = put_path(st, "ahead");
+	assert_int_equal(store_file_touch(st, ahead_id, g1 + 5), 0);
+	assert_int_equal(put_path(st, "ahead"), ahead_id);
+
+	assert_int_equal(store_file_prune(st, g1), 0);
+	assert_int_equal(store_file_get_id(st, old_id, &g), -ENOENT);
+	assert_int_equal(store_audit_count(st, old_id, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_file_get_id(st, kept_id, &g), 0);
+	store_file_clear(&g);
+	assert_int_equal(store_audit_count(st, kept_id, &n), 0);
+	assert_int_equal(n, 3);
+
+	/* the next scan: kept is updated in place, ahead is not touched
+	 * again but its generation is still ahead of g2 */
+	assert_int_equal(store_next_generation(st, &g2), 0);
+	assert_true(g2 > g1 && g2 < g1 + 5);
+	f.status = 3;
+	assert_int_equal(store_file_put(st, &f, a, 1, &pat, 1, &uid, 1), 0);
+	assert_int_equal(f.id, kept_id);
+	assert_int_equal(store_file_prune(st, g2), 0);
+	assert_int_equal(store_file_get_id(st, kept_id, &g), 0);
+	assert_int_equal(g.status, 3);
+	store_file_clear(&g);
+	assert_int_equal(store_audit_count(st, kept_id, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_file_get_id(st, ahead_id, &g), 0);
+	store_file_clear(&g);
+
+	/* a prune at a generation past every touch removes what is left;
+	 * the pairs stay */
+	assert_int_equal(store_file_prune(st, g1 + 6), 0);
+	assert_int_equal(store_file_get_id(st, kept_id, &g), -ENOENT);
+	assert_int_equal(store_file_get_id(st, ahead_id, &g), -ENOENT);
+	assert_int_equal(store_audit_count(st, kept_id, &n), 0);
+	assert_int_equal(n, 0);
+	store_close(st);
+	assert_int_equal(raw_i64("upsert.db", "SELECT count(*) FROM files"), 0);
+	assert_int_equal(raw_i64("upsert.db", "SELECT count(*) FROM audit"), 0);
+	assert_int_equal(raw_i64("upsert.db", "SELECT count(*) FROM patients "
+				 "WHERE pseudonym = 'PSEUDO-A'"), 1);
+	assert_int_equal(raw_i64("upsert.db", "SELECT count(*) FROM uids "
+				 "WHERE pseudo = '2.25.9'"), 1);
+	store_file_clear(&f);
+}
+
 static void test_dir_ino(void **state)
 {
 	uint64_t root, x, y, z, v;
@@ -761,6 +1098,107 @@ static void test_foreach(void **state)
 	store_close(st);
 }
 
+/* What the view does with the index: keep every record.  With
+ * store_file_foreach_take() it takes them whole instead of copying their
+ * strings; every other one is left to the store, and one gives up only its
+ * path. */
+struct keep {
+	struct store_file *v;
+	size_t n, cap;
+	int seen;
+	char *path_only;	/* taken from record 3 alone */
+	int stop_at;
+};
+
+static int keep_cb(void *arg, struct store_file *f)
+{
+	struct keep *k = arg;
+
+	k->seen++;
+	if (k->seen == 3) {
+		k->path_only = f->path;		/* the rest stays the store's */
+		f->path = NULL;
+	} else if (k->seen % 2) {
+		assert_true(k->n < k->cap);
+		store_file_move(&k->v[k->n++], f);
+		assert_null(f->path);		/* left empty */
+		assert_int_equal(f->id, 0);
+	}
+	return k->seen == k->stop_at ? 42 : 0;
+}
+
+static void test_foreach_take(void **state)
+{
+	struct store_file f, g;
+	struct store *st;
+	struct keep k;
+	char p[32];
+	int64_t ids[150];
+	size_t i;
+
+	(void)state;
+	st = open_new("take.db");
+	for (i = 0; i < 150; i++) {	/* more than a batch */
+		snprintf(p, sizeof(p), "t/%03zu.dcm", i);
+		full_record(&f, p);
+		assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL,
+						0), 0);
+		ids[i] = f.id;
+		store_file_clear(&f);
+	}
+	memset(&k, 0, sizeof(k));
+	k.cap = 150;
+	k.v = calloc(k.cap, sizeof(*k.v));
+	assert_non_null(k.v);
+	assert_int_equal(store_file_foreach_take(st, keep_cb, &k), 0);
+	assert_int_equal(k.seen, 150);
+	assert_int_equal(k.n, 74);	/* odd records but the third */
+	assert_string_equal(k.path_only, "t/002.dcm");
+	free(k.path_only);
+
+	/* the taken records are whole, and outlive the store */
+	for (i = 0; i < k.n; i++) {
+		assert_int_equal(store_file_get_id(st, k.v[i].id, &g), 0);
+		assert_same(&k.v[i], &g);
+		store_file_clear(&g);
+	}
+	store_close(st);
+	for (i = 0; i < k.n; i++) {
+		size_t j = i < 1 ? 0 : 2 * i + 2;	/* seen 1, 5, 7, ... */
+
+		assert_int_equal(k.v[i].id, ids[j]);
+		snprintf(p, sizeof(p), "t/%03zu.dcm", j);
+		assert_string_equal(k.v[i].path, p);
+		assert_string_equal(k.v[i].patient_id, "12345678901");
+		store_file_clear(&k.v[i]);
+	}
+
+	/* a stop is returned; what was taken is still the caller's */
+	assert_int_equal(store_open(dbpath("take.db"), 0, &st), 0);
+	memset(k.v, 0, k.cap * sizeof(*k.v));
+	k.n = 0;
+	k.seen = 0;
+	k.stop_at = 70;
+	assert_int_equal(store_file_foreach_take(st, keep_cb, &k), 42);
+	assert_int_equal(k.seen, 70);
+	free(k.path_only);
+	for (i = 0; i < k.n; i++)
+		store_file_clear(&k.v[i]);
+	assert_int_equal(store_file_foreach_take(st, NULL, &k), -EINVAL);
+	store_close(st);
+
+	/* a move frees what dst held; a move onto itself changes nothing */
+	full_record(&f, "a");
+	full_record(&g, "b");
+	store_file_move(&f, &g);
+	assert_string_equal(f.path, "b");
+	assert_null(g.path);
+	store_file_move(&f, &f);
+	assert_string_equal(f.path, "b");
+	store_file_clear(&f);
+	free(k.v);
+}
+
 static void test_transactions(void **state)
 {
 	struct store_pair p1 = { "111", "pseudo-1" };
@@ -813,6 +1251,164 @@ static void test_transactions(void **state)
 	store_close(other);
 }
 
+/* ---- a writer killed mid-transaction ---------------------------------- */
+
+#define KILL_AUDIT 4		/* audit rows of every put */
+#define KILL_BLOB 16384		/* bytes of each: 64 KiB a put */
+#define KILL_BATCH 40		/* puts of a committed store_begin() batch */
+
+/* One put of the killed writer: record i, its audit rows, its pairs. */
+static int kill_put(struct store *st, int i, const uint8_t *blob)
+{
+	struct store_audit a[KILL_AUDIT];
+	struct store_pair pat, uid;
+	char path[32], pid[32], pseudo[32], orig[32], rep[32];
+	struct store_file f;
+	int k, err;
+
+	snprintf(path, sizeof(path), "k/%06d.dcm", i);
+	snprintf(pid, sizeof(pid), "%011d", i);
+	snprintf(pseudo, sizeof(pseudo), "P%015d", i);
+	snprintf(orig, sizeof(orig), "1.2.%d", i);
+	snprintf(rep, sizeof(rep), "2.25.%d", i);
+	for (k = 0; k < KILL_AUDIT; k++) {
+		a[k].path = "00100010";
+		a[k].action = "Z";
+		a[k].old = blob;
+		a[k].oldlen = KILL_BLOB;
+		a[k].newv = NULL;
+		a[k].newlen = 0;
+	}
+	pat.orig = pid;
+	pat.pseudo = pseudo;
+	uid.orig = orig;
+	uid.pseudo = rep;
+	memset(&f, 0, sizeof(f));
+	f.path = path;
+	f.patient_id = pid;
+	f.pseudonym = pseudo;
+	f.sop_uid = rep;
+	err = store_file_put(st, &f, a, KILL_AUDIT, &pat, 1, &uid, 1);
+	return err;	/* f's strings are ours on the stack: no clear */
+}
+
+/*
+ * The child: KILL_BATCH puts committed in one store_begin() batch, then
+ * one put after another in their own transactions (with txn) or all in
+ * one transaction never committed (without): it says "ready" on fd after
+ * ready_after puts and goes on until it is killed.  Never returns; no
+ * cmocka in here.
+ */
+static void kill_writer(const char *path, int fd, int ready_after, int txn)
+{
+	static uint8_t blob[KILL_BLOB];
+	struct store *st;
+	int i;
+
+	memset(blob, 0xa5, sizeof(blob));
+	if (store_open(path, 0, &st))
+		_exit(2);
+	if (store_begin(st))
+		_exit(3);
+	for (i = 0; i < KILL_BATCH; i++)
+		if (kill_put(st, i, blob))
+			_exit(4);
+	if (store_commit(st) || (!txn && store_begin(st)))
+		_exit(5);
+	for (; ; i++) {
+		if (kill_put(st, i, blob))
+			_exit(6);
+		if (i == ready_after && write(fd, "r", 1) != 1)
+			_exit(7);
+	}
+}
+
+/* Whether every record has all its audit rows and pairs, and nothing is
+ * left of a record that is not there.  Returns the number of records. */
+static int64_t check_consistent(const char *name)
+{
+	assert_int_equal(raw_i64(name, "SELECT count(*) FROM files f WHERE "
+		"(SELECT count(*) FROM audit WHERE file_id = f.id) != 4"), 0);
+	assert_int_equal(raw_i64(name, "SELECT count(*) FROM audit WHERE "
+		"file_id NOT IN (SELECT id FROM files)"), 0);
+	assert_int_equal(raw_i64(name, "SELECT count(*) FROM files WHERE "
+		"pseudonym NOT IN (SELECT pseudonym FROM patients)"), 0);
+	assert_int_equal(raw_i64(name, "SELECT count(*) FROM files WHERE "
+		"sop_uid NOT IN (SELECT pseudo FROM uids)"), 0);
+	assert_int_equal(raw_i64(name, "SELECT count(*) FROM patients WHERE "
+		"pseudonym NOT IN (SELECT pseudonym FROM files)"), 0);
+	return raw_i64(name, "SELECT count(*) FROM files");
+}
+
+/* Start the writer, wait for its "ready", let it write delay_ms longer
+ * and kill it with SIGKILL. */
+static void run_and_kill(const char *name, int ready_after, int txn,
+			 int delay_ms)
+{
+	struct timespec ts = { 0, (long)delay_ms * 1000000L };
+	int fds[2], status;
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		kill_writer(dbpath(name), fds[1], ready_after, txn);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);	/* EOF: it failed */
+	close(fds[0]);
+	nanosleep(&ts, NULL);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/*
+ * A db whose writer is killed (SIGKILL: no cleanup, no close) is whole
+ * afterwards: it opens (integrity_check included), every record has all
+ * its audit rows and pairs, a transaction that was not committed left
+ * nothing although its pages were already in the WAL, and the db takes
+ * new writes.
+ */
+static void test_killed_writer(void **state)
+{
+	struct store *st;
+	struct stat sb;
+	int64_t n, gen, id;
+
+	(void)state;
+	/* killed inside one large transaction: only the batch is there */
+	st = open_new("killed.db");
+	store_close(st);
+	run_and_kill("killed.db", KILL_BATCH + 400, 0, 0);
+	assert_int_equal(stat(dbpath("killed.db-wal"), &sb), 0);
+	/* 400 uncommitted puts of 64 KiB spilled past the 16 MiB cache */
+	assert_true(sb.st_size > 8 * 1024 * 1024);
+	assert_int_equal(store_open(dbpath("killed.db"), 0, &st), 0);
+	store_close(st);
+	assert_int_equal(check_consistent("killed.db"), KILL_BATCH);
+
+	/* killed at any moment between puts of their own */
+	run_and_kill("killed.db", KILL_BATCH + 20, 1, 7);
+	assert_int_equal(store_open(dbpath("killed.db"), 0, &st), 0);
+	store_close(st);
+	n = check_consistent("killed.db");
+	assert_true(n > KILL_BATCH + 20);
+
+	/* and it goes on */
+	assert_int_equal(store_open(dbpath("killed.db"), 0, &st), 0);
+	assert_int_equal(store_next_generation(st, &gen), 0);
+	id = put_path(st, "after");
+	assert_true(id > n);
+	assert_int_equal(store_file_prune(st, gen), 0);
+	store_close(st);
+	assert_int_equal(raw_i64("killed.db", "SELECT count(*) FROM files"), 1);
+}
+
 static void test_settings(void **state)
 {
 	struct store *st;
@@ -850,17 +1446,23 @@ int main(void)
 		cmocka_unit_test(test_key_stable),
 		cmocka_unit_test(test_detach_attach),
 		cmocka_unit_test(test_not_ours),
+		cmocka_unit_test(test_key_check),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_put_twice),
 		cmocka_unit_test(test_upgrade_v1),
+		cmocka_unit_test(test_upgrade_v1_schema),
+		cmocka_unit_test(test_upgrade_atomic),
 		cmocka_unit_test(test_audit_replaced),
 		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_upsert_prune),
 		cmocka_unit_test(test_dir_ino),
 		cmocka_unit_test(test_foreach),
+		cmocka_unit_test(test_foreach_take),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_killed_writer),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
