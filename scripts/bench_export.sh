@@ -68,10 +68,13 @@ make_compressed() {
 	mkdir -p "$dir"
 	for f in "$BENCH_DIR"/large-no-overlay/identified/*.dcm; do
 		n=$((n + 1))
+		# a file the tool cannot compress is left out
 		if [ $((n % 2)) = 0 ]; then
-			dcmcjpls "$f" "$dir/$(basename "$f")"
+			dcmcjpls "$f" "$dir/$(basename "$f")" 2>/dev/null ||
+				rm -f "$dir/$(basename "$f")"
 		else
-			dcmcjpeg "$f" "$dir/$(basename "$f")"
+			dcmcjpeg "$f" "$dir/$(basename "$f")" 2>/dev/null ||
+				rm -f "$dir/$(basename "$f")"
 		fi
 	done
 }

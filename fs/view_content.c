@@ -1,0 +1,270 @@
+/*
+ * view_content.c - a file of the view opened for reading: its byte map
+ * (made again from the source, or taken from the refresh's cache), the
+ * mapping of reads onto it (view_map_read(), for both front ends), the
+ * inflated pixel data of deflated sources, and the marks of written
+ * copies.
+ */
+#include "view_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- marks */
+
+static void hex16(const uint8_t mac[32], char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < VIEW_OWNER_LEN / 2; i++) {
+		out[2 * i] = hx[mac[i] >> 4];
+		out[2 * i + 1] = hx[mac[i] & 15];
+	}
+	out[VIEW_OWNER_LEN] = '\0';
+}
+
+int view_owner_mark(const struct view_engine *e, const char *path,
+		    char *out, size_t outsz)
+{
+	uint8_t mac[32];
+
+	if (outsz < VIEW_MARK_LEN + 1)
+		return -ENAMETOOLONG;
+	keyed_hmac(e->key, sizeof(e->key), "view owner", path, strlen(path),
+		   mac);
+	hex16(mac, out);
+	return 0;
+}
+
+int view_node_mark(const struct view_engine *e, const struct view *v,
+		   const struct view_node *n, char *out, size_t outsz)
+{
+	const struct vnode *nd = vn(n);
+	char path[PATH_MAX + 512];
+	const char *text = NULL;
+	uint8_t mac[32], dg[32];
+	size_t tlen = 0;
+	int len, err;
+
+	len = view_path(v, n, path, PATH_MAX);
+	if (len < 0)
+		return len;
+	err = view_owner_mark(e, path, out, outsz);
+	if (err)
+		return err;
+	if (n->kind == VIEW_CSV || n->kind == VIEW_REASONS)
+		text = view_text(v, n, &tlen);
+	if (text)
+		keyed_sha256(text, tlen, dg);
+	else
+		memset(dg, 0, sizeof(dg));
+	/* Everything the bytes depend on, after the path's NUL: the file
+	 * behind the name, its source version as indexed, the options and
+	 * the output's size and date (generated text: its digest). */
+	len += 1 + snprintf(path + len + 1, sizeof(path) - (size_t)len - 1,
+			    "%d %" PRId64 " %" PRIu64 " %" PRId64 " %" PRIu64
+			    " %" PRId64 " %" PRIu64 " %" PRId64 " %s",
+			    (int)n->kind, n->file_id, nd->src_size,
+			    nd->src_mtime_ns, nd->src_ino, nd->src_ctime_ns,
+			    n->size, n->mtime_ns, e->opts_fp);
+	if ((size_t)len >= sizeof(path) - 32)
+		return -ENAMETOOLONG;
+	memcpy(path + len, dg, sizeof(dg));
+	keyed_hmac(e->key, sizeof(e->key), "view version", path,
+		   (size_t)len + sizeof(dg), mac);
+	out[VIEW_OWNER_LEN] = '.';
+	hex16(mac, out + VIEW_OWNER_LEN + 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+int view_file_open(struct view_engine *e, const struct view *v,
+		   const struct view_node *n, struct view_file **out)
+{
+	const struct vnode *nd = vn(n);
+	struct analysis an;
+	struct view_file *vf = NULL;
+	struct hc_entry got;
+	struct bytemap map = { 0 };	/* owned until vf takes it */
+	struct stat st, st2;
+	uint8_t inflated = 0;
+	struct inflate_where where = { 0, 0 };
+	int fd, err;
+
+	(void)v;
+	*out = NULL;
+	if (n->kind != VIEW_DICOM || !nd->src)
+		return -EINVAL;
+	fd = view_open_regular(e->root_fd, nd->src, &st);
+	if (fd < 0)
+		return fd == -ENOENT ? -ESTALE : fd;
+	if ((uint64_t)st.st_size != nd->src_size ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
+		    nd->src_mtime_ns ||
+	    (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec !=
+		    nd->src_ctime_ns ||
+	    (uint64_t)st.st_ino != nd->src_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	memset(&an, 0, sizeof(an));
+	if (view_take_header(e, n->file_id, &st, &got)) {
+		/* made from this very version by the refresh */
+		map = got.map;
+		inflated = got.inflated;
+		where = got.deflate;
+	} else {
+		err = analysis_run(&e->ain, fd, &an);
+		if (err)
+			goto fail;
+		/* changed while we made the map: not this version */
+		if (fstat(fd, &st2) || !view_stat_same(&st, &st2)) {
+			err = -ESTALE;
+			goto fail;
+		}
+		map = an.map;	/* ours now */
+		memset(&an.map, 0, sizeof(an.map));
+		inflated = an.inflated;
+		where = an.deflate;
+	}
+	if (!map.n || map.gen_len != nd->header_len || map.size != n->size) {
+		/* Same stat, other bytes: the file was rewritten within the
+		 * mtime granularity.  Never serve a mix. */
+		err = -ESTALE;
+		goto fail;
+	}
+	vf = calloc(1, sizeof(*vf));
+	if (!vf) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	vf->src_st = st;
+	vf->map = map;
+	vf->src_fd = fd;
+	vf->size = map.size;
+	vf->inflated = inflated;
+	vf->deflate = where;
+	pthread_mutex_init(&vf->z_lock, NULL);
+	analysis_clear(&an);
+	*out = vf;
+	return 0;
+fail:
+	bytemap_clear(&map);
+	analysis_clear(&an);
+	close(fd);
+	return err;
+}
+
+int view_file_changed(const struct view_file *vf)
+{
+	struct stat now;
+
+	return fstat(vf->src_fd, &now) || !view_stat_same(&vf->src_st, &now);
+}
+
+void view_file_free(struct view_file *vf)
+{
+	if (!vf)
+		return;
+	bytemap_clear(&vf->map);
+	inflate_cursor_free(vf->z);
+	pthread_mutex_destroy(&vf->z_lock);
+	if (vf->src_fd >= 0)
+		close(vf->src_fd);
+	free(vf);
+}
+
+static ssize_t fd_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	const struct view_file *vf = ctx;
+	ssize_t r;
+
+	do
+		r = pread(vf->src_fd, buf, n, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* The ring of a view file's cursor: a whole read request (the mount asks
+ * for up to 1 MiB) and the one the kernel may send before it out of
+ * order stay in it. */
+#define VIEW_INFLATE_RING (2u << 20)
+
+int view_file_inflate(struct view_file *vf, uint64_t off, void *buf,
+		      size_t len)
+{
+	ssize_t r = 0;
+	int err = 0;
+
+	if (!vf->inflated)
+		return -EINVAL;
+	pthread_mutex_lock(&vf->z_lock);
+	if (!vf->z)
+		err = inflate_cursor_new(fd_pread, vf, &vf->deflate,
+					 (uint64_t)vf->src_st.st_size,
+					 VIEW_INFLATE_RING, &vf->z);
+	if (!err)
+		r = inflate_read(vf->z, off, buf, len);
+	pthread_mutex_unlock(&vf->z_lock);
+	if (err)
+		return err;
+	if (r == -ENOMEM)
+		return -ENOMEM;
+	/* damaged or short where the index found it whole: the source is
+	 * not the version the header was made from */
+	if (r < 0 || (size_t)r != len)
+		return -EIO;
+	return 0;
+}
+
+unsigned view_map_read(const struct view_file *vf, uint64_t off,
+		       uint64_t size, struct view_span *span, unsigned max)
+{
+	const struct bytemap *m = &vf->map;
+	unsigned n = 0;
+	uint64_t end;
+	size_t i;
+
+	if (off >= m->size || size == 0 || max == 0)
+		return 0;
+	end = size > m->size - off ? m->size : off + size;
+	for (i = bytemap_find(m, off); off < end && n < max; i++, n++) {
+		const struct bytemap_piece *q = &m->piece[i];
+		uint64_t in = off - q->out;	/* into the piece */
+		uint64_t len = q->len - in;
+
+		if (len > end - off)
+			len = end - off;
+		span[n].kind = q->kind == BYTEMAP_SRC ? VIEW_SPAN_SOURCE :
+			       q->kind == BYTEMAP_INFLATED ? VIEW_SPAN_INFLATED :
+							     VIEW_SPAN_GEN;
+		span[n].off = q->kind != BYTEMAP_GEN ? q->at + in : 0;
+		span[n].mem = q->kind != BYTEMAP_GEN ? NULL :
+						       m->gen + q->at + in;
+		span[n].len = len;
+		off += len;
+	}
+	return n;
+}
+
+uint64_t view_map_spans(const struct view_file *vf, uint64_t off,
+			uint64_t size)
+{
+	const struct bytemap *m = &vf->map;
+	uint64_t end;
+
+	if (off >= m->size || size == 0)
+		return 0;
+	end = size > m->size - off ? m->size : off + size;
+	return bytemap_find(m, end - 1) - bytemap_find(m, off) + 1;
+}
