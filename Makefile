@@ -39,7 +39,7 @@ $(BUILD)/iod.o: $(BUILD)/iod_table.inc
 $(BUILD)/iod.o: CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h include/inflate.h \
-	include/budget.h | $(BUILD)
+	fs/budget.h | $(BUILD)
 	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/libdeidfs.a: $(CORE_O)

@@ -1371,7 +1371,7 @@ def deflated_header(n, values, value_mib):
     return b"".join(out)
 
 
-BUDGET_MIB = 128        # BUDGET_DEFAULT, include/budget.h
+BUDGET_MIB = 128        # BUDGET_DEFAULT, fs/budget.h
 HEADER_MIB = 256        # 4 * DCM_MAX_VALUE, the header limit
 
 
