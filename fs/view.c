@@ -187,46 +187,10 @@ int view_scmp(const char *a, const char *b)
 
 /* ------------------------------------------------------------- building */
 
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int copy_rec(struct store_file *d, const struct store_file *s)
-{
-	*d = *s;
-	d->path = xstrdup(s->path);
-	d->opts = xstrdup(s->opts);
-	d->patient_id = xstrdup(s->patient_id);
-	d->study_date = xstrdup(s->study_date);
-	d->pseudonym = xstrdup(s->pseudonym);
-	d->study_uid = xstrdup(s->study_uid);
-	d->series_uid = xstrdup(s->series_uid);
-	d->sop_uid = xstrdup(s->sop_uid);
-	d->modality = xstrdup(s->modality);
-	d->laterality = xstrdup(s->laterality);
-	d->view_position = xstrdup(s->view_position);
-	d->view_path = xstrdup(s->view_path);
-	d->study_time = xstrdup(s->study_time);
-	if ((s->path && !d->path) || (s->opts && !d->opts) ||
-	    (s->patient_id && !d->patient_id) ||
-	    (s->study_date && !d->study_date) ||
-	    (s->pseudonym && !d->pseudonym) ||
-	    (s->study_uid && !d->study_uid) ||
-	    (s->series_uid && !d->series_uid) ||
-	    (s->sop_uid && !d->sop_uid) || (s->modality && !d->modality) ||
-	    (s->laterality && !d->laterality) ||
-	    (s->view_position && !d->view_position) ||
-	    (s->view_path && !d->view_path) ||
-	    (s->study_time && !d->study_time))
-		return -ENOMEM;
-	return 0;
-}
-
-static int collect_cb(void *arg, const struct store_file *f)
+/* The record is taken whole, strings and all: no copy. */
+static int collect_cb(void *arg, struct store_file *f)
 {
 	struct recs *rs = arg;
-	int err;
 
 	if (rs->n == rs->cap) {
 		size_t nc = rs->cap ? rs->cap * 2 : 1024;
@@ -238,9 +202,9 @@ static int collect_cb(void *arg, const struct store_file *f)
 		rs->cap = nc;
 	}
 	memset(&rs->v[rs->n], 0, sizeof(rs->v[0]));
-	err = copy_rec(&rs->v[rs->n].f, f);
+	store_file_move(&rs->v[rs->n].f, f);
 	rs->n++;
-	return err;
+	return 0;
 }
 
 static void recs_free(struct recs *rs)
@@ -260,7 +224,7 @@ static void recs_free(struct recs *rs)
 /* The records of the index, in hierarchical order. */
 static int build_collect(struct build *b)
 {
-	int ret = store_file_foreach(b->e->cfg.store, collect_cb, &b->rs);
+	int ret = store_file_foreach_take(b->e->cfg.store, collect_cb, &b->rs);
 
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot read the index (%s)",
