@@ -56,19 +56,25 @@ int view_rec_cmp_hier(const void *pa, const void *pb)
 }
 
 /* Orders over an index array of records (qsort_r: the records are the
- * context). */
+ * context): by parent and raw name, then by entity key (cmp_entity) or by
+ * the entity's first record (cmp_first); ties by position. */
+static int cmp_place(const struct rec *a, const struct rec *b)
+{
+	int c = view_scmp(a->parent, b->parent);
+
+	return c ? c : view_scmp(a->raw, b->raw);
+}
+
 static int cmp_entity(const void *pa, const void *pb, void *arg)
 {
 	const struct rec *base = arg;
 	const struct rec *a = &base[*(const size_t *)pa];
 	const struct rec *b = &base[*(const size_t *)pb];
-	int c;
+	int c = cmp_place(a, b);
 
-	if ((c = view_scmp(a->parent, b->parent)))
-		return c;
-	if ((c = view_scmp(a->raw, b->raw)))
-		return c;
-	if ((c = view_scmp(a->ekey, b->ekey)))
+	if (!c)
+		c = view_scmp(a->ekey, b->ekey);
+	if (c)
 		return c;
 	return *(const size_t *)pa < *(const size_t *)pb ? -1 : 1;
 }
@@ -78,11 +84,9 @@ static int cmp_first(const void *pa, const void *pb, void *arg)
 	const struct rec *base = arg;
 	const struct rec *a = &base[*(const size_t *)pa];
 	const struct rec *b = &base[*(const size_t *)pb];
-	int c;
+	int c = cmp_place(a, b);
 
-	if ((c = view_scmp(a->parent, b->parent)))
-		return c;
-	if ((c = view_scmp(a->raw, b->raw)))
+	if (c)
 		return c;
 	if (a->first != b->first)
 		return a->first < b->first ? -1 : 1;
