@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "keyed.h"
+#include "base.h"
 
 #define BLOCK 64
 
@@ -225,14 +226,7 @@ void keyed_hmac(const uint8_t *key, size_t keylen, const char *label,
 
 size_t keyed_normalise(const char *s, size_t n, const char **start)
 {
-	while (n && s[0] == ' ') {
-		s++;
-		n--;
-	}
-	while (n && s[n - 1] == ' ')
-		n--;
-	*start = s;
-	return n;
+	return base_trim_spaces(s, n, start);
 }
 
 int keyed_pseudonym(const uint8_t key[KEYED_KEY_LEN], const char *id,

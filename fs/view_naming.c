@@ -5,6 +5,7 @@
  * entities that render to one name get suffixes (_2, _3...) in that order.
  */
 #include "view_impl.h"
+#include "civil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static int icmp(int64_t a, int64_t b)
@@ -122,12 +122,12 @@ static char *entity_key(const struct rec *r, enum layout_level lvl)
 }
 
 /* Study date as the view shows it: shifted under the modified-dates
- * option, so that the folder month agrees with the headers. */
+ * option, so that the folder month agrees with the headers (the same
+ * civil.c arithmetic).  A date that is not a day of the calendar is
+ * carried (month 13 is January), as the view always read it. */
 static void study_date(const struct view_naming *nm,
 			    const struct store_file *f, char out[9])
 {
-	struct tm tm;
-	time_t t;
 	int shift;
 
 	out[0] = 0;
@@ -140,22 +140,8 @@ static void study_date(const struct view_naming *nm,
 		return;
 	shift = keyed_date_shift(nm->key, f->patient_id,
 				 strlen(f->patient_id));
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(f->study_date, "%4d%2d%2d", &tm.tm_year, &tm.tm_mon,
-		   &tm.tm_mday) != 3)
-		return;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	tm.tm_mday += shift;
-	tm.tm_hour = 12;
-	t = timegm(&tm);
-	if (t == (time_t)-1 || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 ||
-	    tm.tm_year + 1900 > 9999) {
+	if (civil_ymd_shift(out, shift, CIVIL_CARRY) == -ERANGE)
 		out[0] = 0;
-		return;
-	}
-	snprintf(out, 9, "%04u%02u%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
-		 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
 }
 
 /* Ordinals in hierarchical order: a patient's studies, a study's series,

@@ -44,7 +44,9 @@ void keyed_hmac(const uint8_t *key, size_t keylen, const char *label,
 /*
  * Normalise an identifier before derivation: strip leading and trailing
  * spaces (DICOM pads with spaces; CSV exports sometimes do).  Returns the
- * length of the normalised span starting at *start.
+ * length of the normalised span starting at *start.  The core's one ID
+ * normalisation, base_trim_spaces() (fs/base.h), which the registry uses
+ * too: a registry ID and a header ID derive alike.
  */
 size_t keyed_normalise(const char *s, size_t n, const char **start);
 
