@@ -8,6 +8,14 @@
  *
  * A struct rules is built once at startup and read-only afterwards, so any
  * number of threads may call rules_apply() on different datasets at once.
+ *
+ * Implemented by the rules_*.c modules of fs/ (internal headers beside
+ * them): rules_table.c loads the tables (rules_tsv.c reads them,
+ * rules_terms.c holds the CS vocabularies), rules_apply.c walks a dataset,
+ * rules_decide.c decides each attribute's action, rules_act.c carries it
+ * out on the value (rules_vr.c: what a valid value is), rules_mark.c writes
+ * the pseudonym and the marks; rules_whitelist.c, rules_names.c and
+ * rules_classify.c implement the functions of those names.
  */
 #ifndef DEIDFS_RULES_H
 #define DEIDFS_RULES_H
@@ -75,7 +83,7 @@ struct rules_ctx {
 	 * The file's IOD as GDCM names it (dicom_iod_name() of its SOP
 	 * class), or NULL when unknown.  Compound codes (X/Z, X/D, Z/D,
 	 * X/Z/D, X/Z/U*) are decided by the attribute's Type in it, see
-	 * fs/rules.c.
+	 * fs/rules_decide.c.
 	 */
 	const char *iod_name;
 	/*
@@ -121,7 +129,7 @@ struct rules_ctx {
  * remove private attributes (unless RULES_RTN_SAFE_PRIVATE and the attribute
  * is in Table E.3.10-1 under its private creator), overlays (60xx) and
  * curves (50xx); apply the conservative rule for attributes not in the table
- * (see fs/rules.c); set PatientID and PatientName to ctx->pseudonym; add
+ * (see fs/rules_decide.c); set PatientID and PatientName to ctx->pseudonym; add
  * PatientIdentityRemoved YES, DeidentificationMethod,
  * DeidentificationMethodCodeSequence (CID 7050 codes of the profile and
  * options used), LongitudinalTemporalInformationModified: MODIFIED when
