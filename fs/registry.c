@@ -34,12 +34,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
+#include "base.h"
+#include "civil.h"
 #include "ident.h"
 
 #define DEFAULT_DELIMITER ';'
@@ -85,67 +86,7 @@ struct registry {
 	size_t nrows, cap;
 };
 
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errsz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------------------------------------------------------------- dates */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static size_t trim_spaces(const char *s, size_t n, const char **start)
-{
-	while (n && s[0] == ' ') {
-		s++;
-		n--;
-	}
-	while (n && s[n - 1] == ' ')
-		n--;
-	*start = s;
-	return n;
-}
 
 /* Up to max digits at *s (advanced); 0 or -EINVAL. */
 static int digits(const char **s, const char *end, unsigned min,
@@ -169,24 +110,18 @@ static int digits(const char **s, const char *end, unsigned min,
 static int parse_dmy(const char *s, size_t n, int *y, unsigned *m,
 		     unsigned *d)
 {
-	static const unsigned mdays[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
 	const char *p, *end;
-	unsigned dd, mm, yy, lim;
+	unsigned dd, mm, yy;
 
 	if (!s)
 		return -EINVAL;
-	n = trim_spaces(s, n, &p);
+	n = base_trim_spaces(s, n, &p);
 	end = p + n;
 	if (digits(&p, end, 1, 2, &dd) || p == end || *p++ != '.' ||
 	    digits(&p, end, 1, 2, &mm) || p == end || *p++ != '.' ||
 	    digits(&p, end, 4, 4, &yy) || p != end)
 		return -EINVAL;
-	if (yy < 1800 || yy > 2200 || mm < 1 || mm > 12 || dd < 1)
-		return -EINVAL;
-	lim = mdays[mm - 1] + (mm == 2 && leap((int)yy));
-	if (dd > lim)
+	if (yy < 1800 || yy > 2200 || !civil_valid(yy, mm, dd))
 		return -EINVAL;
 	*y = (int)yy;
 	*m = mm;
@@ -290,23 +225,23 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 	uint16_t arg = SPEC_LISTED;
 
 	if (!eq) {
-		set_err(err, errsz, "csv-spec: item \"%.*s\" is not column=role",
+		base_errf(err, errsz, "csv-spec: item \"%.*s\" is not column=role",
 			shown, it);
 		return -EINVAL;
 	}
-	cn = trim_spaces(it, (size_t)(eq - it), &p);
+	cn = base_trim_spaces(it, (size_t)(eq - it), &p);
 	if (parse_uint(p, cn, &col)) {
-		set_err(err, errsz, "csv-spec: bad column number in \"%.*s\"",
+		base_errf(err, errsz, "csv-spec: bad column number in \"%.*s\"",
 			shown, it);
 		return -EINVAL;
 	}
 	if (col == 0 || col > REGISTRY_MAX_COLUMNS) {
-		set_err(err, errsz,
+		base_errf(err, errsz,
 			"csv-spec: column %u in \"%.*s\" out of range 1..%u",
 			col, shown, it, (unsigned)REGISTRY_MAX_COLUMNS);
 		return -EINVAL;
 	}
-	rn = trim_spaces(eq + 1, n - (size_t)(eq + 1 - it), &role);
+	rn = base_trim_spaces(eq + 1, n - (size_t)(eq + 1 - it), &role);
 	/* name[:argument] */
 	colon = memchr(role, ':', rn);
 	nn = colon ? (size_t)(colon - role) : rn;
@@ -319,7 +254,7 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 			break;
 	if (i < sizeof(plain) / sizeof(plain[0])) {
 		if (colon) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: role %s takes no argument, in \"%.*s\"",
 				plain[i].name, shown, it);
 			return -EINVAL;
@@ -327,10 +262,10 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		r = plain[i].role;
 	} else if (match(role, nn, "days-since")) {
 		r = REGISTRY_DAYS_SINCE;
-		cn = colon ? trim_spaces(a, an, &p) : 0;
+		cn = colon ? base_trim_spaces(a, an, &p) : 0;
 		if (parse_uint(p, cn, &ref) || ref == 0 ||
 		    ref > REGISTRY_MAX_COLUMNS || ref == col) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: bad days-since reference in \"%.*s\" (days-since:N, N another column 1..%u)",
 				shown, it, (unsigned)REGISTRY_MAX_COLUMNS);
 			return -EINVAL;
@@ -340,14 +275,14 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		r = REGISTRY_ENUM;
 		why = colon ? enum_values_bad(a, an) : "no values";
 		if (why) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: bad enum in \"%.*s\": %s (enum:A|B|..., each value 1-%u bytes)",
 				shown, it, why,
 				(unsigned)REGISTRY_ENUM_VALUE_MAX);
 			return -EINVAL;
 		}
 		if (an + 1 > sizeof(sp->enums) - sp->enums_len) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: more than %u bytes of enum values, at \"%.*s\"",
 				(unsigned)REGISTRY_ENUM_BYTES, shown, it);
 			return -EINVAL;
@@ -355,19 +290,19 @@ static int spec_item(struct registry_spec *sp, const char *it, size_t n,
 		/* 1 + offset < REGISTRY_ENUM_BYTES < SPEC_LISTED */
 		arg = (uint16_t)(1 + sp->enums_len);
 	} else {
-		set_err(err, errsz, "csv-spec: unknown role in \"%.*s\" "
+		base_errf(err, errsz, "csv-spec: unknown role in \"%.*s\" "
 			"(text, keep, int, number, code, enum:A|B|..., "
 			"pseudonym, drop, month, days-since:N, shift)",
 			shown, it);
 		return -EINVAL;
 	}
 	if (sp->arg[col]) {
-		set_err(err, errsz, "csv-spec: column %u listed twice", col);
+		base_errf(err, errsz, "csv-spec: column %u listed twice", col);
 		return -EINVAL;
 	}
 	if (r == REGISTRY_PSEUDONYM) {
 		if (sp->id_column) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: more than one pseudonym column (%u and %u)",
 				sp->id_column, col);
 			return -EINVAL;
@@ -401,7 +336,7 @@ int registry_spec_parse(const char *spec, struct registry_spec **out,
 
 	*out = NULL;
 	if (!spec) {
-		set_err(err, errsz, "csv-spec: missing");
+		base_errf(err, errsz, "csv-spec: missing");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -414,9 +349,9 @@ int registry_spec_parse(const char *spec, struct registry_spec **out,
 	end = spec + strlen(spec);
 	for (;;) {
 		comma = memchr(s, ',', (size_t)(end - s));
-		n = trim_spaces(s, (size_t)((comma ? comma : end) - s), &it);
+		n = base_trim_spaces(s, (size_t)((comma ? comma : end) - s), &it);
 		if (!n) {
-			set_err(err, errsz, "csv-spec: empty item in \"%.*s\"",
+			base_errf(err, errsz, "csv-spec: empty item in \"%.*s\"",
 				(int)(end - spec > 200 ? 200 : end - spec),
 				spec);
 			ret = -EINVAL;
@@ -430,7 +365,7 @@ int registry_spec_parse(const char *spec, struct registry_spec **out,
 		s = comma + 1;
 	}
 	if (!sp->id_column) {
-		set_err(err, errsz,
+		base_errf(err, errsz,
 			"csv-spec: no pseudonym column (exactly one is required)");
 		ret = -EINVAL;
 		goto out;
@@ -438,7 +373,7 @@ int registry_spec_parse(const char *spec, struct registry_spec **out,
 	for (c = 1; c <= REGISTRY_MAX_COLUMNS; c++) {
 		if (sp->role[c] == REGISTRY_DAYS_SINCE &&
 		    sp->arg[c] == sp->id_column) {
-			set_err(err, errsz,
+			base_errf(err, errsz,
 				"csv-spec: column %u counts days since the pseudonym column",
 				c);
 			ret = -EINVAL;
@@ -463,14 +398,6 @@ unsigned registry_spec_id_column(const struct registry_spec *s)
 }
 
 /* -------------------------------------------------------------- memory */
-
-static void wipe_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
 
 /*
  * libcsv's entry buffer holds each field in turn.  Its realloc hook has no
@@ -500,15 +427,14 @@ static void *csv_wipe_realloc(void *p, size_t n)
 static void csv_wipe_free(void *p)
 {
 	if (p)
-		wipe_free(p, malloc_usable_size(p));
+		base_wipe_free(p, malloc_usable_size(p));
 }
 
 static void rec_clear(struct rec *rc)
 {
 	if (rc->data)
-		wipe_free(rc->data, rc->off[rc->nfields]);
-	if (rc->pub.patient_id)
-		wipe_free(rc->pub.patient_id, strlen(rc->pub.patient_id));
+		base_wipe_free(rc->data, rc->off[rc->nfields]);
+	base_wipe_str_free(rc->pub.patient_id);
 	free(rc->off);
 	explicit_bzero(rc, sizeof(*rc));
 }
@@ -522,8 +448,7 @@ void registry_free(struct registry *r)
 	for (i = 0; i < r->nrows; i++)
 		rec_clear(&r->rows[i]);
 	rec_clear(&r->header);
-	if (r->rows)
-		wipe_free(r->rows, r->cap * sizeof(*r->rows));
+	base_wipe_free(r->rows, r->cap * sizeof(*r->rows));
 	free(r);
 }
 
@@ -567,30 +492,10 @@ static void report_row(struct parse_ctx *c, uint64_t row, const char *why)
 
 static int buf_reserve(struct parse_ctx *c, size_t more)
 {
-	size_t need, ncap;
-	unsigned char *nb;
-
 	if (more > SIZE_MAX - c->len)
 		return -E2BIG;
-	need = c->len + more;
-	if (need <= c->cap)
-		return 0;
-	ncap = c->cap ? c->cap : 4096;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return -E2BIG;
-		ncap *= 2;
-	}
-	nb = malloc(ncap);
-	if (!nb)
-		return -ENOMEM;
-	if (c->buf) {
-		memcpy(nb, c->buf, c->len);
-		wipe_free(c->buf, c->cap);
-	}
-	c->buf = nb;
-	c->cap = ncap;
-	return 0;
+	return BASE_GROW(c->buf, c->cap, c->len, c->len + more, 4096,
+			 BASE_GROW_WIPE);
 }
 
 static void on_field(void *field, size_t n, void *data)
@@ -609,7 +514,7 @@ static void on_field(void *field, size_t n, void *data)
 		return;
 	}
 	if (n > REGISTRY_MAX_FIELD) {
-		set_err(c->err, c->errsz,
+		base_errf(c->err, c->errsz,
 			"registry row %" PRIu64 ": field longer than %u bytes",
 			c->rec_start, (unsigned)REGISTRY_MAX_FIELD);
 		c->ret = -E2BIG;
@@ -681,7 +586,7 @@ static int first_record(struct parse_ctx *c)
 	unsigned need = r->spec.max_column;
 
 	if (c->nfields > REGISTRY_MAX_COLUMNS) {
-		set_err(c->err, c->errsz,
+		base_errf(c->err, c->errsz,
 			"registry row %" PRIu64 ": more than %u columns",
 			c->rec_start, (unsigned)REGISTRY_MAX_COLUMNS);
 		return -E2BIG;
@@ -689,7 +594,7 @@ static int first_record(struct parse_ctx *c)
 	if (c->date_column > need)
 		need = c->date_column;
 	if (need > c->nfields) {
-		set_err(c->err, c->errsz,
+		base_errf(c->err, c->errsz,
 			"registry: the spec or key date needs column %u but row %"
 			PRIu64 " has %zu columns", need, c->rec_start,
 			c->nfields);
@@ -709,24 +614,15 @@ static int add_row(struct parse_ctx *c)
 	struct registry *r = c->r;
 	struct rec *rc;
 	const char *f, *id;
-	size_t n, ncap;
+	size_t n;
 	char why[REASON_MAX];
 	unsigned idc = r->spec.id_column;
+	int err;
 
-	if (r->nrows == r->cap) {
-		ncap = r->cap ? r->cap * 2 : 64;
-		if (ncap > SIZE_MAX / sizeof(*rc) / 2)
-			return -E2BIG;
-		rc = calloc(ncap, sizeof(*rc));
-		if (!rc)
-			return -ENOMEM;
-		if (r->rows) {
-			memcpy(rc, r->rows, r->nrows * sizeof(*rc));
-			wipe_free(r->rows, r->cap * sizeof(*rc));
-		}
-		r->rows = rc;
-		r->cap = ncap;
-	}
+	err = BASE_GROW(r->rows, r->cap, r->nrows, r->nrows + 1, 64,
+			BASE_GROW_WIPE);
+	if (err)
+		return err;
 	rc = &r->rows[r->nrows];
 	memset(rc, 0, sizeof(*rc));
 	rc->pub.number = c->rec_start;
@@ -737,7 +633,7 @@ static int add_row(struct parse_ctx *c)
 	}
 	f = cur_field(c, idc, &n);
 	if (f) {
-		n = trim_spaces(f, n, &id);
+		n = base_trim_spaces(f, n, &id);
 		/* An ID with a NUL would be cut short as a C string and could
 		 * collide with another one: treat it as missing. */
 		if (n && !memchr(id, '\0', n)) {
@@ -802,7 +698,7 @@ static int csv_status(struct csv_parser *p, struct parse_ctx *c)
 
 	if (st == CSV_ENOMEM && csv_get_buffer_size(p) + CSV_BLOCK >
 	    CSV_BUF_CAP) {
-		set_err(c->err, c->errsz,
+		base_errf(c->err, c->errsz,
 			"registry row %" PRIu64 ": field longer than %u bytes",
 			c->rec_start, (unsigned)REGISTRY_MAX_FIELD);
 		return -E2BIG;
@@ -810,11 +706,11 @@ static int csv_status(struct csv_parser *p, struct parse_ctx *c)
 	if (st == CSV_ENOMEM)
 		return -ENOMEM;
 	if (st == CSV_ETOOBIG) {
-		set_err(c->err, c->errsz, "registry row %" PRIu64
+		base_errf(c->err, c->errsz, "registry row %" PRIu64
 			": field too large", c->rec_start);
 		return -E2BIG;
 	}
-	set_err(c->err, c->errsz, "registry row %" PRIu64 ": %s",
+	base_errf(c->err, c->errsz, "registry row %" PRIu64 ": %s",
 		c->rec_start, csv_strerror(st));
 	return -EBADMSG;
 }
@@ -837,7 +733,7 @@ int registry_parse(const char *buf, size_t len,
 		goto out;
 	}
 	if ((uint64_t)len > REGISTRY_MAX_BYTES) {
-		set_err(err, errsz, "registry: file larger than %llu bytes",
+		base_errf(err, errsz, "registry: file larger than %llu bytes",
 			(unsigned long long)REGISTRY_MAX_BYTES);
 		ret = -E2BIG;
 		goto out;
@@ -845,7 +741,7 @@ int registry_parse(const char *buf, size_t len,
 	if (opts && opts->delimiter)
 		delim = opts->delimiter;
 	if (delim == '"' || delim == '\r' || delim == '\n') {
-		set_err(err, errsz, "registry: invalid delimiter");
+		base_errf(err, errsz, "registry: invalid delimiter");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -873,7 +769,7 @@ int registry_parse(const char *buf, size_t len,
 	c->date_column = opts && opts->date_column ? opts->date_column :
 			 DEFAULT_DATE_COLUMN;
 	if (c->date_column > REGISTRY_MAX_COLUMNS) {
-		set_err(err, errsz, "registry: key date column %u out of range",
+		base_errf(err, errsz, "registry: key date column %u out of range",
 			c->date_column);
 		ret = -EINVAL;
 		goto out;
@@ -931,7 +827,7 @@ int registry_parse(const char *buf, size_t len,
 	 * the end (which swallowed the rest of the file) is refused. */
 	csv_set_opts(&p, CSV_REPALL_NL | CSV_STRICT | CSV_STRICT_FINI);
 	if (csv_fini(&p, on_field, on_row, c)) {
-		set_err(err, errsz, "registry row %" PRIu64
+		base_errf(err, errsz, "registry row %" PRIu64
 			": quoted field not closed at end of file",
 			c->rec_start);
 		ret = -EBADMSG;
@@ -947,9 +843,8 @@ out:
 		csv_free(&p);
 	if (c) {
 		registry_free(c->r);
-		if (c->buf)
-			wipe_free(c->buf, c->cap);
-		wipe_free(c, sizeof(*c));
+		base_wipe_free(c->buf, c->cap);
+		base_wipe_free(c, sizeof(*c));
 	}
 	registry_spec_free(defspec);
 	return ret;
@@ -964,30 +859,16 @@ struct obuf {
 
 static int put(struct obuf *o, const void *s, size_t n)
 {
-	size_t ncap;
-	char *np;
+	int err;
 
 	if (n > SIZE_MAX - o->len - 1)
 		return -E2BIG;
-	if (o->len + n + 1 > o->cap) {
-		ncap = o->cap ? o->cap : 4096;
-		while (ncap < o->len + n + 1) {
-			if (ncap > SIZE_MAX / 2)
-				return -E2BIG;
-			ncap *= 2;
-		}
-		/* Kept clinical columns are still health data: no realloc
-		 * leaving copies behind. */
-		np = malloc(ncap);
-		if (!np)
-			return -ENOMEM;
-		if (o->p) {
-			memcpy(np, o->p, o->len);
-			wipe_free(o->p, o->cap);
-		}
-		o->p = np;
-		o->cap = ncap;
-	}
+	/* Kept clinical columns are still health data: no realloc leaving
+	 * copies behind. */
+	err = BASE_GROW(o->p, o->cap, o->len, o->len + n + 1, 4096,
+			BASE_GROW_WIPE);
+	if (err)
+		return err;
 	if (n)
 		memcpy(o->p + o->len, s, n);
 	o->len += n;
@@ -1042,7 +923,7 @@ static int blank(const char *s, size_t n)
 {
 	const char *t;
 
-	return trim_spaces(s, n, &t) == 0;
+	return base_trim_spaces(s, n, &t) == 0;
 }
 
 static void report_col(registry_report_fn report, void *arg, uint64_t row,
@@ -1103,7 +984,7 @@ static int date_cell(struct row_ctx *x, unsigned col, char *cell,
 				   what);
 			break;
 		}
-		days = days_from_civil(y, m, d) - days_from_civil(ry, rm, rd);
+		days = civil_days(y, m, d) - civil_days(ry, rm, rd);
 		snprintf(cell, cellsz, "%" PRId64, days);
 		break;
 	case REGISTRY_SHIFT:
@@ -1112,8 +993,7 @@ static int date_cell(struct row_ctx *x, unsigned col, char *cell,
 						       rc->pub.patient_id);
 			x->have_shift = 1;
 		}
-		days = days_from_civil(y, m, d) + x->shift;
-		civil_from_days(days, &yy, &m, &d);
+		civil_from_days(civil_days(y, m, d) + x->shift, &yy, &m, &d);
 		if (yy < 1 || yy > 9999) {
 			report_col(x->report, x->arg, rc->pub.number, col,
 				   "shifted date out of range");
@@ -1310,7 +1190,7 @@ static int put_typed(struct obuf *o, const char *f, size_t n,
 	const char *t, *what = NULL;
 	int fits;
 
-	n = trim_spaces(f, n, &t);
+	n = base_trim_spaces(f, n, &t);
 	if (!n)
 		return 0;
 	switch (role) {
@@ -1464,8 +1344,7 @@ int registry_render(const struct registry *r, const uint8_t *include,
 	*outlen = o.len;
 	o.p = NULL;
 out:
-	if (o.p)
-		wipe_free(o.p, o.cap);
+	base_wipe_free(o.p, o.cap);
 	explicit_bzero(&x, sizeof(x));
 	return ret;
 }
