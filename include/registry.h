@@ -12,6 +12,11 @@
  *
  * Nothing here logs; problems are reported per row through a callback with
  * the row number and a reason that never quotes a value.
+ *
+ * Implemented by the registry_*.c modules of fs/ (internal headers beside
+ * them): registry_spec.c parses a spec, registry_parse.c reads the CSV,
+ * registry_render.c writes the de-identified copy, registry_cell.c knows
+ * the forms of a cell (dates, numbers, codes, enums).
  */
 #ifndef DEIDFS_REGISTRY_H
 #define DEIDFS_REGISTRY_H
