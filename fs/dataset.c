@@ -234,20 +234,6 @@ size_t dcm_ds_get_str(const struct dcm_ds *ds, uint32_t tag, char *buf,
 	return dcm_elem_str(dcm_ds_get(ds, tag), buf, bufsz);
 }
 
-int dcm_vr_is_string(const char *vr)
-{
-	static const char *const s[] = {
-		"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN",
-		"SH", "ST", "TM", "UC", "UI", "UR", "UT",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		if (vr[0] == s[i][0] && vr[1] == s[i][1])
-			return 1;
-	return 0;
-}
-
 int dcm_ds_copy(struct dcm_ds *dst, const struct dcm_ds *src)
 {
 	uint32_t i, j;

@@ -23,11 +23,6 @@ void log_to_syslog(void)
 	use_syslog = 1;
 }
 
-int log_is_syslog(void)
-{
-	return use_syslog;
-}
-
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,

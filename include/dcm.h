@@ -93,9 +93,6 @@ size_t dcm_ds_get_str(const struct dcm_ds *ds, uint32_t tag, char *buf,
 		      size_t bufsz);
 size_t dcm_elem_str(const struct dcm_elem *e, char *buf, size_t bufsz);
 
-/* True for VRs whose values are character strings. */
-int dcm_vr_is_string(const char *vr);
-
 /* Deep copy src into dst (dst must be empty).  Returns 0 or -ENOMEM. */
 int dcm_ds_copy(struct dcm_ds *dst, const struct dcm_ds *src);
 

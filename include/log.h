@@ -27,8 +27,6 @@ void log_set_level(enum log_level max);
 /* From now on, messages go to syslog (facility daemon, ident "deidfs",
  * with the pid) instead of stderr. */
 void log_to_syslog(void);
-/* Whether messages go to syslog. */
-int log_is_syslog(void);
 
 __attribute__((format(printf, 2, 3)))
 void log_msg(enum log_level level, const char *fmt, ...);
