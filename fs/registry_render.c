@@ -315,9 +315,13 @@ static int put_cell(struct row_ctx *x, struct obuf *o, unsigned col)
 	}
 }
 
-static int render_row(struct row_ctx *x, struct obuf *o)
+/* One line without the dropped columns: the header (x->rc NULL), its
+ * cells cleaned as text, or a row, each cell in its role. */
+static int render_line(struct row_ctx *x, struct obuf *o)
 {
 	const struct registry *r = x->r;
+	const char *f;
+	size_t n;
 	unsigned col;
 	int first = 1, ret = 0;
 
@@ -328,34 +332,14 @@ static int render_row(struct row_ctx *x, struct obuf *o)
 		if (!first)
 			ret = put(o, &r->delim, 1);
 		first = 0;
-		if (!ret)
+		if (ret)
+			break;
+		if (x->rc) {
 			ret = put_cell(x, o, col);
-	}
-	if (!ret)
-		ret = put(o, "\n", 1);
-	return ret;
-}
-
-/* The header line, if the CSV has one: its cells cleaned as text. */
-static int render_header(const struct registry *r, struct obuf *o)
-{
-	const struct registry_rec *h = &r->header;
-	const char *f;
-	size_t n;
-	unsigned col;
-	int first = 1, ret = 0;
-
-	if (!r->has_header || !h->data)
-		return 0;
-	for (col = 1; col <= r->ncols && !ret; col++) {
-		if (r->spec.role[col] == REGISTRY_DROP)
-			continue;
-		if (!first)
-			ret = put(o, &r->delim, 1);
-		first = 0;
-		f = registry_parse_field(h, col, &n);
-		if (!ret)
+		} else {
+			f = registry_parse_field(&r->header, col, &n);
 			ret = put_kept(o, f, n, r->delim, NULL, NULL, col);
+		}
 	}
 	if (!ret)
 		ret = put(o, "\n", 1);
@@ -379,21 +363,21 @@ int registry_render(const struct registry *r, const uint8_t *include,
 		ret = -EINVAL;
 		goto out;
 	}
-	/* Always a buffer, even for an empty result. */
-	ret = put(&o, "", 0);
-	if (!ret)
-		ret = render_header(r, &o);
-	if (ret)
-		goto out;
 	x.r = r;
 	x.keys = keys;
 	x.report = report;
 	x.arg = arg;
+	/* Always a buffer, even for an empty result. */
+	ret = put(&o, "", 0);
+	if (!ret && r->has_header && r->header.data)
+		ret = render_line(&x, &o);
+	if (ret)
+		goto out;
 	for (i = 0; i < r->nrows; i++) {
 		if (!r->rows[i].pub.valid || (include && !include[i]))
 			continue;
 		x.rc = &r->rows[i];
-		ret = render_row(&x, &o);
+		ret = render_line(&x, &o);
 		if (ret)
 			goto out;
 	}

@@ -117,7 +117,9 @@ int rules_act_uid(struct rules_walk *w, struct dcm_elem *e, int keep_std,
 {
 	char sscratch[SMALL], sout[SMALL];
 	char *scratch = NULL, *out = NULL;
-	size_t ncomp = 1, i, start = 0, o = 0, outcap = 0, len = e->len;
+	struct rules_vr_split sp;
+	size_t ncomp = 1, i, o = 0, outcap = 0, len = e->len, n;
+	const char *p;
 	int err = 0;
 
 	if (!e->val || !len)
@@ -135,16 +137,8 @@ int rules_act_uid(struct rules_walk *w, struct dcm_elem *e, int keep_std,
 	}
 	memcpy(scratch, e->val, len);
 	scratch[len] = 0;
-	for (i = 0; i <= len && !err; i++) {
-		const char *p;
-		size_t n;
-
-		if (i < len && scratch[i] != '\\')
-			continue;
-		p = scratch + start;
-		n = i - start;
-		start = i + 1;
-		rules_vr_trim(&p, &n);
+	rules_vr_split_init(&sp, scratch, len);
+	while (!err && rules_vr_split_next(&sp, &p, &n)) {
 		if (o)
 			out[o++] = '\\';
 		if (n)
@@ -258,7 +252,9 @@ static int dt_rest_ok(const char *s, size_t n)
 int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 {
 	char sout[SMALL], *out;
-	size_t i, start = 0, o = 0, len = e->len;
+	struct rules_vr_split sp;
+	size_t o = 0, len = e->len, n;
+	const char *p;
 	int err = 0, bad = 0;
 
 	if (vk == VK_TM || !e->val || !len)
@@ -268,16 +264,8 @@ int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 	out = base_scratch(sout, sizeof(sout), len);
 	if (!out)
 		return -ENOMEM;
-	for (i = 0; i <= len && !bad; i++) {
-		const char *p;
-		size_t n;
-
-		if (i < len && e->val[i] != '\\')
-			continue;
-		p = (const char *)e->val + start;
-		n = i - start;
-		start = i + 1;
-		rules_vr_trim(&p, &n);
+	rules_vr_split_init(&sp, e->val, len);
+	while (!bad && rules_vr_split_next(&sp, &p, &n)) {
 		if (o)
 			out[o++] = '\\';
 		if (!n)
@@ -319,8 +307,9 @@ int rules_act_keep_terms(struct rules_walk *w, struct dcm_elem *e,
 			 const struct rules_vocab *voc, int *ok)
 {
 	char sbuf[SMALL], *out;
-	const char *v = (const char *)e->val;
-	size_t len = e->len, start = 0, i, o = 0, nval = 0, kept = 0;
+	const char *v = (const char *)e->val, *p;
+	struct rules_vr_split sp;
+	size_t len = e->len, o = 0, nval = 0, kept = 0, n;
 	int bad = 0, err = 0;
 
 	*ok = 1;
@@ -329,16 +318,8 @@ int rules_act_keep_terms(struct rules_walk *w, struct dcm_elem *e,
 	out = base_scratch(sbuf, sizeof(sbuf), len);
 	if (!out)
 		return -ENOMEM;
-	for (i = 0; i <= len; i++) {
-		const char *p;
-		size_t n;
-
-		if (i < len && v[i] != '\\')
-			continue;
-		p = v + start;
-		n = i - start;
-		start = i + 1;
-		rules_vr_trim(&p, &n);
+	rules_vr_split_init(&sp, v, len);
+	while (rules_vr_split_next(&sp, &p, &n)) {
 		nval++;
 		if (n && !rules_terms_has(rules_table_terms(w->r), voc,
 					  nval, p, n)) {

@@ -439,26 +439,18 @@ static int form_value_ok(enum form form, const char *p, size_t n)
 /* Every value of e (split at '\\', padding trimmed) has the form. */
 static int form_ok(const struct dcm_elem *e, enum form form)
 {
-	const char *v = (const char *)e->val;
-	size_t len = e->len, start = 0, i;
+	const char *v = (const char *)e->val, *p;
+	struct rules_vr_split sp;
+	size_t len = e->len, n;
 
 	if (form == FORM_TEXT || !v)
 		return 1;
 	while (len && (v[len - 1] == ' ' || v[len - 1] == 0))
 		len--;
-	for (i = 0; i <= len; i++) {
-		const char *p;
-		size_t n;
-
-		if (i < len && v[i] != '\\')
-			continue;
-		p = v + start;
-		n = i - start;
-		start = i + 1;
-		rules_vr_trim(&p, &n);
+	rules_vr_split_init(&sp, v, len);
+	while (rules_vr_split_next(&sp, &p, &n))
 		if (!form_value_ok(form, p, n))
 			return 0;
-	}
 	return 1;
 }
 

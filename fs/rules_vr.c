@@ -62,6 +62,34 @@ void rules_vr_value(const struct dcm_elem *e, const char **p, size_t *n)
 	*n = b - a;
 }
 
+void rules_vr_split_init(struct rules_vr_split *s, const void *v, size_t len)
+{
+	s->v = v;
+	s->len = len;
+	s->at = 0;
+	s->done = 0;
+}
+
+int rules_vr_split_next(struct rules_vr_split *s, const char **p, size_t *n)
+{
+	const char *bs = NULL;
+	size_t end;
+
+	if (s->done)
+		return 0;
+	if (s->at < s->len)
+		bs = memchr(s->v + s->at, '\\', s->len - s->at);
+	end = bs ? (size_t)(bs - s->v) : s->len;
+	*p = s->v + s->at;
+	*n = end - s->at;
+	if (bs)
+		s->at = end + 1;
+	else
+		s->done = 1;
+	rules_vr_trim(p, n);
+	return 1;
+}
+
 int rules_vr_charset_term(const char *p, size_t n)
 {
 	static const char *const terms[] = {

@@ -43,6 +43,24 @@ void rules_vr_trim(const char **p, size_t *n);
  * e has no value.  Borrowed from e. */
 void rules_vr_value(const struct dcm_elem *e, const char **p, size_t *n);
 
+/*
+ * The values of a multi-valued string value (v, len), split at '\\', each
+ * without its padding (rules_vr_trim()): as many values as backslashes
+ * plus one, empty ones included (len 0: one empty value).  Borrowed from
+ * v; bytes of v at or before the end of a value already returned may be
+ * changed by the caller.
+ */
+struct rules_vr_split {
+	const char *v;
+	size_t len, at;
+	int done;
+};
+
+void rules_vr_split_init(struct rules_vr_split *s, const void *v, size_t len);
+
+/* The next value in (*p, *n): 1, or 0 when there are no more. */
+int rules_vr_split_next(struct rules_vr_split *s, const char **p, size_t *n);
+
 /* Whether (p, n) is a Specific Character Set term of PS3.3 C.12.1.1.2
  * (empty: the default repertoire). */
 int rules_vr_charset_term(const char *p, size_t n);

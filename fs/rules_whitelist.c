@@ -300,85 +300,94 @@ static int parse_key(const char *s, size_t n, uint32_t *tag)
 	return 0;
 }
 
-/* The array of values of one key: each value trimmed of spaces, into the
- * pool at *used. */
-static int wl_values(struct jp *j, struct rules_whitelist *wl, uint32_t tag,
-		     size_t cap, size_t *used)
+/* Whether the next character after white space is c; then it is taken. */
+static int jp_take(struct jp *j, char c)
 {
+	jp_ws(j);
+	if (j->i < j->n && j->s[j->i] == c) {
+		j->i++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After an element of an array or object: 1 when a ',' says another
+ * follows, 0 at close, -EBADMSG (msg) otherwise. */
+static int jp_more(struct jp *j, char close, const char *msg)
+{
+	if (jp_take(j, ','))
+		return 1;
+	return jp_expect(j, close, msg);
+}
+
+/* One value of a key, trimmed of spaces, into the pool at *used. */
+static int wl_value(struct jp *j, struct rules_whitelist *wl, uint32_t tag,
+		    size_t cap, size_t *used)
+{
+	char *d = wl->pool + *used;
+	const char *t;
+	size_t dn;
 	int err;
 
-	err = jp_expect(j, '[', "expected an array");
+	if (wl->n >= wl->cap)
+		return jp_fail(j, "too many values");
+	err = jp_string(j, d, cap - *used, &dn);
 	if (err)
 		return err;
-	jp_ws(j);
-	if (j->i < j->n && j->s[j->i] == ']') {
-		j->i++;
-		return 0;
-	}
-	for (;;) {
-		char *d = wl->pool + *used;
-		const char *t;
-		size_t dn;
+	*used += dn + 1;
+	dn = base_trim_spaces(d, dn, &t);
+	d[(size_t)(t - d) + dn] = 0;
+	wl->e[wl->n].tag = tag;
+	wl->e[wl->n].s = t;
+	wl->e[wl->n].len = (uint32_t)dn;
+	wl->n++;
+	return 0;
+}
 
-		if (wl->n >= wl->cap)
-			return jp_fail(j, "too many values");
-		err = jp_string(j, d, cap - *used, &dn);
+/* One "GGGG,EEEE": [values] member of the object. */
+static int wl_member(struct jp *j, struct rules_whitelist *wl, size_t cap,
+		     size_t *used)
+{
+	char key[64];
+	uint32_t tag;
+	size_t kn;
+	int err;
+
+	err = jp_string(j, key, sizeof(key), &kn);
+	if (err)
+		return err;
+	if (parse_key(key, kn, &tag))
+		return jp_fail(j, "key is not a tag GGGG,EEEE");
+	err = jp_expect(j, ':', "expected ':'");
+	if (!err)
+		err = jp_expect(j, '[', "expected an array");
+	if (err || jp_take(j, ']'))
+		return err;
+	do {
+		err = wl_value(j, wl, tag, cap, used);
 		if (err)
 			return err;
-		*used += dn + 1;
-		dn = base_trim_spaces(d, dn, &t);
-		d[(size_t)(t - d) + dn] = 0;
-		wl->e[wl->n].tag = tag;
-		wl->e[wl->n].s = t;
-		wl->e[wl->n].len = (uint32_t)dn;
-		wl->n++;
-		jp_ws(j);
-		if (j->i < j->n && j->s[j->i] == ',') {
-			j->i++;
-			continue;
-		}
-		return jp_expect(j, ']', "expected ',' or ']'");
-	}
+	} while ((err = jp_more(j, ']', "expected ',' or ']'")) == 1);
+	return err;
 }
 
 static int wl_parse(struct jp *j, struct rules_whitelist *wl, size_t cap)
 {
-	char key[64];
-	size_t used = 0, kn;
+	size_t used = 0;
 	int err;
 
 	err = jp_expect(j, '{', "expected an object");
 	if (err)
 		return err;
-	jp_ws(j);
-	if (j->i < j->n && j->s[j->i] == '}') {
-		j->i++;
-		goto end;
+	if (!jp_take(j, '}')) {
+		do {
+			err = wl_member(j, wl, cap, &used);
+			if (err)
+				return err;
+		} while ((err = jp_more(j, '}', "expected ',' or '}'")) == 1);
+		if (err)
+			return err;
 	}
-	for (;;) {
-		uint32_t tag;
-
-		err = jp_string(j, key, sizeof(key), &kn);
-		if (err)
-			return err;
-		if (parse_key(key, kn, &tag))
-			return jp_fail(j, "key is not a tag GGGG,EEEE");
-		err = jp_expect(j, ':', "expected ':'");
-		if (!err)
-			err = wl_values(j, wl, tag, cap, &used);
-		if (err)
-			return err;
-		jp_ws(j);
-		if (j->i < j->n && j->s[j->i] == ',') {
-			j->i++;
-			continue;
-		}
-		err = jp_expect(j, '}', "expected ',' or '}'");
-		if (err)
-			return err;
-		break;
-	}
-end:
 	jp_ws(j);
 	if (j->i != j->n)
 		return jp_fail(j, "trailing data after the object");
