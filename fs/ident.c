@@ -3,6 +3,7 @@
  * ident.h).
  */
 #include "ident.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -144,9 +145,7 @@ void ident_words_free(struct ident_words *w)
 {
 	if (!w)
 		return;
-	if (w->pool)
-		explicit_bzero(w->pool, w->poolcap);
-	free(w->pool);
+	base_wipe_free(w->pool, w->poolcap);
 	free(w->w);
 	free(w->slot);
 	free(w);
@@ -211,33 +210,14 @@ static int add_word(struct ident_words *w, const char *s, size_t n)
 		return 0;	/* already there */
 	if (w->n >= IDENT_WORDS_MAX)
 		return -E2BIG;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct word *nw = realloc(w->w, cap * sizeof(*nw));
-
-		if (!nw)
-			return -ENOMEM;
-		w->w = nw;
-		w->cap = cap;
-	}
-	if (w->used + n > w->poolcap) {
-		size_t cap = w->poolcap ? w->poolcap : 256;
-		char *np;
-
-		while (cap < w->used + n)
-			cap *= 2;
-		np = malloc(cap);	/* not realloc: the old pool is wiped */
-		if (!np)
-			return -ENOMEM;
-		if (w->pool) {
-			memcpy(np, w->pool, w->used);
-			explicit_bzero(w->pool, w->poolcap);
-			free(w->pool);
-		}
-		w->pool = np;
-		w->poolcap = cap;
-	}
-	if ((w->n + 1) * 2 > w->nslot && (err = grow_slots(w)))
+	err = BASE_GROW(w->w, w->cap, w->n, w->n + 1, 16, 0);
+	/* the pool holds names: the old one is wiped, never realloc'd */
+	if (!err)
+		err = BASE_GROW(w->pool, w->poolcap, w->used, w->used + n, 256,
+				BASE_GROW_WIPE);
+	if (!err && (w->n + 1) * 2 > w->nslot)
+		err = grow_slots(w);
+	if (err)
 		return err;
 	for (i = 0; i < n; i++)
 		w->pool[w->used + i] = fold(s[i]);
