@@ -348,4 +348,3 @@ out:
 	base_scratch_done(out, len, sbuf);
 	return err;
 }
-

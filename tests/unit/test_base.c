@@ -166,14 +166,16 @@ static void test_ymd_shift_day_by_day(void **state)
 
 		memcpy(walk, start[k], 9);
 		for (n = 1; n <= 800; n++) {
-			assert_int_equal(civil_ymd_shift(walk, 1, CIVIL_STRICT),
-					 0);
+			int err;
+
+			err = civil_ymd_shift(walk, 1, CIVIL_STRICT);
+			assert_int_equal(err, 0);
 			memcpy(jump, start[k], 9);
-			assert_int_equal(civil_ymd_shift(jump, n, CIVIL_STRICT),
-					 0);
+			err = civil_ymd_shift(jump, n, CIVIL_STRICT);
+			assert_int_equal(err, 0);
 			assert_string_equal(jump, walk);
-			assert_int_equal(civil_ymd_shift(jump, -n, CIVIL_STRICT),
-					 0);
+			err = civil_ymd_shift(jump, -n, CIVIL_STRICT);
+			assert_int_equal(err, 0);
 			assert_string_equal(jump, start[k]);
 		}
 	}
