@@ -7,7 +7,7 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CXXFLAGS ?= -O2 -g
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter
-CPPFLAGS += -Iinclude -Ifs -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+CPPFLAGS += $(DEFS) -Iinclude -Ifs -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	    $(shell pkg-config --cflags fuse3)
 ALL_CFLAGS   := -std=c11 $(WARN) -pthread $(CFLAGS)
 ALL_CXXFLAGS := -std=c++14 $(WARN) -pthread -I/usr/include/gdcm-3.0 $(CXXFLAGS)
@@ -21,7 +21,7 @@ FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),fs/main.c 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all unit check e2e clean demo asan tsan
+.PHONY: all unit check e2e clean demo asan tsan spantest
 all: $(BUILD)/deidfs
 
 $(BUILD)/%.o: fs/%.c $(wildcard include/*.h fs/*.h) | $(BUILD)
@@ -120,3 +120,9 @@ valgrind: $(UNIT_BIN)
 
 clean:
 	rm -rf $(BUILD)
+
+# A build whose view_map_read() turns every source span into bytes 'S'
+# (fs/view_content.c): test_golden.py checks that export and mount both
+# change, i.e. that both produce every byte through that one function.
+spantest:
+	$(MAKE) BUILD=build/spantest DEFS=-DDEIDFS_SPAN_TEST build/spantest/deidfs

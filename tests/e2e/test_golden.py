@@ -136,3 +136,37 @@ def test_output_is_the_committed_digest(deidfs, tests_data, tmp_path):
         for p in sorted(want[name]):
             assert got[name][p] == want[name][p], (name, p)
     assert sorted(got) == sorted(want)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/fuse") or
+                    shutil.which("fusermount3") is None,
+                    reason="needs /dev/fuse and fusermount3")
+def test_both_front_ends_read_through_view_map_read(repo, tmp_path):
+    """A build whose view_map_read() turns every source span into bytes
+    'S' (make spantest): the export and the mount both change, to the same
+    bytes, with the pixel data all 'S'.  So every byte of both comes
+    through that one function, not through a path of a front end's own."""
+    import pydicom
+    from test_mount import Mount
+    r = run("make", "-s", "-C", str(repo), "spantest", timeout=900)
+    assert r.returncode == 0, r.stderr
+    deidfs = str(repo / "build" / "spantest" / "deidfs")
+    arch = make_archive(tmp_path / "arch")
+    src = str(arch.root / "identified")
+    db = str(tmp_path / "p.db")
+    dest = str(tmp_path / "out")
+    r = run(deidfs, "export", "-q", "--db", db, src, dest)
+    assert r.returncode == 0, r.stderr
+    exported = tree(dest)
+    mnt = str(tmp_path / "mnt")
+    m = Mount(deidfs, src, mnt, db).start()
+    try:
+        mounted = tree(mnt)
+    finally:
+        assert m.stop() == 0
+    files = [p for p in exported if p.endswith(".dcm")]
+    assert len(files) > 10
+    for p in files:
+        assert mounted[p][:2] == exported[p][:2], p
+        px = pydicom.dcmread(os.path.join(dest, p)).PixelData
+        assert px and px == b"S" * len(px), p
