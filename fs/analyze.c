@@ -389,24 +389,37 @@ static int append_map(struct bytemap *a, const struct bytemap *b)
 	return err;
 }
 
-int analysis_run(const struct analysis_input *in, int fd,
-		 struct analysis *an)
-{
-	struct dicom_parsed p;
+/* One file's way through analysis_run(): what the steps share. */
+struct run {
+	const struct analysis_input *in;
+	struct analysis *an;
+	int fd;
 	struct dicom_source src;
-	struct rules_ctx rc;
-	struct cb_arg arg = { in->key, an };
-	struct stat st;
+	struct dicom_parsed p;
+	struct bytemap pix;		/* encapsulated pixel data */
 	char pid[256], pname[512], sop_inst[128];
-	char pseudo[KEYED_PSEUDONYM_LEN + 1];
-	struct bytemap pix;	/* encapsulated pixel data */
-	uint8_t *hdr = NULL;
-	size_t hlen = 0;
-	int err, fdv = fd;
+};
 
-	memset(&p, 0, sizeof(p));
-	memset(&pix, 0, sizeof(pix));
-	if (fstat(fd, &st))
+/* The steps return 0 to go on, STOP when the file's status is decided
+ * (quarantined, skipped: not an error), or -EIO / -ENOMEM. */
+#define STOP 1
+
+/* Quarantine for reason, unless an earlier reason was found. */
+static int quarantine(struct analysis *an, enum rules_reason reason)
+{
+	if (an->rec.status == RULES_OK)
+		an->rec.status = reason;
+	return STOP;
+}
+
+/* The source as it is now, and its parsed header. */
+static int run_parse(struct run *r, int *fdv)
+{
+	struct analysis *an = r->an;
+	struct stat st;
+	int err;
+
+	if (fstat(r->fd, &st))
 		return -errno;
 	an->rec.src_size = (uint64_t)st.st_size;
 	an->rec.src_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
@@ -416,164 +429,197 @@ int analysis_run(const struct analysis_input *in, int fd,
 			       st.st_ctim.tv_nsec;
 	an->rec.series_number = STORE_MISSING;
 	an->rec.instance_number = STORE_MISSING;
-
-	src.ctx = &fdv;
-	src.pread = fd_pread;
-	src.size = (uint64_t)st.st_size;
-	src.budget = in->budget;
-	err = dicom_parse(&src, &p);
+	r->src.ctx = fdv;
+	r->src.pread = fd_pread;
+	r->src.size = (uint64_t)st.st_size;
+	r->src.budget = r->in->budget;
+	err = dicom_parse(&r->src, &r->p);
 	if (err == -EIO || err == -ENOMEM)
-		goto out;
+		return err;
 	if (err) {
-		an->rec.status = is_dicm(fd) ? RULES_Q_UNPARSEABLE
-					     : RULES_Q_NOT_DICOM;
-		err = 0;
-		goto out;
+		an->rec.status = is_dicm(r->fd) ? RULES_Q_UNPARSEABLE
+						: RULES_Q_NOT_DICOM;
+		return STOP;
 	}
-	if (strcmp(p.sop_class_uid, SOP_CLASS_DICOMDIR) == 0) {
+	if (strcmp(r->p.sop_class_uid, SOP_CLASS_DICOMDIR) == 0) {
 		an->rec.status = ANALYSIS_SKIP;
-		goto out;
+		return STOP;
 	}
+	return 0;
+}
 
-	/* Identity and naming values, read before the rules remove them. */
-	if (dcm_ds_get_str(&p.ds, TAG_PATIENT_ID, pid, sizeof(pid))) {
-		an->rec.patient_id = strdup(pid);
-		if (!keyed_pseudonym(in->key, pid, strlen(pid), pseudo,
+/* Identity and naming values, read before the rules remove them; then
+ * whether the file may be published at all. */
+static int run_identity(struct run *r)
+{
+	const struct analysis_input *in = r->in;
+	const struct dcm_ds *ds = &r->p.ds;
+	struct store_file *rec = &r->an->rec;
+	char pseudo[KEYED_PSEUDONYM_LEN + 1];
+
+	if (dcm_ds_get_str(ds, TAG_PATIENT_ID, r->pid, sizeof(r->pid))) {
+		rec->patient_id = strdup(r->pid);
+		if (!keyed_pseudonym(in->key, r->pid, strlen(r->pid), pseudo,
 				     sizeof(pseudo)))
-			an->rec.pseudonym = strdup(pseudo);
+			rec->pseudonym = strdup(pseudo);
 	}
-	an->rec.study_date = get_dup(&p.ds, TAG_STUDY_DATE);
-	if (an->rec.study_date && !valid_da(an->rec.study_date)) {
-		free(an->rec.study_date);
-		an->rec.study_date = NULL;
+	rec->study_date = get_dup(ds, TAG_STUDY_DATE);
+	if (rec->study_date && !valid_da(rec->study_date)) {
+		free(rec->study_date);
+		rec->study_date = NULL;
 	}
-	an->rec.study_time = get_dup(&p.ds, TAG_STUDY_TIME);
-	an->rec.modality = get_dup(&p.ds, TAG_MODALITY);
-	an->rec.laterality = get_dup(&p.ds, TAG_IMAGE_LATERALITY);
-	if (!an->rec.laterality)
-		an->rec.laterality = get_dup(&p.ds, TAG_LATERALITY);
-	an->rec.view_position = get_dup(&p.ds, TAG_VIEW_POSITION);
-	an->rec.series_number = get_int(&p.ds, TAG_SERIES_NUMBER);
-	an->rec.instance_number = get_int(&p.ds, TAG_INSTANCE_NUMBER);
-	an->rec.study_uid = mapped(in, &p.ds, TAG_STUDY_UID);
-	an->rec.series_uid = mapped(in, &p.ds, TAG_SERIES_UID);
-	an->rec.sop_uid = mapped(in, &p.ds, TAG_SOP_UID);
+	rec->study_time = get_dup(ds, TAG_STUDY_TIME);
+	rec->modality = get_dup(ds, TAG_MODALITY);
+	rec->laterality = get_dup(ds, TAG_IMAGE_LATERALITY);
+	if (!rec->laterality)
+		rec->laterality = get_dup(ds, TAG_LATERALITY);
+	rec->view_position = get_dup(ds, TAG_VIEW_POSITION);
+	rec->series_number = get_int(ds, TAG_SERIES_NUMBER);
+	rec->instance_number = get_int(ds, TAG_INSTANCE_NUMBER);
+	rec->study_uid = mapped(in, ds, TAG_STUDY_UID);
+	rec->series_uid = mapped(in, ds, TAG_SERIES_UID);
+	rec->sop_uid = mapped(in, ds, TAG_SOP_UID);
 
-	an->rec.status = rules_classify(&p.ds, in->modalities);
+	rec->status = rules_classify(ds, in->modalities);
 	/* The SOP class (of the meta and of the dataset) is written to the
 	 * output as it is: only one of the standard's own will do, and with
 	 * any other no header is made at all (a quarantined file's header is
 	 * exported with --with-quarantine). */
-	if (!analysis_sop_class_ok(&p)) {
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_SOP_CLASS;
-		goto out;
-	}
+	if (!analysis_sop_class_ok(&r->p))
+		return quarantine(r->an, RULES_Q_SOP_CLASS);
+	/* No PatientID: nothing to link or name it by. */
+	if (!rec->pseudonym)
+		return quarantine(r->an, RULES_Q_NO_PATIENT_ID);
+	return 0;
+}
 
-	if (!an->rec.pseudonym) {
-		/* No PatientID: nothing to link or name it by. */
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_NO_PATIENT_ID;
-		goto out;
-	}
+/* The rules (PS3.15 Annex E and ours) applied to the dataset. */
+static int run_rules(struct run *r)
+{
+	const struct analysis_input *in = r->in;
+	struct cb_arg arg = { in->key, r->an };
+	struct rules_ctx rc = in->rules_ctx_template;
+	int err;
 
-	rc = in->rules_ctx_template;
-	rc.pseudonym = an->rec.pseudonym;
-	rc.iod_name = dicom_iod_name(p.sop_class_uid);
-	rc.patient_id = pid;
-	if (dcm_ds_get_str(&p.ds, DCM_TAG(0x0010, 0x0010), pname,
-			   sizeof(pname)))
-		rc.patient_name = pname;
-	rc.date_shift_days = keyed_date_shift(in->key, pid, strlen(pid));
+	rc.pseudonym = r->an->rec.pseudonym;
+	rc.iod_name = dicom_iod_name(r->p.sop_class_uid);
+	rc.patient_id = r->pid;
+	if (dcm_ds_get_str(&r->p.ds, DCM_TAG(0x0010, 0x0010), r->pname,
+			   sizeof(r->pname)))
+		rc.patient_name = r->pname;
+	rc.date_shift_days = keyed_date_shift(in->key, r->pid,
+					      strlen(r->pid));
 	rc.map_uid = map_uid;
 	rc.audit = audit_cb;
 	rc.arg = &arg;
-	err = rules_apply(in->rules, &rc, &p.ds);
+	err = rules_apply(in->rules, &rc, &r->p.ds);
 	if (err == -ENOMEM)
-		goto out;
-	if (err) {
-		err = 0;
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_DEID_FAILED;
-		goto out;
-	}
-	if (!dcm_ds_get_str(&p.ds, TAG_SOP_UID, sop_inst, sizeof(sop_inst))) {
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_DEID_FAILED;
-		goto out;
-	}
-	if (p.has_pixel && !p.pixel_encapsulated) {
+		return err;
+	if (err || !dcm_ds_get_str(&r->p.ds, TAG_SOP_UID, r->sop_inst,
+				   sizeof(r->sop_inst)))
+		return quarantine(r->an, RULES_Q_DEID_FAILED);
+	return 0;
+}
+
+/* The pixel data: native bytes only as far as the image goes; other pixel
+ * data in the dataset removed; encapsulated data walked (encap.h). */
+static int run_pixels(struct run *r)
+{
+	struct dicom_parsed *p = &r->p;
+	int err;
+
+	if (p->has_pixel && !p->pixel_encapsulated) {
 		uint64_t want;
 
-		if (analysis_native_pixel_len(&p, &want)) {
-			if (an->rec.status == RULES_OK)
-				an->rec.status = RULES_Q_UNPARSEABLE;
-			goto out;
-		}
-		if (p.pixel_len > want)	/* the rest is not image */
-			p.pixel_len = want;
+		if (analysis_native_pixel_len(p, &want))
+			return quarantine(r->an, RULES_Q_UNPARSEABLE);
+		if (p->pixel_len > want)	/* the rest is not image */
+			p->pixel_len = want;
 	}
-	analysis_drop_stray_pixels(&p.ds);
-	if (p.has_pixel && p.pixel_encapsulated) {
-		/* The offsets of an Extended Offset Table are the writer's
-		 * word, in 8-byte values: they go, and the Basic Offset
-		 * Table is made again from the frames found. */
-		dcm_ds_remove(&p.ds, TAG_EXT_OFFSET_TABLE);
-		dcm_ds_remove(&p.ds, TAG_EXT_OFFSET_LENGTHS);
-		err = analysis_pixel_map(&p, &src, &pix);
-		if (err == -ENOMEM || err == -EIO)
-			goto out;
-		if (err) {
-			err = 0;
-			if (an->rec.status == RULES_OK)
-				an->rec.status = RULES_Q_PIXEL_DATA;
-			goto out;
-		}
-	}
-	err = dicom_write_header(&p.ds, &p, p.sop_class_uid, sop_inst, &hdr,
-				 &hlen);
+	analysis_drop_stray_pixels(&p->ds);
+	if (!p->has_pixel || !p->pixel_encapsulated)
+		return 0;
+	/* The offsets of an Extended Offset Table are the writer's word, in
+	 * 8-byte values: they go, and the Basic Offset Table is made again
+	 * from the frames found. */
+	dcm_ds_remove(&p->ds, TAG_EXT_OFFSET_TABLE);
+	dcm_ds_remove(&p->ds, TAG_EXT_OFFSET_LENGTHS);
+	err = analysis_pixel_map(p, &r->src, &r->pix);
+	if (err == -ENOMEM || err == -EIO)
+		return err;
+	return err ? quarantine(r->an, RULES_Q_PIXEL_DATA) : 0;
+}
+
+/* The new header, and the map of the published bytes behind it. */
+static int run_output(struct run *r)
+{
+	struct dicom_parsed *p = &r->p;
+	struct analysis *an = r->an;
+	uint8_t *hdr = NULL;
+	size_t hlen = 0;
+	int err;
+
+	err = dicom_write_header(&p->ds, p, p->sop_class_uid, r->sop_inst,
+				 &hdr, &hlen);
 	if (err == -ENOMEM)
-		goto out;
-	if (err) {
-		err = 0;
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_DEID_FAILED;
-		goto out;
-	}
+		return err;
+	if (err)
+		return quarantine(an, RULES_Q_DEID_FAILED);
 	err = bytemap_add_gen(&an->map, hdr, hlen);
-	if (!err && p.has_pixel && p.deflated) {
+	explicit_bzero(hdr, hlen);
+	free(hdr);
+	if (!err && p->has_pixel && p->deflated) {
 		/* Deflated source: the pixel value is a range of the inflated
 		 * dataset, inflated again when it is read (never held). */
-		err = bytemap_add_inflated(&an->map, p.pixel_off, p.pixel_len);
+		err = bytemap_add_inflated(&an->map, p->pixel_off,
+					   p->pixel_len);
 		an->inflated = 1;
-		an->deflate = p.deflate;
-	} else if (!err && p.has_pixel && p.pixel_encapsulated) {
-		err = append_map(&an->map, &pix);
-	} else if (!err && p.has_pixel) {
-		err = bytemap_add_src(&an->map, p.pixel_off, p.pixel_len);
+		an->deflate = p->deflate;
+	} else if (!err && p->has_pixel && p->pixel_encapsulated) {
+		err = append_map(&an->map, &r->pix);
+	} else if (!err && p->has_pixel) {
+		err = bytemap_add_src(&an->map, p->pixel_off, p->pixel_len);
 	}
 	if (err == -E2BIG) {	/* too many pieces to serve */
-		err = 0;
-		if (an->rec.status == RULES_OK)
-			an->rec.status = RULES_Q_PIXEL_DATA;
 		bytemap_clear(&an->map);
-		goto out;
+		return quarantine(an, RULES_Q_PIXEL_DATA);
 	}
 	if (err)
-		goto out;
+		return err;
 	an->rec.header_len = an->map.gen_len;
 	an->rec.out_size = an->map.size;
 	if (an->collect && an->rec.patient_id)
 		an->pseudonym_pair = 1;
-out:
+	return 0;
+}
+
+int analysis_run(const struct analysis_input *in, int fd,
+		 struct analysis *an)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	int err, fdv = fd;
+
+	if (!r)
+		return -ENOMEM;
+	r->in = in;
+	r->an = an;
+	r->fd = fd;
+	err = run_parse(r, &fdv);
+	if (!err)
+		err = run_identity(r);
+	if (!err)
+		err = run_rules(r);
+	if (!err)
+		err = run_pixels(r);
+	if (!err)
+		err = run_output(r);
+	if (err == STOP)
+		err = 0;
 	if (err)
 		bytemap_clear(&an->map);
-	bytemap_clear(&pix);
-	if (hdr)
-		explicit_bzero(hdr, hlen);
-	free(hdr);
-	dicom_parsed_free(&p);
-	explicit_bzero(pid, sizeof(pid));
-	explicit_bzero(pname, sizeof(pname));
+	bytemap_clear(&r->pix);
+	dicom_parsed_free(&r->p);
+	explicit_bzero(r, sizeof(*r));	/* the ID and name */
+	free(r);
 	return err;
 }
