@@ -99,6 +99,57 @@ static int add_literal(struct component *c, const char *s, size_t n)
 	return 0;
 }
 
+/* A variable "{name}" or "{name:w}" at *s into component c; *s moves past
+ * it.  Returns 0 or -EINVAL (err says why). */
+static int parse_variable(struct component *c, const char **sp, char *err,
+			  size_t errsz)
+{
+	const char *s = *sp, *end = strchr(s, '}'), *colon;
+	size_t nlen, i;
+	unsigned width = 0;
+
+	if (!end) {
+		snprintf(err, errsz, "layout: '{' without '}'");
+		return -EINVAL;
+	}
+	colon = memchr(s, ':', (size_t)(end - s));
+	nlen = (size_t)((colon ? colon : end) - (s + 1));
+	if (colon) {
+		const char *d = colon + 1;
+
+		if (d == end || end - d > 1 || *d < '1' || *d > '9') {
+			snprintf(err, errsz, "layout: width must be 1-9");
+			return -EINVAL;
+		}
+		width = (unsigned)(*d - '0');
+	}
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (strlen(vars[i].name) == nlen &&
+		    memcmp(vars[i].name, s + 1, nlen) == 0)
+			break;
+	if (i == sizeof(vars) / sizeof(vars[0])) {
+		snprintf(err, errsz, "layout: unknown variable '%.*s'",
+			 (int)(nlen > 40 ? 40 : nlen), s + 1);
+		return -EINVAL;
+	}
+	if (width && !vars[i].numeric) {
+		snprintf(err, errsz, "layout: width on a text variable");
+		return -EINVAL;
+	}
+	if (c->nparts == MAX_PARTS) {
+		snprintf(err, errsz, "layout: too many parts");
+		return -EINVAL;
+	}
+	c->parts[c->nparts].var = vars[i].var;
+	c->parts[c->nparts].width = width;
+	c->parts[c->nparts].text = NULL;
+	c->nparts++;
+	if (vars[i].level > c->level)
+		c->level = vars[i].level;
+	*sp = end + 1;
+	return 0;
+}
+
 int layout_parse(const char *tmpl, struct layout **out, char *err,
 		 size_t errsz)
 {
@@ -147,62 +198,12 @@ int layout_parse(const char *tmpl, struct layout **out, char *err,
 			continue;
 		}
 		if (*s == '{') {
-			const char *end = strchr(s, '}');
-			const char *colon;
-			size_t nlen, i;
-			unsigned width = 0;
-
 			ret = add_literal(c, lit, (size_t)(s - lit));
 			if (ret)
 				goto fail_ret;
-			if (!end) {
-				snprintf(err, errsz, "layout: '{' without '}'");
-				ret = -EINVAL;
+			ret = parse_variable(c, &s, err, errsz);
+			if (ret)
 				goto fail;
-			}
-			colon = memchr(s, ':', (size_t)(end - s));
-			nlen = (size_t)((colon ? colon : end) - (s + 1));
-			if (colon) {
-				const char *d = colon + 1;
-
-				if (d == end || end - d > 1 || *d < '1' ||
-				    *d > '9') {
-					snprintf(err, errsz,
-						 "layout: width must be 1-9");
-					ret = -EINVAL;
-					goto fail;
-				}
-				width = (unsigned)(*d - '0');
-			}
-			for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-				if (strlen(vars[i].name) == nlen &&
-				    memcmp(vars[i].name, s + 1, nlen) == 0)
-					break;
-			if (i == sizeof(vars) / sizeof(vars[0])) {
-				snprintf(err, errsz,
-					 "layout: unknown variable '%.*s'",
-					 (int)(nlen > 40 ? 40 : nlen), s + 1);
-				ret = -EINVAL;
-				goto fail;
-			}
-			if (width && !vars[i].numeric) {
-				snprintf(err, errsz,
-					 "layout: width on a text variable");
-				ret = -EINVAL;
-				goto fail;
-			}
-			if (c->nparts == MAX_PARTS) {
-				snprintf(err, errsz, "layout: too many parts");
-				ret = -EINVAL;
-				goto fail;
-			}
-			c->parts[c->nparts].var = vars[i].var;
-			c->parts[c->nparts].width = width;
-			c->parts[c->nparts].text = NULL;
-			c->nparts++;
-			if (vars[i].level > c->level)
-				c->level = vars[i].level;
-			s = end + 1;
 			lit = s;
 			continue;
 		}
