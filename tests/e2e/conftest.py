@@ -76,6 +76,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -162,6 +163,115 @@ def decoded_pixels(path):
         raw = os.path.join(tmp, "raw.dcm")
         run("gdcmconv", "--raw", path, raw, check=True)
         return ts, bytes(pydicom.dcmread(raw).PixelData)
+
+
+# --- the mount harness: every test that mounts uses this -------------------
+
+MOUNT_TIMEOUT = 120
+
+
+def _fuse_usable():
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse (no FUSE in this machine or container)"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is not usable by this user"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 not installed (package fuse3)"
+    return None
+
+
+def _ismount(p):
+    try:
+        return os.path.ismount(p)
+    except OSError:
+        return True     # a dead FUSE mount: stat fails, still mounted
+
+
+def _unmount(mnt):
+    """Unmount, lazily if it must; never raises."""
+    if not _ismount(mnt):
+        return
+    subprocess.run(["fusermount3", "-u", str(mnt)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    if _ismount(mnt):
+        time.sleep(0.2)
+        subprocess.run(["fusermount3", "-uz", str(mnt)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Mount:
+    """`deidfs mount -f` in the background; always unmounted by stop()."""
+
+    def __init__(self, deidfs, source, mnt, db, csv=None, opts=(),
+                 logdir=None):
+        self.deidfs = deidfs
+        self.source = str(source)
+        self.mnt = str(mnt)
+        self.db = str(db)
+        self.csv = csv
+        self.opts = list(opts)
+        self.log = os.path.join(str(logdir or os.path.dirname(self.mnt)),
+                                "mount-%d.stderr" % id(self))
+        self.proc = None
+        self.rc = None
+
+    def argv(self, foreground=True):
+        a = [self.deidfs, "mount"]
+        if foreground:
+            a.append("-f")
+        a += ["--db", self.db]
+        if self.csv:
+            a += ["--csv", str(self.csv)]
+        return a + [str(o) for o in self.opts] + [self.source, self.mnt]
+
+    def start(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        self._err = open(self.log, "wb")
+        self.proc = subprocess.Popen(self.argv(), stdout=self._err,
+                                     stderr=self._err)
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while not _ismount(self.mnt):
+            if self.proc.poll() is not None:
+                self._err.close()
+                raise AssertionError("deidfs mount exited with %d:\n%s"
+                                     % (self.proc.returncode, self.stderr))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("mount not ready after %ds"
+                                     % MOUNT_TIMEOUT)
+            time.sleep(0.05)
+        os.listdir(self.mnt)    # answers requests
+        return self
+
+    def stop(self, strict=False):
+        """Unmount and reap the daemon; strict: a daemon that does not
+        exit after the unmount fails the test."""
+        if self.proc is None:
+            return self.rc
+        _unmount(self.mnt)
+        try:
+            self.rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.rc = self.proc.wait()
+            if strict:
+                self._err.close()
+                self.proc = None
+                pytest.fail("the mount daemon did not exit after unmount")
+        self._err.close()
+        self.proc = None
+        return self.rc
+
+    @property
+    def stderr(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def make_archive(outdir, seed=DEFAULT_SEED, women=DEFAULT_WOMEN, rows=None,

@@ -876,7 +876,7 @@ def test_encapsulated_pixel_data_carries_only_the_image(deidfs, tmp_path):
     image decodes (GDCM, and dcmtk where it can) to exactly the pixels of
     the untampered file."""
     from conftest import decoded_pixels
-    from test_mount import Mount
+    from conftest import Mount
     src = tmp_path / "src"
     src.mkdir()
     want, clean_of, tokens = {}, {}, []
@@ -1110,7 +1110,7 @@ def test_mount_copies_are_one_version_under_rename_replacement(
     same size (only pixel bytes differ), while 16 readers copy whole files
     through the mount: every copy equals exactly one version, or fails
     with EIO, ENOENT or ESTALE; never pages of two versions."""
-    from test_mount import Mount
+    from conftest import Mount
     arch = archive_factory(rows=256, cols=256)
     src = tmp_path / "src"
     shutil.copytree(str(arch.root), str(src))
@@ -1457,7 +1457,7 @@ def test_deflated_files_read_through_the_mount_in_bounded_memory(
     nearest access point), then all four at once by four readers.  Every
     byte equals the export's, and the daemon stays under PEAK_MIB (the
     build before inflated each image whole on every open: 1.5 GiB here)."""
-    from test_mount import Mount
+    from conftest import Mount
     base, src, plen, sums = big_deflated
     dest = base / "ref"
     db = base / "m.db"

@@ -32,8 +32,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import Archive, record_output, run  # noqa: E402
-from test_mount import (Mount, _fuse_usable, _ismount, _unmount,  # noqa
-                        assert_same_tree)
+from conftest import Mount, _fuse_usable, _ismount, _unmount  # noqa: E402
+from test_mount import assert_same_tree  # noqa: E402
 
 pydicom = pytest.importorskip("pydicom")
 

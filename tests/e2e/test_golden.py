@@ -75,7 +75,7 @@ def tree(root):
 def view_of(deidfs, name, src, tmp, args):
     """Export and mount src with a fixed-key db: {path: [size, sha256,
     inode]} (inodes as the mount shows them)."""
-    from test_mount import Mount
+    from conftest import Mount
     db = os.path.join(tmp, name + ".db")
     fixed_key_db(deidfs, db, tmp)
     dest = os.path.join(tmp, name + ".out")
@@ -147,7 +147,7 @@ def test_both_front_ends_read_through_view_map_read(repo, tmp_path):
     bytes, with the pixel data all 'S'.  So every byte of both comes
     through that one function, not through a path of a front end's own."""
     import pydicom
-    from test_mount import Mount
+    from conftest import Mount
     r = run("make", "-s", "-C", str(repo), "spantest", timeout=900)
     assert r.returncode == 0, r.stderr
     deidfs = str(repo / "build" / "spantest" / "deidfs")

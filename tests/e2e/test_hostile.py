@@ -37,7 +37,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile as H  # noqa: E402
 from conftest import run  # noqa: E402
-from test_mount import _fuse_usable, _ismount, _unmount  # noqa
+from conftest import Mount, _fuse_usable, _ismount, _unmount  # noqa
 from phi import find_phi  # noqa: E402
 
 QUAR = ".quarantine"
@@ -366,41 +366,17 @@ def test_rerun_is_unchanged_and_clean(hostile, deidfs):
 
 # ---------------------------------------------------------------- mount
 
-class Mounted:
-    """`deidfs mount -f` in the background, as a context manager: waits
-    until the mount answers, and always unmounts and reaps the daemon (a
-    daemon that does not exit after the unmount fails the test)."""
+class Mounted(Mount):
+    """The harness's Mount with every modality allowed and its log at log;
+    a daemon that does not exit after the unmount fails the test."""
 
     def __init__(self, deidfs, src, mnt, db, log, opts=()):
-        self.argv = [deidfs, "mount", "-f", "--modalities", "all",
-                     "--db", str(db)] + list(opts) + [str(src), str(mnt)]
-        self.mnt = str(mnt)
+        super().__init__(deidfs, src, mnt, db,
+                         opts=["--modalities", "all"] + list(opts))
         self.log = str(log)
-        self.rc = None
-
-    def __enter__(self):
-        os.makedirs(self.mnt, exist_ok=True)
-        with open(self.log, "wb") as err:
-            self.proc = subprocess.Popen(self.argv, stdout=err, stderr=err)
-        deadline = time.monotonic() + RUN_TIMEOUT
-        try:
-            while not _ismount(self.mnt):
-                assert self.proc.poll() is None, slurp(self.log)[-3000:]
-                assert time.monotonic() < deadline, "mount not ready"
-                time.sleep(0.05)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
 
     def __exit__(self, *exc):
-        _unmount(self.mnt)
-        try:
-            self.rc = self.proc.wait(timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail("the mount daemon did not exit after unmount")
+        self.stop(strict=True)
 
 
 def read_tree(mnt):

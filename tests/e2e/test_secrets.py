@@ -26,7 +26,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import record_output, run  # noqa: E402
 from phi import find_phi  # noqa: E402
-from test_mount import Mount, _fuse_usable, _ismount, _unmount  # noqa: E402
+from conftest import Mount, _fuse_usable, _ismount, _unmount  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUAR = ".quarantine"

@@ -41,7 +41,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import run  # noqa: E402
-from test_mount import _fuse_usable, _ismount, _unmount  # noqa
+from conftest import _fuse_usable, _ismount, _unmount  # noqa
 from phi import find_phi  # noqa: E402
 
 pydicom = pytest.importorskip("pydicom")
