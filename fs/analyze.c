@@ -70,8 +70,10 @@ void analysis_clear(struct analysis *an)
 		wipe_free(an->audit[i].newv, an->audit[i].newlen);
 	}
 	free(an->audit);
-	for (i = 0; i < an->nuids; i++)
+	for (i = 0; i < an->nuids; i++) {
 		wipe_free(an->uids[i].orig, strlen(an->uids[i].orig));
+		free(an->uids[i].pseudo);
+	}
 	free(an->uids);
 	memset(an, 0, sizeof(*an));
 }
@@ -99,10 +101,12 @@ static int add_uid_pair(struct analysis *an, const char *orig,
 		an->capuids = cap;
 	}
 	an->uids[an->nuids].orig = strdup(orig);
-	if (!an->uids[an->nuids].orig)
+	an->uids[an->nuids].pseudo = strdup(pseudo);
+	if (!an->uids[an->nuids].orig || !an->uids[an->nuids].pseudo) {
+		free(an->uids[an->nuids].orig);
+		free(an->uids[an->nuids].pseudo);
 		return -ENOMEM;
-	snprintf(an->uids[an->nuids].pseudo,
-		 sizeof(an->uids[an->nuids].pseudo), "%s", pseudo);
+	}
 	an->nuids++;
 	return 0;
 }
@@ -163,7 +167,7 @@ static int audit_cb(void *arg, const char *path, const char *action,
 {
 	struct cb_arg *a = arg;
 	struct analysis *an = a->an;
-	struct analysis_audit *row;
+	struct store_audit *row;
 	char obuf[128], nbuf[128];
 
 	if (!an->collect)

@@ -26,12 +26,6 @@ struct analysis_input {
 	struct budget *budget;		/* parse memory (budget.h), or NULL */
 };
 
-struct analysis_audit {
-	char path[96];
-	char action[16];
-	uint8_t *old, *newv;	/* owned, PHI */
-	size_t oldlen, newlen;
-};
 
 struct analysis {
 	int collect;		/* set by the caller: collect audit + pairs */
@@ -44,12 +38,11 @@ struct analysis {
 				 * pieces lie in the dataset deflate says
 				 * where to find */
 	struct inflate_where deflate;
-	struct analysis_audit *audit;
+	/* what the store records with the file, in its own form (owned:
+	 * values and strings, wiped) */
+	struct store_audit *audit;
 	size_t naudit, capaudit;
-	struct {
-		char *orig;
-		char pseudo[KEYED_UID_MAX + 1];
-	} *uids;
+	struct store_pair *uids;
 	size_t nuids, capuids;
 	int pseudonym_pair;	/* rec.patient_id -> rec.pseudonym to record */
 };

@@ -434,11 +434,11 @@ struct hc_entry *view_take_header(struct view_engine *e, int64_t id,
 	return h ? out : NULL;
 }
 
+/* The analysis goes to the store as it is: its audit rows and UID pairs
+ * are already in the store's form. */
 static int put_result(struct view_engine *e, struct job *j, int64_t gen)
 {
-	struct store_audit *audit = NULL;
-	struct store_pair *uids = NULL, pseud;
-	size_t i;
+	struct store_pair pseud;
 	int err;
 
 	j->an.rec.path = strdup(j->ent->path);
@@ -446,36 +446,16 @@ static int put_result(struct view_engine *e, struct job *j, int64_t gen)
 	if (!j->an.rec.path || !j->an.rec.opts)
 		return -ENOMEM;
 	j->an.rec.out_mtime_ns = view_now_ns();
-	audit = calloc(j->an.naudit + 1, sizeof(*audit));
-	uids = calloc(j->an.nuids + 1, sizeof(*uids));
-	if (!audit || !uids) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < j->an.naudit; i++) {
-		audit[i].path = j->an.audit[i].path;
-		audit[i].action = j->an.audit[i].action;
-		audit[i].old = j->an.audit[i].old;
-		audit[i].oldlen = j->an.audit[i].oldlen;
-		audit[i].newv = j->an.audit[i].newv;
-		audit[i].newlen = j->an.audit[i].newlen;
-	}
-	for (i = 0; i < j->an.nuids; i++) {
-		uids[i].orig = j->an.uids[i].orig;
-		uids[i].pseudo = j->an.uids[i].pseudo;
-	}
 	pseud.orig = j->an.rec.patient_id;
 	pseud.pseudo = j->an.rec.pseudonym;
-	err = store_file_put(e->cfg.store, &j->an.rec, audit, j->an.naudit,
-			     &pseud, pseud.orig && pseud.pseudo ? 1 : 0, uids,
+	err = store_file_put(e->cfg.store, &j->an.rec, j->an.audit,
+			     j->an.naudit, &pseud,
+			     pseud.orig && pseud.pseudo ? 1 : 0, j->an.uids,
 			     j->an.nuids);
 	if (!err)
 		err = store_file_touch(e->cfg.store, j->an.rec.id, gen);
 	if (!err)
 		cache_header(e, j);
-out:
-	free(audit);
-	free(uids);
 	return err;
 }
 

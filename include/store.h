@@ -63,20 +63,23 @@ struct store_file {
 				 * set by store_file_put()) */
 };
 
-/* One audit trail row (values are raw bytes, may be NULL). */
+/* One audit trail row (values are raw bytes, may be NULL).  The analysis
+ * of a file collects its rows in this form, so they reach the store as
+ * they are; the store only reads them. */
 struct store_audit {
-	const char *path;	/* tag path, e.g. "00100010" */
-	const char *action;
-	const void *old;
+	char path[96];		/* tag path, e.g. "00100010" */
+	char action[16];
+	void *old;
 	size_t oldlen;
-	const void *newv;
+	void *newv;
 	size_t newlen;
 };
 
-/* A mapping pair recorded for authorised re-identification. */
+/* A mapping pair recorded for authorised re-identification (the store
+ * only reads it). */
 struct store_pair {
-	const char *orig;
-	const char *pseudo;
+	char *orig;
+	char *pseudo;
 };
 
 /*

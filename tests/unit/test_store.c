@@ -798,8 +798,8 @@ static void test_audit_replaced(void **state)
 	(void)state;
 	for (i = 0; i < 40; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "%08x", 0x00100010 + i);
-		a[i].path = paths[i];
-		a[i].action = "X";
+		snprintf(a[i].path, sizeof(a[i].path), "%s", paths[i]);
+		snprintf(a[i].action, sizeof(a[i].action), "X");
 		a[i].old = "SECRET";
 		a[i].oldlen = 6;
 		a[i].newv = NULL;
@@ -1272,9 +1272,9 @@ static int kill_put(struct store *st, int i, const uint8_t *blob)
 	snprintf(orig, sizeof(orig), "1.2.%d", i);
 	snprintf(rep, sizeof(rep), "2.25.%d", i);
 	for (k = 0; k < KILL_AUDIT; k++) {
-		a[k].path = "00100010";
-		a[k].action = "Z";
-		a[k].old = blob;
+		snprintf(a[k].path, sizeof(a[k].path), "00100010");
+		snprintf(a[k].action, sizeof(a[k].action), "Z");
+		a[k].old = (void *)blob;
 		a[k].oldlen = KILL_BLOB;
 		a[k].newv = NULL;
 		a[k].newlen = 0;
