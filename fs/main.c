@@ -17,9 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dicom.h"
 #include "export.h"
-#include "keyed.h"
 #include "log.h"
 #include "mount.h"
 #include "registry.h"
@@ -566,51 +564,6 @@ static int check_places(struct cli *c)
 	return 0;
 }
 
-static int load_whitelist(const char *path, struct rules_whitelist **wl,
-			  char digest[65])
-{
-	char msg[256] = "", *buf = NULL;
-	uint8_t dg[32];
-	struct stat st;
-	size_t at = 0;
-	int fd, err = 0, i;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail("--whitelist: %s", strerror(errno));
-		return EXIT_FATAL;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
-		fail("--whitelist: not a regular file of at most 1 MiB");
-		close(fd);
-		return EXIT_USAGE;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	while (buf && at < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + at, (size_t)st.st_size - at);
-
-		if (r <= 0)
-			break;
-		at += (size_t)r;
-	}
-	close(fd);
-	if (!buf || at != (size_t)st.st_size) {
-		free(buf);
-		fail("--whitelist: cannot read the file");
-		return EXIT_FATAL;
-	}
-	keyed_sha256(buf, at, dg);
-	for (i = 0; i < 32; i++)
-		snprintf(digest + 2 * i, 3, "%02x", dg[i]);
-	err = rules_whitelist_parse(buf, at, wl, msg, sizeof(msg));
-	free(buf);
-	if (err) {
-		fail("--whitelist: %s", msg[0] ? msg : strerror(-err));
-		return EXIT_USAGE;
-	}
-	return 0;
-}
-
 struct progress {
 	int on;
 	struct timespec last;
@@ -673,26 +626,22 @@ static int write_report(const char *path, const char *json)
  * and of any later step that writes to the db. */
 static const char *store_error(int err)
 {
+	const char *why = view_db_error(err);
+
+	if (why)
+		return why;
 	switch (err) {
 	case -EBADMSG:
 		return "it is not a deidfs db, or it is damaged (refusing to "
 		       "create a new key: pseudonyms would change). Restore "
 		       "it from a backup; start a new db only for a new "
 		       "dataset";
-	case -EBUSY:
-		return "it is locked by another process (waited 10 s): "
-		       "another deidfs or an sqlite3 session is writing to "
-		       "it; run again when that has finished";
 	case -EACCES:
 		return "it cannot be opened for writing (permission denied "
 		       "or a read-only file system). deidfs records the "
 		       "index and new pseudonyms in it, and sqlite keeps "
 		       "FILE-wal and FILE-shm beside it: give a db you can "
 		       "write, in a directory you can write";
-	case -ENOSPC:
-		return "the disk that holds it is full (free space there and "
-		       "run again; the db is left as it was before the "
-		       "failed write)";
 	default:
 		return strerror(-err);
 	}
@@ -730,11 +679,11 @@ int main(int argc, char **argv)
 	struct store *st = NULL;
 	struct view_engine *e = NULL;
 	struct view *v = NULL;
-	struct rules_whitelist *wl = NULL;
+	struct view_whitelist *wl = NULL;
 	struct view_stats vs;
 	struct progress prog = { 0 };
 	struct timespec t0;
-	char digest[65] = "", err[512] = "";
+	char err[512] = "";
 	int ret, rc = EXIT_FATAL, created;
 
 	tune_malloc();
@@ -748,17 +697,10 @@ int main(int argc, char **argv)
 		rc = ret;
 		goto out;
 	}
-	if (c.whitelist) {
-		ret = load_whitelist(c.whitelist, &wl, digest);
-		if (ret) {
-			rc = ret;
-			goto out;
-		}
-		c.cfg.wl = wl;
-		c.cfg.whitelist_digest = digest;
-	}
-	if (dicom_init()) {
-		fail("cannot initialise the DICOM dictionaries");
+	ret = view_init(&c.cfg, c.whitelist, &wl, err, sizeof(err));
+	if (ret) {
+		fail("%s", err);
+		rc = ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
 		goto out;
 	}
 	created = access(c.db, F_OK) && errno == ENOENT;
@@ -910,7 +852,7 @@ out:
 	view_free(v);
 	view_engine_free(e);
 	store_close(st);
-	rules_whitelist_free(wl);
+	view_whitelist_free(wl);
 	free(c.fuse_opts);
 	free(c.guard);
 	return rc;

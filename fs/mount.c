@@ -14,7 +14,6 @@
 #include "mount.h"
 #include "log.h"
 #include "mtloop.h"
-#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -304,11 +303,7 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 			return ret;
 		}
 		if (ret == -EBUSY) {
-			snprintf(err, errsz,
-				 "--db: it is locked by another process "
-				 "(waited 10 s): another deidfs or an sqlite3 "
-				 "session is writing to it; run again when "
-				 "that has finished");
+			snprintf(err, errsz, "--db: %s", view_db_error(ret));
 			return ret;
 		}
 		if (ret) {
@@ -1337,13 +1332,13 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 			o->mountpoint, o->mountpoint);
 	/*
 	 * fuse_daemonize() forks and changes to /.  An sqlite connection must
-	 * not cross fork(), so the store is closed here and opened again in
-	 * the daemon; and relative paths (--db, --csv) must still resolve, so
-	 * the daemon returns to our working directory.
+	 * not cross fork(), so the engine's store is closed here and opened
+	 * again in the daemon; and relative paths (--db, --csv) must still
+	 * resolve, so the daemon returns to our working directory.
 	 */
 	cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fflush(stderr);
-	ret = store_detach(view_engine_config(e)->store);
+	ret = view_engine_detach(e);
 	if (ret) {
 		log_error("cannot close the db before going to "
 				"the background (%s)", strerror(-ret));
@@ -1358,7 +1353,7 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	if (cwd_fd >= 0 && fchdir(cwd_fd))
 		log_warning("cannot return to the working "
 				"directory");
-	ret = store_attach(view_engine_config(e)->store);
+	ret = view_engine_attach(e);
 	if (ret) {
 		log_error("cannot open the db again (%s)",
 			strerror(-ret));
