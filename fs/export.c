@@ -1,7 +1,8 @@
 /*
  * export.c - `deidfs export`: the view written to disk (see export.h).
  * A front end: it walks the view model and copies bytes; it decides
- * nothing about names or content.
+ * nothing about names or content.  export_run() is the run: refresh,
+ * build, write_view(), the summary and the report.
  */
 #include "export.h"
 #include "log.h"
@@ -18,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_PREFIX ".deidfs-"
@@ -31,8 +33,18 @@
  */
 #define MARK_XATTR "user.deidfs.mark"
 
-struct xjob {
-	const struct view_node *n;
+/* What write_view() did. */
+struct export_stats {
+	uint64_t written;		/* files written this run */
+	uint64_t kept;			/* already complete: skipped */
+	uint64_t removed;		/* stale files and folders of an
+					 * earlier export, removed */
+	int no_marks;			/* -errno: the destination keeps no
+					 * extended attributes */
+	uint64_t failed;		/* could not be written */
+	uint64_t bytes_written;
+	uint64_t total;			/* files in the view to export */
+	uint64_t bytes_total;		/* and their size */
 };
 
 struct xpool {
@@ -55,7 +67,7 @@ struct xpool {
 /*
  * Errors of the destination as a whole: once one is seen, every remaining
  * file would fail the same way, each after a full header build and a
- * partial write.  The run stops there and reports it once (export_run()
+ * partial write.  The run stops there and reports it once (write_view()
  * returns it); the files already renamed into place are complete, and a
  * re-run after the cause is fixed resumes from them.
  */
@@ -538,8 +550,15 @@ static int has_entries(int fd)
 	return any;
 }
 
-int export_run(struct view_engine *e, const struct view *v,
-	       const struct export_opts *o, struct export_stats *st)
+/*
+ * Write the view v into o->dest.  Returns 0 (per-file failures are
+ * counted in st->failed, not returned), or -errno when the destination
+ * cannot be used at all: -ENOSPC, -EDQUOT or -EROFS met while writing stop
+ * the run at once (every further file would fail the same way); st is
+ * filled in either case.
+ */
+static int write_view(struct view_engine *e, const struct view *v,
+		      const struct export_opts *o, struct export_stats *st)
 {
 	struct xpool p;
 	pthread_t *th = NULL;
@@ -662,4 +681,154 @@ out:
 	close(p.dest_fd);
 	pthread_mutex_destroy(&p.lock);
 	return err;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static double elapsed_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The report, whole or not at all: written beside, then renamed. */
+static int write_report(const char *path, const char *json)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	if (fputs(json, f) == EOF || fclose(f)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	if (rename(tmp, path)) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
+}
+
+/* Refresh the index and build the view (*v).  Returns 0 or an exit
+ * status, said to the user. */
+static int refresh_and_build(struct view_engine *e,
+			     const struct export_opts *o,
+			     struct view_stats *vs, struct view **v)
+{
+	char err[512] = "";
+	const char *db;
+	int ret;
+
+	ret = view_refresh(e, vs, o->progress, o->progress_arg);
+	if (ret == -ELOOP && vs->inside) {
+		log_error("%s", view_place_error(vs->inside, 0));
+		return 2;
+	}
+	if (ret && (db = view_db_error(ret))) {
+		log_error("--db: %s", db);
+		return 1;
+	}
+	if (ret) {
+		log_error("cannot index the source tree (%s)", strerror(-ret));
+		return 1;
+	}
+	ret = view_build(e, vs, v, err, sizeof(err));
+	if (ret && (db = view_db_error(ret))) {
+		log_error("--db: %s", db);
+		return 1;
+	}
+	if (ret) {
+		log_error("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
+/* The destination is full or read-only (err): write_view() stopped at
+ * the first such error, said here once, with what to do. */
+static void report_stop(const struct export_opts *o, int err,
+			const struct export_stats *xs)
+{
+	if (o->progress)
+		fputc('\n', stderr);	/* end the progress line */
+	log_error("export stopped: the destination %s (%s), after %" PRIu64
+		  " of %" PRIu64 " files (%" PRIu64 " written by this run, "
+		  "%" PRIu64 " already complete); nothing incomplete is left "
+		  "under a final name. The export needs %.1f MiB in all: %s, "
+		  "then run the same command again to write the rest",
+		  err == -EROFS ? "is read-only" : "is full", strerror(-err),
+		  xs->written + xs->kept, xs->total, xs->written, xs->kept,
+		  (double)xs->bytes_total / 1048576.0,
+		  err == -EROFS ? "make it writable or choose another "
+				  "destination"
+				: "free space there (or choose a destination "
+				  "with more)");
+}
+
+/* A finished run: the summary, a warning when the destination keeps no
+ * marks, the report.  Returns the exit status. */
+static int report_done(const struct export_opts *o, struct view_stats *vs,
+		       const struct export_stats *xs)
+{
+	double el;
+	char *text, *json;
+	int ret;
+
+	vs->errors += xs->failed;
+	el = elapsed_since(&o->started);
+	text = view_stats_text(vs, el);
+	json = view_stats_json(vs, el);
+	if (!o->quiet && text)
+		fprintf(stderr,
+			"%swritten           %" PRIu64 " files, %" PRIu64
+			" already complete, %" PRIu64 " removed (of an earlier "
+			"export, no longer in the view)\n",
+			text, xs->written, xs->kept, xs->removed);
+	if (xs->no_marks)
+		log_warning("export: warning: the destination keeps no "
+			    "extended attributes (%s): a re-run writes every "
+			    "file again and cannot remove files of sources "
+			    "removed since this export; export into a new "
+			    "directory after the sources change",
+			    strerror(-xs->no_marks));
+	if (o->report && json) {
+		ret = write_report(o->report, json);
+		if (ret)
+			log_error("--report: %s", strerror(-ret));
+	}
+	free(text);
+	free(json);
+	return vs->errors ? 3 : 0;
+}
+
+int export_run(struct view_engine *e, const struct export_opts *o)
+{
+	struct view_stats vs;
+	struct export_stats xs;
+	struct view *v = NULL;
+	int ret, rc;
+
+	memset(&vs, 0, sizeof(vs));
+	rc = refresh_and_build(e, o, &vs, &v);
+	if (rc)
+		goto out;
+	ret = write_view(e, v, o, &xs);
+	rc = 1;
+	if (dest_wide(ret))
+		report_stop(o, ret, &xs);
+	else if (ret)
+		log_error("cannot write to the destination (%s)",
+			  strerror(-ret));
+	else
+		rc = report_done(o, &vs, &xs);
+out:
+	view_free(v);
+	return rc;
 }

@@ -592,36 +592,6 @@ static void progress_cb(void *arg, const char *phase, uint64_t done,
 		fputc('\n', stderr);
 }
 
-static double elapsed_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) +
-	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static int write_report(const char *path, const char *json)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	if (fputs(json, f) == EOF || fclose(f)) {
-		unlink(tmp);
-		return -EIO;
-	}
-	if (rename(tmp, path)) {
-		unlink(tmp);
-		return -errno;
-	}
-	return 0;
-}
-
 /* What went wrong with the db, and what to do: for errors of store_open()
  * and of any later step that writes to the db. */
 static const char *store_error(int err)
@@ -645,13 +615,6 @@ static const char *store_error(int err)
 	default:
 		return strerror(-err);
 	}
-}
-
-/* Errors of the steps after store_open() that can only come from the db
- * (they read the source and the CSV too: -EACCES may be theirs). */
-static int is_store_error(int err)
-{
-	return err == -EBUSY || err == -ENOSPC;
 }
 
 /*
@@ -678,9 +641,7 @@ int main(int argc, char **argv)
 	struct cli c;
 	struct store *st = NULL;
 	struct view_engine *e = NULL;
-	struct view *v = NULL;
 	struct view_whitelist *wl = NULL;
-	struct view_stats vs;
 	struct progress prog = { 0 };
 	struct timespec t0;
 	char err[512] = "";
@@ -688,7 +649,6 @@ int main(int argc, char **argv)
 
 	tune_malloc();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&vs, 0, sizeof(vs));
 	ret = parse_args(argc, argv, &c);
 	if (ret)
 		return ret < 0 ? EXIT_OK : ret;
@@ -756,100 +716,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	ret = view_refresh(e, &vs, prog.on ? progress_cb : NULL, &prog);
-	if (ret == -ELOOP && vs.inside) {
-		fail("%s", view_place_error(vs.inside, 0));
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (ret && is_store_error(ret)) {
-		fail("--db: %s", store_error(ret));
-		goto out;
-	}
-	if (ret) {
-		fail("cannot index the source tree (%s)", strerror(-ret));
-		goto out;
-	}
-	ret = view_build(e, &vs, &v, err, sizeof(err));
-	if (ret && is_store_error(ret)) {
-		fail("--db: %s", store_error(ret));
-		goto out;
-	}
-	if (ret) {
-		fail("%s", err);
-		goto out;
-	}
 	{
 		struct export_opts xo;
-		struct export_stats xs;
-		char *text, *json;
-		double el;
 
 		memset(&xo, 0, sizeof(xo));
-		memset(&xs, 0, sizeof(xs));
 		xo.dest = c.target;
 		xo.with_quarantine = c.with_quarantine;
 		xo.jobs = c.cfg.jobs;
+		xo.quiet = c.quiet;
+		xo.report = c.report;
+		xo.started = t0;
 		xo.progress = prog.on ? progress_cb : NULL;
 		xo.progress_arg = &prog;
-		ret = export_run(e, v, &xo, &xs);
-		if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS) {
-			/* Once, not once per file: the run stopped at the
-			 * first such error (see export_run()). */
-			if (prog.on)
-				fputc('\n', stderr);
-			fail("export stopped: the destination %s (%s), "
-			     "after %" PRIu64 " of %" PRIu64 " files (%" PRIu64
-			     " written by this run, %" PRIu64 " already "
-			     "complete); nothing incomplete is left under a "
-			     "final name. The export needs %.1f MiB in all: "
-			     "%s, then run the same command again to write "
-			     "the rest",
-			     ret == -EROFS ? "is read-only" : "is full",
-			     strerror(-ret), xs.written + xs.kept, xs.total,
-			     xs.written, xs.kept,
-			     (double)xs.bytes_total / 1048576.0,
-			     ret == -EROFS ? "make it writable or choose "
-					     "another destination"
-					   : "free space there (or choose a "
-					     "destination with more)");
-			goto out;
-		}
-		if (ret) {
-			fail("cannot write to the destination (%s)",
-			     strerror(-ret));
-			goto out;
-		}
-		vs.errors += xs.failed;
-		el = elapsed_since(&t0);
-		text = view_stats_text(&vs, el);
-		json = view_stats_json(&vs, el);
-		if (!c.quiet && text)
-			fprintf(stderr,
-				"%swritten           %" PRIu64
-				" files, %" PRIu64 " already complete, %" PRIu64
-				" removed (of an earlier export, no longer in "
-				"the view)\n",
-				text, xs.written, xs.kept, xs.removed);
-		if (xs.no_marks)
-			log_warning("export: warning: the destination keeps "
-				    "no extended attributes (%s): a re-run "
-				    "writes every file again and cannot remove "
-				    "files of sources removed since this "
-				    "export; export into a new directory after "
-				    "the sources change",
-				    strerror(-xs.no_marks));
-		if (c.report && json) {
-			ret = write_report(c.report, json);
-			if (ret)
-				fail("--report: %s", strerror(-ret));
-		}
-		free(text);
-		free(json);
-		rc = vs.errors ? EXIT_PARTIAL : EXIT_OK;
+		rc = export_run(e, &xo);
 	}
 out:
-	view_free(v);
 	view_engine_free(e);
 	store_close(st);
 	view_whitelist_free(wl);
