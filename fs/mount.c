@@ -621,17 +621,6 @@ fail:
 	fuse_reply_err(req, -err);
 }
 
-/* libfuse's messages, through our log (to syslog in the background). */
-__attribute__((format(printf, 2, 0)))
-static void fuse_log_sink(enum fuse_log_level level, const char *fmt,
-			  va_list ap)
-{
-	log_vmsg(level <= FUSE_LOG_ERR ? LOG_LEVEL_ERROR :
-		 level == FUSE_LOG_WARNING ? LOG_LEVEL_WARNING :
-		 level == FUSE_LOG_DEBUG ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
-		 fmt, ap);
-}
-
 /* The second buf of a two-buf vector is the member right after the
  * vector's own one-element array. */
 struct bufvec2 {
@@ -1167,6 +1156,17 @@ static const struct fuse_lowlevel_ops ops = {
 
 /* ---------------------------------------------------------- options */
 
+/* libfuse's messages, through our log (to syslog in the background). */
+__attribute__((format(printf, 2, 0)))
+static void fuse_log_sink(enum fuse_log_level level, const char *fmt,
+			  va_list ap)
+{
+	log_vmsg(level <= FUSE_LOG_ERR ? LOG_LEVEL_ERROR :
+		 level == FUSE_LOG_WARNING ? LOG_LEVEL_WARNING :
+		 level == FUSE_LOG_DEBUG ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		 fmt, ap);
+}
+
 enum { KEY_UID, KEY_GID };
 
 struct ids {
@@ -1210,6 +1210,46 @@ static int id_proc(void *data, const char *arg, int key,
 	return 0;
 }
 
+int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
+{
+	struct fuse_cmdline_opts c;
+	struct ids ids;
+
+	fuse_set_log_func(fuse_log_sink);
+	ids.uid = getuid();
+	ids.gid = getgid();
+	ids.bad = 0;
+	/* ours first: the user's come after them */
+	if (fuse_opt_insert_arg(args, 1, "-oro,default_permissions,"
+					 "fsname=deidfs,subtype=deidfs")) {
+		log_error("out of memory");
+		return 1;
+	}
+	if (fuse_parse_cmdline(args, &c)) {
+		log_error("bad -o options");
+		return 1;
+	}
+	free(c.mountpoint);	/* none: the command line took both paths */
+	/* Taken by fuse_parse_cmdline(), but the loop is ours (mtloop.h):
+	 * say so rather than ignore them. */
+	if (c.clone_fd || c.max_idle_threads != UINT_MAX ||
+	    c.max_threads != 10) {
+		log_error("-o clone_fd, max_threads, max_idle_threads: not "
+			  "supported (deidfs runs its own session loop)");
+		return 1;
+	}
+	if (fuse_opt_parse(args, &ids, id_opts, id_proc) || ids.bad) {
+		log_error("bad -o options");
+		return 1;
+	}
+	o->foreground = c.foreground;
+	o->debug = c.debug;
+	o->uid = ids.uid;
+	o->gid = ids.gid;
+	o->args = args;
+	return 0;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -1223,17 +1263,14 @@ static double seconds_since(const struct timespec *t0)
 
 int mount_run(struct view_engine *e, const struct mount_opts *o)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct mount m;
 	struct view_stats vs;
-	struct ids ids;
 	struct timespec t0;
 	struct stat mst;
 	char err[512] = "";
 	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	fuse_set_log_func(fuse_log_sink);
 	if (o->debug)
 		log_set_level(LOG_LEVEL_DEBUG);	/* libfuse's request trace */
 	memset(&m, 0, sizeof(m));
@@ -1241,9 +1278,8 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	memset(&vs, 0, sizeof(vs));
 	m.e = e;
 	m.quiet = o->quiet;
-	ids.uid = getuid();
-	ids.gid = getgid();
-	ids.bad = 0;
+	m.uid = o->uid;
+	m.gid = o->gid;
 
 	/* Cheap checks first: tell the user before a long index run. */
 	{
@@ -1266,22 +1302,6 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 			strerror(errno));
 		return 1;
 	}
-	if (fuse_opt_add_arg(&args, "deidfs") ||
-	    fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=deidfs,"
-				    "subtype=deidfs") ||
-	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
-			      fuse_opt_add_arg(&args, o->fuse_opts))) ||
-	    (o->debug && fuse_opt_add_arg(&args, "-d"))) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (fuse_opt_parse(&args, &ids, id_opts, id_proc) || ids.bad) {
-		log_error("bad -o options");
-		goto out;
-	}
-	m.uid = ids.uid;
-	m.gid = ids.gid;
 	if (pthread_mutex_init(&m.lock, NULL))
 		goto out;
 	if (pthread_mutex_init(&m.rebuild_lock, NULL)) {
@@ -1307,7 +1327,7 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 		free(text);
 	}
 
-	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m);
+	m.se = fuse_session_new(o->args, &ops, sizeof(ops), &m);
 	if (!m.se) {
 		log_error("bad -o options (see above and "
 				"mount.fuse3(8))");
@@ -1414,6 +1434,5 @@ out:
 		pthread_mutex_destroy(&m.rebuild_lock);
 		pthread_mutex_destroy(&m.lock);
 	}
-	fuse_opt_free_args(&args);
 	return rc;
 }
