@@ -1,19 +1,15 @@
 /*
  * main.c - the deidfs command line: parses the options, checks where the
- * db and the view may go, opens the db and the view engine, and hands
- * over to a front end: export_run() or mount_run().  It translates; it
- * does not decide.
+ * db and the view may go (places.c), opens the db and the view engine,
+ * and hands over to a front end: export_run() or mount_run().  It
+ * translates; it does not decide.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +18,7 @@
 #include "export.h"
 #include "log.h"
 #include "mount.h"
+#include "places.h"
 #include "registry.h"
 #include "rules.h"
 #include "store.h"
@@ -215,9 +212,7 @@ struct options {
 	struct mount_opts mount;	/* strings borrow the above too */
 	struct fuse_args fuse;		/* for the mount: -f, -d, -o OPT
 					 * (owned) */
-	struct view_guard *guard;	/* folders the source must not hold
-					 * (owned), see check_places() */
-	size_t nguard;
+	struct places places;		/* where things must not be (owned) */
 	/* while parsing */
 	enum opt_key pending;		/* its argument is the next one */
 	int status;			/* why opt_proc() stopped: an exit
@@ -237,7 +232,7 @@ static void options_free(struct options *o)
 	free(o->pos[0]);
 	free(o->pos[1]);
 	fuse_opt_free_args(&o->fuse);
-	free(o->guard);
+	places_clear(&o->places);
 }
 
 /* The name of an option with an argument, for messages. */
@@ -555,193 +550,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   : 0;
 }
 
-/* True when the directory path (canonical; it need not exist) or one of
- * its ancestors is the directory with the identity d. */
-static int below_inode(const char *path, const struct stat *d)
-{
-	char buf[PATH_MAX], *slash;
-	struct stat a;
-
-	if (strlen(path) >= sizeof(buf))
-		return 0;
-	memcpy(buf, path, strlen(path) + 1);
-	for (;;) {
-		if (stat(buf, &a) == 0 && a.st_dev == d->st_dev &&
-		    a.st_ino == d->st_ino)
-			return 1;
-		slash = strrchr(buf, '/');
-		if (!slash || (slash == buf && !buf[1]))
-			return 0;
-		slash[slash == buf] = 0;	/* "/x" becomes "/" */
-	}
-}
-
-/*
- * True when path equals dir or lies below it (both canonical): by name,
- * and by device and inode, so that another name for the same directory
- * (a bind mount, the file system mounted twice) is seen too.
- */
-static int is_within(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	struct stat d;
-
-	if (n == 1 && dir[0] == '/')
-		return 1;
-	if (strncmp(path, dir, n) == 0 && (path[n] == '/' || !path[n]))
-		return 1;
-	return stat(dir, &d) == 0 && S_ISDIR(d.st_mode) &&
-	       below_inode(path, &d);
-}
-
-/* Canonical form of a path that may not exist yet (its parent must). */
-static int canon(const char *p, char *out)
-{
-	char tmp[PATH_MAX], *slash;
-
-	if (realpath(p, out))
-		return 0;
-	if (errno != ENOENT || strlen(p) >= sizeof(tmp))
-		return -errno;
-	snprintf(tmp, sizeof(tmp), "%s", p);
-	slash = strrchr(tmp, '/');
-	if (slash && slash[1] == 0)
-		return -EINVAL;
-	if (!slash) {
-		if (!getcwd(out, PATH_MAX))
-			return -errno;
-	} else {
-		*slash = 0;
-		if (!realpath(*tmp ? tmp : "/", out))
-			return -errno;
-	}
-	if (strlen(out) + strlen(slash ? slash + 1 : tmp) + 2 > PATH_MAX)
-		return -ENAMETOOLONG;
-	strcat(out, "/");
-	strcat(out, slash ? slash + 1 : tmp);
-	return 0;
-}
-
-/* Add the folder dir (canonical; it may not exist yet) and every folder
- * above it to the guard, as places of kind what. */
-static int guard_chain(struct options *o, const char *dir, enum view_place what)
-{
-	char buf[PATH_MAX], *slash;
-	struct stat st;
-	size_t i;
-
-	if (strlen(dir) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, strlen(dir) + 1);
-	for (;;) {
-		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
-			for (i = 0; i < o->nguard; i++)
-				if (o->guard[i].dev == st.st_dev &&
-				    o->guard[i].ino == st.st_ino)
-					break;
-			if (i == o->nguard) {
-				size_t sz = (o->nguard + 1) *
-					    sizeof(*o->guard);
-				void *p = realloc(o->guard, sz);
-
-				if (!p)
-					return -ENOMEM;
-				o->guard = p;
-				o->guard[o->nguard].dev = st.st_dev;
-				o->guard[o->nguard].ino = st.st_ino;
-				o->guard[o->nguard].what = what;
-				o->nguard++;
-			}
-		}
-		slash = strrchr(buf, '/');
-		if (!slash || (slash == buf && !buf[1]))
-			return 0;
-		slash[slash == buf] = 0;	/* "/x" becomes "/" */
-	}
-}
-
-/* Refuse layouts that would put the db or the view where they must not
- * be, or read the view back as its own source.  Names and the identity of
- * the source folder catch another name of the source itself; what a bind
- * mount of one of its subfolders hides, only a walk of the source can
- * show: o->guard lists the folders that walk must not meet (the db's
- * folder and those above it, the view's and those above it). */
-static int check_places(struct options *o)
-{
-	char src[PATH_MAX], tgt[PATH_MAX], db[PATH_MAX];
-	int err;
-
-	if (!realpath(o->pos[0], src)) {
-		fail("source directory: %s", strerror(errno));
-		return EXIT_FATAL;
-	}
-	err = canon(o->pos[1], tgt);
-	if (err) {
-		fail("%s: %s", o->cmd == CMD_MOUNT ? "mount point"
-						  : "destination",
-		     strerror(-err));
-		return EXIT_FATAL;
-	}
-	{
-		/* A dangling link: where it points cannot be checked, and
-		 * it could point into the source. */
-		struct stat lst;
-
-		if (lstat(o->db, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-		    !realpath(o->db, db)) {
-			fail("--db is a symbolic link to a file that does not "
-			     "exist: give the db's own path");
-			return EXIT_USAGE;
-		}
-	}
-	err = canon(o->db, db);
-	if (err == -ENOENT) {
-		fail("--db: the directory to hold it does not exist (deidfs "
-		     "creates the db file, not its directory: create the "
-		     "directory first, e.g. with mkdir -m 700)");
-		return EXIT_FATAL;
-	}
-	if (err) {
-		fail("--db: %s", strerror(-err));
-		return EXIT_FATAL;
-	}
-	if (is_within(tgt, src) || is_within(src, tgt)) {
-		fail("the %s must not be inside the source tree, nor the "
-		     "source inside it",
-		     o->cmd == CMD_MOUNT ? "mount point" : "destination");
-		return EXIT_USAGE;
-	}
-	if (is_within(db, src) || is_within(db, tgt)) {
-		fail("--db must not be inside the source tree or the view: it "
-		     "holds the key and the original identities");
-		return EXIT_USAGE;
-	}
-	if (o->csv) {
-		char csv[PATH_MAX];
-
-		if (realpath(o->csv, csv) && is_within(csv, tgt)) {
-			fail("--csv must not be inside the view");
-			return EXIT_USAGE;
-		}
-	}
-	{
-		char *slash = strrchr(db, '/');
-
-		if (slash == db)
-			slash++;	/* a db in / */
-		if (slash)
-			*slash = 0;	/* the db's folder */
-		if (guard_chain(o, db, VIEW_PLACE_DB) ||
-		    guard_chain(o, tgt, VIEW_PLACE_VIEW)) {
-			fail("out of memory");
-			return EXIT_FATAL;
-		}
-	}
-	o->cfg.guard = o->guard;
-	o->cfg.nguard = o->nguard;
-	return 0;
-}
-
 struct progress {
 	int on;
 	struct timespec last;
@@ -836,8 +644,8 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 		 * written before it, and a mount without refresh has none. */
 		enum view_place hit;
 
-		if (view_guard_walk(o->pos[0], o->guard, o->nguard, &hit) ==
-		    -ELOOP) {
+		if (view_guard_walk(o->pos[0], o->places.guard,
+				    o->places.nguard, &hit) == -ELOOP) {
 			fail("%s", view_place_error(hit, o->cmd == CMD_MOUNT));
 			return EXIT_USAGE;
 		}
@@ -852,6 +660,8 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 		     "safe, and keep it (later runs need it to give the same "
 		     "pseudonyms)");
 	o->cfg.store = *st;
+	o->cfg.guard = o->places.guard;
+	o->cfg.nguard = o->places.nguard;
 	ret = view_engine_new(&o->cfg, e, err, sizeof(err));
 	if (ret) {
 		fail("%s", err);
@@ -875,7 +685,8 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &o);
 	o.export.started = t0;
 	if (!rc)
-		rc = check_places(&o);
+		rc = places_check(o.pos[0], o.pos[1], o.db, o.csv,
+				  o.cmd == CMD_MOUNT, &o.places);
 	if (!rc)
 		rc = open_engine(&o, &wl, &st, &e);
 	if (rc)
