@@ -387,107 +387,127 @@ static double seconds_since(const struct timespec *t0)
 
 /* ------------------------------------------------------------- run */
 
-int mount_run(struct view_engine *e, const struct mount_opts *o)
+/* Cheap checks first: tell the user before a long index run.  Returns 0
+ * or an exit status. */
+static int check_mountpoint(const struct mount_opts *o)
 {
-	struct mount m;
-	struct view_stats vs;
-	struct timespec t0;
+	const char *why = NULL;
 	struct stat mst;
-	char err[512] = "";
-	int rc = 1, ret, cwd_fd = -1, locks = 0, mounted = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (o->debug)
-		log_set_level(LOG_LEVEL_DEBUG);	/* libfuse's request trace */
-	memset(&m, 0, sizeof(m));
-	m.handles.next = m.handles.prev = &m.handles;
-	memset(&vs, 0, sizeof(vs));
-	m.e = e;
-	m.quiet = o->quiet;
-	m.uid = o->uid;
-	m.gid = o->gid;
-
-	/* Cheap checks first: tell the user before a long index run. */
-	{
-		const char *why = NULL;
-
-		if (stat(o->mountpoint, &mst))
-			why = strerror(errno);
-		else if (!S_ISDIR(mst.st_mode))
-			why = "not a directory";
-		if (why) {
-			log_error("mount point %s: %s (give an existing, "
-				"empty directory)",
-				o->mountpoint, why);
-			return 1;
-		}
-	}
-	if (access("/dev/fuse", R_OK | W_OK)) {
-		log_error("/dev/fuse: %s (load the fuse module with "
-			"'modprobe fuse', or give the container the device)",
-			strerror(errno));
+	if (stat(o->mountpoint, &mst))
+		why = strerror(errno);
+	else if (!S_ISDIR(mst.st_mode))
+		why = "not a directory";
+	if (why) {
+		log_error("mount point %s: %s (give an existing, empty "
+			  "directory)", o->mountpoint, why);
 		return 1;
 	}
-	if (pthread_mutex_init(&m.lock, NULL))
-		goto out;
-	if (pthread_mutex_init(&m.rebuild_lock, NULL)) {
-		pthread_mutex_destroy(&m.lock);
-		goto out;
+	if (access("/dev/fuse", R_OK | W_OK)) {
+		log_error("/dev/fuse: %s (load the fuse module with 'modprobe "
+			  "fuse', or give the container the device)",
+			  strerror(errno));
+		return 1;
 	}
-	locks = 1;
+	return 0;
+}
 
-	/* The index is complete before the mount appears. */
-	ret = build(e, !o->no_refresh, &vs, o->progress, o->progress_arg,
-		    &m.cur, err, sizeof(err));
+/* An empty mount of e, with its locks.  Returns 0 or -errno. */
+static int mount_init(struct mount *m, struct view_engine *e,
+		      const struct mount_opts *o)
+{
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->handles.next = m->handles.prev = &m->handles;
+	m->e = e;
+	m->quiet = o->quiet;
+	m->uid = o->uid;
+	m->gid = o->gid;
+	err = -pthread_mutex_init(&m->lock, NULL);
+	if (err)
+		return err;
+	err = -pthread_mutex_init(&m->rebuild_lock, NULL);
+	if (err)
+		pthread_mutex_destroy(&m->lock);
+	return err;
+}
+
+/* The first view, complete before the mount appears (refreshed unless
+ * --no-refresh), and its summary.  Returns 0 or an exit status. */
+static int first_view(struct mount *m, const struct mount_opts *o,
+		      const struct timespec *t0)
+{
+	struct view_stats vs;
+	char err[512] = "";
+	int ret;
+
+	memset(&vs, 0, sizeof(vs));
+	ret = build(m->e, !o->no_refresh, &vs, o->progress, o->progress_arg,
+		    &m->cur, err, sizeof(err));
 	if (ret) {
 		log_error("%s", err);
-		if (ret == -ELOOP && vs.inside)
-			rc = 2;		/* a usage error, as in main.c */
-		goto out;
+		/* the source holds the db or the mount point: a usage
+		 * error, as in main.c */
+		return ret == -ELOOP && vs.inside ? 2 : 1;
 	}
 	if (!o->quiet) {
-		char *text = view_stats_text(&vs, seconds_since(&t0));
+		char *text = view_stats_text(&vs, seconds_since(t0));
 
 		if (text)
 			fputs(text, stderr);
 		free(text);
 	}
+	return 0;
+}
 
-	m.se = fuse_session_new(o->args, &mount_ops, sizeof(mount_ops), &m);
-	if (!m.se) {
-		log_error("bad -o options (see above and "
-				"mount.fuse3(8))");
-		goto out;
+/* The FUSE session, mounted (*mounted says so).  Returns 0 or an exit
+ * status. */
+static int start_session(struct mount *m, const struct mount_opts *o,
+			 int *mounted)
+{
+	m->se = fuse_session_new(o->args, &mount_ops, sizeof(mount_ops), m);
+	if (!m->se) {
+		log_error("bad -o options (see above and mount.fuse3(8))");
+		return 1;
 	}
-	if (fuse_set_signal_handlers(m.se)) {
+	if (fuse_set_signal_handlers(m->se)) {
 		log_error("cannot install signal handlers");
-		goto out;
+		return 1;
 	}
-	if (fuse_session_mount(m.se, o->mountpoint)) {
-		log_error("cannot mount at %s: it must be a directory "
-			"you own and not already mounted (a stale mount is "
-			"removed with 'fusermount3 -u %s'); non-root users "
-			"need fusermount3 (package fuse3)",
-			o->mountpoint, o->mountpoint);
-		goto out;
+	if (fuse_session_mount(m->se, o->mountpoint)) {
+		log_error("cannot mount at %s: it must be a directory you own "
+			  "and not already mounted (a stale mount is removed "
+			  "with 'fusermount3 -u %s'); non-root users need "
+			  "fusermount3 (package fuse3)",
+			  o->mountpoint, o->mountpoint);
+		return 1;
 	}
-	mounted = 1;
+	*mounted = 1;
 	if (!o->quiet)
-		log_info("mounted at %s (unmount with "
-				"'fusermount3 -u %s')",
-			o->mountpoint, o->mountpoint);
-	/*
-	 * fuse_daemonize() forks and changes to /.  An sqlite connection must
-	 * not cross fork(), so the engine's store is closed here and opened
-	 * again in the daemon; and relative paths (--db, --csv) must still
-	 * resolve, so the daemon returns to our working directory.
-	 */
+		log_info("mounted at %s (unmount with 'fusermount3 -u %s')",
+			 o->mountpoint, o->mountpoint);
+	return 0;
+}
+
+/*
+ * Into the background, unless -f.  fuse_daemonize() forks and changes to
+ * /.  An sqlite connection must not cross fork(), so the engine's store is
+ * closed here and opened again in the daemon; and relative paths (--db,
+ * --csv) must still resolve, so the daemon returns to our working
+ * directory.  From here on, messages go to syslog in the background.
+ * Returns 0 or an exit status.
+ */
+static int go_background(struct mount *m, const struct mount_opts *o)
+{
+	int cwd_fd, ret, rc = 1;
+
 	cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fflush(stderr);
-	ret = view_engine_detach(e);
+	ret = view_engine_detach(m->e);
 	if (ret) {
-		log_error("cannot close the db before going to "
-				"the background (%s)", strerror(-ret));
+		log_error("cannot close the db before going to the background "
+			  "(%s)", strerror(-ret));
 		goto out;
 	}
 	if (fuse_daemonize(o->foreground)) {
@@ -497,14 +517,23 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	if (!o->foreground)
 		log_to_syslog();	/* stderr is /dev/null from here on */
 	if (cwd_fd >= 0 && fchdir(cwd_fd))
-		log_warning("cannot return to the working "
-				"directory");
-	ret = view_engine_attach(e);
+		log_warning("cannot return to the working directory");
+	ret = view_engine_attach(m->e);
 	if (ret) {
-		log_error("cannot open the db again (%s)",
-			strerror(-ret));
+		log_error("cannot open the db again (%s)", strerror(-ret));
 		goto out;
 	}
+	rc = 0;
+out:
+	if (cwd_fd >= 0)
+		close(cwd_fd);
+	return rc;
+}
+
+/* Serve until unmounted or signalled.  Returns the exit status. */
+static int serve(struct mount *m)
+{
+	int ret;
 
 	/*
 	 * From here on the threads are the loop's workers, which come and
@@ -522,43 +551,66 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	 * waits for must never starve each other of threads: up to 256
 	 * workers, ten of them kept waiting.
 	 */
-	ret = mtloop_run(m.se, 10, 256);
-	rc = ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
+	ret = mtloop_run(m->se, 10, 256);
 	if (ret < 0)
-		log_error("session ended with %s",
-			strerror(-ret));
-out:
-	if (m.se) {
+		log_error("session ended with %s", strerror(-ret));
+	return ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
+}
+
+/* Unmount, and free what the session left: every request is answered by
+ * now, no thread runs.  Handles the kernel never released (the session
+ * ended first) go too. */
+static void mount_teardown(struct mount *m, int mounted)
+{
+	if (m->se) {
 		if (mounted)
-			fuse_session_unmount(m.se);
-		fuse_remove_signal_handlers(m.se);
-		fuse_session_destroy(m.se);
+			fuse_session_unmount(m->se);
+		fuse_remove_signal_handlers(m->se);
+		fuse_session_destroy(m->se);
 	}
-	if (cwd_fd >= 0)
-		close(cwd_fd);
-	/* Every request is answered by now: no thread runs.  Handles the
-	 * kernel never released (the session ended first) go too. */
-	while (m.handles.next && m.handles.next != &m.handles) {
-		struct mount_handle *h = m.handles.next;
+	while (m->handles.next != &m->handles) {
+		struct mount_handle *h = m->handles.next;
 
 		if (h->is_dir) {
 			struct mount_dir *d = (struct mount_dir *)h;
 
-			mount_handle_del(&m, h);
-			mount_view_put(&m, d->mv);
+			mount_handle_del(m, h);
+			mount_view_put(m, d->mv);
 			free(d);
 		} else {
 			struct mount_file *f = (struct mount_file *)h;
 
 			atomic_store(&f->refs, 1);
-			mount_file_put(&m, f);	/* unlinks it */
+			mount_file_put(m, f);	/* unlinks it */
 		}
 	}
-	if (m.cur)
-		mount_view_put(&m, m.cur);
-	if (locks) {
-		pthread_mutex_destroy(&m.rebuild_lock);
-		pthread_mutex_destroy(&m.lock);
-	}
+	if (m->cur)
+		mount_view_put(m, m->cur);
+	pthread_mutex_destroy(&m->rebuild_lock);
+	pthread_mutex_destroy(&m->lock);
+}
+
+int mount_run(struct view_engine *e, const struct mount_opts *o)
+{
+	struct mount m;
+	struct timespec t0;
+	int rc, mounted = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (o->debug)
+		log_set_level(LOG_LEVEL_DEBUG);	/* libfuse's request trace */
+	rc = check_mountpoint(o);
+	if (rc)
+		return rc;
+	if (mount_init(&m, e, o))
+		return 1;
+	rc = first_view(&m, o, &t0);
+	if (!rc)
+		rc = start_session(&m, o, &mounted);
+	if (!rc)
+		rc = go_background(&m, o);
+	if (!rc)
+		rc = serve(&m);
+	mount_teardown(&m, mounted);
 	return rc;
 }
