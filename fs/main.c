@@ -4,6 +4,7 @@
  * and hands over to a front end: export_run() or mount_run().  It
  * translates; it does not decide.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -103,10 +104,12 @@ static void row_report(void *arg, uint64_t row, const char *reason)
  * also match "--csv-spec"; an option with an argument is therefore matched
  * exactly, by its name ("--csv") or with its value ("--csv=FILE"), and a
  * name alone takes the next argument as its value, whatever it looks like
- * (opt_proc(): o->pending), as getopt_long() does.  -j takes "-j N" and
- * "-jN" (a prefix is right there).  FUSE's own options (-f, -d, -o OPT) go
- * to o->fuse for the mount (mount_parse_args()); export ignores them, as
- * it always did.
+ * (opt_proc(): o->pending), as getopt_long() does; only "--", "-j" and an
+ * argument starting with "-o" are fuse_opt's own there.  -j is matched as
+ * a prefix ("-j N", "-jN"): no other option starts with it.  Long options
+ * are not abbreviated.  FUSE's own options (-f, -d, -o OPT) go to o->fuse
+ * for the mount (mount_parse_args()); export ignores them, as it always
+ * did.
  */
 enum opt_key {
 	KEY_DB = 1,
@@ -327,6 +330,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	default:
 		break;
 	}
+	assert(slot);	/* every other option with an argument is a string */
 	free(*slot);
 	*slot = strdup(val);
 	if (!*slot) {
