@@ -811,6 +811,27 @@ def test_bad_fuse_options_before_anything_is_done(env, tmp_path):
         assert not _ismount(str(mnt))
 
 
+class ForegroundByOption(Mount):
+    """A mount started without -f."""
+
+    def argv(self, foreground=True):
+        return Mount.argv(self, foreground=False)
+
+
+def test_o_debug_is_d(env, tmp_path):
+    """-o debug is libfuse's spelling of -d: the daemon stays in the
+    foreground (Mount.start() waits for the process, which would have
+    returned on going to the background) and traces the requests."""
+    m = ForegroundByOption(env.deidfs, env.src, tmp_path / "mnt", env.db,
+                           opts=["--no-refresh", "-o", "debug"],
+                           logdir=tmp_path)
+    with m:
+        os.listdir(m.mnt)
+        assert m.proc.poll() is None, "went to the background"
+        assert m.stop() == 0
+    assert "opcode: OPENDIR" in m.stderr, m.stderr
+
+
 def test_zz_shared_mount_clean_exit_and_quiet_stderr(env):
     assert env.mount.stop() == 0
     assert not _ismount(env.mnt)
