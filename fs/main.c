@@ -123,7 +123,7 @@ enum opt_key {
 	KEY_REPORT,
 	KEY_WHITELIST,
 	KEY_JOBS,
-	KEY_LAST_WITH_ARG = KEY_JOBS,	/* the keys above take an argument */
+	KEY_LAST_WITH_ARG = KEY_JOBS,	/* these above take an argument */
 	KEY_NO_HEADER,
 	KEY_INCLUDE_UNLINKED,
 	KEY_WITH_QUARANTINE,
@@ -205,17 +205,17 @@ struct options {
 	char *layout;
 	char *report;
 	char *whitelist;
-	char *pos[2];			/* SOURCE, and DEST or MOUNTPOINT */
+	char *pos[2];			/* SOURCE, DEST or MOUNTPOINT */
 	unsigned npos;			/* positional arguments seen */
 	int quiet;
 	int with_quarantine;
 	int no_refresh;
-	struct view_config cfg;		/* its strings borrow the above */
+	struct view_config cfg;		/* borrows the strings above */
 	struct export_opts export;	/* the front ends' own: their */
 	struct mount_opts mount;	/* strings borrow the above too */
 	struct fuse_args fuse;		/* for the mount: -f, -d, -o OPT
 					 * (owned) */
-	struct places places;		/* where things must not be (owned) */
+	struct places places;		/* where things must not be */
 	/* while parsing */
 	enum opt_key pending;		/* its argument is the next one */
 	int status;			/* why opt_proc() stopped: an exit
@@ -330,7 +330,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	default:
 		break;
 	}
-	assert(slot);	/* every other option with an argument is a string */
+	assert(slot);	/* the other options with an argument: strings */
 	free(*slot);
 	*slot = strdup(val);
 	if (!*slot) {

@@ -227,7 +227,7 @@ void mount_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
 	struct mount *m = mount_of(req);
-	struct mount_file *f = mount_file_get(fi);	/* until our reply is sent */
+	struct mount_file *f = mount_file_get(fi); /* until we reply */
 	struct view_span span[2];
 	struct bufvec2 b;	/* on the stack: no allocation per read */
 	unsigned n;
@@ -293,7 +293,9 @@ void mount_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
 	(void)ino;
-	if (fi->fh)	/* the handle's reference (acq_rel: see struct mount_file) */
-		mount_file_put(mount_of(req), (struct mount_file *)(uintptr_t)fi->fh);
+	/* the handle's reference (acq_rel: see struct mount_file) */
+	if (fi->fh)
+		mount_file_put(mount_of(req),
+			       (struct mount_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }

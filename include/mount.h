@@ -13,16 +13,16 @@ struct fuse_args;
 
 struct mount_opts {
 	const char *mountpoint;
-	int no_refresh;			/* serve the existing index as it is */
+	int no_refresh;			/* serve the existing index */
 	int quiet;
 	view_progress_fn progress;	/* index progress, may be NULL */
 	void *progress_arg;
 	/* set by mount_parse_args() */
-	int foreground;			/* -f (or -d): do not daemonize */
-	int debug;			/* -d (or -o debug): FUSE debug output */
+	int foreground;			/* -f (or -d): no daemon */
+	int debug;			/* -d, -o debug: FUSE's trace */
 	uid_t uid;			/* owner of every file and folder: */
 	gid_t gid;			/* -o uid=N,gid=N, or ours */
-	struct fuse_args *args;		/* the session's options (borrowed) */
+	struct fuse_args *args;		/* the session's (borrowed) */
 };
 
 /*
