@@ -15,9 +15,13 @@ GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
 LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 	-lstdc++ -lpthread -lm
 
-CORE_C  := $(filter-out fs/main.c fs/export.c fs/mount.c fs/mtloop.c fs/log.c,$(wildcard fs/*.c))
+# The front ends (README: "Layout of the code"); everything else in fs/ is
+# the core library that they and the tests link.
+FRONT_C := fs/main.c fs/places.c fs/export.c fs/export_write.c fs/mount.c \
+	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c
+CORE_C  := $(filter-out $(FRONT_C),$(wildcard fs/*.c))
 CORE_O  := $(patsubst fs/%.c,$(BUILD)/%.o,$(CORE_C)) $(BUILD)/dicom.o
-FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),fs/main.c fs/export.c fs/mount.c fs/mtloop.c fs/log.c))
+FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),$(FRONT_C)))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 

@@ -1,27 +1,25 @@
 /*
- * main.c - the deidfs command line: parses options, opens the db, builds
- * the view engine, and hands over to a front end (export or mount).
- * It translates; it does not decide.
+ * main.c - the deidfs command line: parses the options, checks where the
+ * db and the view may go (places.c), opens the db and the view engine,
+ * and hands over to a front end: export_run() or mount_run().  It
+ * translates; it does not decide.
  */
+#include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "dicom.h"
+#include <fuse_opt.h>
+
 #include "export.h"
-#include "keyed.h"
 #include "log.h"
 #include "mount.h"
+#include "places.h"
 #include "registry.h"
 #include "rules.h"
 #include "store.h"
@@ -81,6 +79,7 @@ static const char usage_text[] =
 	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
 	"  --report FILE            write the run report as JSON\n"
 	"  -q, --quiet              no report or progress on stderr\n"
+	"  -h, --help               this help\n"
 	"  mount only: -f (foreground), -d (debug), -o OPT (FUSE options),\n"
 	"              --no-refresh (serve the existing index)\n"
 	"\n"
@@ -96,336 +95,362 @@ static void row_report(void *arg, uint64_t row, const char *reason)
 	log_warning("registry row %" PRIu64 ": %s", row, reason);
 }
 
-enum {
-	OPT_DB = 1000,
-	OPT_CSV,
-	OPT_CSV_SPEC,
-	OPT_DELIM,
-	OPT_NO_HEADER,
-	OPT_CSV_NAME,
-	OPT_INCLUDE_UNLINKED,
-	OPT_MODALITIES,
-	OPT_LAYOUT,
-	OPT_WITH_QUARANTINE,
-	OPT_REPORT,
-	OPT_WHITELIST,
-	OPT_NO_REFRESH,
-	OPT_RTN_SAFE_PRIVATE,
-	OPT_RTN_UIDS,
-	OPT_RTN_DEVICE_ID,
-	OPT_RTN_INSTITUTION_ID,
-	OPT_RTN_PATIENT_CHARS,
-	OPT_RTN_LONG_FULL_DATES,
-	OPT_RTN_LONG_MODIF_DATES,
-	OPT_CLEAN_DESCRIPTORS,
-	OPT_LINK_DATE,
-	OPT_HELP,
-	OPT_VERSION,
+/* ---------------------------------------------------------- options */
+
+/*
+ * The command line is parsed by one fuse_opt table into one struct
+ * options, with the spellings getopt_long() gave it.  fuse_opt matches a
+ * template with an argument ("--csv %s") as a prefix, so "--csv" would
+ * also match "--csv-spec"; an option with an argument is therefore matched
+ * exactly, by its name ("--csv") or with its value ("--csv=FILE"), and a
+ * name alone takes the next argument as its value, whatever it looks like
+ * (opt_proc(): o->pending), as getopt_long() does; only "--", "-j" and an
+ * argument starting with "-o" are fuse_opt's own there.  -j is matched as
+ * a prefix ("-j N", "-jN"): no other option starts with it.  Long options
+ * are not abbreviated.  FUSE's own options (-f, -d, -o OPT) go to o->fuse
+ * for the mount (mount_parse_args()); export ignores them, as it always
+ * did.
+ */
+enum opt_key {
+	KEY_DB = 1,
+	KEY_CSV,
+	KEY_CSV_SPEC,
+	KEY_DELIMITER,
+	KEY_CSV_NAME,
+	KEY_LINK_DATE,
+	KEY_MODALITIES,
+	KEY_LAYOUT,
+	KEY_REPORT,
+	KEY_WHITELIST,
+	KEY_JOBS,
+	KEY_LAST_WITH_ARG = KEY_JOBS,	/* these above take an argument */
+	KEY_NO_HEADER,
+	KEY_INCLUDE_UNLINKED,
+	KEY_WITH_QUARANTINE,
+	KEY_NO_REFRESH,
+	KEY_RTN_SAFE_PRIVATE,
+	KEY_RTN_UIDS,
+	KEY_RTN_DEVICE_ID,
+	KEY_RTN_INSTITUTION_ID,
+	KEY_RTN_PATIENT_CHARS,
+	KEY_RTN_LONG_FULL_DATES,
+	KEY_RTN_LONG_MODIF_DATES,
+	KEY_CLEAN_DESCRIPTORS,
+	KEY_QUIET,
+	KEY_HELP,
+	KEY_VERSION,
 };
 
-static const struct option long_opts[] = {
-	{ "db", required_argument, NULL, OPT_DB },
-	{ "csv", required_argument, NULL, OPT_CSV },
-	{ "csv-spec", required_argument, NULL, OPT_CSV_SPEC },
-	{ "delimiter", required_argument, NULL, OPT_DELIM },
-	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
-	{ "csv-name", required_argument, NULL, OPT_CSV_NAME },
-	{ "include-unlinked", no_argument, NULL, OPT_INCLUDE_UNLINKED },
-	{ "link-date-column", required_argument, NULL, OPT_LINK_DATE },
-	{ "modalities", required_argument, NULL, OPT_MODALITIES },
-	{ "layout", required_argument, NULL, OPT_LAYOUT },
-	{ "with-quarantine", no_argument, NULL, OPT_WITH_QUARANTINE },
-	{ "report", required_argument, NULL, OPT_REPORT },
-	{ "whitelist", required_argument, NULL, OPT_WHITELIST },
-	{ "no-refresh", no_argument, NULL, OPT_NO_REFRESH },
-	{ "retain-safe-private", no_argument, NULL, OPT_RTN_SAFE_PRIVATE },
-	{ "retain-uids", no_argument, NULL, OPT_RTN_UIDS },
-	{ "retain-device-id", no_argument, NULL, OPT_RTN_DEVICE_ID },
-	{ "retain-institution-id", no_argument, NULL,
-	  OPT_RTN_INSTITUTION_ID },
-	{ "retain-patient-chars", no_argument, NULL, OPT_RTN_PATIENT_CHARS },
-	{ "retain-long-full-dates", no_argument, NULL,
-	  OPT_RTN_LONG_FULL_DATES },
-	{ "retain-long-modified-dates", no_argument, NULL,
-	  OPT_RTN_LONG_MODIF_DATES },
-	{ "clean-descriptors", no_argument, NULL, OPT_CLEAN_DESCRIPTORS },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+/* An option with an argument: "--name ARG" or "--name=ARG". */
+#define OPT_ARG(name, key) FUSE_OPT_KEY(name, key), FUSE_OPT_KEY(name "=", key)
+
+static const struct fuse_opt opt_table[] = {
+	OPT_ARG("--db", KEY_DB),
+	OPT_ARG("--csv", KEY_CSV),
+	OPT_ARG("--csv-spec", KEY_CSV_SPEC),
+	OPT_ARG("--delimiter", KEY_DELIMITER),
+	OPT_ARG("--csv-name", KEY_CSV_NAME),
+	OPT_ARG("--link-date-column", KEY_LINK_DATE),
+	OPT_ARG("--modalities", KEY_MODALITIES),
+	OPT_ARG("--layout", KEY_LAYOUT),
+	OPT_ARG("--report", KEY_REPORT),
+	OPT_ARG("--whitelist", KEY_WHITELIST),
+	OPT_ARG("--jobs", KEY_JOBS),
+	FUSE_OPT_KEY("-j ", KEY_JOBS),
+	FUSE_OPT_KEY("--no-header", KEY_NO_HEADER),
+	FUSE_OPT_KEY("--include-unlinked", KEY_INCLUDE_UNLINKED),
+	FUSE_OPT_KEY("--with-quarantine", KEY_WITH_QUARANTINE),
+	FUSE_OPT_KEY("--no-refresh", KEY_NO_REFRESH),
+	FUSE_OPT_KEY("--retain-safe-private", KEY_RTN_SAFE_PRIVATE),
+	FUSE_OPT_KEY("--retain-uids", KEY_RTN_UIDS),
+	FUSE_OPT_KEY("--retain-device-id", KEY_RTN_DEVICE_ID),
+	FUSE_OPT_KEY("--retain-institution-id", KEY_RTN_INSTITUTION_ID),
+	FUSE_OPT_KEY("--retain-patient-chars", KEY_RTN_PATIENT_CHARS),
+	FUSE_OPT_KEY("--retain-long-full-dates", KEY_RTN_LONG_FULL_DATES),
+	FUSE_OPT_KEY("--retain-long-modified-dates", KEY_RTN_LONG_MODIF_DATES),
+	FUSE_OPT_KEY("--clean-descriptors", KEY_CLEAN_DESCRIPTORS),
+	FUSE_OPT_KEY("-q", KEY_QUIET),
+	FUSE_OPT_KEY("--quiet", KEY_QUIET),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END,
 };
 
-struct cli {
-	const char *cmd;
-	const char *db;
-	const char *report;
-	const char *whitelist;
-	const char *source;
-	const char *target;
+/* The PS3.15 options, each a flag of its own. */
+static const struct {
+	enum opt_key key;
+	unsigned flag;
+} rules_flags[] = {
+	{ KEY_RTN_SAFE_PRIVATE, RULES_RTN_SAFE_PRIVATE },
+	{ KEY_RTN_UIDS, RULES_RTN_UIDS },
+	{ KEY_RTN_DEVICE_ID, RULES_RTN_DEVICE_ID },
+	{ KEY_RTN_INSTITUTION_ID, RULES_RTN_INSTITUTION_ID },
+	{ KEY_RTN_PATIENT_CHARS, RULES_RTN_PATIENT_CHARS },
+	{ KEY_RTN_LONG_FULL_DATES, RULES_RTN_LONG_FULL_DATES },
+	{ KEY_RTN_LONG_MODIF_DATES, RULES_RTN_LONG_MODIF_DATES },
+	{ KEY_CLEAN_DESCRIPTORS, RULES_CLEAN_DESCRIPTORS },
+};
+
+enum command { CMD_EXPORT = 1, CMD_MOUNT };
+
+struct options {
+	enum command cmd;
+	/* strings: owned, freed by options_free() */
+	char *db;
+	char *csv;
+	char *csv_spec;
+	char *csv_name;
+	char *modalities;
+	char *layout;
+	char *report;
+	char *whitelist;
+	char *pos[2];			/* SOURCE, DEST or MOUNTPOINT */
+	unsigned npos;			/* positional arguments seen */
 	int quiet;
 	int with_quarantine;
 	int no_refresh;
-	int foreground;
-	int debug;
-	char *fuse_opts;	/* comma-joined -o values (owned) */
-	struct view_config cfg;
-	struct view_guard *guard;	/* folders the source must not hold
-					 * (owned), see check_places() */
-	size_t nguard;
+	struct view_config cfg;		/* borrows the strings above */
+	struct export_opts export;	/* the front ends' own: their */
+	struct mount_opts mount;	/* strings borrow the above too */
+	struct fuse_args fuse;		/* for the mount: -f, -d, -o OPT
+					 * (owned) */
+	struct places places;		/* where things must not be */
+	/* while parsing */
+	enum opt_key pending;		/* its argument is the next one */
+	int status;			/* why opt_proc() stopped: an exit
+					 * status, or -1 (help, version) */
 };
 
-/* True when the directory path (canonical; it need not exist) or one of
- * its ancestors is the directory with the identity d. */
-static int below_inode(const char *path, const struct stat *d)
+static void options_free(struct options *o)
 {
-	char buf[PATH_MAX], *slash;
-	struct stat a;
+	free(o->db);
+	free(o->csv);
+	free(o->csv_spec);
+	free(o->csv_name);
+	free(o->modalities);
+	free(o->layout);
+	free(o->report);
+	free(o->whitelist);
+	free(o->pos[0]);
+	free(o->pos[1]);
+	fuse_opt_free_args(&o->fuse);
+	places_clear(&o->places);
+}
 
-	if (strlen(path) >= sizeof(buf))
-		return 0;
-	memcpy(buf, path, strlen(path) + 1);
-	for (;;) {
-		if (stat(buf, &a) == 0 && a.st_dev == d->st_dev &&
-		    a.st_ino == d->st_ino)
-			return 1;
-		slash = strrchr(buf, '/');
-		if (!slash || (slash == buf && !buf[1]))
-			return 0;
-		slash[slash == buf] = 0;	/* "/x" becomes "/" */
+/* The name of an option with an argument, for messages. */
+static const char *key_name(enum opt_key key)
+{
+	const struct fuse_opt *t;
+
+	for (t = opt_table; t->templ; t++)
+		if (t->value == (int)key && !strpbrk(t->templ, "= "))
+			return t->templ;
+	return "-j";
+}
+
+static int usage_error(struct options *o)
+{
+	o->status = EXIT_USAGE;
+	return -1;
+}
+
+/* A number from 1 to max, or -1. */
+static long count_arg(const char *s, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	return errno || *end || end == s || n < 1 || n > max ? -1 : n;
+}
+
+/* The string an option with an argument keeps. */
+static char **string_slot(struct options *o, enum opt_key key)
+{
+	switch (key) {
+	case KEY_DB:
+		return &o->db;
+	case KEY_CSV:
+		return &o->csv;
+	case KEY_CSV_SPEC:
+		return &o->csv_spec;
+	case KEY_CSV_NAME:
+		return &o->csv_name;
+	case KEY_MODALITIES:
+		return &o->modalities;
+	case KEY_LAYOUT:
+		return &o->layout;
+	case KEY_REPORT:
+		return &o->report;
+	case KEY_WHITELIST:
+		return &o->whitelist;
+	default:
+		return NULL;
 	}
 }
 
-/*
- * True when path equals dir or lies below it (both canonical): by name,
- * and by device and inode, so that another name for the same directory
- * (a bind mount, the file system mounted twice) is seen too.
- */
-static int is_within(const char *path, const char *dir)
+/* The argument val of the option key.  Returns 0, or -1 with o->status. */
+static int set_value(struct options *o, enum opt_key key, const char *val)
 {
-	size_t n = strlen(dir);
-	struct stat d;
+	char **slot = string_slot(o, key);
+	long n;
 
-	if (n == 1 && dir[0] == '/')
-		return 1;
-	if (strncmp(path, dir, n) == 0 && (path[n] == '/' || !path[n]))
-		return 1;
-	return stat(dir, &d) == 0 && S_ISDIR(d.st_mode) &&
-	       below_inode(path, &d);
-}
-
-/* Canonical form of a path that may not exist yet (its parent must). */
-static int canon(const char *p, char *out)
-{
-	char tmp[PATH_MAX], *slash;
-
-	if (realpath(p, out))
+	switch (key) {
+	case KEY_DELIMITER:
+		if (strlen(val) != 1 || val[0] == '"' || val[0] == '\n' ||
+		    val[0] == '\r') {
+			fail("--delimiter: one character, not a quote or a "
+			     "line break");
+			return usage_error(o);
+		}
+		o->cfg.csv_delimiter = val[0];
 		return 0;
-	if (errno != ENOENT || strlen(p) >= sizeof(tmp))
-		return -errno;
-	snprintf(tmp, sizeof(tmp), "%s", p);
-	slash = strrchr(tmp, '/');
-	if (slash && slash[1] == 0)
-		return -EINVAL;
-	if (!slash) {
-		if (!getcwd(out, PATH_MAX))
-			return -errno;
-	} else {
-		*slash = 0;
-		if (!realpath(*tmp ? tmp : "/", out))
-			return -errno;
+	case KEY_LINK_DATE:
+		n = strcmp(val, "none") ? count_arg(val, 1024) : 0;
+		if (n < 0) {
+			fail("--link-date-column: a column number (1-1024) or "
+			     "'none'");
+			return usage_error(o);
+		}
+		o->cfg.csv_date_column = n ? (int)n : -1;
+		return 0;
+	case KEY_JOBS:
+		n = count_arg(val, 256);
+		if (n < 0) {
+			fail("--jobs: a number from 1 to 256");
+			return usage_error(o);
+		}
+		o->cfg.jobs = (unsigned)n;
+		return 0;
+	case KEY_WHITELIST:
+		o->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
+		break;
+	default:
+		break;
 	}
-	if (strlen(out) + strlen(slash ? slash + 1 : tmp) + 2 > PATH_MAX)
-		return -ENAMETOOLONG;
-	strcat(out, "/");
-	strcat(out, slash ? slash + 1 : tmp);
+	assert(slot);	/* the other options with an argument: strings */
+	free(*slot);
+	*slot = strdup(val);
+	if (!*slot) {
+		o->status = EXIT_FATAL;
+		return -1;
+	}
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct cli *c)
+/* An option without an argument. */
+static int set_flag(struct options *o, enum opt_key key)
 {
-	int opt;
-	long j;
-	char *end;
+	size_t i;
 
-	memset(c, 0, sizeof(*c));
-	c->cfg.csv_header = 1;
-	c->cfg.csv_delimiter = ';';
-	j = sysconf(_SC_NPROCESSORS_ONLN);
-	c->cfg.jobs = j > 0 && j < 256 ? (unsigned)j : 2;
-	if (argc < 2) {
-		fputs(usage_text, stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	switch (key) {
+	case KEY_NO_HEADER:
+		o->cfg.csv_header = 0;
+		return 0;
+	case KEY_INCLUDE_UNLINKED:
+		o->cfg.include_unlinked = 1;
+		return 0;
+	case KEY_WITH_QUARANTINE:
+		o->with_quarantine = 1;
+		return 0;
+	case KEY_NO_REFRESH:
+		o->no_refresh = 1;
+		return 0;
+	case KEY_QUIET:
+		o->quiet = 1;
+		return 0;
+	case KEY_HELP:
 		fputs(usage_text, stdout);
+		o->status = -1;
 		return -1;
-	}
-	if (!strcmp(argv[1], "--version")) {
+	case KEY_VERSION:
 		printf("deidfs %s\n", DEIDFS_VERSION);
+		o->status = -1;
 		return -1;
+	default:
+		for (i = 0; i < sizeof(rules_flags) / sizeof(rules_flags[0]);
+		     i++)
+			if (rules_flags[i].key == key)
+				o->cfg.rules_options |= rules_flags[i].flag;
+		return 0;
 	}
-	c->cmd = argv[1];
-	if (strcmp(c->cmd, "export") && strcmp(c->cmd, "mount")) {
-		fail("unknown command '%s' (use export or mount; --help)",
-		     c->cmd);
-		return EXIT_USAGE;
-	}
-	argc--;
-	argv++;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "j:qfdo:", long_opts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case OPT_DB:
-			c->db = optarg;
-			break;
-		case OPT_CSV:
-			c->cfg.csv_path = optarg;
-			break;
-		case OPT_CSV_SPEC:
-			c->cfg.csv_spec = optarg;
-			break;
-		case OPT_DELIM:
-			if (strlen(optarg) != 1 || optarg[0] == '"' ||
-			    optarg[0] == '\n' || optarg[0] == '\r') {
-				fail("--delimiter: one character, not a quote "
-				     "or a line break");
-				return EXIT_USAGE;
-			}
-			c->cfg.csv_delimiter = optarg[0];
-			break;
-		case OPT_NO_HEADER:
-			c->cfg.csv_header = 0;
-			break;
-		case OPT_CSV_NAME:
-			c->cfg.csv_name = optarg;
-			break;
-		case OPT_INCLUDE_UNLINKED:
-			c->cfg.include_unlinked = 1;
-			break;
-		case OPT_LINK_DATE:
-			if (!strcmp(optarg, "none")) {
-				c->cfg.csv_date_column = -1;
-				break;
-			}
-			errno = 0;
-			j = strtol(optarg, &end, 10);
-			if (errno || *end || j < 1 || j > 1024) {
-				fail("--link-date-column: a column number (1-"
-				     "1024) or 'none'");
-				return EXIT_USAGE;
-			}
-			c->cfg.csv_date_column = (int)j;
-			break;
-		case OPT_MODALITIES:
-			c->cfg.modalities = optarg;
-			break;
-		case OPT_LAYOUT:
-			c->cfg.layout = optarg;
-			break;
-		case OPT_WITH_QUARANTINE:
-			c->with_quarantine = 1;
-			break;
-		case OPT_REPORT:
-			c->report = optarg;
-			break;
-		case OPT_WHITELIST:
-			c->whitelist = optarg;
-			c->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
-			break;
-		case OPT_NO_REFRESH:
-			c->no_refresh = 1;
-			break;
-		case OPT_RTN_SAFE_PRIVATE:
-			c->cfg.rules_options |= RULES_RTN_SAFE_PRIVATE;
-			break;
-		case OPT_RTN_UIDS:
-			c->cfg.rules_options |= RULES_RTN_UIDS;
-			break;
-		case OPT_RTN_DEVICE_ID:
-			c->cfg.rules_options |= RULES_RTN_DEVICE_ID;
-			break;
-		case OPT_RTN_INSTITUTION_ID:
-			c->cfg.rules_options |= RULES_RTN_INSTITUTION_ID;
-			break;
-		case OPT_RTN_PATIENT_CHARS:
-			c->cfg.rules_options |= RULES_RTN_PATIENT_CHARS;
-			break;
-		case OPT_RTN_LONG_FULL_DATES:
-			c->cfg.rules_options |= RULES_RTN_LONG_FULL_DATES;
-			break;
-		case OPT_RTN_LONG_MODIF_DATES:
-			c->cfg.rules_options |= RULES_RTN_LONG_MODIF_DATES;
-			break;
-		case OPT_CLEAN_DESCRIPTORS:
-			c->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
-			break;
-		case 'j':
-			errno = 0;
-			j = strtol(optarg, &end, 10);
-			if (errno || *end || j < 1 || j > 256) {
-				fail("--jobs: a number from 1 to 256");
-				return EXIT_USAGE;
-			}
-			c->cfg.jobs = (unsigned)j;
-			break;
-		case 'q':
-			c->quiet = 1;
-			break;
-		case 'f':
-			c->foreground = 1;
-			break;
-		case 'd':
-			c->debug = 1;
-			c->foreground = 1;
-			break;
-		case 'o': {
-			size_t old = c->fuse_opts ? strlen(c->fuse_opts) : 0;
-			char *p = realloc(c->fuse_opts,
-					  old + strlen(optarg) + 2);
+}
 
-			if (!p)
-				return EXIT_FATAL;
-			if (old)
-				p[old++] = ',';
-			strcpy(p + old, optarg);
-			c->fuse_opts = p;
-			break;
-		}
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			return -1;
-		case OPT_VERSION:
-			printf("deidfs %s\n", DEIDFS_VERSION);
-			return -1;
-		default:
-			fputs("(deidfs --help lists the options)\n", stderr);
-			return EXIT_USAGE;
-		}
+/* An option of no key: FUSE's own -f and -d, and each -o option (which
+ * comes here without its -o), are kept for the mount; anything else is
+ * unknown. */
+static int other_option(struct options *o, const char *arg)
+{
+	if (!strcmp(arg, "-f") || !strcmp(arg, "-d") || arg[0] != '-')
+		return 1;	/* kept in o->fuse */
+	fail("unrecognized option '%s'", arg);
+	fputs("(deidfs --help lists the options)\n", stderr);
+	return usage_error(o);
+}
+
+/* fuse_opt's callback: returns 0 (consumed), 1 (kept for FUSE) or -1 (stop
+ * parsing: o->status says why). */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *o = data;
+	const char *eq;
+
+	(void)outargs;
+	if (o->pending) {	/* the argument of the option before */
+		enum opt_key k = o->pending;
+
+		o->pending = 0;
+		return set_value(o, k, arg);
 	}
-	if (argc - optind != 2) {
-		fail("%s needs SOURCE and %s", c->cmd,
-		     strcmp(c->cmd, "export") ? "MOUNTPOINT" : "DEST");
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (o->npos < 2 && !(o->pos[o->npos] = strdup(arg))) {
+			o->status = EXIT_FATAL;
+			return -1;
+		}
+		o->npos++;
+		return 0;
+	}
+	if (key == FUSE_OPT_KEY_OPT)
+		return other_option(o, arg);
+	if (key > KEY_LAST_WITH_ARG)
+		return set_flag(o, (enum opt_key)key);
+	if (arg[1] != '-')			/* -jN, or -j N */
+		return set_value(o, (enum opt_key)key, arg + 2);
+	eq = strchr(arg, '=');
+	if (eq)					/* --name=value */
+		return set_value(o, (enum opt_key)key, eq + 1);
+	o->pending = (enum opt_key)key;		/* --name value */
+	return 0;
+}
+
+/* The checks of a whole command line, before anything is opened. */
+static int check_options(struct options *o)
+{
+	const char *cmd = o->cmd == CMD_EXPORT ? "export" : "mount";
+
+	if (o->npos != 2) {
+		fail("%s needs SOURCE and %s", cmd,
+		     o->cmd == CMD_EXPORT ? "DEST" : "MOUNTPOINT");
 		return EXIT_USAGE;
 	}
-	c->source = argv[optind];
-	c->target = argv[optind + 1];
-	if (!c->db) {
+	if (!o->db) {
 		fail("--db FILE is required: it keeps the key and the "
 		     "pseudonyms, so later runs stay consistent");
 		return EXIT_USAGE;
 	}
-	if (c->cfg.modalities && !*c->cfg.modalities) {
+	if (o->modalities && !*o->modalities) {
 		fail("--modalities: give a list like MG,OT or 'all'");
 		return EXIT_USAGE;
 	}
-	if (c->cfg.csv_spec) {
+	if (o->csv_spec) {
 		/* Here, before the db is opened (or created): a bad spec is a
 		 * usage error, with or without --csv. */
 		struct registry_spec *sp = NULL;
 		char err[256] = "";
-		int ret = registry_spec_parse(c->cfg.csv_spec, &sp, err,
+		int ret = registry_spec_parse(o->csv_spec, &sp, err,
 					      sizeof(err));
 
 		registry_spec_free(sp);
@@ -438,7 +463,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			return EXIT_FATAL;
 		}
 	}
-	if (!strcmp(c->cmd, "mount") && c->with_quarantine) {
+	if (o->cmd == CMD_MOUNT && o->with_quarantine) {
 		fail("--with-quarantine is for export; the mount always has "
 		     ".quarantine/ (hidden)");
 		return EXIT_USAGE;
@@ -446,169 +471,87 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
-/* Add the folder dir (canonical; it may not exist yet) and every folder
- * above it to the guard, as places of kind what. */
-static int guard_chain(struct cli *c, const char *dir, enum view_place what)
+/* The front ends' options, from the command line's. */
+static void fill_front_ends(struct options *o)
 {
-	char buf[PATH_MAX], *slash;
-	struct stat st;
-	size_t i;
+	struct view_config *cfg = &o->cfg;
 
-	if (strlen(dir) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, strlen(dir) + 1);
-	for (;;) {
-		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
-			for (i = 0; i < c->nguard; i++)
-				if (c->guard[i].dev == st.st_dev &&
-				    c->guard[i].ino == st.st_ino)
-					break;
-			if (i == c->nguard) {
-				size_t sz = (c->nguard + 1) *
-					    sizeof(*c->guard);
-				void *p = realloc(c->guard, sz);
-
-				if (!p)
-					return -ENOMEM;
-				c->guard = p;
-				c->guard[c->nguard].dev = st.st_dev;
-				c->guard[c->nguard].ino = st.st_ino;
-				c->guard[c->nguard].what = what;
-				c->nguard++;
-			}
-		}
-		slash = strrchr(buf, '/');
-		if (!slash || (slash == buf && !buf[1]))
-			return 0;
-		slash[slash == buf] = 0;	/* "/x" becomes "/" */
-	}
+	cfg->source = o->pos[0];
+	cfg->csv_path = o->csv;
+	cfg->csv_spec = o->csv_spec;
+	cfg->csv_name = o->csv_name;
+	cfg->modalities = o->modalities;
+	cfg->layout = o->layout;
+	cfg->quiet = o->quiet;
+	cfg->row_report = row_report;
+	/* export opens every file once, right after the refresh */
+	cfg->cache_headers = o->cmd == CMD_EXPORT;
+	o->export.dest = o->pos[1];
+	o->export.with_quarantine = o->with_quarantine;
+	o->export.jobs = cfg->jobs;
+	o->export.quiet = o->quiet;
+	o->export.report = o->report;
+	o->mount.mountpoint = o->pos[1];
+	o->mount.no_refresh = o->no_refresh;
+	o->mount.quiet = o->quiet;
 }
 
-/* Refuse layouts that would put the db or the view where they must not
- * be, or read the view back as its own source.  Names and the identity of
- * the source folder catch another name of the source itself; what a bind
- * mount of one of its subfolders hides, only a walk of the source can
- * show: c->guard lists the folders that walk must not meet (the db's
- * folder and those above it, the view's and those above it). */
-static int check_places(struct cli *c)
+/*
+ * Parse the command line into o (zeroed here; options_free() after, also
+ * on error).  Returns 0 to go on, an exit status, or -1 when done (help or
+ * version printed: exit 0).
+ */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-	char src[PATH_MAX], tgt[PATH_MAX], db[PATH_MAX];
-	int err;
+	struct fuse_args args = FUSE_ARGS_INIT(argc - 1, argv + 1);
+	long j;
+	int ret;
 
-	if (!realpath(c->source, src)) {
-		fail("source directory: %s", strerror(errno));
-		return EXIT_FATAL;
-	}
-	err = canon(c->target, tgt);
-	if (err) {
-		fail("%s: %s", strcmp(c->cmd, "export") ? "mount point"
-							: "destination",
-		     strerror(-err));
-		return EXIT_FATAL;
-	}
-	{
-		/* A dangling link: where it points cannot be checked, and
-		 * it could point into the source. */
-		struct stat lst;
-
-		if (lstat(c->db, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-		    !realpath(c->db, db)) {
-			fail("--db is a symbolic link to a file that does not "
-			     "exist: give the db's own path");
-			return EXIT_USAGE;
-		}
-	}
-	err = canon(c->db, db);
-	if (err == -ENOENT) {
-		fail("--db: the directory to hold it does not exist (deidfs "
-		     "creates the db file, not its directory: create the "
-		     "directory first, e.g. with mkdir -m 700)");
-		return EXIT_FATAL;
-	}
-	if (err) {
-		fail("--db: %s", strerror(-err));
-		return EXIT_FATAL;
-	}
-	if (is_within(tgt, src) || is_within(src, tgt)) {
-		fail("the %s must not be inside the source tree, nor the "
-		     "source inside it",
-		     strcmp(c->cmd, "export") ? "mount point" : "destination");
+	memset(o, 0, sizeof(*o));
+	o->cfg.csv_header = 1;
+	o->cfg.csv_delimiter = ';';
+	j = sysconf(_SC_NPROCESSORS_ONLN);
+	o->cfg.jobs = j > 0 && j < 256 ? (unsigned)j : 2;
+	if (argc < 2) {
+		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	if (is_within(db, src) || is_within(db, tgt)) {
-		fail("--db must not be inside the source tree or the view: it "
-		     "holds the key and the original identities");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return -1;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("deidfs %s\n", DEIDFS_VERSION);
+		return -1;
+	}
+	if (!strcmp(argv[1], "export")) {
+		o->cmd = CMD_EXPORT;
+	} else if (!strcmp(argv[1], "mount")) {
+		o->cmd = CMD_MOUNT;
+	} else {
+		fail("unknown command '%s' (use export or mount; --help)",
+		     argv[1]);
 		return EXIT_USAGE;
 	}
-	if (c->cfg.csv_path) {
-		char csv[PATH_MAX];
-
-		if (realpath(c->cfg.csv_path, csv) && is_within(csv, tgt)) {
-			fail("--csv must not be inside the view");
-			return EXIT_USAGE;
-		}
-	}
-	{
-		char *slash = strrchr(db, '/');
-
-		if (slash == db)
-			slash++;	/* a db in / */
-		if (slash)
-			*slash = 0;	/* the db's folder */
-		if (guard_chain(c, db, VIEW_PLACE_DB) ||
-		    guard_chain(c, tgt, VIEW_PLACE_VIEW)) {
-			fail("out of memory");
-			return EXIT_FATAL;
-		}
-	}
-	c->cfg.guard = c->guard;
-	c->cfg.nguard = c->nguard;
-	return 0;
-}
-
-static int load_whitelist(const char *path, struct rules_whitelist **wl,
-			  char digest[65])
-{
-	char msg[256] = "", *buf = NULL;
-	uint8_t dg[32];
-	struct stat st;
-	size_t at = 0;
-	int fd, err = 0, i;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail("--whitelist: %s", strerror(errno));
-		return EXIT_FATAL;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
-		fail("--whitelist: not a regular file of at most 1 MiB");
-		close(fd);
+	if (fuse_opt_parse(&args, o, opt_table, opt_proc)) {
+		if (o->status)
+			return o->status;
+		/* fuse_opt said why: -j or -o without its argument */
+		fputs("(deidfs --help lists the options)\n", stderr);
 		return EXIT_USAGE;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	while (buf && at < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + at, (size_t)st.st_size - at);
-
-		if (r <= 0)
-			break;
-		at += (size_t)r;
-	}
-	close(fd);
-	if (!buf || at != (size_t)st.st_size) {
-		free(buf);
-		fail("--whitelist: cannot read the file");
-		return EXIT_FATAL;
-	}
-	keyed_sha256(buf, at, dg);
-	for (i = 0; i < 32; i++)
-		snprintf(digest + 2 * i, 3, "%02x", dg[i]);
-	err = rules_whitelist_parse(buf, at, wl, msg, sizeof(msg));
-	free(buf);
-	if (err) {
-		fail("--whitelist: %s", msg[0] ? msg : strerror(-err));
+	o->fuse = args;		/* fuse_opt_parse() made it ours */
+	if (o->pending) {
+		fail("option '%s' requires an argument", key_name(o->pending));
+		fputs("(deidfs --help lists the options)\n", stderr);
 		return EXIT_USAGE;
 	}
-	return 0;
+	ret = check_options(o);
+	if (ret)
+		return ret;
+	fill_front_ends(o);
+	return o->cmd == CMD_MOUNT ? mount_parse_args(&o->fuse, &o->mount)
+				   : 0;
 }
 
 struct progress {
@@ -639,70 +582,29 @@ static void progress_cb(void *arg, const char *phase, uint64_t done,
 		fputc('\n', stderr);
 }
 
-static double elapsed_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) +
-	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static int write_report(const char *path, const char *json)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	if (fputs(json, f) == EOF || fclose(f)) {
-		unlink(tmp);
-		return -EIO;
-	}
-	if (rename(tmp, path)) {
-		unlink(tmp);
-		return -errno;
-	}
-	return 0;
-}
-
 /* What went wrong with the db, and what to do: for errors of store_open()
  * and of any later step that writes to the db. */
 static const char *store_error(int err)
 {
+	const char *why = view_db_error(err);
+
+	if (why)
+		return why;
 	switch (err) {
 	case -EBADMSG:
 		return "it is not a deidfs db, or it is damaged (refusing to "
 		       "create a new key: pseudonyms would change). Restore "
 		       "it from a backup; start a new db only for a new "
 		       "dataset";
-	case -EBUSY:
-		return "it is locked by another process (waited 10 s): "
-		       "another deidfs or an sqlite3 session is writing to "
-		       "it; run again when that has finished";
 	case -EACCES:
 		return "it cannot be opened for writing (permission denied "
 		       "or a read-only file system). deidfs records the "
 		       "index and new pseudonyms in it, and sqlite keeps "
 		       "FILE-wal and FILE-shm beside it: give a db you can "
 		       "write, in a directory you can write";
-	case -ENOSPC:
-		return "the disk that holds it is full (free space there and "
-		       "run again; the db is left as it was before the "
-		       "failed write)";
 	default:
 		return strerror(-err);
 	}
-}
-
-/* Errors of the steps after store_open() that can only come from the db
- * (they read the source and the CSV too: -EACCES may be theirs). */
-static int is_store_error(int err)
-{
-	return err == -EBUSY || err == -ENOSPC;
 }
 
 /*
@@ -724,194 +626,90 @@ static void tune_malloc(void)
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-int main(int argc, char **argv)
+/*
+ * Open the db (creating it, with a new key, when it does not exist) and
+ * the view engine: *st and *e, freed by the caller.  Returns 0 or an exit
+ * status, said to the user.
+ */
+static int open_engine(struct options *o, struct view_whitelist **wl,
+		       struct store **st, struct view_engine **e)
 {
-	struct cli c;
-	struct store *st = NULL;
-	struct view_engine *e = NULL;
-	struct view *v = NULL;
-	struct rules_whitelist *wl = NULL;
-	struct view_stats vs;
-	struct progress prog = { 0 };
-	struct timespec t0;
-	char digest[65] = "", err[512] = "";
-	int ret, rc = EXIT_FATAL, created;
+	char err[512] = "";
+	int ret, created;
 
-	tune_malloc();
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&vs, 0, sizeof(vs));
-	ret = parse_args(argc, argv, &c);
-	if (ret)
-		return ret < 0 ? EXIT_OK : ret;
-	ret = check_places(&c);
+	ret = view_init(&o->cfg, o->whitelist, wl, err, sizeof(err));
 	if (ret) {
-		rc = ret;
-		goto out;
+		fail("%s", err);
+		return ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
 	}
-	if (c.whitelist) {
-		ret = load_whitelist(c.whitelist, &wl, digest);
-		if (ret) {
-			rc = ret;
-			goto out;
-		}
-		c.cfg.wl = wl;
-		c.cfg.whitelist_digest = digest;
-	}
-	if (dicom_init()) {
-		fail("cannot initialise the DICOM dictionaries");
-		goto out;
-	}
-	created = access(c.db, F_OK) && errno == ENOENT;
-	if (created || (!strcmp(c.cmd, "mount") && c.no_refresh)) {
+	created = access(o->db, F_OK) && errno == ENOENT;
+	if (created || (o->cmd == CMD_MOUNT && o->no_refresh)) {
 		/* The refresh's walk checks the guard too, but a new db is
 		 * written before it, and a mount without refresh has none. */
 		enum view_place hit;
 
-		if (view_guard_walk(c.source, c.guard, c.nguard, &hit) ==
-		    -ELOOP) {
-			fail("%s", view_place_error(hit,
-						    !strcmp(c.cmd, "mount")));
-			rc = EXIT_USAGE;
-			goto out;
+		if (view_guard_walk(o->pos[0], o->places.guard,
+				    o->places.nguard, &hit) == -ELOOP) {
+			fail("%s", view_place_error(hit, o->cmd == CMD_MOUNT));
+			return EXIT_USAGE;
 		}
 	}
-	ret = store_open(c.db, 1, &st);
+	ret = store_open(o->db, 1, st);
 	if (ret) {
 		fail("--db: %s", store_error(ret));
-		goto out;
+		return EXIT_FATAL;
 	}
-	if (created && !c.quiet)
+	if (created && !o->quiet)
 		fail("--db: created a new db with a new secret key: keep it "
 		     "safe, and keep it (later runs need it to give the same "
 		     "pseudonyms)");
-	c.cfg.source = c.source;
-	c.cfg.store = st;
-	c.cfg.quiet = c.quiet;
-	c.cfg.row_report = row_report;
-	/* export opens every file once, right after the refresh */
-	c.cfg.cache_headers = !strcmp(c.cmd, "export");
-	ret = view_engine_new(&c.cfg, &e, err, sizeof(err));
+	o->cfg.store = *st;
+	o->cfg.guard = o->places.guard;
+	o->cfg.nguard = o->places.nguard;
+	ret = view_engine_new(&o->cfg, e, err, sizeof(err));
 	if (ret) {
 		fail("%s", err);
-		rc = ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
-		goto out;
+		return ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
 	}
-	prog.on = !c.quiet && isatty(STDERR_FILENO);
+	return 0;
+}
 
-	if (!strcmp(c.cmd, "mount")) {
-		struct mount_opts mo;
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct view_whitelist *wl = NULL;
+	struct store *st = NULL;
+	struct view_engine *e = NULL;
+	struct progress prog = { 0 };
+	struct timespec t0;
+	int rc;
 
-		memset(&mo, 0, sizeof(mo));
-		mo.mountpoint = c.target;
-		mo.foreground = c.foreground;
-		mo.debug = c.debug;
-		mo.fuse_opts = c.fuse_opts;
-		mo.no_refresh = c.no_refresh;
-		mo.quiet = c.quiet;
-		mo.progress = prog.on && c.foreground ? progress_cb : NULL;
-		mo.progress_arg = &prog;
-		rc = mount_run(e, &mo);
+	tune_malloc();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = parse_args(argc, argv, &o);
+	o.export.started = t0;
+	if (!rc)
+		rc = places_check(o.pos[0], o.pos[1], o.db, o.csv,
+				  o.cmd == CMD_MOUNT, &o.places);
+	if (!rc)
+		rc = open_engine(&o, &wl, &st, &e);
+	if (rc)
 		goto out;
-	}
-
-	ret = view_refresh(e, &vs, prog.on ? progress_cb : NULL, &prog);
-	if (ret == -ELOOP && vs.inside) {
-		fail("%s", view_place_error(vs.inside, 0));
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (ret && is_store_error(ret)) {
-		fail("--db: %s", store_error(ret));
-		goto out;
-	}
-	if (ret) {
-		fail("cannot index the source tree (%s)", strerror(-ret));
-		goto out;
-	}
-	ret = view_build(e, &vs, &v, err, sizeof(err));
-	if (ret && is_store_error(ret)) {
-		fail("--db: %s", store_error(ret));
-		goto out;
-	}
-	if (ret) {
-		fail("%s", err);
-		goto out;
-	}
-	{
-		struct export_opts xo;
-		struct export_stats xs;
-		char *text, *json;
-		double el;
-
-		memset(&xo, 0, sizeof(xo));
-		memset(&xs, 0, sizeof(xs));
-		xo.dest = c.target;
-		xo.with_quarantine = c.with_quarantine;
-		xo.jobs = c.cfg.jobs;
-		xo.progress = prog.on ? progress_cb : NULL;
-		xo.progress_arg = &prog;
-		ret = export_run(e, v, &xo, &xs);
-		if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS) {
-			/* Once, not once per file: the run stopped at the
-			 * first such error (see export_run()). */
-			if (prog.on)
-				fputc('\n', stderr);
-			fail("export stopped: the destination %s (%s), "
-			     "after %" PRIu64 " of %" PRIu64 " files (%" PRIu64
-			     " written by this run, %" PRIu64 " already "
-			     "complete); nothing incomplete is left under a "
-			     "final name. The export needs %.1f MiB in all: "
-			     "%s, then run the same command again to write "
-			     "the rest",
-			     ret == -EROFS ? "is read-only" : "is full",
-			     strerror(-ret), xs.written + xs.kept, xs.total,
-			     xs.written, xs.kept,
-			     (double)xs.bytes_total / 1048576.0,
-			     ret == -EROFS ? "make it writable or choose "
-					     "another destination"
-					   : "free space there (or choose a "
-					     "destination with more)");
-			goto out;
-		}
-		if (ret) {
-			fail("cannot write to the destination (%s)",
-			     strerror(-ret));
-			goto out;
-		}
-		vs.errors += xs.failed;
-		el = elapsed_since(&t0);
-		text = view_stats_text(&vs, el);
-		json = view_stats_json(&vs, el);
-		if (!c.quiet && text)
-			fprintf(stderr,
-				"%swritten           %" PRIu64
-				" files, %" PRIu64 " already complete, %" PRIu64
-				" removed (of an earlier export, no longer in "
-				"the view)\n",
-				text, xs.written, xs.kept, xs.removed);
-		if (xs.no_marks)
-			log_warning("export: warning: the destination keeps "
-				    "no extended attributes (%s): a re-run "
-				    "writes every file again and cannot remove "
-				    "files of sources removed since this "
-				    "export; export into a new directory after "
-				    "the sources change",
-				    strerror(-xs.no_marks));
-		if (c.report && json) {
-			ret = write_report(c.report, json);
-			if (ret)
-				fail("--report: %s", strerror(-ret));
-		}
-		free(text);
-		free(json);
-		rc = vs.errors ? EXIT_PARTIAL : EXIT_OK;
+	prog.on = !o.quiet && isatty(STDERR_FILENO);
+	if (o.cmd == CMD_MOUNT) {
+		o.mount.progress = prog.on && o.mount.foreground ? progress_cb
+								 : NULL;
+		o.mount.progress_arg = &prog;
+		rc = mount_run(e, &o.mount);
+	} else {
+		o.export.progress = prog.on ? progress_cb : NULL;
+		o.export.progress_arg = &prog;
+		rc = export_run(e, &o.export);
 	}
 out:
-	view_free(v);
 	view_engine_free(e);
 	store_close(st);
-	rules_whitelist_free(wl);
-	free(c.fuse_opts);
-	free(c.guard);
-	return rc;
+	view_whitelist_free(wl);
+	options_free(&o);
+	return rc < 0 ? EXIT_OK : rc;
 }

@@ -133,6 +133,144 @@ void view_engine_free(struct view_engine *e)
 	free(e);
 }
 
+/* ---------------------------------------------------------------- startup */
+
+struct view_whitelist {
+	struct rules_whitelist *wl;
+	char digest[65];	/* SHA-256 of the file, hex */
+};
+
+void view_whitelist_free(struct view_whitelist *w)
+{
+	if (!w)
+		return;
+	rules_whitelist_free(w->wl);
+	free(w);
+}
+
+/* The bytes of the white list file, at most 1 MiB.  Returns 0, -EINVAL
+ * (not a regular file of at most 1 MiB) or -errno. */
+static int whitelist_read(const char *path, char **buf, size_t *len,
+			  char *err, size_t errsz)
+{
+	struct stat st;
+	size_t at = 0;
+	int fd, ret = 0;
+
+	*buf = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errsz, "--whitelist: %s", strerror(errno));
+		return ret == -EINVAL ? -EIO : ret;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+		snprintf(err, errsz, "--whitelist: not a regular file of at "
+				     "most 1 MiB");
+		close(fd);
+		return -EINVAL;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	while (*buf && at < (size_t)st.st_size) {
+		ssize_t r = read(fd, *buf + at, (size_t)st.st_size - at);
+
+		if (r <= 0)
+			break;
+		at += (size_t)r;
+	}
+	close(fd);
+	if (!*buf || at != (size_t)st.st_size) {
+		ret = *buf ? -EIO : -ENOMEM;
+		free(*buf);
+		*buf = NULL;
+		snprintf(err, errsz, "--whitelist: cannot read the file");
+		return ret;
+	}
+	*len = at;
+	return 0;
+}
+
+static int whitelist_load(const char *path, struct view_whitelist **out,
+			  char *err, size_t errsz)
+{
+	struct view_whitelist *w;
+	char msg[256] = "", *buf = NULL;
+	uint8_t dg[32];
+	size_t len = 0;
+	int ret, i;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	ret = whitelist_read(path, &buf, &len, err, errsz);
+	if (ret)
+		goto out;
+	keyed_sha256(buf, len, dg);
+	for (i = 0; i < 32; i++)
+		snprintf(w->digest + 2 * i, 3, "%02x", dg[i]);
+	ret = rules_whitelist_parse(buf, len, &w->wl, msg, sizeof(msg));
+	if (ret) {
+		snprintf(err, errsz, "--whitelist: %s",
+			 msg[0] ? msg : strerror(-ret));
+		ret = -EINVAL;	/* whatever the cause: a usage error */
+	}
+out:
+	free(buf);
+	if (ret)
+		view_whitelist_free(w);
+	else
+		*out = w;
+	return ret;
+}
+
+int view_init(struct view_config *cfg, const char *whitelist,
+	      struct view_whitelist **wl, char *err, size_t errsz)
+{
+	int ret;
+
+	*wl = NULL;
+	if (whitelist) {
+		ret = whitelist_load(whitelist, wl, err, errsz);
+		if (ret)
+			return ret;
+		cfg->wl = (*wl)->wl;
+		cfg->whitelist_digest = (*wl)->digest;
+	}
+	ret = dicom_init();
+	if (ret) {
+		snprintf(err, errsz, "cannot initialise the DICOM dictionaries");
+		return ret == -EINVAL ? -EIO : ret;
+	}
+	return 0;
+}
+
+int view_engine_detach(struct view_engine *e)
+{
+	return store_detach(e->cfg.store);
+}
+
+int view_engine_attach(struct view_engine *e)
+{
+	return store_attach(e->cfg.store);
+}
+
+const char *view_db_error(int err)
+{
+	switch (err) {
+	case -EBUSY:
+		return "it is locked by another process (waited 10 s): "
+		       "another deidfs or an sqlite3 session is writing to "
+		       "it; run again when that has finished";
+	case -ENOSPC:
+		return "the disk that holds it is full (free space there and "
+		       "run again; the db is left as it was before the "
+		       "failed write)";
+	default:
+		return NULL;
+	}
+}
+
 /*
  * Open a source file below the root without following any symlink and
  * without leaving the tree (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS;

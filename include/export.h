@@ -17,36 +17,31 @@
 #ifndef DEIDFS_EXPORT_H
 #define DEIDFS_EXPORT_H
 
+#include <time.h>
+
 #include "view.h"
 
 struct export_opts {
 	const char *dest;		/* destination directory */
 	int with_quarantine;		/* also write .quarantine/ */
 	unsigned jobs;			/* writer threads */
+	int quiet;			/* no summary on stderr */
+	const char *report;		/* the run report as JSON, or NULL */
+	struct timespec started;	/* CLOCK_MONOTONIC at the command's
+					 * start: the report's elapsed time */
 	view_progress_fn progress;	/* may be NULL */
 	void *progress_arg;
 };
 
-struct export_stats {
-	uint64_t written;		/* files written this run */
-	uint64_t kept;			/* already complete: skipped */
-	uint64_t removed;		/* stale files and folders of an
-					 * earlier export, removed */
-	int no_marks;			/* -errno: the destination keeps no
-					 * extended attributes */
-	uint64_t failed;		/* could not be written */
-	uint64_t bytes_written;
-	uint64_t total;			/* files in the view to export */
-	uint64_t bytes_total;		/* and their size */
-};
-
 /*
- * Returns 0 (per-file failures are counted in st->failed, not returned),
- * or -errno when the destination cannot be used at all: -ENOSPC, -EDQUOT
- * or -EROFS met while writing stop the run at once (every further file
- * would fail the same way); st is filled in either case.
+ * Refresh the index, build the view and write it to o->dest, then tell
+ * the user: the summary on stderr (unless quiet), the report (o->report).
+ * Returns a process exit status: 0; 1 when the run failed, or stopped
+ * because the destination is full or read-only (every further file would
+ * fail the same way; a re-run resumes); 2 when the source tree holds the
+ * db or the destination; 3 when some files could not be read or written
+ * (counted in the report).
  */
-int export_run(struct view_engine *e, const struct view *v,
-	       const struct export_opts *o, struct export_stats *st);
+int export_run(struct view_engine *e, const struct export_opts *o);
 
 #endif

@@ -149,6 +149,41 @@ void view_engine_free(struct view_engine *e);
 const struct view_config *view_engine_config(const struct view_engine *e);
 
 /*
+ * Startup, before the db is opened (so that a bad option leaves nothing
+ * behind) and before any thread: loads the white list of
+ * --clean-descriptors from the file whitelist (when not NULL) into *wl,
+ * which cfg->wl and cfg->whitelist_digest (the hex SHA-256 of the file,
+ * part of the options fingerprint) then borrow; and loads the DICOM
+ * dictionaries.  Returns 0, -EINVAL when the white list is not a regular
+ * file of at most 1 MiB or not a valid list (a usage error), or another
+ * -errno; err says why (never a value of the list).  *wl is NULL without a
+ * white list, and freed with view_whitelist_free() after the last engine
+ * that borrows it.
+ */
+struct view_whitelist;
+int view_init(struct view_config *cfg, const char *whitelist,
+	      struct view_whitelist **wl, char *err, size_t errsz);
+void view_whitelist_free(struct view_whitelist *wl);
+
+/*
+ * An sqlite connection must not cross fork(): a front end that forks (the
+ * mount, to run in the background) detaches the engine's store before and
+ * attaches it again in the child (store_detach(), store_attach()); nothing
+ * may use the engine in between.  Return 0 or -errno: -EBUSY when a
+ * transaction is open; attach fails with -EBADMSG when the db is no longer
+ * the one that was open, or with the errors of opening it.
+ */
+int view_engine_detach(struct view_engine *e);
+int view_engine_attach(struct view_engine *e);
+
+/*
+ * What to tell the user when view_refresh() or view_build() failed with
+ * err because of the db: -EBUSY (another process holds it) or -ENOSPC (the
+ * disk that holds it is full).  Static text, or NULL for any other error.
+ */
+const char *view_db_error(int err);
+
+/*
  * Bring the store's file index up to date with the source tree: walk it
  * (never following symlinks, skipping non-regular entries), analyse new or
  * changed files (size, mtime, inode, options) with cfg->jobs workers, prune

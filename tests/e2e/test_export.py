@@ -403,6 +403,52 @@ def test_usage_errors(deidfs, archive, tmp_path):
     assert r.returncode == 2
 
 
+def test_help_for_every_command(deidfs, archive, tmp_path):
+    """-h and --help print the usage on stdout and exit 0, alone or after
+    a command, also among other options: nothing runs, nothing is
+    created."""
+    full = run(deidfs, "--help")
+    assert full.returncode == 0 and full.stdout.startswith("usage: deidfs")
+    assert "-h, --help" in full.stdout
+    db, out = tmp_path / "p.db", tmp_path / "o"
+    for args in (("-h",), ("export", "-h"), ("export", "--help"),
+                 ("mount", "-h"), ("mount", "--help"),
+                 ("export", "--db", db, "-h", archive.identified, out),
+                 ("mount", "-f", "--db", db, archive.identified, out,
+                  "--help")):
+        r = run(deidfs, *args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stdout == full.stdout and r.stderr == "", args
+    assert not db.exists() and not out.exists()
+
+
+def test_option_spellings(deidfs, archive, tmp_path):
+    """An option's argument follows it or is joined with '=' (-j also
+    as -jN), options may come after SOURCE and DEST, and an argument is
+    taken whatever it looks like: the same export every way.  One name
+    being the start of another (--csv, --csv-spec, --csv-name) takes
+    nothing from it."""
+    db = tmp_path / "p.db"
+    plain = export(deidfs, archive, tmp_path / "a", db, "-j", "2",
+                   "--csv-name", "-v.csv", "--csv-spec",
+                   "1=pseudonym,2=drop,3=month,10=days-since:3")
+    joined = run(deidfs, "export", archive.identified, tmp_path / "b",
+                 "--db=%s" % db, "--csv=%s" % archive.csv, "-j2",
+                 "--csv-name=-v.csv",
+                 "--csv-spec=1=pseudonym,2=drop,3=month,10=days-since:3")
+    assert plain.returncode == joined.returncode == 0, joined.stderr
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+    assert (tmp_path / "b" / "-v.csv").is_file()
+    for args, what in ((("--db",), "'--db' requires an argument"),
+                       (("--db", db, "-j"), "--help lists"),
+                       (("--db", db, "--jobs=0"), "--jobs"),
+                       (("--db", db, "--csv-spe", "1=drop"),
+                        "unrecognized option '--csv-spe'")):
+        r = run(deidfs, "export", archive.identified, tmp_path / "c", *args)
+        assert r.returncode == 2 and what in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "c").exists()
+
+
 def test_corrupt_db_is_refused(deidfs, archive, tmp_path):
     db = tmp_path / "bad.db"
     db.write_bytes(b"not a database" * 100)

@@ -689,6 +689,47 @@ def test_bad_mountpoint_message(env, tmp_path):
     assert not _ismount(str(tmp_path))
 
 
+def test_bad_fuse_options_before_anything_is_done(env, tmp_path):
+    """-o options are checked with the command line, before the index is
+    refreshed or a db is created: a bad uid= or gid=, and the options of
+    libfuse's own session loop, which deidfs does not use (exit 1, as for
+    every bad -o option)."""
+    db = tmp_path / "new.db"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    for opt, what in (("uid=abc", "uid"), ("gid=-1", "gid"),
+                      ("clone_fd", "clone_fd"),
+                      ("max_threads=4", "max_threads")):
+        r = run(env.deidfs, "mount", "-f", "--db", db, "-o", opt, env.src,
+                str(mnt))
+        assert r.returncode == 1, (opt, r.stderr)
+        assert what in r.stderr, (opt, r.stderr)
+        assert "files seen" not in r.stderr, "indexed before the check"
+        assert not db.exists(), opt
+        assert not _ismount(str(mnt))
+
+
+class ForegroundByOption(Mount):
+    """A mount started without -f."""
+
+    def argv(self, foreground=True):
+        return Mount.argv(self, foreground=False)
+
+
+def test_o_debug_is_d(env, tmp_path):
+    """-o debug is libfuse's spelling of -d: the daemon stays in the
+    foreground (Mount.start() waits for the process, which would have
+    returned on going to the background) and traces the requests."""
+    m = ForegroundByOption(env.deidfs, env.src, tmp_path / "mnt", env.db,
+                           opts=["--no-refresh", "-o", "debug"],
+                           logdir=tmp_path)
+    with m:
+        os.listdir(m.mnt)
+        assert m.proc.poll() is None, "went to the background"
+        assert m.stop() == 0
+    assert "opcode: OPENDIR" in m.stderr, m.stderr
+
+
 def test_zz_shared_mount_clean_exit_and_quiet_stderr(env):
     assert env.mount.stop() == 0
     assert not _ismount(env.mnt)

@@ -1,0 +1,679 @@
+/*
+ * export_write.c - the export's writer (export_write.h): a built view
+ * written to disk by a pool of threads, every byte through the view's map,
+ * each file renamed into place once whole and marked; what an earlier run
+ * left is resumed or removed.  It walks the view model and copies bytes;
+ * it decides nothing about names or content.
+ */
+#include "export_write.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define TMP_PREFIX ".deidfs-"
+#define TMP_SUFFIX ".tmp"
+#define COPY_BUF (1u << 20)
+/*
+ * Every file and folder an export writes carries its mark (view.h) in this
+ * extended attribute.  A re-run trusts a file under its final name only
+ * when its mark says it is this version of this name, and removes what an
+ * earlier run of this project wrote that the view no longer has.
+ */
+#define MARK_XATTR "user.deidfs.mark"
+
+struct xpool {
+	struct view_engine *e;
+	const struct view *v;
+	const struct export_opts *o;
+	int dest_fd;
+	const struct view_node **files;
+	size_t nfiles;
+	size_t next;		/* guarded by lock */
+	size_t done;
+	struct export_stats st;	/* guarded by lock */
+	int stop;		/* guarded by lock: a destination error that
+				 * every further file would meet (-errno) */
+	int no_marks;		/* guarded by lock: the destination keeps no
+				 * extended attributes (-errno) */
+	pthread_mutex_t lock;	/* leaf lock */
+};
+
+/*
+ * Errors of the destination as a whole: once one is seen, every remaining
+ * file would fail the same way, each after a full header build and a
+ * partial write.  The run stops there and reports it once (export_write()
+ * returns it); the files already renamed into place are complete, and a
+ * re-run after the cause is fixed resumes from them.
+ */
+int export_dest_wide(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EROFS;
+}
+
+static int included(const struct export_opts *o, const struct view_node *n)
+{
+	return o->with_quarantine || !n->quarantined;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copy len bytes at off of src into dst (at its current offset): in the
+ * kernel where it can, through buf where it cannot. */
+static int copy_range(int src, uint64_t off, uint64_t len, int dst,
+		      char *buf);
+
+/* Bytes [off, off + len) of the inflated dataset of a deflated source,
+ * through buf: inflated a buffer at a time, never held whole. */
+static int copy_inflated(struct view_file *vf, uint64_t off, uint64_t len,
+			 int dst, char *buf)
+{
+	int err;
+
+	while (len) {
+		size_t n = len > COPY_BUF ? COPY_BUF : (size_t)len;
+
+		err = view_file_inflate(vf, off, buf, n);
+		if (!err)
+			err = write_all(dst, buf, n);
+		if (err)
+			return err;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Write a view file's bytes to dst, as the mount serves them: through the
+ * view's map (view_map_read()). */
+static int write_map(struct view_file *vf, int dst, char *buf)
+{
+	struct view_span span[16];
+	uint64_t off = 0;
+	int err = 0;
+
+	while (!err && off < vf->size) {
+		unsigned n = view_map_read(vf, off, vf->size - off, span, 16);
+		unsigned i;
+
+		if (!n)
+			return -EIO;	/* cannot happen: off < size */
+		for (i = 0; !err && i < n; i++) {
+			switch (span[i].kind) {
+			case VIEW_SPAN_GEN:
+				err = write_all(dst, span[i].mem,
+						(size_t)span[i].len);
+				break;
+			case VIEW_SPAN_INFLATED:
+				err = copy_inflated(vf, span[i].off,
+						    span[i].len, dst, buf);
+				break;
+			default:
+				err = copy_range(vf->src_fd, span[i].off,
+						 span[i].len, dst, buf);
+				break;
+			}
+			off += span[i].len;
+		}
+	}
+	return err;
+}
+
+static int copy_range(int src, uint64_t off, uint64_t len, int dst,
+		      char *buf)
+{
+	loff_t o = (loff_t)off;
+	int use_cfr = 1, r;
+
+	while (len) {
+		ssize_t n;
+
+		if (use_cfr) {
+			n = copy_file_range(src, &o, dst, NULL,
+					    len > (1u << 30) ? (1u << 30)
+							     : (size_t)len,
+					    0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+				      errno == ENOSYS || errno == EOPNOTSUPP)) {
+				use_cfr = 0;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return -ESTALE;	/* source shrank */
+			len -= (uint64_t)n;
+			continue;
+		}
+		n = pread(src, buf, len > COPY_BUF ? COPY_BUF : (size_t)len,
+			  o);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ESTALE;	/* source shrank */
+		r = write_all(dst, buf, (size_t)n);
+		if (r)
+			return r;
+		o += n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Whether the entry name (relative to dirfd; a symbolic link is never
+ * followed, and is never ours) carries exactly the mark want (len bytes;
+ * an owner mark alone matches a full mark of the same owner).  Read
+ * through a descriptor: no /proc needed. */
+static int mark_is(int dirfd, const char *name, const char *want,
+		   size_t len)
+{
+	char got[VIEW_MARK_LEN + 1];
+	ssize_t n;
+	int fd;
+
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = fgetxattr(fd, MARK_XATTR, got, sizeof(got));
+	close(fd);
+	return n >= 0 && (size_t)n >= len && memcmp(got, want, len) == 0 &&
+	       ((size_t)n == len || got[len] == '.');
+}
+
+/* Mark an open file or folder.  A destination that keeps no extended
+ * attributes is noted (the run goes on: its files are complete, only a
+ * re-run cannot trust or remove them); any other failure is an error. */
+static int set_mark(struct xpool *p, int fd, const char *mark)
+{
+	int e;
+
+	if (fsetxattr(fd, MARK_XATTR, mark, strlen(mark), 0) == 0)
+		return 0;
+	e = errno;
+	if (e != ENOTSUP && e != EOPNOTSUPP && e != EPERM)
+		return -e;
+	pthread_mutex_lock(&p->lock);
+	if (!p->no_marks)
+		p->no_marks = -e;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+/*
+ * The header was generated from the source as view_file_open() found it;
+ * pixel bytes copied while the source was being rewritten in place would
+ * make a file that never existed.  A write during the copy changes the
+ * size, mtime or ctime (ctime even when the writer restores the mtime), so
+ * checking once after the copy is enough.  Limit: a rewrite within the
+ * filesystem's timestamp granularity of the indexed version, keeping the
+ * size, is not seen here (view_file_open() has the same limit).
+ */
+static int write_node(struct xpool *p, const struct view_node *n, char *buf,
+		      uint64_t *bytes)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 64], *slash;
+	char mark[VIEW_MARK_LEN + 1];
+	struct view_file *vf = NULL;
+	struct timespec ts[2];
+	struct stat st;
+	int fd = -1, err, len, there;
+
+	len = view_path(p->v, n, path, sizeof(path));
+	if (len < 0)
+		return len;
+	err = view_node_mark(p->e, p->v, n, mark, sizeof(mark));
+	if (err)
+		return err;
+	/* Resume: a file under its final name is complete (it was renamed
+	 * there whole); its mark says whether it is this version of this
+	 * name.  Size and mtime alone cannot: a new version of the same
+	 * size may be dated the same second, and names move to other files
+	 * when studies are added. */
+	there = fstatat(p->dest_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		S_ISREG(st.st_mode);
+	if (there && (uint64_t)st.st_size == n->size &&
+	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+		    n->mtime_ns &&
+	    mark_is(p->dest_fd, path, mark, strlen(mark)))
+		return 1;
+	slash = strrchr(path, '/');
+	snprintf(tmp, sizeof(tmp), "%.*s%s" TMP_PREFIX "%" PRIu64 TMP_SUFFIX,
+		 slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
+		 n->ino);
+	if (n->kind == VIEW_DICOM) {
+		err = view_file_open(p->e, p->v, n, &vf);
+		if (err)
+			return err;
+	}
+	fd = openat(p->dest_fd, tmp,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0644);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (vf) {
+		err = write_map(vf, fd, buf);
+		if (!err && view_file_changed(vf))
+			err = -ESTALE;
+		*bytes = vf->size;
+	} else {
+		size_t tlen;
+		const char *text = view_text(p->v, n, &tlen);
+
+		err = write_all(fd, text, tlen);
+		*bytes = tlen;
+	}
+	if (err)
+		goto out;
+	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+	ts[1] = ts[0];
+	if (futimens(fd, ts)) {
+		err = -errno;
+		goto out;
+	}
+	err = set_mark(p, fd, mark);
+	if (err)
+		goto out;
+	err = close(fd) ? -errno : 0;	/* NFS reports ENOSPC here */
+	fd = -1;
+	if (err)
+		goto out;
+	if (renameat(p->dest_fd, tmp, p->dest_fd, path))
+		err = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		unlinkat(p->dest_fd, tmp, 0);
+		/* What an earlier run of ours left under this name is not
+		 * this version (the view's file may even be another one):
+		 * no name may keep stale bytes because this write failed. */
+		if (there && mark_is(p->dest_fd, path, mark, VIEW_OWNER_LEN))
+			unlinkat(p->dest_fd, path, 0);
+	}
+	view_file_free(vf);
+	return err;
+}
+
+static void *xworker(void *arg)
+{
+	struct xpool *p = arg;
+	char *buf = malloc(COPY_BUF);	/* reused for every file */
+
+	for (;;) {
+		const struct view_node *n;
+		uint64_t bytes = 0;
+		int r;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->next >= p->nfiles || p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		n = p->files[p->next++];
+		pthread_mutex_unlock(&p->lock);
+
+		r = buf ? write_node(p, n, buf, &bytes) : -ENOMEM;
+		pthread_mutex_lock(&p->lock);
+		if (r == 1) {
+			p->st.kept++;
+		} else if (r == 0) {
+			p->st.written++;
+			p->st.bytes_written += bytes;
+		} else if (export_dest_wide(r)) {
+			/* reported once, by the caller */
+			p->st.failed++;
+			if (!p->stop)
+				p->stop = r;
+		} else {
+			p->st.failed++;
+			/* inode numbers only: names may be all a reader
+			 * needs to find the file, but carry no PHI; the
+			 * source path does */
+			if (r == -ESTALE)
+				log_warning("export: file %" PRIu64
+					": the source file changed during "
+					"the export: not written (run again "
+					"to export its new version)",
+					n->ino);
+			else
+				log_warning("export: file %" PRIu64
+					": %s",
+					n->ino, strerror(-r));
+		}
+		p->done++;
+		if (p->o->progress)
+			p->o->progress(p->o->progress_arg, "export", p->done,
+				       p->nfiles);
+		pthread_mutex_unlock(&p->lock);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* A directory stream over dirfd from its first entry, leaving dirfd
+ * itself open and at its offset; NULL on error. */
+static DIR *open_dir_of(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);	/* the dup shares dirfd's offset */
+	return d;
+}
+
+/* Remove temporary files a killed run left behind. */
+static void sweep_tmp(int dirfd, unsigned depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 64 || !(d = open_dir_of(dirfd)))
+		return;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0) {
+				sweep_tmp(sub, depth + 1);
+				close(sub);
+			}
+			continue;
+		}
+		if (l > strlen(TMP_PREFIX) + strlen(TMP_SUFFIX) &&
+		    !strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) &&
+		    !strcmp(de->d_name + l - strlen(TMP_SUFFIX), TMP_SUFFIX))
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* Whether the entry name in dirfd, at path in the destination, was put
+ * there by an export of this project (its owner mark for this very path,
+ * under this project's key). */
+static int ours(struct xpool *p, int dirfd, const char *name,
+		const char *path)
+{
+	char mark[VIEW_MARK_LEN + 1];
+
+	return view_owner_mark(p->e, path, mark, sizeof(mark)) == 0 &&
+	       mark_is(dirfd, name, mark, strlen(mark));
+}
+
+/*
+ * Make the destination hold what the view holds: remove the files an
+ * earlier export of this project wrote that the view no longer has (their
+ * source was removed or quarantined, their name moved, .quarantine/ is not
+ * asked for), and a folder the view does not have once that leaves it
+ * empty.  A file without this project's owner mark for its path, and a
+ * folder that held none of ours, are never touched.  dir is the view's
+ * folder at rel, or NULL where the view has none.  Every step is relative
+ * to the folder's own descriptor, opened without following links.
+ * Returns how many entries it removed.
+ */
+static uint64_t sweep_stale(struct xpool *p, int dirfd,
+			    const struct view_node *dir, const char *rel,
+			    unsigned depth)
+{
+	uint64_t removed = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 64 || !(d = open_dir_of(dirfd)))
+		return 0;
+	while ((de = readdir(d))) {
+		const struct view_node *n = NULL;
+		char path[PATH_MAX];
+		unsigned char type = de->d_type;
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s%s%s", rel,
+			     *rel ? "/" : "", de->d_name) >= (int)sizeof(path))
+			continue;
+		if (dir)
+			n = view_lookup(p->v, dir, de->d_name);
+		if (n && !included(p->o, n))
+			n = NULL;
+		if (type == DT_UNKNOWN) {
+			if (fstatat(dirfd, de->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW))
+				continue;
+			type = S_ISDIR(sb.st_mode) ? DT_DIR :
+			       S_ISREG(sb.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR) {
+			int sub = openat(dirfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			uint64_t below;
+
+			if (sub < 0)
+				continue;
+			below = sweep_stale(p, sub,
+					    n && n->kind == VIEW_DIR ? n
+								     : NULL,
+					    path, depth + 1);
+			close(sub);
+			removed += below;
+			/* empty now, and only because we removed ours */
+			if ((!n || n->kind != VIEW_DIR) && below &&
+			    unlinkat(dirfd, de->d_name, AT_REMOVEDIR) == 0) {
+				p->st.removed++;
+				removed++;
+			}
+		} else if (type == DT_REG && (!n || n->kind == VIEW_DIR) &&
+			   ours(p, dirfd, de->d_name, path) &&
+			   unlinkat(dirfd, de->d_name, 0) == 0) {
+			p->st.removed++;
+			removed++;
+		}
+	}
+	closedir(d);
+	return removed;
+}
+
+/* Whether the directory at fd holds anything (an error counts as yes). */
+static int has_entries(int fd)
+{
+	struct dirent *de;
+	DIR *d = open_dir_of(fd);
+	int any = 0;
+
+	if (!d)
+		return 1;
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/* One export at a time into a destination: another one's sweep would
+ * remove our temporary files and its renames race ours.  The second waits
+ * (a file system without locks: we go on). */
+static void lock_dest(int dest_fd)
+{
+	if (!flock(dest_fd, LOCK_EX | LOCK_NB))
+		return;
+	if (errno == EWOULDBLOCK) {
+		log_info("export: another export is writing into the "
+			 "destination; waiting for it");
+		while (flock(dest_fd, LOCK_EX) && errno == EINTR)
+			;
+	} else {
+		log_warning("export: warning: cannot lock the destination "
+			    "(%s): do not run two exports into it at once",
+			    strerror(errno));
+	}
+}
+
+/* The view's folders, parents before children (BFS order). */
+static int make_dirs(struct xpool *p)
+{
+	size_t i, nnodes = view_node_count(p->v);
+
+	for (i = 1; i < nnodes; i++) {
+		const struct view_node *n = view_node_at(p->v, i);
+		char path[PATH_MAX];
+		struct stat sb;
+
+		if (n->kind != VIEW_DIR || !included(p->o, n))
+			continue;
+		if (view_path(p->v, n, path, sizeof(path)) < 0)
+			return -ENAMETOOLONG;
+		if (mkdirat(p->dest_fd, path, 0755) && errno != EEXIST)
+			return -errno;
+		if (fstatat(p->dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISDIR(sb.st_mode))
+			return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* The folders' times, last (creating entries changed them) and deepest
+ * first, so the whole tree carries the view's mtimes. */
+static void set_dir_times(struct xpool *p)
+{
+	size_t i;
+
+	for (i = view_node_count(p->v); i-- > 0;) {
+		const struct view_node *n = view_node_at(p->v, i);
+		char path[PATH_MAX];
+		struct timespec ts[2];
+
+		if (n->kind != VIEW_DIR || !included(p->o, n))
+			continue;
+		if (view_path(p->v, n, path, sizeof(path)) < 0)
+			continue;
+		ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+		ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+		ts[1] = ts[0];
+		utimensat(p->dest_fd, *path ? path : ".", ts,
+			  AT_SYMLINK_NOFOLLOW);
+	}
+}
+
+/* The files, by o->jobs workers (or this thread, if none starts). */
+static int run_workers(struct xpool *p)
+{
+	unsigned jobs = p->o->jobs ? p->o->jobs : 1, nth = 0, t;
+	pthread_t *th = calloc(jobs, sizeof(*th));
+
+	if (!th)
+		return -ENOMEM;
+	for (t = 0; t < jobs; t++)
+		if (pthread_create(&th[nth], NULL, xworker, p) == 0)
+			nth++;
+	if (!nth)
+		xworker(p);
+	for (t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+	free(th);
+	return 0;
+}
+
+int export_write(struct view_engine *e, const struct view *v,
+		 const struct export_opts *o, struct export_stats *st)
+{
+	struct xpool p;
+	size_t i, nnodes = view_node_count(v);
+	int err = 0, fresh;
+
+	memset(&p, 0, sizeof(p));
+	memset(st, 0, sizeof(*st));
+	p.e = e;
+	p.v = v;
+	p.o = o;
+	if (mkdir(o->dest, 0755) && errno != EEXIST)
+		return -errno;
+	p.dest_fd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p.dest_fd < 0)
+		return -errno;
+	lock_dest(p.dest_fd);
+	pthread_mutex_init(&p.lock, NULL);
+	fresh = !has_entries(p.dest_fd);	/* nothing to resume or sweep */
+	if (!fresh)
+		sweep_tmp(p.dest_fd, 0);
+
+	p.files = calloc(nnodes + 1, sizeof(*p.files));
+	if (!p.files) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 1; i < nnodes; i++) {
+		const struct view_node *n = view_node_at(v, i);
+
+		if (n->kind != VIEW_DIR && included(o, n)) {
+			p.files[p.nfiles++] = n;
+			p.st.bytes_total += n->size;
+		}
+	}
+	err = make_dirs(&p);
+	if (err)
+		goto out;
+	/* Stale files go first: they are not in the view, so nothing of
+	 * this run is at stake, and their space is free for it. */
+	if (!fresh)
+		(void)sweep_stale(&p, p.dest_fd, view_root(v), "", 0);
+	err = run_workers(&p);
+	if (!err && p.stop)
+		err = p.stop;
+	if (!err)
+		set_dir_times(&p);
+out:
+	p.st.total = p.nfiles;
+	p.st.no_marks = p.no_marks;
+	*st = p.st;
+	free(p.files);
+	close(p.dest_fd);
+	pthread_mutex_destroy(&p.lock);
+	return err;
+}
