@@ -118,8 +118,8 @@ static int write_map(struct view_file *vf, int dst, char *buf)
 	uint64_t off = 0;
 	int err = 0;
 
-	while (!err && off < vf->size) {
-		unsigned n = view_map_read(vf, off, vf->size - off, span, 16);
+	while (!err && off < view_file_size(vf)) {
+		unsigned n = view_map_read(vf, off, view_file_size(vf) - off, span, 16);
 		unsigned i;
 
 		if (!n)
@@ -135,7 +135,7 @@ static int write_map(struct view_file *vf, int dst, char *buf)
 						    span[i].len, dst, buf);
 				break;
 			default:
-				err = copy_range(vf->src_fd, span[i].off,
+				err = copy_range(view_file_fd(vf), span[i].off,
 						 span[i].len, dst, buf);
 				break;
 			}
@@ -287,7 +287,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		err = write_map(vf, fd, buf);
 		if (!err && view_file_changed(vf))
 			err = -ESTALE;
-		*bytes = vf->size;
+		*bytes = view_file_size(vf);
 	} else {
 		size_t tlen;
 		const char *text = view_text(p->v, n, &tlen);

@@ -139,7 +139,7 @@ static void set_buf(struct fuse_buf *fb, const struct view_file *vf,
 		fb->fd = -1;
 	} else {
 		fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		fb->fd = vf->src_fd;
+		fb->fd = view_file_fd(vf);
 		fb->pos = (off_t)sp->off;	/* original pixel offset */
 	}
 }
@@ -160,7 +160,7 @@ static int source_cached(const struct view_file *vf,
 		return 1;
 	if (sp->kind == VIEW_SPAN_INFLATED)
 		return 0;	/* inflating takes a while, and reads */
-	return preadv2(vf->src_fd, &iov, 1, (off_t)(sp->off + sp->len - 1),
+	return preadv2(view_file_fd(vf), &iov, 1, (off_t)(sp->off + sp->len - 1),
 		       RWF_NOWAIT) == 1;
 }
 
@@ -175,8 +175,8 @@ static void reply_pieces(fuse_req_t req, const struct mount_file *f,
 	size_t got = 0;
 	int err = 0;
 
-	if (size > vf->size - off)
-		size = (size_t)(vf->size - off);
+	if (size > view_file_size(vf) - off)
+		size = (size_t)(view_file_size(vf) - off);
 	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -206,7 +206,7 @@ static void reply_pieces(fuse_req_t req, const struct mount_file *f,
 						    f->n->ino, strerror(err));
 				break;
 			default:
-				r = pread(vf->src_fd, buf + got, span[i].len,
+				r = pread(view_file_fd(vf), buf + got, span[i].len,
 					  (off_t)span[i].off);
 				if (r != (ssize_t)span[i].len)
 					err = r < 0 ? errno : EIO;

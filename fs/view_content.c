@@ -165,6 +165,16 @@ fail:
 	return err;
 }
 
+uint64_t view_file_size(const struct view_file *vf)
+{
+	return vf->size;
+}
+
+int view_file_fd(const struct view_file *vf)
+{
+	return vf->src_fd;
+}
+
 int view_file_changed(const struct view_file *vf)
 {
 	struct stat now;

@@ -12,6 +12,7 @@
 
 #include "layout.h"
 #include "view.h"
+#include "view_impl.h"	/* struct view_file, to build one by hand */
 
 static struct layout_values sample(void)
 {
