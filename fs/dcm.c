@@ -1,5 +1,5 @@
 /*
- * dataset.c - the in-memory DICOM dataset (see include/dcm.h).
+ * dcm.c - the in-memory DICOM dataset (see include/dcm.h).
  */
 #include "dcm.h"
 
