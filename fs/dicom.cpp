@@ -28,6 +28,7 @@ extern "C" {
 #include "inflate.h"
 }
 #include "dicom.h"
+#include "dicom_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -51,11 +52,6 @@ extern "C" {
 
 namespace {
 
-const uint32_t UNDEF = 0xffffffffu;
-const uint32_t TAG_ITEM = DCM_TAG(0xfffe, 0xe000);
-const uint32_t TAG_ITEM_DELIM = DCM_TAG(0xfffe, 0xe00d);
-const uint32_t TAG_SEQ_DELIM = DCM_TAG(0xfffe, 0xe0dd);
-const uint32_t TAG_PIXEL = DCM_TAG(0x7fe0, 0x0010);
 const uint64_t HEADER_LIMIT = 4ull * DCM_MAX_VALUE;
 const uint64_t MAX_FRAGMENTS = 10000000;
 const size_t FIRST_READ = 64 * 1024;
@@ -73,51 +69,18 @@ void wipe_free(void *p, size_t n)
 
 /* ---- VRs ------------------------------------------------------------- */
 
-const char VR_ALL[] = "AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
-const char VR_32[] = "OBODOFOLOVOWSQSVUCUNURUTUV";
-
-bool vr_in(const char *list, const char *vr)
-{
-	for (; *list; list += 2)
-		if (list[0] == vr[0] && list[1] == vr[1])
-			return true;
-	return false;
-}
-
-bool vr_valid(const char *vr)
-{
-	return vr_in(VR_ALL, vr);
-}
-
-bool vr_is_32(const char *vr)
-{
-	return vr_in(VR_32, vr);
-}
-
-bool vr_is(const char *vr, const char *what)
-{
-	return vr[0] == what[0] && vr[1] == what[1];
-}
-
-void set_vr(char vr[3], const char *s)
-{
-	vr[0] = s[0];
-	vr[1] = s[1];
-	vr[2] = 0;
-}
-
 /* Two-letter VR for a dictionary VR; choices ("OB or OW") pick the one
  * PS3.5 uses for implicit VR, unknown is UN. */
 void gdcm_vr_str(gdcm::VR::VRType t, char vr[3])
 {
 	switch (t) {
 	case gdcm::VR::OB_OW:
-		set_vr(vr, "OW");
+		dicom_vr_set(vr, "OW");
 		return;
 	case gdcm::VR::US_SS:
 	case gdcm::VR::US_SS_OW:
 	case gdcm::VR::US_OW:
-		set_vr(vr, "US");
+		dicom_vr_set(vr, "US");
 		return;
 	case gdcm::VR::INVALID:
 	case gdcm::VR::VL16:
@@ -125,16 +88,16 @@ void gdcm_vr_str(gdcm::VR::VRType t, char vr[3])
 	case gdcm::VR::VRASCII:
 	case gdcm::VR::VRBINARY:
 	case gdcm::VR::VR_END:
-		set_vr(vr, "UN");
+		dicom_vr_set(vr, "UN");
 		return;
 	default:
 		break;
 	}
 	const char *s = gdcm::VR::GetVRString(t);
-	if (s && strlen(s) == 2 && vr_valid(s))
-		set_vr(vr, s);
+	if (s && strlen(s) == 2 && dicom_vr_valid(s))
+		dicom_vr_set(vr, s);
 	else
-		set_vr(vr, "UN");
+		dicom_vr_set(vr, "UN");
 }
 
 /* Dictionary VR; never calls into GDCM's asserting Dicts::GetDictEntry()
@@ -145,12 +108,12 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 	const gdcm::Dicts &dicts = gdcm::Global::GetInstance().GetDicts();
 
 	if (e == 0) {
-		set_vr(vr, "UL");	/* group length */
+		dicom_vr_set(vr, "UL");	/* group length */
 		return;
 	}
 	if (g == 0xfffe || g == 0xffff || g == 1 || g == 3 || g == 5 ||
 	    g == 7) {
-		set_vr(vr, "UN");
+		dicom_vr_set(vr, "UN");
 		return;
 	}
 	if (!(g & 1)) {
@@ -159,7 +122,7 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 		return;
 	}
 	if (e >= 0x10 && e <= 0xff) {
-		set_vr(vr, "LO");	/* private creator */
+		dicom_vr_set(vr, "LO");	/* private creator */
 		return;
 	}
 	if (e >= 0x1000 && creator && *creator) {
@@ -171,7 +134,7 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 			return;
 		}
 	}
-	set_vr(vr, "UN");
+	dicom_vr_set(vr, "UN");
 }
 
 /* ---- source buffer --------------------------------------------------- */
@@ -322,11 +285,6 @@ uint32_t get32(const uint8_t *p, bool be)
 
 /* ---- dataset parser -------------------------------------------------- */
 
-struct enc {
-	bool explicit_vr;
-	bool be;
-};
-
 struct hdr {
 	uint32_t tag;
 	char vr[3];	/* "" for items and delimiters */
@@ -378,14 +336,14 @@ void distrust_vr(const dcm_ds *ds, hdr *h)
 	char dvr[3];
 
 	if ((DCM_GROUP(h->tag) & 1) || DCM_ELEM(h->tag) == 0 ||
-	    vr_is(h->vr, "UN") || vr_in(VR_SENSITIVE, h->vr))
+	    dicom_vr_is(h->vr, "UN") || dicom_vr_in(VR_SENSITIVE, h->vr))
 		return;
 	ds_dict_vr(ds, h->tag, dvr);
-	if (vr_in(VR_SENSITIVE, dvr))
-		set_vr(h->vr, dvr);
+	if (dicom_vr_in(VR_SENSITIVE, dvr))
+		dicom_vr_set(h->vr, dvr);
 }
 
-int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
+int read_hdr(parser *P, dicom_enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 {
 	const uint8_t *p;
 	int err;
@@ -410,17 +368,17 @@ int read_hdr(parser *P, enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 	h->vr[0] = (char)p[4];
 	h->vr[1] = (char)p[5];
 	h->vr[2] = 0;
-	if (!vr_valid(h->vr)) {
+	if (!dicom_vr_valid(h->vr)) {
 		/* a VR code that does not exist ("  " from some GE CTs):
 		 * dcmtk and GDCM read a 16-bit length; we take the VR the
 		 * dictionary gives, when it has a 16-bit length too */
 		ds_dict_vr(ds, h->tag, h->vr);
-		if (vr_is_32(h->vr))
-			set_vr(h->vr, "UN");
+		if (dicom_vr_is_32(h->vr))
+			dicom_vr_set(h->vr, "UN");
 		h->len = get16(p + 6, en.be);
 		return 0;
 	}
-	if (!vr_is_32(h->vr)) {
+	if (!dicom_vr_is_32(h->vr)) {
 		h->len = get16(p + 6, en.be);
 		distrust_vr(ds, h);
 		return 0;
@@ -439,12 +397,12 @@ int count_one(parser *P)
 	return ++P->count > DCM_MAX_ELEMENTS ? -EBADMSG : 0;
 }
 
-int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
+int parse_ds(parser *P, dicom_enc en, uint64_t pos, uint64_t end, bool undef,
 	     unsigned depth, bool top, dcm_ds *ds, uint64_t *next);
 
 /* Walk encapsulated fragments starting at pos through the Sequence
  * Delimitation Item; *next is the first byte after it. */
-int walk_fragments(parser *P, enc en, uint64_t pos, uint64_t *next)
+int walk_fragments(parser *P, dicom_enc en, uint64_t pos, uint64_t *next)
 {
 	uint8_t h[8];
 	uint64_t n;
@@ -459,13 +417,13 @@ int walk_fragments(parser *P, enc en, uint64_t pos, uint64_t *next)
 		tag = DCM_TAG(get16(h, en.be), get16(h + 2, en.be));
 		len = get32(h + 4, en.be);
 		pos += 8;
-		if (tag == TAG_SEQ_DELIM) {
+		if (tag == DICOM_TAG_SEQ_DELIM) {
 			if (len)
 				return -EBADMSG;
 			*next = pos;
 			return 0;
 		}
-		if (tag != TAG_ITEM || len == UNDEF || len > P->b.size - pos)
+		if (tag != DICOM_TAG_ITEM || len == DICOM_UNDEF || len > P->b.size - pos)
 			return -EBADMSG;
 		pos += len;
 	}
@@ -510,10 +468,10 @@ int take_value(parser *P, dcm_elem *e, uint64_t pos, uint64_t len)
 }
 
 /* Items of a sequence whose value starts at pos. */
-int parse_seq(parser *P, enc en, uint64_t pos, uint32_t len, unsigned depth,
+int parse_seq(parser *P, dicom_enc en, uint64_t pos, uint32_t len, unsigned depth,
 	      dcm_elem *e, uint64_t *next)
 {
-	bool undef = len == UNDEF;
+	bool undef = len == DICOM_UNDEF;
 	uint64_t end = undef ? P->b.size : pos + len;
 	int err;
 
@@ -533,16 +491,16 @@ int parse_seq(parser *P, enc en, uint64_t pos, uint32_t len, unsigned depth,
 		if (err)
 			return err;
 		pos += 8;
-		if (h.tag == TAG_SEQ_DELIM && undef)
+		if (h.tag == DICOM_TAG_SEQ_DELIM && undef)
 			break;
-		if (h.tag != TAG_ITEM)
+		if (h.tag != DICOM_TAG_ITEM)
 			return -EBADMSG;
 		err = count_one(P);
 		if (!err)
 			err = dcm_seq_add_item(e, &item);
 		if (err)
 			return err == -ENOMEM ? err : -EBADMSG;
-		if (h.len == UNDEF) {
+		if (h.len == DICOM_UNDEF) {
 			err = parse_ds(P, en, pos, end, true, depth + 1, false,
 				       item, &pos);
 		} else {
@@ -562,31 +520,31 @@ int parse_seq(parser *P, enc en, uint64_t pos, uint32_t len, unsigned depth,
  * starts like an item: a private sequence, or one converted to UN by some
  * other tool (PS3.5 6.2.2: its content is implicit VR little endian).  We
  * read it as a sequence so that the rules see what is nested in it. */
-bool looks_like_seq(parser *P, enc en, uint64_t pos, uint32_t len)
+bool looks_like_seq(parser *P, dicom_enc en, uint64_t pos, uint32_t len)
 {
 	uint8_t h[4];
 
-	if (en.be || len < 8 || len == UNDEF)
+	if (en.be || len < 8 || len == DICOM_UNDEF)
 		return false;
 	if (peek(&P->b, pos, h, 4))
 		return false;
-	return DCM_TAG(get16(h, false), get16(h + 2, false)) == TAG_ITEM;
+	return DCM_TAG(get16(h, false), get16(h + 2, false)) == DICOM_TAG_ITEM;
 }
 
 /* Parse one element whose header is h at pos into e; *next after it. */
-int parse_elem(parser *P, enc en, uint64_t pos, const hdr &h, uint64_t end,
+int parse_elem(parser *P, dicom_enc en, uint64_t pos, const hdr &h, uint64_t end,
 	       unsigned depth, dcm_elem *e, uint64_t *next)
 {
 	uint64_t vpos = pos + h.hlen;
 	int err;
 
 	e->tag = h.tag;
-	set_vr(e->vr, h.vr);
-	if (vpos > end || (h.len != UNDEF && h.len > end - vpos))
+	dicom_vr_set(e->vr, h.vr);
+	if (vpos > end || (h.len != DICOM_UNDEF && h.len > end - vpos))
 		return -EBADMSG;
 
-	if (h.len == UNDEF && (vr_is(h.vr, "OB") || vr_is(h.vr, "OW") ||
-			       h.tag == TAG_PIXEL)) {
+	if (h.len == DICOM_UNDEF && (dicom_vr_is(h.vr, "OB") || dicom_vr_is(h.vr, "OW") ||
+			       h.tag == DICOM_TAG_PIXEL)) {
 		/* encapsulated, e.g. an icon's pixel data: kept raw, from the
 		 * first item through the sequence delimiter */
 		uint64_t after;
@@ -596,18 +554,18 @@ int parse_elem(parser *P, enc en, uint64_t pos, const hdr &h, uint64_t end,
 			return err;
 		if (after > end)
 			return -EBADMSG;
-		if (!vr_is(e->vr, "OB") && !vr_is(e->vr, "OW"))
-			set_vr(e->vr, "OB");
+		if (!dicom_vr_is(e->vr, "OB") && !dicom_vr_is(e->vr, "OW"))
+			dicom_vr_set(e->vr, "OB");
 		e->encapsulated = 1;
 		err = take_value(P, e, vpos, after - vpos);
 		*next = after;
 		return err;
 	}
-	if (vr_is(h.vr, "SQ") || h.len == UNDEF) {
-		enc inner = en;
+	if (dicom_vr_is(h.vr, "SQ") || h.len == DICOM_UNDEF) {
+		dicom_enc inner = en;
 
-		if (h.len == UNDEF && en.explicit_vr && !vr_is(h.vr, "SQ")) {
-			if (!vr_is(h.vr, "UN"))
+		if (h.len == DICOM_UNDEF && en.explicit_vr && !dicom_vr_is(h.vr, "SQ")) {
+			if (!dicom_vr_is(h.vr, "UN"))
 				return -EBADMSG;
 			/* CP-246: UN of undefined length is implicit VR LE;
 			 * in a big-endian file we could not write it back */
@@ -615,14 +573,14 @@ int parse_elem(parser *P, enc en, uint64_t pos, const hdr &h, uint64_t end,
 				return -EBADMSG;
 			inner.explicit_vr = false;
 		}
-		set_vr(e->vr, "SQ");
+		dicom_vr_set(e->vr, "SQ");
 		return parse_seq(P, inner, vpos, h.len, depth, e, next);
 	}
-	if (vr_is(h.vr, "UN") && looks_like_seq(P, en, vpos, h.len)) {
+	if (dicom_vr_is(h.vr, "UN") && looks_like_seq(P, en, vpos, h.len)) {
 		uint64_t saved = P->count, after = 0;
-		enc inner = {false, false};
+		dicom_enc inner = {false, false};
 
-		set_vr(e->vr, "SQ");
+		dicom_vr_set(e->vr, "SQ");
 		err = parse_seq(P, inner, vpos, h.len, depth, e, &after);
 		if (!err && after == vpos + h.len) {
 			*next = after;
@@ -632,7 +590,7 @@ int parse_elem(parser *P, enc en, uint64_t pos, const hdr &h, uint64_t end,
 			return err;
 		dcm_elem_clear(e);	/* not a sequence after all */
 		e->tag = h.tag;
-		set_vr(e->vr, "UN");
+		dicom_vr_set(e->vr, "UN");
 		P->count = saved;
 	}
 	*next = vpos + h.len;
@@ -663,7 +621,7 @@ bool zero_tail(parser *P, uint64_t pos, uint64_t end)
  * Item Delimitation Item (nested) or to end (top level).  At top level,
  * stops at Pixel Data and records it in P.
  */
-int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
+int parse_ds(parser *P, dicom_enc en, uint64_t pos, uint64_t end, bool undef,
 	     unsigned depth, bool top, dcm_ds *ds, uint64_t *next)
 {
 	int err;
@@ -685,7 +643,7 @@ int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
 		}
 		if (err)
 			return err;
-		if (h.tag == TAG_ITEM_DELIM) {
+		if (h.tag == DICOM_TAG_ITEM_DELIM) {
 			pos += 8;
 			if (undef && !top)
 				break;
@@ -695,10 +653,10 @@ int parse_ds(parser *P, enc en, uint64_t pos, uint64_t end, bool undef,
 			return -EBADMSG;
 		/* top level: stop at Pixel Data, or at the trailers that can
 		 * only follow it (signatures, padding) when there is none */
-		if (top && (h.tag == TAG_PIXEL ||
+		if (top && (h.tag == DICOM_TAG_PIXEL ||
 			    h.tag == DCM_TAG(0xfffa, 0xfffa) ||
 			    h.tag == DCM_TAG(0xfffc, 0xfffc))) {
-			if (h.tag == TAG_PIXEL) {
+			if (h.tag == DICOM_TAG_PIXEL) {
 				P->pixel = true;
 				P->pixel_hdr = h;
 			}
@@ -756,7 +714,7 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 
 	for (;;) {
 		const uint8_t *p;
-		enc en = {true, false};
+		dicom_enc en = {true, false};
 		hdr h;
 
 		if (pos + 8 > P->b.size)
@@ -769,12 +727,12 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 		{
 			char v[3] = {(char)p[4], (char)p[5], 0};
 
-			en.explicit_vr = vr_valid(v);
+			en.explicit_vr = dicom_vr_valid(v);
 		}
 		err = read_hdr(P, en, pos, NULL, &h);
 		if (err)
 			return err;
-		if (h.len == UNDEF || h.len > (1u << 20) ||
+		if (h.len == DICOM_UNDEF || h.len > (1u << 20) ||
 		    h.len > P->b.size - pos - h.hlen)
 			return -EBADMSG;
 		err = buf_at(&P->b, pos + h.hlen, pos + h.hlen + h.len, &p);
@@ -794,7 +752,7 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 
 /* Guess the encoding of a dataset without (usable) meta, as GDCM does:
  * byte order from the first group number, explicit if a VR follows. */
-int guess_ts(parser *P, uint64_t pos, enc *en, char *ts)
+int guess_ts(parser *P, uint64_t pos, dicom_enc *en, char *ts)
 {
 	uint8_t h[8];
 	uint16_t gle, gbe;
@@ -810,7 +768,7 @@ int guess_ts(parser *P, uint64_t pos, enc *en, char *ts)
 	vr[1] = (char)h[5];
 	vr[2] = 0;
 	en->be = gbe < gle;
-	en->explicit_vr = vr_valid(vr);
+	en->explicit_vr = dicom_vr_valid(vr);
 	{
 		uint16_t g = en->be ? gbe : gle;
 
@@ -825,52 +783,13 @@ int guess_ts(parser *P, uint64_t pos, enc *en, char *ts)
 	return 0;
 }
 
-bool uid_ok(const char *u)
-{
-	size_t n = strlen(u);
-
-	if (!n || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((u[i] >= '0' && u[i] <= '9') || u[i] == '.'))
-			return false;
-	return true;
-}
-
-int ts_encoding(const char *ts, enc *en, bool *deflated)
-{
-	if (!uid_ok(ts))
-		return -EBADMSG;
-	*deflated = false;
-	en->be = false;
-	en->explicit_vr = true;
-	if (!strcmp(ts, DICOM_TS_IMPLICIT_LE)) {
-		en->explicit_vr = false;
-		return 0;
-	}
-	if (!strcmp(ts, DICOM_TS_EXPLICIT_BE)) {
-		en->be = true;
-		return 0;
-	}
-	if (!strcmp(ts, DICOM_TS_DEFLATED_LE)) {
-		*deflated = true;
-		return 0;
-	}
-	/* every other standard transfer syntax (the compressed ones) is
-	 * explicit VR little endian; private ones we do not trust */
-	if (!strncmp(ts, "1.2.840.10008.1.2.", 18) &&
-	    strcmp(ts, "1.2.840.10008.1.2.4.95") /* JPIP deflate */)
-		return 0;
-	return -EBADMSG;
-}
-
 int parse_impl(const dicom_source *src, dicom_parsed *out)
 {
 	parser P;
 	uint64_t pos = 0, next = 0;
 	char ts[65] = "", sop[65] = "";
 	bool deflated = false;
-	enc en = {true, false};
+	dicom_enc en = {true, false};
 	inflate_cursor *z = NULL;
 	dicom_source zsrc;
 	int err;
@@ -909,7 +828,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 		goto out;
 	}
 	if (ts[0]) {
-		err = ts_encoding(ts, &en, &deflated);
+		err = dicom_ts_encoding(ts, &en, &deflated);
 		if (err)
 			goto out;
 	} else {
@@ -953,7 +872,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 		vr[0] = (char)h[4];
 		vr[1] = (char)h[5];
 		vr[2] = 0;
-		if (!vr_valid(vr)) {
+		if (!dicom_vr_valid(vr)) {
 			err = -EBADMSG;
 			goto out;
 		}
@@ -963,7 +882,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 		goto out;
 
 	out->trailing_off = next;
-	if (P.pixel && out->ds.n && out->ds.el[out->ds.n - 1].tag > TAG_PIXEL) {
+	if (P.pixel && out->ds.n && out->ds.el[out->ds.n - 1].tag > DICOM_TAG_PIXEL) {
 		err = -EBADMSG;	/* elements out of order around Pixel Data */
 		goto out;
 	}
@@ -973,16 +892,16 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 
 		out->has_pixel = 1;
 		if (en.explicit_vr) {
-			if (!vr_is(h.vr, "OB") && !vr_is(h.vr, "OW")) {
+			if (!dicom_vr_is(h.vr, "OB") && !dicom_vr_is(h.vr, "OW")) {
 				err = -EBADMSG;
 				goto out;
 			}
-			set_vr(out->pixel_vr, h.vr);
+			dicom_vr_set(out->pixel_vr, h.vr);
 		} else {
-			set_vr(out->pixel_vr, h.len == UNDEF ? "OB" : "OW");
+			dicom_vr_set(out->pixel_vr, h.len == DICOM_UNDEF ? "OB" : "OW");
 		}
 		out->pixel_off = voff;
-		if (h.len == UNDEF) {
+		if (h.len == DICOM_UNDEF) {
 			uint64_t after;
 
 			out->pixel_encapsulated = 1;
@@ -1060,7 +979,7 @@ void put_tag(out_buf *o, uint32_t tag, bool be)
 }
 
 /* Element header: tag, VR and length in the encoding of en. */
-int put_hdr(out_buf *o, enc en, uint32_t tag, const char *vr, uint32_t len)
+int put_hdr(out_buf *o, dicom_enc en, uint32_t tag, const char *vr, uint32_t len)
 {
 	put_tag(o, tag, en.be);
 	if (!en.explicit_vr) {
@@ -1068,7 +987,7 @@ int put_hdr(out_buf *o, enc en, uint32_t tag, const char *vr, uint32_t len)
 		return 0;
 	}
 	put(o, vr, 2);
-	if (vr_is_32(vr)) {
+	if (dicom_vr_is_32(vr)) {
 		put16(o, 0, en.be);
 		put32(o, len, en.be);
 		return 0;
@@ -1079,7 +998,7 @@ int put_hdr(out_buf *o, enc en, uint32_t tag, const char *vr, uint32_t len)
 	return 0;
 }
 
-int put_ds(out_buf *o, enc en, const dcm_ds *ds, unsigned depth, bool top,
+int put_ds(out_buf *o, dicom_enc en, const dcm_ds *ds, unsigned depth, bool top,
 	   bool has_pixel)
 {
 	int err;
@@ -1090,34 +1009,34 @@ int put_ds(out_buf *o, enc en, const dcm_ds *ds, unsigned depth, bool top,
 		const dcm_elem *e = &ds->el[i];
 		uint16_t g = DCM_GROUP(e->tag);
 
-		if (!vr_valid(e->vr) || g == 0xfffe || g == 2 ||
-		    (top && has_pixel && e->tag >= TAG_PIXEL))
+		if (!dicom_vr_valid(e->vr) || g == 0xfffe || g == 2 ||
+		    (top && has_pixel && e->tag >= DICOM_TAG_PIXEL))
 			return -EINVAL;
 		if (DCM_ELEM(e->tag) == 0)
 			continue;	/* group lengths would be stale */
-		if (vr_is(e->vr, "SQ") && !e->val) {
+		if (dicom_vr_is(e->vr, "SQ") && !e->val) {
 			/* undefined lengths everywhere: always valid */
-			err = put_hdr(o, en, e->tag, "SQ", UNDEF);
+			err = put_hdr(o, en, e->tag, "SQ", DICOM_UNDEF);
 			if (err)
 				return err;
 			for (uint32_t j = 0; j < e->nitems; j++) {
-				put_tag(o, TAG_ITEM, en.be);
-				put32(o, UNDEF, en.be);
+				put_tag(o, DICOM_TAG_ITEM, en.be);
+				put32(o, DICOM_UNDEF, en.be);
 				err = put_ds(o, en, &e->items[j], depth + 1,
 					     false, false);
 				if (err)
 					return err;
-				put_tag(o, TAG_ITEM_DELIM, en.be);
+				put_tag(o, DICOM_TAG_ITEM_DELIM, en.be);
 				put32(o, 0, en.be);
 			}
-			put_tag(o, TAG_SEQ_DELIM, en.be);
+			put_tag(o, DICOM_TAG_SEQ_DELIM, en.be);
 			put32(o, 0, en.be);
 			continue;
 		}
-		if (e->len == UNDEF || (e->len && !e->val))
+		if (e->len == DICOM_UNDEF || (e->len && !e->val))
 			return -EINVAL;
 		err = put_hdr(o, en, e->tag, e->vr,
-			      e->encapsulated ? UNDEF : e->len);
+			      e->encapsulated ? DICOM_UNDEF : e->len);
 		if (err)
 			return err;
 		put(o, e->val, e->len);
@@ -1149,7 +1068,7 @@ const size_t NO_PAD = (size_t)-1;
 
 int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
 	      const char *sop_class, const char *sop_inst, const char *ts,
-	      enc en, size_t pad)
+	      dicom_enc en, size_t pad)
 {
 	static const uint8_t zeros[128] = {0};
 	static const uint8_t version[2] = {0, 1};
@@ -1204,14 +1123,14 @@ int write_all(out_buf *o, const dcm_ds *ds, const dicom_parsed *p,
 		uint32_t len;
 
 		if (p->pixel_encapsulated)
-			len = UNDEF;
-		else if (p->pixel_len >= UNDEF)
+			len = DICOM_UNDEF;
+		else if (p->pixel_len >= DICOM_UNDEF)
 			return -EINVAL;
 		else
 			len = (uint32_t)p->pixel_len;
-		if (!vr_is(p->pixel_vr, "OB") && !vr_is(p->pixel_vr, "OW"))
+		if (!dicom_vr_is(p->pixel_vr, "OB") && !dicom_vr_is(p->pixel_vr, "OW"))
 			return -EINVAL;
-		put_tag(o, TAG_PIXEL, en.be);
+		put_tag(o, DICOM_TAG_PIXEL, en.be);
 		if (en.explicit_vr) {
 			put(o, p->pixel_vr, 2);
 			put16(o, 0, en.be);
@@ -1282,15 +1201,15 @@ extern "C" int dicom_write_header(const struct dcm_ds *ds,
 	try {
 		const char *ts = dicom_output_ts(p);
 		out_buf o = {NULL, 0};
-		enc en;
+		dicom_enc en;
 		bool deflated;
 		int err;
 
 		if (!sop_class_uid || !sop_instance_uid ||
-		    !uid_ok(sop_class_uid) || !uid_ok(sop_instance_uid) ||
-		    !uid_ok(ts))
+		    !dicom_uid_ok(sop_class_uid) || !dicom_uid_ok(sop_instance_uid) ||
+		    !dicom_uid_ok(ts))
 			return -EINVAL;
-		err = ts_encoding(ts, &en, &deflated);
+		err = dicom_ts_encoding(ts, &en, &deflated);
 		if (err || deflated)
 			return -EINVAL;
 		/* first pass counts, second writes: one exact allocation */
@@ -1346,7 +1265,7 @@ extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 	try {
 		dict_vr(tag, creator, vr);
 	} catch (...) {
-		set_vr(vr, "UN");
+		dicom_vr_set(vr, "UN");
 	}
 }
 
