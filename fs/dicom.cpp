@@ -54,7 +54,6 @@ namespace {
 
 const uint64_t HEADER_LIMIT = 4ull * DCM_MAX_VALUE;
 const uint64_t MAX_FRAGMENTS = 10000000;
-const size_t FIRST_READ = 64 * 1024;
 const size_t PARSE_RING = 256 * 1024;	/* inflated bytes a parse keeps */
 /* Dataset values are counted against the budget in steps this big. */
 const uint64_t VALUE_STEP = 1 << 20;
@@ -137,139 +136,6 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 	dicom_vr_set(vr, "UN");
 }
 
-/* ---- source buffer --------------------------------------------------- */
-
-/*
- * A window on the source (or the inflated dataset): the bytes the parser is
- * at, loaded on demand.  It moves forward with the parser and keeps nothing
- * behind it: a header is copied into the dataset's values as it is parsed,
- * and holding it a second time here would double the memory of a big one
- * (bytes needed again, rarely, are read again).  Values too big for the
- * window are read straight into their own memory.  Holds PHI: wiped.  Its
- * bytes are counted against the budget while it holds them.
- */
-struct buf {
-	const dicom_source *src;
-	uint8_t *mem;
-	size_t cap;		/* allocated */
-	uint64_t base;		/* source offset of mem[0] */
-	size_t len;		/* bytes loaded from base */
-	uint64_t size;		/* bytes that exist */
-	uint64_t limit;		/* bytes we agree to parse (header limit) */
-	budget *bud;		/* NULL: nothing counted */
-	budget_hold **hold;	/* the parse's holder */
-};
-
-void buf_release(buf *b)
-{
-	wipe_free(b->mem, b->cap);
-	budget_give(*b->hold, b->cap);
-	b->mem = NULL;
-	b->cap = 0;
-	b->base = 0;
-	b->len = 0;
-}
-
-int read_full(const dicom_source *src, uint8_t *dst, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t r = src->pread(src->ctx, dst, n, off);
-
-		if (r < 0)
-			return r == -ENOMEM ? -ENOMEM : -EIO;
-		if (r == 0 || (size_t)r > n)
-			return -EBADMSG;	/* shorter than it said */
-		dst += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-/* Whether the parser may use the bytes up to end: they exist and are
- * within the header limit. */
-int buf_check(const buf *b, uint64_t end)
-{
-	return end > b->size || end > b->limit ? -EBADMSG : 0;
-}
-
-bool buf_has(const buf *b, uint64_t pos, uint64_t end)
-{
-	return pos >= b->base && end <= b->base + b->len;
-}
-
-/* Make [pos, end) available in the window; *p points at pos. */
-int buf_at(buf *b, uint64_t pos, uint64_t end, const uint8_t **p)
-{
-	uint64_t want, keep = 0;
-	int err;
-
-	if (end < pos)
-		return -EBADMSG;
-	err = buf_check(b, end);
-	if (err)
-		return err;
-	if (!buf_has(b, pos, end)) {
-		want = end - pos;
-		if (want < FIRST_READ)
-			want = b->len ? 4 * FIRST_READ : FIRST_READ;
-		if (want > b->size - pos)
-			want = b->size - pos;
-		if (want > b->limit - pos)
-			want = b->limit - pos;
-		if (want < end - pos)
-			want = end - pos;
-		if (pos >= b->base && pos < b->base + b->len)
-			keep = b->base + b->len - pos;	/* already here */
-		if (want > b->cap) {
-			uint8_t *m;
-
-			/* old and new copy both exist for a moment */
-			err = budget_take(b->bud, b->hold, want);
-			if (err)
-				return err;
-			m = (uint8_t *)malloc((size_t)want);
-			if (!m) {
-				budget_give(*b->hold, want);
-				return -ENOMEM;
-			}
-			if (keep)
-				memcpy(m, b->mem + (pos - b->base),
-				       (size_t)keep);
-			/* not realloc: the old copy must be wiped */
-			wipe_free(b->mem, b->cap);
-			budget_give(*b->hold, b->cap);
-			b->mem = m;
-			b->cap = (size_t)want;
-		} else if (keep) {
-			memmove(b->mem, b->mem + (pos - b->base),
-				(size_t)keep);
-		}
-		b->base = pos;
-		b->len = (size_t)keep;
-		err = read_full(b->src, b->mem + keep, (size_t)(want - keep),
-				pos + keep);
-		if (err)
-			return err;
-		b->len = (size_t)want;
-	}
-	*p = b->mem + (pos - b->base);
-	return 0;
-}
-
-/* n bytes at off, from the window when loaded, else straight from the
- * source (fragment headers inside pixel data must not move it). */
-int peek(buf *b, uint64_t off, void *dst, size_t n)
-{
-	if (off > b->size || n > b->size - off)
-		return -EBADMSG;
-	if (buf_has(b, off, off + n)) {
-		memcpy(dst, b->mem + (off - b->base), n);
-		return 0;
-	}
-	return read_full(b->src, (uint8_t *)dst, n, off);
-}
-
 uint16_t get16(const uint8_t *p, bool be)
 {
 	return be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
@@ -293,7 +159,7 @@ struct hdr {
 };
 
 struct parser {
-	buf b;
+	dicom_buf b;
 	uint64_t count;	/* elements + items so far */
 	uint64_t values;	/* value bytes copied into the dataset */
 	uint64_t values_counted;	/* of which counted against the budget */
@@ -350,7 +216,7 @@ int read_hdr(parser *P, dicom_enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 
 	if (pos > UINT64_MAX - 12)
 		return -EBADMSG;
-	err = buf_at(&P->b, pos, pos + 8, &p);
+	err = dicom_buf_at(&P->b, pos, pos + 8, &p);
 	if (err)
 		return err;
 	h->tag = DCM_TAG(get16(p, en.be), get16(p + 2, en.be));
@@ -383,7 +249,7 @@ int read_hdr(parser *P, dicom_enc en, uint64_t pos, const dcm_ds *ds, hdr *h)
 		distrust_vr(ds, h);
 		return 0;
 	}
-	err = buf_at(&P->b, pos, pos + 12, &p);
+	err = dicom_buf_at(&P->b, pos, pos + 12, &p);
 	if (err)
 		return err;
 	h->len = get32(p + 8, en.be);
@@ -411,7 +277,7 @@ int walk_fragments(parser *P, dicom_enc en, uint64_t pos, uint64_t *next)
 	for (n = 0; n < MAX_FRAGMENTS; n++) {
 		uint32_t tag, len;
 
-		err = peek(&P->b, pos, h, 8);
+		err = dicom_buf_peek(&P->b, pos, h, 8);
 		if (err)
 			return err;
 		tag = DCM_TAG(get16(h, en.be), get16(h + 2, en.be));
@@ -438,7 +304,7 @@ int take_value(parser *P, dcm_elem *e, uint64_t pos, uint64_t len)
 
 	if (len > DCM_MAX_VALUE)
 		return -EBADMSG;
-	err = buf_check(&P->b, pos + len);
+	err = dicom_buf_check(&P->b, pos + len);
 	if (err)
 		return err;
 	e->len = (uint32_t)len;
@@ -458,9 +324,9 @@ int take_value(parser *P, dcm_elem *e, uint64_t pos, uint64_t len)
 	e->val = (uint8_t *)malloc((size_t)len);
 	if (!e->val)
 		return -ENOMEM;
-	if (len >= FIRST_READ && !buf_has(&P->b, pos, pos + len))
-		return read_full(P->b.src, e->val, (size_t)len, pos);
-	err = buf_at(&P->b, pos, pos + len, &p);
+	if (len >= DICOM_FIRST_READ && !dicom_buf_has(&P->b, pos, pos + len))
+		return dicom_buf_read_direct(&P->b, e->val, (size_t)len, pos);
+	err = dicom_buf_at(&P->b, pos, pos + len, &p);
 	if (err)
 		return err;
 	memcpy(e->val, p, (size_t)len);
@@ -526,7 +392,7 @@ bool looks_like_seq(parser *P, dicom_enc en, uint64_t pos, uint32_t len)
 
 	if (en.be || len < 8 || len == DICOM_UNDEF)
 		return false;
-	if (peek(&P->b, pos, h, 4))
+	if (dicom_buf_peek(&P->b, pos, h, 4))
 		return false;
 	return DCM_TAG(get16(h, false), get16(h + 2, false)) == DICOM_TAG_ITEM;
 }
@@ -606,7 +472,7 @@ bool zero_tail(parser *P, uint64_t pos, uint64_t end)
 	while (pos < end) {
 		size_t n = end - pos < sizeof(tmp) ? (size_t)(end - pos)
 						   : sizeof(tmp);
-		if (peek(&P->b, pos, tmp, n))
+		if (dicom_buf_peek(&P->b, pos, tmp, n))
 			return false;
 		for (size_t i = 0; i < n; i++)
 			if (tmp[i])
@@ -719,7 +585,7 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 
 		if (pos + 8 > P->b.size)
 			break;
-		err = buf_at(&P->b, pos, pos + 8, &p);
+		err = dicom_buf_at(&P->b, pos, pos + 8, &p);
 		if (err)
 			return err;
 		if (get16(p, false) != 2)
@@ -735,7 +601,7 @@ int parse_meta(parser *P, uint64_t pos, char *ts, char *sop, uint64_t *next)
 		if (h.len == DICOM_UNDEF || h.len > (1u << 20) ||
 		    h.len > P->b.size - pos - h.hlen)
 			return -EBADMSG;
-		err = buf_at(&P->b, pos + h.hlen, pos + h.hlen + h.len, &p);
+		err = dicom_buf_at(&P->b, pos + h.hlen, pos + h.hlen + h.len, &p);
 		if (err)
 			return err;
 		if (h.tag == DCM_TAG(2, 0x10) || h.tag == DCM_TAG(2, 2)) {
@@ -759,7 +625,7 @@ int guess_ts(parser *P, uint64_t pos, dicom_enc *en, char *ts)
 	char vr[3];
 	int err;
 
-	err = peek(&P->b, pos, h, 8);
+	err = dicom_buf_peek(&P->b, pos, h, 8);
 	if (err)
 		return err;
 	gle = get16(h, false);
@@ -804,7 +670,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 	if (src->size >= 132) {
 		uint8_t magic[4];
 
-		err = peek(&P.b, 128, magic, 4);
+		err = dicom_buf_peek(&P.b, 128, magic, 4);
 		if (err)
 			goto out;
 		if (!memcmp(magic, "DICM", 4)) {
@@ -852,7 +718,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 				   &size, &z);
 		if (err)
 			goto out;
-		buf_release(&P.b);
+		dicom_buf_release(&P.b);
 		zsrc.ctx = z;
 		zsrc.pread = inflate_pread;
 		zsrc.size = size;
@@ -866,7 +732,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 		uint8_t h[6];
 		char vr[3];
 
-		err = peek(&P.b, pos, h, 6);
+		err = dicom_buf_peek(&P.b, pos, h, 6);
 		if (err)
 			goto out;
 		vr[0] = (char)h[4];
@@ -928,7 +794,7 @@ int parse_impl(const dicom_source *src, dicom_parsed *out)
 	out->big_endian = en.be;
 	out->deflated = deflated;
 out:
-	buf_release(&P.b);	/* the values' share stays with out->hold */
+	dicom_buf_release(&P.b);	/* the values' share stays with out->hold */
 	inflate_cursor_free(z);
 	return err;
 }
