@@ -7,6 +7,11 @@
  *                  dataset
  *   dicom_buf.c    the parser's window on the source: bounded, budgeted,
  *                  wiped
+ *   dicom_ds.c     the bounded parser's dataset level: element headers,
+ *                  values, sequences, fragments
+ *   dicom_parse.c  its file level: preamble and meta, the transfer syntax,
+ *                  a deflated dataset, where the pixel data lies;
+ *                  dicom_parse(), dicom_parsed_free()
  *   dicom.cpp      the only C++: what needs GDCM (its dictionaries, the
  *                  well-known UIDs, IOD names, its version, dicom_init())
  *
@@ -78,6 +83,14 @@ bool dicom_uid_ok(const char *u);
 int dicom_ts_encoding(const char *ts, struct dicom_enc *en, bool *deflated);
 
 /*
+ * The dictionary VR of tag as the parser needs it (dicom.cpp): like
+ * dicom_dict_vr() (include/dicom.h), but when GDCM throws, the error the
+ * parse must end with instead of "UN": -ENOMEM (std::bad_alloc) or
+ * -EBADMSG (anything else).  Returns 0 with vr set, or that error.
+ */
+int dicom_dict_vr_get(uint32_t tag, const char *creator, char vr[3]);
+
+/*
  * A window on the source (or the inflated dataset): the bytes the parser is
  * at, loaded on demand.  It moves forward with the parser and keeps nothing
  * behind it: a header is copied into the dataset's values as it is parsed,
@@ -130,6 +143,75 @@ int dicom_buf_peek(struct dicom_buf *b, uint64_t off, void *dst, size_t n);
 /* Exactly n bytes at off of the source into dst, bypassing the window. */
 int dicom_buf_read_direct(const struct dicom_buf *b, void *dst, size_t n,
 			  uint64_t off);
+
+/* 16 and 32-bit integers of the file, in its byte order. */
+static inline uint16_t dicom_get16(const uint8_t *p, bool be)
+{
+	return be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+}
+
+static inline uint32_t dicom_get32(const uint8_t *p, bool be)
+{
+	return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			    (uint32_t)p[2] << 8 | p[3]
+		  : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+			    (uint32_t)p[1] << 8 | p[0];
+}
+
+/* An element header as read. */
+struct dicom_hdr {
+	uint32_t tag;
+	char vr[3];	/* "" for items and delimiters */
+	uint32_t len;
+	uint32_t hlen;	/* 8 or 12 */
+};
+
+/* One parse: its window, its counts against the limits (dcm.h), what it
+ * found.  Zeroed, then the window filled (struct dicom_buf). */
+struct dicom_parser {
+	struct dicom_buf b;
+	uint64_t count;	/* elements + items so far */
+	uint64_t values;	/* value bytes copied into the dataset */
+	uint64_t values_counted;	/* of which counted against the
+					 * budget */
+	/* A dictionary lookup failed (GDCM threw): the error ends the parse,
+	 * also where another -EBADMSG would be tolerated (a zero tail, a UN
+	 * value that is not a sequence after all). */
+	int fatal;
+	/* top-level Pixel Data, when found */
+	bool pixel;
+	struct dicom_hdr pixel_hdr;
+};
+
+/*
+ * The header of the element (or item, or delimiter) at pos, in encoding
+ * en; the VR of an implicit-VR element from the dictionary, with the
+ * private creators of ds (NULL: none).  A public attribute whose VR in the
+ * file contradicts a sensitive VR in the dictionary is given the
+ * dictionary's.  Returns 0, -EBADMSG, -EIO or -ENOMEM.
+ */
+int dicom_ds_read_hdr(struct dicom_parser *P, struct dicom_enc en,
+		      uint64_t pos, const struct dcm_ds *ds,
+		      struct dicom_hdr *h);
+
+/* Walk encapsulated fragments starting at pos through the Sequence
+ * Delimitation Item; *next is the first byte after it.  The window does
+ * not move.  Returns 0, -EBADMSG, -EIO or -ENOMEM. */
+int dicom_ds_walk_fragments(struct dicom_parser *P, struct dicom_enc en,
+			    uint64_t pos, uint64_t *next);
+
+/*
+ * Elements of one dataset from pos into ds (at nesting depth): up to end
+ * when !undef, else through an Item Delimitation Item (nested) or to end
+ * (top level).  At top level, stops at Pixel Data and records it in P
+ * (P->pixel, P->pixel_hdr), or at the trailers that can only follow it.
+ * *next is where it stopped.  Values are copied into ds (owned by it) and
+ * counted against the budget in P->b.  Returns 0, -EBADMSG, -EIO or
+ * -ENOMEM; ds then holds what was parsed so far.
+ */
+int dicom_ds_parse(struct dicom_parser *P, struct dicom_enc en, uint64_t pos,
+		   uint64_t end, bool undef, unsigned depth, bool top,
+		   struct dcm_ds *ds, uint64_t *next);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,8 @@
 
 #include "dicom.h"
 
-static const char VR_ALL[] = "AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+static const char VR_ALL[] = "AEASATCSDADSDTFDFLISLOLTOBODOFOLOVOW"
+			     "PNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
 static const char VR_32[] = "OBODOFOLOVOWSQSVUCUNURUTUV";
 
 bool dicom_vr_in(const char *list, const char *vr)
