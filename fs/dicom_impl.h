@@ -12,6 +12,8 @@
  *   dicom_parse.c  its file level: preamble and meta, the transfer syntax,
  *                  a deflated dataset, where the pixel data lies;
  *                  dicom_parse(), dicom_parsed_free()
+ *   dicom_write.c  the header writer: dicom_write_header(),
+ *                  dicom_output_ts()
  *   dicom.cpp      the only C++: what needs GDCM (its dictionaries, the
  *                  well-known UIDs, IOD names, its version, dicom_init())
  *
