@@ -18,7 +18,8 @@
  *                  well-known UIDs, IOD names, its version, dicom_init())
  *
  * Everything declared here is C, callable from dicom.cpp too; nothing here
- * throws, logs or keeps state.
+ * throws or logs, and there is no global state: a parse's state is its own
+ * struct dicom_parser.
  */
 #ifndef DEIDFS_DICOM_IMPL_H
 #define DEIDFS_DICOM_IMPL_H
