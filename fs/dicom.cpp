@@ -137,11 +137,8 @@ extern "C" int dicom_dict_vr_get(uint32_t tag, const char *creator,
 
 extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 {
-	try {
-		dict_vr(tag, creator, vr);
-	} catch (...) {
+	if (dicom_dict_vr_get(tag, creator, vr))
 		dicom_vr_set(vr, "UN");
-	}
 }
 
 /*
