@@ -42,8 +42,7 @@ $(BUILD)/iod_table.inc: scripts/gen_iod.py $(PART3_XML) | $(BUILD)
 $(BUILD)/iod.o: $(BUILD)/iod_table.inc
 $(BUILD)/iod.o: CPPFLAGS += -I$(BUILD)
 
-$(BUILD)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h fs/inflate.h \
-	fs/budget.h | $(BUILD)
+$(BUILD)/dicom.o: fs/dicom.cpp $(wildcard include/*.h fs/*.h) | $(BUILD)
 	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/libdeidfs.a: $(CORE_O)

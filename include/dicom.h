@@ -1,11 +1,19 @@
 /*
- * dicom.h - the DICOM bridge: the only C++ code of deidfs (fs/dicom.cpp),
- * over GDCM.  It reads a source header up to Pixel Data into a struct dcm_ds,
- * reports where the pixel data value lies in the source, and writes a new
- * header (preamble, file meta, dataset, Pixel Data element header).
+ * dicom.h - the DICOM bridge.  It reads a source header up to Pixel Data
+ * into a struct dcm_ds, reports where the pixel data value lies in the
+ * source, and writes a new header (preamble, file meta, dataset, Pixel Data
+ * element header).
  *
- * Every function catches every exception and keeps GDCM's diagnostics quiet.
- * Nothing here logs.  Malformed input is -EBADMSG, never a crash.
+ * Reading and writing are C of our own, and GDCM never sees a file's bytes:
+ * a bounded parser (fs/dicom_parse.c, which says why, fs/dicom_ds.c,
+ * fs/dicom_buf.c) and the writer (fs/dicom_write.c).  GDCM supplies the
+ * data dictionaries, the well-known UIDs and the IOD names through the
+ * project's one C++ file, fs/dicom.cpp, which the C code reaches only
+ * through C functions: those below, and dicom_dict_vr_get() for the parser
+ * (fs/dicom_impl.h, with what else the parts share).  Every function that
+ * calls into GDCM catches every exception, and dicom_init() keeps GDCM's
+ * diagnostics quiet.  Nothing here logs.  Malformed input is -EBADMSG,
+ * never a crash.
  */
 #ifndef DEIDFS_DICOM_H
 #define DEIDFS_DICOM_H

@@ -449,10 +449,10 @@ def test_mount_reads_everything_without_hang_or_leak(hostile, deidfs):
 
 # --------------------------------------------------------------- limits
 #
-# include/dcm.h and fs/dicom.cpp: sequence nesting DCM_MAX_DEPTH (16),
-# DCM_MAX_ELEMENTS (200000) elements and items per file, DCM_MAX_VALUE
-# (64 MiB) per header value, 4 * DCM_MAX_VALUE header bytes read; fs/view.c:
-# directories nested WALK_MAX_DEPTH (64) deep.
+# include/dcm.h, fs/dicom_ds.c and fs/dicom_parse.c: sequence nesting
+# DCM_MAX_DEPTH (16), DCM_MAX_ELEMENTS (200000) elements and items per file,
+# DCM_MAX_VALUE (64 MiB) per header value, 4 * DCM_MAX_VALUE header bytes
+# read; fs/view_index.c: directories nested WALK_MAX_DEPTH (64) deep.
 
 MAX_DEPTH = 16
 MAX_ELEMENTS = 200000

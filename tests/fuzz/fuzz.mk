@@ -34,8 +34,7 @@ $(FUZZ_DIR)/iod_table.inc: scripts/gen_iod.py $(PART3_XML) | $(FUZZ_DIR)
 $(FUZZ_DIR)/iod.o: $(FUZZ_DIR)/iod_table.inc
 $(FUZZ_DIR)/iod.o: CPPFLAGS += -I$(FUZZ_DIR)
 
-$(FUZZ_DIR)/dicom.o: fs/dicom.cpp include/dicom.h include/dcm.h fs/inflate.h \
-	fs/budget.h | $(FUZZ_DIR)
+$(FUZZ_DIR)/dicom.o: fs/dicom.cpp $(wildcard include/*.h fs/*.h) | $(FUZZ_DIR)
 	$(FUZZ_CXX) $(CPPFLAGS) -std=c++14 $(WARN) -pthread \
 		-isystem /usr/include/gdcm-3.0 $(FUZZ_FLAGS) -c -o $@ $<
 
