@@ -1,6 +1,6 @@
 /*
  * dicom.cpp - the only C++ of deidfs: the part of the DICOM bridge that
- * needs GDCM (include/dicom.h, fs/dicom_impl.h): the public and private
+ * needs GDCM (fs/dicom.h, fs/dicom_impl.h): the public and private
  * data dictionaries, the well-known UIDs, the IOD names, GDCM's version
  * and dicom_init().  GDCM is never given a file's bytes: the structure of
  * a file is walked by a bounded parser of our own, in C (fs/dicom_parse.c

@@ -1,6 +1,6 @@
 /*
  * dicom_impl.h - what the parts of the DICOM bridge share (internal; the
- * contract to the rest of deidfs is include/dicom.h).
+ * contract to the rest of deidfs is fs/dicom.h).
  *
  *   dicom_vr.c     VR codes and transfer syntaxes: which VRs exist, which
  *                  have 32-bit lengths, how a transfer syntax encodes a
@@ -87,7 +87,7 @@ int dicom_ts_encoding(const char *ts, struct dicom_enc *en, bool *deflated);
 
 /*
  * The dictionary VR of tag as the parser needs it (dicom.cpp): like
- * dicom_dict_vr() (include/dicom.h), but when GDCM throws, the error the
+ * dicom_dict_vr() (fs/dicom.h), but when GDCM throws, the error the
  * parse must end with instead of "UN": -ENOMEM (std::bad_alloc) or
  * -EBADMSG (anything else).  Returns 0 with vr set, or that error.
  */

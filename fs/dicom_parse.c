@@ -1,6 +1,6 @@
 /*
  * dicom_parse.c - the bounded parser of the DICOM bridge: dicom_parse()
- * (see include/dicom.h; the parts it shares with the writer and dicom.cpp
+ * (see fs/dicom.h; the parts it shares with the writer and dicom.cpp
  * in fs/dicom_impl.h).
  *
  * Why the byte-level parser is ours and not gdcm::Reader: Debian's GDCM

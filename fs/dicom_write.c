@@ -1,6 +1,6 @@
 /*
  * dicom_write.c - the header writer of the DICOM bridge:
- * dicom_write_header() and dicom_output_ts() (see include/dicom.h).
+ * dicom_write_header() and dicom_output_ts() (see fs/dicom.h).
  *
  * Every header is written twice with the same code: once counting, once
  * into one allocation of exactly the counted size, so the two can never
