@@ -4,7 +4,10 @@
  * cohort (view_cohort.c), names (view_naming.c), the texts, the tree
  * (view_tree.c).  The other modules are named in view_impl.h.
  */
-#include "view_impl.h"
+#include "view_cohort.h"
+#include "view_naming.h"
+#include "view_report.h"
+#include "view_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>

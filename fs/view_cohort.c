@@ -6,7 +6,7 @@
  * there is no CSV).  Linking is decided before quarantine: any indexed
  * study, published or quarantined, links its rows.
  */
-#include "view_impl.h"
+#include "view_cohort.h"
 
 #include <errno.h>
 #include <fcntl.h>

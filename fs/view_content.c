@@ -5,7 +5,7 @@
  * inflated pixel data of deflated sources, and the marks of written
  * copies.
  */
-#include "view_impl.h"
+#include "view_index.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,6 +10,10 @@
  *   view_tree.c     the tree: entries, nodes, inode table, lookups
  *   view_content.c  opening a file, its byte map, marks
  *   view_report.c   reasons.csv and the run report
+ *
+ * Each module's functions are declared in its own header (view_index.h,
+ * view_cohort.h, view_naming.h, view_tree.h, view_report.h); this one holds
+ * the types they share.
  */
 #ifndef DEIDFS_VIEW_IMPL_H
 #define DEIDFS_VIEW_IMPL_H
@@ -145,9 +149,6 @@ struct recs {
 	size_t n, cap;
 };
 
-/* Paths compared component-wise ('/' sorts before every other byte). */
-int view_pathcmp(const char *a, const char *b);
-
 /* Strings compared with NULL as "". */
 int view_scmp(const char *a, const char *b);
 
@@ -158,38 +159,6 @@ int view_open_regular(int root_fd, const char *rel, struct stat *st);
 /* Now, in whole seconds, as nanoseconds: every file system and rsync agree
  * on whole seconds. */
 int64_t view_now_ns(void);
-
-/* ------------------------------------------------------------- view_index */
-
-/* Take (and remove) the cached map of file id made from the version st;
- * NULL when there is none. */
-struct hc_entry *view_take_header(struct view_engine *e, int64_t id,
-				  const struct stat *st,
-				  struct hc_entry *out);
-
-/* ------------------------------------------------------------ view_naming */
-
-/* What names depend on besides the records. */
-struct view_naming {
-	const struct layout *layout;
-	const uint8_t *key;		/* KEYED_KEY_LEN: date shifts */
-	unsigned rules_options;		/* RULES_RTN_LONG_*_DATES */
-};
-
-/* Hierarchical order (qsort over struct rec): patient, study, series,
- * instance; ties by id. */
-int view_rec_cmp_hier(const void *pa, const void *pb);
-
-/*
- * Name the records idx[0..n) of rs (in hierarchical order) with the
- * layout, component by component, adding collision suffixes; sets each
- * record's path.  A patient's names depend only on her own records when
- * the layout's first component is the patient, so naming her records alone
- * gives the names she has in the whole view.  Returns 0, -ENOMEM, or a
- * layout error.
- */
-int view_names_assign(const struct view_naming *nm, struct rec *rs,
-		      size_t *idx, size_t n);
 
 /* ------------------------------------------------------------------ build */
 
@@ -242,25 +211,5 @@ struct build {
 	struct tents te;
 	struct view *v;
 };
-
-/* A registry row reported (arg: struct report_ctx): counted, and passed
- * on to the front end's callback. */
-void view_row_report(void *arg, uint64_t row, const char *reason);
-
-/* view_cohort.c: read the registry and link its rows to the records
- * (b->row_include), then decide each record's place (included,
- * quarantined) and count the cohort. */
-int view_cohort_read(struct build *b);
-int view_cohort_assign(struct build *b);
-
-/* view_tree.c: the tree's entries (files, texts, folders), its nodes and
- * inode numbers (persisting view paths), parents and children. */
-int view_tree_entries(struct build *b);
-int view_tree_nodes(struct build *b);
-int view_tree_link(struct build *b);
-void view_tents_free(struct tents *te);
-
-/* view_report.c: reasons.csv of the quarantined records. */
-int view_reasons_render(const struct recs *rs, char **out, size_t *len);
 
 #endif

@@ -5,7 +5,7 @@
  * removed files are pruned; the maps the refresh made are kept for the
  * export's opens (the header cache).
  */
-#include "view_impl.h"
+#include "view_index.h"
 
 #include <dirent.h>
 #include <errno.h>

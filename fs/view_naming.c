@@ -4,7 +4,7 @@
  * a study's series and a series' instances in hierarchical order; two
  * entities that render to one name get suffixes (_2, _3...) in that order.
  */
-#include "view_impl.h"
+#include "view_naming.h"
 #include "civil.h"
 
 #include <errno.h>

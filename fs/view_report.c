@@ -2,7 +2,8 @@
  * view_report.c - reasons.csv (the quarantine's listing, by name) and the
  * run report (JSON and text).  Numbers, view names and fixed reasons only.
  */
-#include "view_impl.h"
+#include "view_report.h"
+#include "view_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
  * version, texts from their generation), parents and children, folder
  * mtimes; and the lookups the front ends use.
  */
-#include "view_impl.h"
+#include "view_tree.h"
 
 #include <errno.h>
 #include <inttypes.h>

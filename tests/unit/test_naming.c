@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "view_impl.h"
+#include "view_naming.h"
 
 #define MAXREC 400
 

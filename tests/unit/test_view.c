@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "dicom.h"
-#include "view_impl.h"
+#include "view_cohort.h"
 
 static char tmp[64];
 

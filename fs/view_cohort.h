@@ -1,0 +1,19 @@
+/*
+ * view_cohort.h - registry rows linked to records (internal; see view_impl.h).
+ */
+#ifndef DEIDFS_VIEW_COHORT_H
+#define DEIDFS_VIEW_COHORT_H
+
+#include "view_impl.h"
+
+/* A registry row reported (arg: struct report_ctx): counted, and passed
+ * on to the front end's callback. */
+void view_row_report(void *arg, uint64_t row, const char *reason);
+
+/* view_cohort.c: read the registry and link its rows to the records
+ * (b->row_include), then decide each record's place (included,
+ * quarantined) and count the cohort. */
+int view_cohort_read(struct build *b);
+int view_cohort_assign(struct build *b);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * view_tree.h - the tree of a view (internal; see view_impl.h).
+ */
+#ifndef DEIDFS_VIEW_TREE_H
+#define DEIDFS_VIEW_TREE_H
+
+#include "view_impl.h"
+
+/* Paths compared component-wise ('/' sorts before every other byte). */
+int view_pathcmp(const char *a, const char *b);
+
+/* view_tree.c: the tree's entries (files, texts, folders), its nodes and
+ * inode numbers (persisting view paths), parents and children. */
+int view_tree_entries(struct build *b);
+int view_tree_nodes(struct build *b);
+int view_tree_link(struct build *b);
+void view_tents_free(struct tents *te);
+
+#endif
