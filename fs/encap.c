@@ -325,8 +325,16 @@ out:
 	free(start);
 	free(c.f);
 	free(c.p);
+	/* the window and the scratch held the source's comment and
+	 * application segments: wiped like any header bytes */
+	if (c.pbuf)
+		explicit_bzero(c.pbuf, c.pbuf_len);
 	free(c.pbuf);
+	if (c.scratch)
+		explicit_bzero(c.scratch, STRM_MAX_SEG);
 	free(c.scratch);
+	if (c.rd.buf)
+		explicit_bzero(c.rd.buf, STRM_RD_BUF);
 	free(c.rd.buf);
 	return err;
 }

@@ -380,6 +380,8 @@ static void *xworker(void *arg)
 				       p->nfiles);
 		pthread_mutex_unlock(&p->lock);
 	}
+	if (buf)	/* it held source and inflated pixel bytes */
+		explicit_bzero(buf, COPY_BUF);
 	free(buf);
 	return NULL;
 }

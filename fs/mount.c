@@ -155,7 +155,7 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 				 view_place_error(vs->inside, 1));
 			return ret;
 		}
-		if (ret == -EBUSY) {
+		if (view_db_error(ret)) {	/* busy, disk full */
 			snprintf(err, errsz, "--db: %s", view_db_error(ret));
 			return ret;
 		}
@@ -446,7 +446,7 @@ static int first_view(struct mount *m, const struct mount_opts *o,
 	ret = build(m->e, !o->no_refresh, &vs, o->progress, o->progress_arg,
 		    &m->cur, err, sizeof(err));
 	if (ret) {
-		log_error("%s", err);
+		log_error("%s", err[0] ? err : strerror(-ret));
 		/* the source holds the db or the mount point: a usage
 		 * error, as in main.c */
 		return ret == -ELOOP && vs.inside ? 2 : 1;

@@ -215,6 +215,10 @@ static void reply_pieces(fuse_req_t req, const struct mount_file *f,
 			got += span[i].len;
 		}
 	}
+	/* many reads (and inflating) since op_read's check: the source must
+	 * still be the version the map was made from */
+	if (!err && view_file_changed(vf))
+		err = EIO;
 	if (err)
 		fuse_reply_err(req, err);
 	else

@@ -17,7 +17,8 @@
 enum log_level {
 	LOG_LEVEL_ERROR = 0,	/* the run or the mount fails */
 	LOG_LEVEL_WARNING,	/* something was not done; the rest goes on */
-	LOG_LEVEL_INFO,		/* what happened (silenced by -q) */
+	LOG_LEVEL_INFO,		/* what happened (front ends leave reports out
+				 * under -q) */
 	LOG_LEVEL_DEBUG,
 };
 

@@ -29,7 +29,8 @@ struct buf {
 static void put(struct buf *b, const void *p, size_t n)
 {
 	assert_true(b->n + n <= sizeof(b->b));
-	memcpy(b->b + b->n, p, n);
+	if (n)	/* p may be NULL then */
+		memcpy(b->b + b->n, p, n);
 	b->n += n;
 }
 
@@ -64,7 +65,8 @@ static size_t jpeg(uint8_t *out, const void *extra, size_t nextra)
 	size_t n = sizeof(head);
 
 	memcpy(out, head, n);
-	memcpy(out + n, extra, nextra);
+	if (nextra)
+		memcpy(out + n, extra, nextra);
 	n += nextra;
 	out[n++] = 0xFF;
 	out[n++] = 0xD9;			/* EOI */
