@@ -7,6 +7,7 @@
  * view file (without), so the bytes served always come from this one path.
  */
 #include "analyze.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,14 +50,6 @@ static ssize_t fd_pread(void *ctx, void *buf, size_t n, uint64_t off)
 	return r < 0 ? -errno : r;
 }
 
-static void wipe_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
-
 void analysis_clear(struct analysis *an)
 {
 	size_t i;
@@ -66,12 +59,12 @@ void analysis_clear(struct analysis *an)
 	store_file_clear(&an->rec);
 	bytemap_clear(&an->map);
 	for (i = 0; i < an->naudit; i++) {
-		wipe_free(an->audit[i].old, an->audit[i].oldlen);
-		wipe_free(an->audit[i].newv, an->audit[i].newlen);
+		base_wipe_free(an->audit[i].old, an->audit[i].oldlen);
+		base_wipe_free(an->audit[i].newv, an->audit[i].newlen);
 	}
 	free(an->audit);
 	for (i = 0; i < an->nuids; i++) {
-		wipe_free(an->uids[i].orig, strlen(an->uids[i].orig));
+		base_wipe_free(an->uids[i].orig, strlen(an->uids[i].orig));
 		free(an->uids[i].pseudo);
 	}
 	free(an->uids);

@@ -2,6 +2,7 @@
  * bytemap.c - see bytemap.h.
  */
 #include "bytemap.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -60,10 +61,7 @@ static int gen_reserve(struct bytemap *m, size_t n)
 		return -ENOMEM;
 	if (m->gen_len)
 		memcpy(p, m->gen, m->gen_len);
-	if (m->gen) {
-		explicit_bzero(m->gen, m->gen_len);
-		free(m->gen);
-	}
+	base_wipe_free(m->gen, m->gen_len);
 	m->gen = p;
 	m->gen_cap = cap;
 	return 0;
@@ -146,10 +144,7 @@ void bytemap_clear(struct bytemap *m)
 {
 	if (!m)
 		return;
-	if (m->gen) {
-		explicit_bzero(m->gen, m->gen_len);
-		free(m->gen);
-	}
+	base_wipe_free(m->gen, m->gen_len);
 	free(m->piece);
 	memset(m, 0, sizeof(*m));
 }

@@ -2,18 +2,11 @@
  * dcm.c - the in-memory DICOM dataset (see include/dcm.h).
  */
 #include "dcm.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void wipe_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
 
 void dcm_elem_clear(struct dcm_elem *e)
 {
@@ -21,7 +14,7 @@ void dcm_elem_clear(struct dcm_elem *e)
 
 	if (!e)
 		return;
-	wipe_free(e->val, e->len);
+	base_wipe_free(e->val, e->len);
 	for (i = 0; i < e->nitems; i++)
 		dcm_ds_free(&e->items[i]);
 	free(e->items);

@@ -13,6 +13,7 @@
  */
 #include "encap.h"
 #include "strm.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -327,15 +328,9 @@ out:
 	free(c.p);
 	/* the window and the scratch held the source's comment and
 	 * application segments: wiped like any header bytes */
-	if (c.pbuf)
-		explicit_bzero(c.pbuf, c.pbuf_len);
-	free(c.pbuf);
-	if (c.scratch)
-		explicit_bzero(c.scratch, STRM_MAX_SEG);
-	free(c.scratch);
-	if (c.rd.buf)
-		explicit_bzero(c.rd.buf, STRM_RD_BUF);
-	free(c.rd.buf);
+	base_wipe_free(c.pbuf, c.pbuf_len);
+	base_wipe_free(c.scratch, STRM_MAX_SEG);
+	base_wipe_free(c.rd.buf, STRM_RD_BUF);
 	return err;
 }
 

@@ -230,20 +230,25 @@ static int add_word(struct ident_words *w, const char *s, size_t n)
 	return 0;
 }
 
+/* The next word of (s, n) from *i: 1 with it at [*start, *i), or 0 at the
+ * end. */
+static int next_word(const char *s, size_t n, size_t *i, size_t *start)
+{
+	while (*i < n && !wordc(s[*i]))
+		(*i)++;
+	if (*i >= n)
+		return 0;
+	for (*start = *i; *i < n && wordc(s[*i]); (*i)++)
+		;
+	return 1;
+}
+
 int ident_words_add_name(struct ident_words *w, const char *s, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, start;
 	int err;
 
-	while (i < n) {
-		size_t start;
-
-		if (!wordc(s[i])) {
-			i++;
-			continue;
-		}
-		for (start = i; i < n && wordc(s[i]); i++)
-			;
+	while (next_word(s, n, &i, &start)) {
 		err = add_word(w, s + start, i - start);
 		if (err)
 			return err;
@@ -255,20 +260,13 @@ int ident_words_holds(const struct ident_words *w, const char *s, size_t n)
 {
 	size_t i = 0;
 
+	size_t start;
+
 	if (!w || !w->n)
 		return 0;
-	while (i < n) {
-		size_t start;
-
-		if (!wordc(s[i])) {
-			i++;
-			continue;
-		}
-		for (start = i; i < n && wordc(s[i]); i++)
-			;
+	while (next_word(s, n, &i, &start))
 		if (w->slot[find_slot(w, s + start, i - start,
 				      hash_folded(s + start, i - start))])
 			return 1;
-	}
 	return 0;
 }

@@ -14,6 +14,7 @@
  * are wiped before they are freed.
  */
 #include "inflate.h"
+#include "base.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,14 +53,6 @@ struct inflate_cursor {
 	size_t npt;
 	uint64_t spacing;
 };
-
-static void wipe_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	explicit_bzero(p, n);
-	free(p);
-}
 
 int inflate_cursor_new(inflate_pread_fn pread, void *ctx,
 		       const struct inflate_where *w, uint64_t end,
@@ -100,9 +93,9 @@ void inflate_cursor_free(struct inflate_cursor *c)
 	if (c->live)
 		inflateEnd(&c->z);
 	for (i = 0; i < c->npt; i++)
-		wipe_free(c->pt[i].win, c->pt[i].wlen);
-	wipe_free(c->in, IN_BUF);
-	wipe_free(c->ring, c->rsize);
+		base_wipe_free(c->pt[i].win, c->pt[i].wlen);
+	base_wipe_free(c->in, IN_BUF);
+	base_wipe_free(c->ring, c->rsize);
 	free(c);
 }
 
@@ -192,7 +185,7 @@ static void add_point(struct inflate_cursor *c)
 	if (c->npt == INFLATE_MAX_POINTS) {
 		for (i = 0, k = 0; i < c->npt; i++) {
 			if (i % 2 == 0) {
-				wipe_free(c->pt[i].win, c->pt[i].wlen);
+				base_wipe_free(c->pt[i].win, c->pt[i].wlen);
 				continue;
 			}
 			c->pt[k++] = c->pt[i];

@@ -200,7 +200,7 @@ static int whitelist_load(const char *path, struct view_whitelist **out,
 	char msg[256] = "", *buf = NULL;
 	uint8_t dg[32];
 	size_t len = 0;
-	int ret, i;
+	int ret;
 
 	*out = NULL;
 	w = calloc(1, sizeof(*w));
@@ -210,8 +210,7 @@ static int whitelist_load(const char *path, struct view_whitelist **out,
 	if (ret)
 		goto out;
 	keyed_sha256(buf, len, dg);
-	for (i = 0; i < 32; i++)
-		snprintf(w->digest + 2 * i, 3, "%02x", dg[i]);
+	base_hex_encode(dg, sizeof(dg), w->digest, sizeof(w->digest));
 	ret = rules_whitelist_parse(buf, len, &w->wl, msg, sizeof(msg));
 	if (ret) {
 		snprintf(err, errsz, "--whitelist: %s",

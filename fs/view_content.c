@@ -20,16 +20,11 @@
 
 /* ---------------------------------------------------------------- marks */
 
+/* The first VIEW_OWNER_LEN / 2 bytes of mac as hex (out: VIEW_OWNER_LEN
+ * + 1 bytes). */
 static void hex16(const uint8_t mac[32], char *out)
 {
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < VIEW_OWNER_LEN / 2; i++) {
-		out[2 * i] = hx[mac[i] >> 4];
-		out[2 * i + 1] = hx[mac[i] & 15];
-	}
-	out[VIEW_OWNER_LEN] = '\0';
+	base_hex_encode(mac, VIEW_OWNER_LEN / 2, out, VIEW_OWNER_LEN + 1);
 }
 
 int view_owner_mark(const struct view_engine *e, const char *path,
@@ -151,7 +146,6 @@ int view_file_open(struct view_engine *e, const struct view *v,
 	vf->src_st = st;
 	vf->map = map;
 	vf->src_fd = fd;
-	vf->size = map.size;
 	vf->inflated = inflated;
 	vf->deflate = where;
 	pthread_mutex_init(&vf->z_lock, NULL);
@@ -167,7 +161,7 @@ fail:
 
 uint64_t view_file_size(const struct view_file *vf)
 {
-	return vf->size;
+	return vf->map.size;
 }
 
 int view_file_fd(const struct view_file *vf)

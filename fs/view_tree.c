@@ -259,11 +259,10 @@ static int text_version(struct store *st, const char *name, const char *buf,
 	char hex[65], key[64], old[128], val[128], *end;
 	int64_t old_mtime = 0;
 	unsigned long long old_gen = 0;
-	int i, err, have_old;
+	int err, have_old;
 
 	keyed_sha256(buf, len, dg);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+	base_hex_encode(dg, sizeof(dg), hex, sizeof(hex));
 	snprintf(key, sizeof(key), "mtime:%s", name);
 	err = store_setting_get(st, key, old, sizeof(old));
 	have_old = !err && strlen(old) > 65 && old[64] == ' ';

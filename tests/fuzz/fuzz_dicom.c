@@ -193,7 +193,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	analysis_drop_stray_pixels(&q.ds);
 	if (q.has_pixel && q.pixel_encapsulated) {
 		struct mem mm = { data, size };
-		struct dicom_source src = { &mm, mem_pread, size };
+		struct dicom_source src = { &mm, mem_pread, size, NULL };
 
 		dcm_ds_remove(&q.ds, DCM_TAG(0x7FE0, 0x0001));
 		dcm_ds_remove(&q.ds, DCM_TAG(0x7FE0, 0x0002));

@@ -210,8 +210,7 @@ static void test_map_read(void **state)
 	memset(&vf, 0, sizeof(vf));
 	assert_int_equal(bytemap_add_gen(&vf.map, hdr, sizeof(hdr)), 0);
 	assert_int_equal(bytemap_add_src(&vf.map, 1000, 50), 0);
-	vf.size = vf.map.size;
-	assert_int_equal(vf.size, 150);
+	assert_int_equal(view_file_size(&vf), 150);
 
 	assert_int_equal(view_map_read(&vf, 0, 10, s, 2), 1);
 	assert_int_equal(s[0].kind, VIEW_SPAN_GEN);
@@ -256,7 +255,6 @@ static void test_map_read(void **state)
 
 	/* header only (no pixel data) */
 	assert_int_equal(bytemap_add_gen(&vf.map, hdr, sizeof(hdr)), 0);
-	vf.size = vf.map.size;
 	assert_int_equal(view_map_read(&vf, 50, 100, s, 2), 1);
 	assert_int_equal(s[0].len, 50);
 	bytemap_clear(&vf.map);
@@ -291,8 +289,7 @@ static void test_map_pieces(void **state)
 	assert_int_equal(vf.map.n, 81);
 	memset(want + w, 0, 20);	/* past the source: not compared */
 	w += 20;
-	vf.size = vf.map.size;
-	assert_int_equal(vf.size, w);
+	assert_int_equal(view_file_size(&vf), w);
 	for (off = 0; off < 4000; off += 37)
 		for (len = 1; len < 400; len += 53) {
 			uint64_t at = off, end = off + len;
