@@ -38,9 +38,11 @@ struct xpool {
 	const struct view *v;
 	const struct export_opts *o;
 	int dest_fd;
-	const struct view_node **files;
+	const struct view_node **files;	/* folder by folder */
 	size_t nfiles;
-	size_t next;		/* guarded by lock */
+	struct xrun *runs;	/* the files of one folder each */
+	size_t nruns;
+	size_t next_run;	/* guarded by lock: first never claimed */
 	size_t done;
 	struct export_stats st;	/* guarded by lock */
 	int stop;		/* guarded by lock: a destination error that
@@ -48,6 +50,18 @@ struct xpool {
 	int no_marks;		/* guarded by lock: the destination keeps no
 				 * extended attributes (-errno) */
 	pthread_mutex_t lock;	/* leaf lock */
+};
+
+/*
+ * The files of one folder, [start, end) of xpool.files.  A worker keeps to
+ * one folder while another is free: creating an entry locks its folder,
+ * and two writers in one folder wait on each other (measured: a fifth of
+ * the export's CPU time spinning on that lock, with 2 workers).
+ */
+struct xrun {
+	size_t start, end;
+	size_t next;		/* guarded by lock */
+	unsigned busy;		/* guarded by lock: workers in it */
 };
 
 /*
@@ -230,6 +244,36 @@ static int set_mark(struct xpool *p, int fd, const char *mark)
 	return 0;
 }
 
+/* The bytes of n into fd, then its times and mark. */
+static int write_body(struct xpool *p, const struct view_node *n,
+		      struct view_file *vf, int fd, const char *mark,
+		      char *buf, uint64_t *bytes)
+{
+	struct timespec ts[2];
+	int err;
+
+	if (vf) {
+		err = write_map(vf, fd, buf);
+		if (!err && view_file_changed(vf))
+			err = -ESTALE;
+		*bytes = view_file_size(vf);
+	} else {
+		size_t tlen;
+		const char *text = view_text(p->v, n, &tlen);
+
+		err = write_all(fd, text, tlen);
+		*bytes = tlen;
+	}
+	if (err)
+		return err;
+	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+	ts[1] = ts[0];
+	if (futimens(fd, ts))
+		return -errno;
+	return set_mark(p, fd, mark);
+}
+
 /*
  * The header was generated from the source as view_file_open() found it;
  * pixel bytes copied while the source was being rewritten in place would
@@ -245,7 +289,6 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 	char path[PATH_MAX], tmp[PATH_MAX + 64], *slash;
 	char mark[VIEW_MARK_LEN + 1];
 	struct view_file *vf = NULL;
-	struct timespec ts[2];
 	struct stat st;
 	int fd = -1, err, len, there;
 
@@ -283,28 +326,7 @@ static int write_node(struct xpool *p, const struct view_node *n, char *buf,
 		err = -errno;
 		goto out;
 	}
-	if (vf) {
-		err = write_map(vf, fd, buf);
-		if (!err && view_file_changed(vf))
-			err = -ESTALE;
-		*bytes = view_file_size(vf);
-	} else {
-		size_t tlen;
-		const char *text = view_text(p->v, n, &tlen);
-
-		err = write_all(fd, text, tlen);
-		*bytes = tlen;
-	}
-	if (err)
-		goto out;
-	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
-	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
-	ts[1] = ts[0];
-	if (futimens(fd, ts)) {
-		err = -errno;
-		goto out;
-	}
-	err = set_mark(p, fd, mark);
+	err = write_body(p, n, vf, fd, mark, buf, bytes);
 	if (err)
 		goto out;
 	err = close(fd) ? -errno : 0;	/* NFS reports ENOSPC here */
@@ -328,10 +350,51 @@ out:
 	return err;
 }
 
+/*
+ * The next file for a worker in run *cur (SIZE_MAX: none yet), under
+ * p->lock: from its own folder while that has files, else from a folder
+ * no worker is in, else (the last folders) from the one with the most
+ * left, shared.  NULL when every file is claimed.
+ */
+static const struct view_node *claim(struct xpool *p, size_t *cur)
+{
+	struct xrun *r = *cur < p->nruns ? &p->runs[*cur] : NULL;
+	size_t i, best = SIZE_MAX, left = 0;
+
+	if (r && r->next < r->end)
+		return p->files[r->next++];
+	if (r)
+		r->busy--;
+	while (p->next_run < p->nruns &&
+	       p->runs[p->next_run].next >= p->runs[p->next_run].end)
+		p->next_run++;
+	for (i = p->next_run; i < p->nruns; i++) {
+		size_t l = p->runs[i].end - p->runs[i].next;
+
+		if (!l)
+			continue;
+		if (!p->runs[i].busy) {
+			best = i;
+			break;
+		}
+		if (l > left) {
+			left = l;
+			best = i;
+		}
+	}
+	*cur = best;
+	if (best == SIZE_MAX)
+		return NULL;
+	r = &p->runs[best];
+	r->busy++;
+	return p->files[r->next++];
+}
+
 static void *xworker(void *arg)
 {
 	struct xpool *p = arg;
 	char *buf = malloc(COPY_BUF);	/* reused for every file */
+	size_t cur = SIZE_MAX;
 
 	for (;;) {
 		const struct view_node *n;
@@ -339,12 +402,10 @@ static void *xworker(void *arg)
 		int r;
 
 		pthread_mutex_lock(&p->lock);
-		if (p->next >= p->nfiles || p->stop) {
-			pthread_mutex_unlock(&p->lock);
-			break;
-		}
-		n = p->files[p->next++];
+		n = p->stop ? NULL : claim(p, &cur);
 		pthread_mutex_unlock(&p->lock);
+		if (!n)
+			break;
 
 		r = buf ? write_node(p, n, buf, &bytes) : -ENOMEM;
 		pthread_mutex_lock(&p->lock);
@@ -603,6 +664,36 @@ static void set_dir_times(struct xpool *p)
 	}
 }
 
+static int cmp_parent(const void *a, const void *b)
+{
+	const struct view_node *x = *(const struct view_node *const *)a;
+	const struct view_node *y = *(const struct view_node *const *)b;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* p->files grouped by folder, and p->runs over them. */
+static int make_runs(struct xpool *p)
+{
+	size_t i;
+
+	qsort(p->files, p->nfiles, sizeof(*p->files), cmp_parent);
+	p->runs = calloc(p->nfiles + 1, sizeof(*p->runs));
+	if (!p->runs)
+		return -ENOMEM;
+	for (i = 0; i < p->nfiles; i++) {
+		if (!i || p->files[i]->parent != p->files[i - 1]->parent) {
+			p->runs[p->nruns].start = i;
+			p->runs[p->nruns].next = i;
+			p->nruns++;
+		}
+		p->runs[p->nruns - 1].end = i + 1;
+	}
+	return 0;
+}
+
 /* The files, by o->jobs workers (or this thread, if none starts). */
 static int run_workers(struct xpool *p)
 {
@@ -658,7 +749,9 @@ int export_write(struct view_engine *e, const struct view *v,
 			p.st.bytes_total += n->size;
 		}
 	}
-	err = make_dirs(&p);
+	err = make_runs(&p);
+	if (!err)
+		err = make_dirs(&p);
 	if (err)
 		goto out;
 	/* Stale files go first: they are not in the view, so nothing of
@@ -674,6 +767,7 @@ out:
 	p.st.total = p.nfiles;
 	p.st.no_marks = p.no_marks;
 	*st = p.st;
+	free(p.runs);
 	free(p.files);
 	close(p.dest_fd);
 	pthread_mutex_destroy(&p.lock);
