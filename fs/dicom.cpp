@@ -32,6 +32,117 @@
 #include <gdcmVersion.h>
 #include <gdcmVR.h>
 
+/*
+ * The public dictionary as a sorted array (tag, VR mask, VM), built once:
+ * the rules ask about every element they keep, and a binary search over
+ * 5,000 entries is several times cheaper than GDCM's tree of DictEntry
+ * objects.  Only plain tags (no 50xx/60xx masks: the rules remove those
+ * groups before asking).
+ */
+namespace {
+struct dict_ent {
+	uint32_t tag;
+	int vm;			/* gdcm::VM::VMType */
+	long long vr;		/* gdcm::VR::VRType mask */
+};
+dict_ent *dict_tab;
+size_t dict_n;
+pthread_once_t dict_once = PTHREAD_ONCE_INIT;
+
+/* dict_tab's entries by tag: an open-addressed table of indices + 1 (0:
+ * empty), a power of two at least twice the entries, built with it.  The
+ * parser and the rules ask several times per element. */
+uint32_t *dict_hash;
+size_t dict_hmask;
+
+size_t dict_slot(uint32_t tag)
+{
+	return (size_t)((tag * 0x9e3779b1u) >> 7) & dict_hmask;
+}
+
+void dict_hash_build()
+{
+	size_t cap = 1, i;
+
+	while (cap < dict_n * 2 + 2)
+		cap *= 2;
+	dict_hash = (uint32_t *)calloc(cap, sizeof(*dict_hash));
+	if (!dict_hash)
+		return;		/* the binary search serves */
+	dict_hmask = cap - 1;
+	for (i = 0; i < dict_n; i++) {
+		size_t h = dict_slot(dict_tab[i].tag);
+
+		while (dict_hash[h])
+			h = (h + 1) & dict_hmask;
+		dict_hash[h] = (uint32_t)i + 1;
+	}
+}
+
+void dict_build()
+{
+	try {
+		const gdcm::Dict &d =
+			gdcm::Global::GetInstance().GetDicts().GetPublicDict();
+		size_t n = 0, cap = 0;
+
+		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
+		     ++it)
+			cap++;
+		dict_tab = (dict_ent *)calloc(cap + 1, sizeof(*dict_tab));
+		if (!dict_tab)
+			return;
+		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
+		     ++it) {
+			const gdcm::Tag &t = it->first;
+
+			dict_tab[n].tag = DCM_TAG(t.GetGroup(), t.GetElement());
+			dict_tab[n].vr = (long long)it->second.GetVR();
+			dict_tab[n].vm = (int)it->second.GetVM();
+			n++;
+		}
+		/* gdcm::Tag's order need not be (group, element)'s */
+		qsort(dict_tab, n, sizeof(*dict_tab),
+		      [](const void *a, const void *b) {
+			      uint32_t x = ((const dict_ent *)a)->tag;
+			      uint32_t y = ((const dict_ent *)b)->tag;
+
+			      return x < y ? -1 : x > y;
+		      });
+		dict_n = n;
+		dict_hash_build();
+	} catch (...) {
+		dict_n = 0;
+	}
+}
+
+const dict_ent *dict_find(uint32_t tag)
+{
+	size_t lo = 0, hi;
+
+	pthread_once(&dict_once, dict_build);
+	if (dict_hash) {
+		for (size_t h = dict_slot(tag); dict_hash[h];
+		     h = (h + 1) & dict_hmask)
+			if (dict_tab[dict_hash[h] - 1].tag == tag)
+				return &dict_tab[dict_hash[h] - 1];
+		return NULL;
+	}
+	hi = dict_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (dict_tab[mid].tag == tag)
+			return &dict_tab[mid];
+		if (dict_tab[mid].tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+} // namespace
+
 namespace {
 
 /* ---- dictionary VRs -------------------------------------------------- */
@@ -84,6 +195,12 @@ void dict_vr(uint32_t tag, const char *creator, char vr[3])
 		return;
 	}
 	if (!(g & 1)) {
+		const dict_ent *d = dict_find(tag);
+
+		if (d) {
+			gdcm_vr_str((gdcm::VR::VRType)d->vr, vr);
+			return;
+		}
 		gdcm_vr_str(dicts.GetPublicDict().GetDictEntry(
 				    gdcm::Tag(g, e)).GetVR(), vr);
 		return;
@@ -141,78 +258,6 @@ extern "C" void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3])
 		dicom_vr_set(vr, "UN");
 }
 
-/*
- * The public dictionary as a sorted array (tag, VR mask, VM), built once:
- * the rules ask about every element they keep, and a binary search over
- * 5,000 entries is several times cheaper than GDCM's tree of DictEntry
- * objects.  Only plain tags (no 50xx/60xx masks: the rules remove those
- * groups before asking).
- */
-namespace {
-struct dict_ent {
-	uint32_t tag;
-	int vm;			/* gdcm::VM::VMType */
-	long long vr;		/* gdcm::VR::VRType mask */
-};
-dict_ent *dict_tab;
-size_t dict_n;
-pthread_once_t dict_once = PTHREAD_ONCE_INIT;
-
-void dict_build()
-{
-	try {
-		const gdcm::Dict &d =
-			gdcm::Global::GetInstance().GetDicts().GetPublicDict();
-		size_t n = 0, cap = 0;
-
-		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
-		     ++it)
-			cap++;
-		dict_tab = (dict_ent *)calloc(cap + 1, sizeof(*dict_tab));
-		if (!dict_tab)
-			return;
-		for (gdcm::Dict::ConstIterator it = d.Begin(); it != d.End();
-		     ++it) {
-			const gdcm::Tag &t = it->first;
-
-			dict_tab[n].tag = DCM_TAG(t.GetGroup(), t.GetElement());
-			dict_tab[n].vr = (long long)it->second.GetVR();
-			dict_tab[n].vm = (int)it->second.GetVM();
-			n++;
-		}
-		/* gdcm::Tag's order need not be (group, element)'s */
-		qsort(dict_tab, n, sizeof(*dict_tab),
-		      [](const void *a, const void *b) {
-			      uint32_t x = ((const dict_ent *)a)->tag;
-			      uint32_t y = ((const dict_ent *)b)->tag;
-
-			      return x < y ? -1 : x > y;
-		      });
-		dict_n = n;
-	} catch (...) {
-		dict_n = 0;
-	}
-}
-
-const dict_ent *dict_find(uint32_t tag)
-{
-	size_t lo = 0, hi;
-
-	pthread_once(&dict_once, dict_build);
-	hi = dict_n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (dict_tab[mid].tag == tag)
-			return &dict_tab[mid];
-		if (dict_tab[mid].tag < tag)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-} // namespace
 
 extern "C" const char *dicom_gdcm_version(void)
 {
