@@ -485,7 +485,7 @@ static void fill_front_ends(struct options *o)
 	cfg->quiet = o->quiet;
 	cfg->row_report = row_report;
 	/* export opens every file once, right after the refresh */
-	cfg->cache_headers = o->cmd == CMD_EXPORT;
+	cfg->maps = o->cmd == CMD_EXPORT ? VIEW_MAPS_ONCE : VIEW_MAPS_KEEP;
 	o->export.dest = o->pos[1];
 	o->export.with_quarantine = o->with_quarantine;
 	o->export.jobs = cfg->jobs;

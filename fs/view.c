@@ -40,7 +40,12 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->root_fd = -1;
-	pthread_mutex_init(&e->hc_lock, NULL);
+	if (!e->cfg.map_cache_bytes)
+		e->cfg.map_cache_bytes = e->cfg.maps == VIEW_MAPS_ONCE
+						 ? MAPS_ONCE_MAX
+						 : MAPS_KEEP_MAX;
+	mapcache_init(&e->maps, (size_t)e->cfg.map_cache_bytes);
+	view_ahead_init(e);
 	if (!e->cfg.modalities)
 		e->cfg.modalities = "MG,OT";
 	if (!e->cfg.layout)
@@ -124,10 +129,8 @@ void view_engine_free(struct view_engine *e)
 		return;
 	if (e->root_fd >= 0)
 		close(e->root_fd);
-	for (size_t i = 0; i < e->hc_n; i++)
-		bytemap_clear(&e->hc[i].map);
-	free(e->hc);
-	pthread_mutex_destroy(&e->hc_lock);
+	view_ahead_stop(e);	/* its jobs make maps into the cache */
+	mapcache_destroy(&e->maps);
 	budget_free(e->budget);
 	rules_free(e->rules);
 	layout_free(e->layout);

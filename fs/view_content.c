@@ -83,20 +83,55 @@ int view_node_mark(const struct view_engine *e, const struct view *v,
 
 /* ---------------------------------------------------------------- files */
 
+/* The content map of n's source version st, open as fd: the one kept in
+ * the cache, or made now (and kept, as cfg.maps says). */
+static int made_for(struct view_engine *e, const struct view_node *n,
+		    int fd, const struct stat *st, struct made **out)
+{
+	struct analysis an;
+	struct made *m;
+	struct stat st2;
+	int err;
+
+	*out = NULL;
+	if (e->cfg.maps == VIEW_MAPS_KEEP)
+		view_ahead_wait(e, n->file_id);	/* being made: take it */
+	if (e->cfg.maps != VIEW_MAPS_NONE) {
+		m = mapcache_get(&e->maps, n->file_id, st,
+				 e->cfg.maps == VIEW_MAPS_ONCE);
+		if (m) {
+			*out = m;
+			return 0;
+		}
+	}
+	memset(&an, 0, sizeof(an));
+	err = analysis_run(&e->ain, fd, &an);
+	/* changed while we made the map: not this version */
+	if (!err && (fstat(fd, &st2) || !view_stat_same(st, &st2)))
+		err = -ESTALE;
+	if (err) {
+		analysis_clear(&an);
+		return err;
+	}
+	m = made_new(n->file_id, st, &an.map, an.inflated, an.deflate);
+	analysis_clear(&an);
+	if (!m)
+		return -ENOMEM;
+	if (e->cfg.maps == VIEW_MAPS_KEEP)
+		mapcache_add(&e->maps, m);
+	*out = m;
+	return 0;
+}
+
 int view_file_open(struct view_engine *e, const struct view *v,
 		   const struct view_node *n, struct view_file **out)
 {
 	const struct vnode *nd = vn(n);
-	struct analysis an;
 	struct view_file *vf = NULL;
-	struct hc_entry got;
-	struct bytemap map = { 0 };	/* owned until vf takes it */
-	struct stat st, st2;
-	uint8_t inflated = 0;
-	struct inflate_where where = { 0, 0 };
+	struct made *m = NULL;
+	struct stat st;
 	int fd, err;
 
-	(void)v;
 	*out = NULL;
 	if (n->kind != VIEW_DICOM || !nd->src)
 		return -EINVAL;
@@ -112,27 +147,11 @@ int view_file_open(struct view_engine *e, const struct view *v,
 		close(fd);
 		return -ESTALE;
 	}
-	memset(&an, 0, sizeof(an));
-	if (view_take_header(e, n->file_id, &st, &got)) {
-		/* made from this very version by the refresh */
-		map = got.map;
-		inflated = got.inflated;
-		where = got.deflate;
-	} else {
-		err = analysis_run(&e->ain, fd, &an);
-		if (err)
-			goto fail;
-		/* changed while we made the map: not this version */
-		if (fstat(fd, &st2) || !view_stat_same(&st, &st2)) {
-			err = -ESTALE;
-			goto fail;
-		}
-		map = an.map;	/* ours now */
-		memset(&an.map, 0, sizeof(an.map));
-		inflated = an.inflated;
-		where = an.deflate;
-	}
-	if (!map.n || map.gen_len != nd->header_len || map.size != n->size) {
+	err = made_for(e, n, fd, &st, &m);
+	if (err)
+		goto fail;
+	if (!m->map.n || m->map.gen_len != nd->header_len ||
+	    m->map.size != n->size) {
 		/* Same stat, other bytes: the file was rewritten within the
 		 * mtime granularity.  Never serve a mix. */
 		err = -ESTALE;
@@ -144,24 +163,25 @@ int view_file_open(struct view_engine *e, const struct view *v,
 		goto fail;
 	}
 	vf->src_st = st;
-	vf->map = map;
+	vf->made = m;
+	vf->map = &m->map;
 	vf->src_fd = fd;
-	vf->inflated = inflated;
-	vf->deflate = where;
+	vf->inflated = m->inflated;
+	vf->deflate = m->deflate;
 	pthread_mutex_init(&vf->z_lock, NULL);
-	analysis_clear(&an);
 	*out = vf;
+	if (e->cfg.maps == VIEW_MAPS_KEEP)
+		view_ahead_queue(e, v, n);
 	return 0;
 fail:
-	bytemap_clear(&map);
-	analysis_clear(&an);
+	made_put(m);
 	close(fd);
 	return err;
 }
 
 uint64_t view_file_size(const struct view_file *vf)
 {
-	return vf->map.size;
+	return vf->map->size;
 }
 
 int view_file_fd(const struct view_file *vf)
@@ -180,7 +200,7 @@ void view_file_free(struct view_file *vf)
 {
 	if (!vf)
 		return;
-	bytemap_clear(&vf->map);
+	made_put(vf->made);
 	inflate_cursor_free(vf->z);
 	pthread_mutex_destroy(&vf->z_lock);
 	if (vf->src_fd >= 0)
@@ -275,7 +295,7 @@ unsigned view_map_read(const struct view_file *vf, uint64_t off,
 static unsigned map_read(const struct view_file *vf, uint64_t off,
 			 uint64_t size, struct view_span *span, unsigned max)
 {
-	const struct bytemap *m = &vf->map;
+	const struct bytemap *m = vf->map;
 	unsigned n = 0;
 	uint64_t end;
 	size_t i;
@@ -305,7 +325,7 @@ static unsigned map_read(const struct view_file *vf, uint64_t off,
 uint64_t view_map_spans(const struct view_file *vf, uint64_t off,
 			uint64_t size)
 {
-	const struct bytemap *m = &vf->map;
+	const struct bytemap *m = vf->map;
 	uint64_t end;
 
 	if (off >= m->size || size == 0)

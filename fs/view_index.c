@@ -354,50 +354,20 @@ static void *worker(void *arg)
 	}
 }
 
-/* Memory a map holds. */
-static size_t map_bytes(const struct bytemap *m)
-{
-	return m->gen_len + m->n * sizeof(*m->piece);
-}
-
-/* Keep the header of a just-analysed file for view_file_open(), within
- * the budget.  Best effort: without memory the export parses again. */
+/* Keep the map of a just-analysed file for the opens that follow, as
+ * cfg.maps says.  Best effort: without memory an open parses again. */
 static void cache_header(struct view_engine *e, struct job *j)
 {
-	struct hc_entry *h;
+	struct made *m;
 
-	if (!e->cfg.cache_headers || !j->an.map.n ||
-	    e->hc_bytes + map_bytes(&j->an.map) > HEADER_CACHE_MAX)
+	if (e->cfg.maps == VIEW_MAPS_NONE || !j->an.map.n)
 		return;
-	pthread_mutex_lock(&e->hc_lock);
-	if (e->hc_n == e->hc_cap) {
-		size_t cap = e->hc_cap ? e->hc_cap * 2 : 1024;
-		void *p = realloc(e->hc, cap * sizeof(*e->hc));
-
-		if (!p) {
-			pthread_mutex_unlock(&e->hc_lock);
-			return;
-		}
-		e->hc = p;
-		e->hc_cap = cap;
-	}
-	h = &e->hc[e->hc_n++];
-	h->id = j->an.rec.id;
-	h->map = j->an.map;	/* the cache owns it now */
-	h->inflated = j->an.inflated;
-	h->deflate = j->an.deflate;
-	h->st = j->st;
-	e->hc_bytes += map_bytes(&j->an.map);
-	memset(&j->an.map, 0, sizeof(j->an.map));
-	pthread_mutex_unlock(&e->hc_lock);
-}
-
-static int cmp_hc(const void *a, const void *b)
-{
-	int64_t x = ((const struct hc_entry *)a)->id;
-	int64_t y = ((const struct hc_entry *)b)->id;
-
-	return x < y ? -1 : x > y;
+	m = made_new(j->an.rec.id, &j->st, &j->an.map, j->an.inflated,
+		     j->an.deflate);
+	if (!m)
+		return;
+	mapcache_add(&e->maps, m);
+	made_put(m);
 }
 
 int view_stat_same(const struct stat *a, const struct stat *b)
@@ -408,30 +378,6 @@ int view_stat_same(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-/* Take (and remove) the cached header of file id generated from the
- * version st; NULL when there is none. */
-struct hc_entry *view_take_header(struct view_engine *e, int64_t id,
-				  const struct stat *st,
-				  struct hc_entry *out)
-{
-	struct hc_entry key, *h;
-
-	if (!e->hc_n)
-		return NULL;
-	key.id = id;
-	pthread_mutex_lock(&e->hc_lock);
-	h = bsearch(&key, e->hc, e->hc_n, sizeof(*e->hc), cmp_hc);
-	if (h && h->map.n && view_stat_same(&h->st, st)) {
-		*out = *h;
-		memset(&h->map, 0, sizeof(h->map));
-		e->hc_bytes -= map_bytes(&out->map);
-	} else {
-		h = NULL;
-	}
-	pthread_mutex_unlock(&e->hc_lock);
-	return h ? out : NULL;
 }
 
 /* The analysis goes to the store as it is: its audit rows and UID pairs
@@ -721,10 +667,6 @@ int view_refresh(struct view_engine *e, struct view_stats *vs,
 		err = keep_lost(e, &es, gen);
 	if (!err && !es.lost_all)
 		err = store_file_prune(e->cfg.store, gen);
-	pthread_mutex_lock(&e->hc_lock);
-	if (e->hc_n)
-		qsort(e->hc, e->hc_n, sizeof(*e->hc), cmp_hc);
-	pthread_mutex_unlock(&e->hc_lock);
 out:
 	free(todo);
 	entries_free(&es);

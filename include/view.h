@@ -70,6 +70,16 @@ struct view_guard {
 	enum view_place what;
 };
 
+/* What the engine keeps of the content maps it makes (view_config.maps). */
+enum view_maps {
+	VIEW_MAPS_NONE = 0,	/* nothing: every open parses its source */
+	VIEW_MAPS_ONCE,		/* the refresh's, each for the one open that
+				 * follows (an export writes each file once) */
+	VIEW_MAPS_KEEP,		/* the refresh's and the opens', for every
+				 * open of the same source version, least
+				 * recently used dropped first (a mount) */
+};
+
 struct view_config {
 	const char *source;		/* source tree root */
 	struct store *store;		/* borrowed, open */
@@ -94,9 +104,11 @@ struct view_config {
 	 * its number and a fixed reason, never a value; may be NULL */
 	void (*row_report)(void *arg, uint64_t row, const char *reason);
 	void *report_arg;
-	int cache_headers;		/* keep the refresh's headers for the
-					 * opens that follow (export: each file
-					 * is then parsed once); bounded */
+	/* Content maps kept to answer opens without parsing again (see
+	 * enum view_maps), within map_cache_bytes (0: a default for the
+	 * kind, 256 MiB for VIEW_MAPS_ONCE, 16 MiB for VIEW_MAPS_KEEP) */
+	int maps;
+	uint64_t map_cache_bytes;
 	uint64_t parse_budget;		/* bytes all parses hold at once
 					 * (budget.h); 0: BUDGET_DEFAULT */
 	const struct view_guard *guard;	/* folders the source must not

@@ -363,8 +363,8 @@ def _rchar(pid):
 def test_slow_open_does_not_hold_up_other_requests(deidfs, tests_data,
                                                    tmp_path):
     """One worker at a time receives requests and answers the quick ones
-    itself; an open, which parses the source header, hands the receiving
-    on first.  So while a slow open runs (a header of 128 MiB of private
+    itself; an open that parses the source header (the first of a file
+    after mounting) hands the receiving on first.  So while a slow open runs (a header of 128 MiB of private
     values), a listing and a whole read of another file are answered: both
     finish before that open does."""
     src = tmp_path / "src"
@@ -378,6 +378,11 @@ def test_slow_open_does_not_hold_up_other_requests(deidfs, tests_data,
         ds.add_new(0x00991000 + i, "OB", bytes(64 << 20))
     ds.save_as(str(src / "slow.dcm"))
     db = str(tmp_path / "s.db")
+    # indexed by a first mount: the second one starts with no header
+    # made, and its first open of slow.dcm parses it
+    with Mount(deidfs, src, tmp_path / "mnt", db,
+               opts=["--modalities", "all"]) as m:
+        assert m.stop() == 0
     with Mount(deidfs, src, tmp_path / "mnt", db,
                opts=["--modalities", "all"]) as m:
         view = {os.fsdecode(s): vp for s, vp, _ in db_rows(db)}
@@ -833,6 +838,43 @@ def test_live_change_rebuilds(deidfs, archive_copy, tmp_path):
         hits = find_phi(None, archive_copy.strings,
                         extra_texts=[("stderr", m.stderr)])
         assert not hits, hits
+
+
+def test_kept_maps_serve_only_their_version(deidfs, archive_copy,
+                                           tmp_path):
+    """The mount keeps the header it made for a file (issue 13): a second
+    open parses nothing.  A header-only change of the source, same size,
+    mtime restored (as cp -p or rsync -t leave it), must still give the
+    new header on the next open, through the same mount; and an unchanged
+    file opened again gives its bytes unchanged."""
+    db = str(tmp_path / "c.db")
+    src, csv = str(archive_copy.identified), str(archive_copy.csv)
+    root = os.fsencode(src)
+    with Mount(deidfs, src, tmp_path / "mnt", db, csv=csv) as m:
+        pub = _published(db)
+        (x_src, x_vp), (y_src, y_vp) = pub[0], pub[1]
+        x = os.path.join(root, x_src)
+        with open(x, "rb") as f:
+            assert b"VB60A" in f.read()
+        first = {vp: read(os.path.join(m.mnt, vp)) for vp in (x_vp, y_vp)}
+        for vp in (x_vp, y_vp):     # the maps are kept by now
+            assert read(os.path.join(m.mnt, vp)) == first[vp]
+        assert b"VB60A" in first[x_vp]      # SoftwareVersions is kept
+        st = os.stat(x)
+        with open(x, "r+b") as f:
+            data = f.read()
+            f.seek(data.index(b"VB60A"))
+            f.write(b"VB60B")
+        os.utime(x, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert os.stat(x).st_size == st.st_size
+        new_x = read(os.path.join(m.mnt, x_vp))
+        assert b"VB60B" in new_x and b"VB60A" not in new_x
+        assert read(os.path.join(m.mnt, x_vp)) == new_x
+        assert read(os.path.join(m.mnt, y_vp)) == first[y_vp]
+        exp = str(tmp_path / "exp")
+        export(deidfs, src, exp, db, csv)
+        assert new_x == read(os.path.join(exp, x_vp))
+        assert m.stop() == 0
 
 
 def test_csv_change_rebuilds(deidfs, archive_copy, tmp_path):
