@@ -13,12 +13,13 @@ ALL_CFLAGS   := -std=c11 $(WARN) -pthread $(CFLAGS)
 ALL_CXXFLAGS := -std=c++14 $(WARN) -pthread -I/usr/include/gdcm-3.0 $(CXXFLAGS)
 GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
 LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
-	-lstdc++ -lpthread -lm
+	-lstdc++ -lpthread -lm -lcrypto
 
 # The front ends (README: "Layout of the code"); everything else in fs/ is
 # the core library that they and the tests link.
 FRONT_C := fs/main.c fs/places.c fs/export.c fs/export_write.c fs/mount.c \
-	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c
+	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c fs/verify.c \
+	   fs/lookup.c
 CORE_C  := $(filter-out $(FRONT_C),$(wildcard fs/*.c))
 CORE_O  := $(patsubst fs/%.c,$(BUILD)/%.o,$(CORE_C)) $(BUILD)/dicom.o
 FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),$(FRONT_C)))

@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "rules.h"
 #include "store.h"
+#include "verify.h"
 #include "view.h"
 
 #define DEIDFS_VERSION "0.1.0"
@@ -684,6 +685,11 @@ int main(int argc, char **argv)
 	struct timespec t0;
 	int rc;
 
+	/* verify and lookup read a db and have options of their own */
+	if (argc > 1 && !strcmp(argv[1], "verify"))
+		return verify_main(argc - 1, argv + 1, DEIDFS_VERSION);
+	if (argc > 1 && !strcmp(argv[1], "lookup"))
+		return lookup_main(argc - 1, argv + 1);
 	tune_malloc();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = parse_args(argc, argv, &o);

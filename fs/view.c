@@ -241,6 +241,7 @@ int view_init(struct view_config *cfg, const char *whitelist,
 			return ret;
 		cfg->wl = (*wl)->wl;
 		cfg->whitelist_digest = (*wl)->digest;
+		cfg->whitelist_path = whitelist;
 	}
 	ret = dicom_init();
 	if (ret) {
@@ -512,6 +513,10 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	if (!ret) {
 		*out = b.v;
 		b.v = NULL;
+		/* for verify (view_recall.c); a view that could not be
+		 * recorded is still this run's view: verify then says it
+		 * has no recorded view */
+		(void)view_config_record(e);
 	}
 	if (ret && err && errsz && !err[0])
 		snprintf(err, errsz, "cannot build the view (%s)",

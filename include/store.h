@@ -179,4 +179,46 @@ int store_setting_get(struct store *st, const char *k, char *out,
 		      size_t outsz);
 int store_setting_set(struct store *st, const char *k, const char *v);
 
+/* ------------------------------------------------ verify and lookup */
+/*
+ * What the db recorded of the originals, read back for `deidfs verify`
+ * and `deidfs lookup` (fs/store_verify.c).  The values are PHI: callers
+ * never log them.
+ */
+
+/* One audit row with an original value: the file, the tag path
+ * ("00100010", nested "00081115/0/00081155"), the action, and the value
+ * (borrowed during the call). */
+typedef int (*store_value_fn)(void *arg, int64_t file_id, const char *path,
+			      const char *action, const void *old,
+			      size_t oldlen);
+
+/* Call cb for every audit row with an original value, of file_id, or of
+ * every file when file_id < 0, in (file, row) order.  cb runs with no lock
+ * held; a non-zero return stops and is returned.  Returns 0 or -errno. */
+int store_values_foreach(struct store *st, int64_t file_id,
+			 store_value_fn cb, void *arg);
+
+enum store_uid_class {
+	STORE_UID_UNKNOWN = 0,	/* neither */
+	STORE_UID_REPLACEMENT,	/* a keyed UID this db gave */
+	STORE_UID_ORIGINAL,	/* an original UID this db replaced */
+};
+/* Which of them uid is.  Returns 0 or -errno. */
+int store_uid_class(struct store *st, const char *uid, int *cls);
+
+/* The record whose view path is view_path (relative to the view root,
+ * quarantined files under ".quarantine/").  Returns 0, -ENOENT, -EIO. */
+int store_file_by_view_path(struct store *st, const char *view_path,
+			    struct store_file *f);
+
+/* The original (normalised) patient ID behind a pseudonym, malloc'd into
+ * *id (the caller wipes and frees it).  Returns 0, -ENOENT or -errno. */
+int store_patient_get(struct store *st, const char *pseudonym, char **id);
+
+/* A file of the patient with this pseudonym (a published one when there
+ * is one).  Returns 0, -ENOENT or -errno. */
+int store_patient_file(struct store *st, const char *pseudonym,
+		       int64_t *file_id);
+
 #endif

@@ -86,6 +86,7 @@ struct view_config {
 	unsigned rules_options;		/* RULES_* */
 	const struct rules_whitelist *wl;	/* borrowed, may be NULL */
 	const char *whitelist_digest;	/* hex digest of the white list */
+	const char *whitelist_path;	/* its file (view_init() sets it) */
 	const char *modalities;		/* "MG,OT" or "all" */
 	const char *layout;		/* template, VIEW_DEFAULT_LAYOUT */
 	const char *csv_name;		/* VIEW_DEFAULT_CSV_NAME */
@@ -173,6 +174,26 @@ struct view_whitelist;
 int view_init(struct view_config *cfg, const char *whitelist,
 	      struct view_whitelist **wl, char *err, size_t errsz);
 void view_whitelist_free(struct view_whitelist *wl);
+
+/*
+ * The configuration of the last view built with a db (the source tree, the
+ * registry CSV and every option that shapes the view), recorded in the db
+ * by view_build() so that `deidfs verify` can build the very same view
+ * from the db alone.  view_config_record() writes only when it changed;
+ * returns 0 or -errno.  view_config_recall() fills the view options of cfg
+ * (its other fields are left as they are) with strings owned by r, valid
+ * until view_recall_free(r); r->whitelist is the white list's file, or
+ * NULL.  Returns 0, -ENOENT (no view was built with this version), -EBADMSG
+ * or -errno.
+ */
+struct view_recall {
+	char *text;		/* owned: the recorded lines */
+	const char *whitelist;	/* into text, or NULL */
+};
+int view_config_record(struct view_engine *e);
+int view_config_recall(struct store *st, struct view_recall *r,
+		       struct view_config *cfg);
+void view_recall_free(struct view_recall *r);	/* accepts a zeroed r */
 
 /*
  * An sqlite connection must not cross fork(): a front end that forks (the

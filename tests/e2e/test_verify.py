@@ -1,0 +1,287 @@
+"""
+test_verify.py - `deidfs verify` and `deidfs lookup` (issue 15).
+
+A clean export and a clean mount pass.  Each kind of leak is planted into a
+copy of a clean export (a restored PatientName, a personal ID in a private
+tag, a date in a folder name, a UID left unreplaced, a name in the CSV, an
+extra file, a truncated file, changed pixel bytes), and verify fails on
+each with a finding of that kind at that path; its stdout, stderr and
+report hold none of the planted strings.  lookup answers both ways.
+
+What is planted is read from the archive's truth and from the db (sqlite3,
+not deidfs), never copied from verify's output.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import pydicom
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import Mount, _fuse_usable, run  # noqa: E402
+from phi import find_phi  # noqa: E402
+
+needs_fuse = pytest.mark.skipif(_fuse_usable() is not None,
+                                reason=_fuse_usable() or "")
+
+
+class Clean:
+    """One export of the session archive, with its db."""
+
+
+@pytest.fixture(scope="module")
+def clean(deidfs, archive, tmp_path_factory):
+    c = Clean()
+    base = tmp_path_factory.mktemp("verify")
+    c.db = base / "p.db"
+    c.out = base / "out"
+    run(deidfs, "export", "-q", "--db", c.db, "--csv", archive.csv,
+        archive.identified, c.out, check=True)
+    con = sqlite3.connect(str(c.db))
+    c.rows = con.execute(
+        "SELECT view_path, patient_id, pseudonym, path FROM files "
+        "WHERE view_path IS NOT NULL AND view_path NOT LIKE '.quarantine/%' "
+        "AND view_path LIKE '%.dcm' ORDER BY view_path").fetchall()
+    con.close()
+    assert c.rows
+    c.women = {w["fnr"]: w for w in archive.truth["women"]}
+    c.src = {f["path"]: f for f in archive.truth["files"]}
+    return c
+
+
+def verify(deidfs, db, dataset, tmp_path, *extra):
+    rep = tmp_path / "report.json"
+    r = run(deidfs, "verify", "--db", db, "--report", rep, *extra, dataset)
+    with open(rep, encoding="utf-8") as f:
+        report = json.load(f)
+    return r, report, rep
+
+
+def assert_no_phi(archive, r, rep):
+    hits = find_phi(str(rep), archive.strings,
+                    extra_texts=[("stdout", r.stdout), ("stderr", r.stderr)])
+    assert not hits, hits[:5]
+
+
+def findings(report, kind=None, path=None):
+    return [f for f in report["findings"]
+            if (kind is None or f["kind"] == kind) and
+            (path is None or f["path"] == path) and not f["review"]]
+
+
+@pytest.fixture
+def leaky(clean, tmp_path):
+    """A private copy of the clean export to plant a leak in."""
+    dst = tmp_path / "copy"
+    shutil.copytree(str(clean.out), str(dst))
+    return dst
+
+
+def a_file(clean, kind="mg"):
+    """(view path, woman, source truth record) of a published image."""
+    for vp, pid, pseud, src in clean.rows:
+        f = clean.src.get(os.fsdecode(src) if isinstance(src, bytes)
+                          else src)
+        if f and f["kind"] == kind and pid in clean.women:
+            return vp, clean.women[pid], f
+    raise AssertionError("no published %s file" % kind)
+
+
+def test_clean_export_passes(deidfs, archive, clean, tmp_path):
+    r, report, rep = verify(deidfs, clean.db, clean.out, tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert report["result"] == "pass"
+    assert not findings(report)
+    c = report["counts"]
+    # every published file was read, compared with its source and listed
+    assert c["dicom_compared_with_view"] == len(clean.rows)
+    assert len(report["manifest"]) == c["files_expected"] == \
+        c["files_checked"]
+    assert c["patterns"] > 0 and c["values"]["person-name"] > 0
+    for m in report["manifest"]:
+        assert len(m["sha256"]) == 64
+    # a keyed fingerprint, never the key
+    con = sqlite3.connect(str(clean.db))
+    key = con.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()[0]
+    con.close()
+    assert key.hex()[:32] != report["key_fingerprint"]
+    assert report["key_fingerprint"] not in key.hex()
+    assert_no_phi(archive, r, rep)
+
+
+@needs_fuse
+def test_clean_mount_passes(deidfs, archive, clean, tmp_path):
+    with Mount(deidfs, archive.identified, tmp_path / "mnt", clean.db,
+               csv=archive.csv, opts=["--no-refresh"]):
+        r, report, rep = verify(deidfs, clean.db, tmp_path / "mnt",
+                                tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert report["options"]["quarantine_checked"] is True
+    assert not findings(report)
+    assert report["counts"]["dicom_compared_with_view"] > len(clean.rows)
+    assert_no_phi(archive, r, rep)
+
+
+def test_restored_patient_name(deidfs, archive, clean, leaky, tmp_path):
+    vp, woman, _ = a_file(clean)
+    ds = pydicom.dcmread(str(leaky / vp))
+    ds.PatientName = woman["name"]
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    hit = findings(report, "person-name", vp)
+    assert [f["tag"] for f in hit] == ["(0010,0010)"]
+    assert findings(report, "header-differs", vp)
+    assert "person-name" in r.stdout and vp in r.stdout
+    assert_no_phi(archive, r, rep)
+
+
+def test_personal_id_in_a_private_tag(deidfs, archive, clean, leaky,
+                                      tmp_path):
+    vp, woman, _ = a_file(clean)
+    ds = pydicom.dcmread(str(leaky / vp))
+    block = ds.private_block(0x0009, "SOME VENDOR", create=True)
+    block.add_new(0x10, "LO", woman["fnr"])
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    tags = [f["tag"] for f in findings(report, "patient-id", vp)]
+    assert "(0009,1010)" in tags
+    assert_no_phi(archive, r, rep)
+
+
+def test_date_in_a_folder_name(deidfs, archive, clean, leaky, tmp_path):
+    vp, woman, f = a_file(clean)
+    study = [s for s in archive.truth["studies"] if s["key"] == f["study"]]
+    d = datetime.datetime.strptime(study[0]["date"], "%Y%m%d")
+    patient = vp.split("/")[0]
+    month = vp.split("/")[1]
+    os.rename(str(leaky / patient / month),
+              str(leaky / patient / d.strftime("%d.%m.%Y")))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    dated = findings(report, "date", patient)
+    assert dated and dated[0]["tag"] == "name"
+    assert dated[0]["in_view"] is False
+    assert findings(report, "missing", patient + "/" + month)
+    # the folder's name is withheld: the date is not printed
+    assert d.strftime("%d.%m.%Y") not in r.stdout + rep.read_text()
+    assert_no_phi(archive, r, rep)
+
+
+def test_uid_left_unreplaced(deidfs, archive, clean, leaky, tmp_path):
+    vp, woman, f = a_file(clean)
+    ds = pydicom.dcmread(str(leaky / vp))
+    ds.StudyInstanceUID = f["study_uid"]
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    tags = {(x["kind"], x["tag"]) for x in findings(report, path=vp)}
+    assert ("original-uid", "(0020,000D)") in tags
+    assert f["study_uid"] not in r.stdout + rep.read_text()
+    assert_no_phi(archive, r, rep)
+
+
+def test_name_in_the_csv(deidfs, archive, clean, leaky, tmp_path):
+    _, woman, _ = a_file(clean)
+    family = woman["name"].split("^")[0]
+    csv = leaky / "cleaned_variables.csv"
+    lines = csv.read_bytes().split(b"\n")
+    lines[1] = lines[1] + b" " + family.encode("utf-8")
+    csv.write_bytes(b"\n".join(lines))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    kinds = {x["kind"] for x in findings(report, path="cleaned_variables.csv")}
+    assert "name-part" in kinds and "content-differs" in kinds
+    assert_no_phi(archive, r, rep)
+
+
+def test_extra_file(deidfs, archive, clean, leaky, tmp_path):
+    vp, _, _ = a_file(clean)
+    folder = os.path.dirname(vp)
+    shutil.copyfile(str(leaky / vp), str(leaky / folder / "copy.dcm"))
+    (leaky / ".deidfs-17.tmp").write_bytes(b"half a file")
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    extra = findings(report, "extra", folder)
+    assert extra and extra[0]["in_view"] is False
+    assert findings(report, "stray-tmp", "")
+    assert "copy.dcm" not in r.stdout + rep.read_text()
+    assert_no_phi(archive, r, rep)
+
+
+def test_truncated_file(deidfs, archive, clean, leaky, tmp_path):
+    vp, _, _ = a_file(clean)
+    size = os.path.getsize(str(leaky / vp))
+    os.truncate(str(leaky / vp), size // 2)
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    kinds = {x["kind"] for x in findings(report, path=vp)}
+    assert "size-differs" in kinds
+    assert_no_phi(archive, r, rep)
+
+
+def test_changed_pixel_bytes(deidfs, archive, clean, leaky, tmp_path):
+    vp, _, _ = a_file(clean)
+    p = leaky / vp
+    data = bytearray(p.read_bytes())
+    data[-3] ^= 0x01
+    p.write_bytes(bytes(data))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    assert [x["kind"] for x in findings(report, path=vp)] == \
+        ["pixel-differs"]
+    assert_no_phi(archive, r, rep)
+
+
+def test_usage_and_no_db(deidfs, clean, tmp_path):
+    assert run(deidfs, "verify", clean.out).returncode == 2
+    assert run(deidfs, "verify", "--db", clean.db).returncode == 2
+    r = run(deidfs, "verify", "--db", tmp_path / "none.db", clean.out)
+    assert r.returncode == 1 and not (tmp_path / "none.db").exists()
+
+
+# ------------------------------------------------------------------ lookup
+
+def lookup(deidfs, db, q):
+    """lookup prints identifying values on purpose: run outside run(), so
+    the session's PHI check does not take its stdout for a leak."""
+    p = subprocess.run([deidfs, "lookup", "--db", str(db), q],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p.returncode, p.stdout.decode("utf-8", "surrogateescape"), \
+        p.stderr.decode("utf-8", "surrogateescape")
+
+
+def fields(text):
+    return dict(line.split(": ", 1) for line in text.splitlines()
+                if ": " in line)
+
+
+def test_lookup_both_ways(deidfs, clean):
+    vp, woman, _ = a_file(clean)
+    pseud = vp.split("/")[0]
+    # pseudonym -> identity
+    rc, out, err = lookup(deidfs, clean.db, pseud)
+    assert rc == 0, err
+    assert fields(out)["personal id"] == woman["fnr"]
+    assert "name" in fields(out)
+    # personal ID -> pseudonym
+    rc, out, err = lookup(deidfs, clean.db, woman["fnr"])
+    assert rc == 0, err
+    assert fields(out)["pseudonym"] == pseud
+    assert fields(out)["in this db"] == "yes"
+    # view path -> identity
+    rc, out, err = lookup(deidfs, clean.db, vp)
+    assert rc == 0, err
+    assert fields(out)["personal id"] == woman["fnr"]
+    assert fields(out)["pseudonym"] == pseud
+    # unknown
+    rc, out, err = lookup(deidfs, clean.db, "aaaaaaaaaaaaaaaa")
+    assert rc == 1 and not out
+    assert woman["fnr"] not in err
