@@ -4,10 +4,15 @@
 # header per file), gdcmanon (GDCM's PS3.15 basic profile) and dcmtk's
 # dcmodify doing a comparable anonymisation in place on a copy.
 #
-#   scripts/bench_export.sh [large|small|both|compressed]  (default both)
+#   scripts/bench_export.sh [trees|ct2000|mg40|large|small|both|compressed]
 #   BASE=/path/to/older/deidfs scripts/bench_export.sh ...   two builds
 #
-# Trees (generated once into $BENCH_DIR, default /tmp/deidfs-bench):
+# trees (the default): the two trees of issue 13 (scripts/
+# make_bench_trees.py: ct2000, 2,000 CT-like files of 0.53 MB; mg40, 40
+# mammograms of 27 MB), deidfs side by side with cat and cp -r, no sync
+# (side_by_side() below).
+#
+# Other trees (generated once into $BENCH_DIR, default /tmp/deidfs-bench):
 #   large: mammography-sized files (~17-27 MB each, about 1 GB in all)
 #   small: 512x512 16-bit images (~0.5 MB each), a few thousand files
 #   compressed: the large tree's mammograms as JPEG lossless (dcmcjpeg) and
@@ -16,7 +21,7 @@
 # the numbers depend on the machine and its load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:-both}"
+which="${1:-trees}"
 BENCH_DIR=${BENCH_DIR:-/tmp/deidfs-bench}
 DEIDFS=${DEIDFS:-build/deidfs}
 PY=/usr/bin/python3
@@ -211,9 +216,67 @@ versions() {	# name
 	rm -rf "$out"
 }
 
+# The trees of issue 13 side by side, no sync anywhere: cat of the source
+# (the limit of reading), cp -r (the limit of an export: a copy), deidfs
+# export with an indexed db (a refresh that parses nothing, then every
+# file's header made and written with its pixel bytes), and BASE if set.
+# ROUNDS rounds (default 5) in shuffled order; medians.
+side_by_side() {	# name
+	local name=$1 src="$BENCH_DIR/$1/identified" out="$BENCH_DIR/$1.sout"
+	local r v t0 t1 bytes tools="cat cp new${BASE:+ base}"
+	declare -A took
+	[ -d "$src" ] || $PY scripts/make_bench_trees.py "$name" "$BENCH_DIR/$name"
+	rm -rf "$out"
+	rm -f "$BENCH_DIR/$name.s.db"* "$BENCH_DIR/$name.sb.db"*
+	"$DEIDFS" export -q --db "$BENCH_DIR/$name.s.db" --modalities all \
+		"$src" "$out" || true
+	rm -rf "$out"
+	if [ -n "${BASE:-}" ]; then
+		"$BASE" export -q --db "$BENCH_DIR/$name.sb.db" --modalities all \
+			"$src" "$out" || true
+		rm -rf "$out"
+	fi
+	warm "$src"
+	for r in $(seq "${ROUNDS:-5}"); do
+		for v in $(printf '%s\n' $tools | shuf); do
+			rm -rf "$out"
+			t0=$(now)
+			case $v in
+			cat) find "$src" -type f -print0 |
+				xargs -0 -n 256 cat >/dev/null ;;
+			cp) cp -r "$src" "$out" ;;
+			new) "$DEIDFS" export -q --db "$BENCH_DIR/$name.s.db" \
+				--modalities all "$src" "$out" || true ;;
+			base) "$BASE" export -q --db "$BENCH_DIR/$name.sb.db" \
+				--modalities all "$src" "$out" || true ;;
+			esac
+			t1=$(now)
+			took[$v]="${took[$v]:-} $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+		done
+	done
+	rm -rf "$out"
+	bytes=$(du -sb "$src" | cut -f1)
+	echo
+	echo "### $name tree: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1), median of ${ROUNDS:-5} rounds, no sync"
+	echo
+	echo "| tool | s | MB/s of the source | speed x cp -r |"
+	echo "| --- | ---: | ---: | ---: |"
+	for v in $tools; do
+		awk -v n="$v" -v s="$(echo "${took[$v]}" | median)" \
+		    -v c="$(echo "${took[cp]}" | median)" -v b="$bytes" 'BEGIN {
+			name = (n == "cat") ? "cat of the source" : (n == "cp") ? "cp -r" : (n == "new") ? "deidfs export (indexed db)" : "deidfs export (BASE)"
+			printf("| %s | %.3f | %.0f | %.2f |\n", name, s, b / 1e6 / s, c / s) }'
+	done
+}
+
 echo "Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB," \
 	"$(uname -sr), $(df -hT "$BENCH_DIR" | awk 'NR==2 {print $2}') at" \
 	"$BENCH_DIR; $(date -u +%Y-%m-%d)"
+if [ "$which" = trees ] || [ "$which" = ct2000 ] || [ "$which" = mg40 ]; then
+	[ "$which" = mg40 ] || side_by_side ct2000
+	[ "$which" = ct2000 ] || side_by_side mg40
+	exit 0
+fi
 if [ -n "${BASE:-}" ]; then
 	if [ "$which" = large ] || [ "$which" = both ]; then
 		make_tree large --women 6 --big --seed 7

@@ -1,14 +1,20 @@
 #!/bin/bash
 # Read throughput and metadata speed of `deidfs mount`, side by side in one
-# run with `cat` of the source tree and two plain passthrough FUSE mounts:
-# bindfs (read-only) and libfuse's passthrough_ll example (compiled here from
-# Debian's libfuse3-dev examples).  Warm page cache.  Also the daemon's
-# resident memory after reading every file, for trees of 10k and 100k files.
+# run with `cat` of the source tree, `cp -r` of it (no sync: the limit of an
+# export) and two plain passthrough FUSE mounts: bindfs (read-only) and
+# libfuse's passthrough_ll example (compiled here from Debian's libfuse3-dev
+# examples).  The source's pages warm; each reader mounted afresh, read
+# once (its page cache empty) and again (what the kernel kept).  Also the
+# daemon's resident memory while every file is read, for trees of 10k and
+# 100k files.
 #
-#   scripts/bench_mount.sh [large|small|many|all|TREE]   (default all)
+#   scripts/bench_mount.sh [all|trees|ct2000|mg40|many|large|small|TREE]
 #
-# ROUNDS (default 5) sets the rounds per tree; BASE=/path/to/deidfs adds an
-# older build as one more reader, to compare two versions in one run.
+# all (the default): the two trees of issue 13, made by
+# scripts/make_bench_trees.py (ct2000: 2,000 CT-like files of 0.53 MB;
+# mg40: 40 mammograms of 27 MB), then the memory table.  ROUNDS (default
+# 5) sets the rounds per tree; BASE=/path/to/deidfs adds an older build as
+# one more reader, to compare two versions in one run.
 #
 # Trees are generated once into $BENCH_DIR (default /tmp/deidfs-bench), the
 # same as scripts/bench_export.sh uses.  Not a test: numbers depend on the
@@ -80,7 +86,7 @@ mount_reader() {	# reader, tree name, source
 # on what ran just before it (up to 25% in one run), so a fixed order would
 # favour whichever reader comes first.
 bench_tree() {	# name
-	local name=$1 src="$BENCH_DIR/$1/identified" r v
+	local name=$1 src="$BENCH_DIR/$1/identified" r v t0
 	local readers="bindfs passthrough_ll deidfs${BASE:+ deidfs-base}"
 	declare -A first second ls
 	find "$src" -type f -print0 | xargs -0 cat >/dev/null
@@ -93,33 +99,54 @@ bench_tree() {	# name
 	fi
 	declare -A bytes
 	bytes[cat]=$(du -sb "$src" | cut -f1)
+	bytes[cp]=${bytes[cat]}
 	for r in $(seq "$ROUNDS"); do
 		first[cat]+=" $(readall "$src")"
 		second[cat]+=" $(readall "$src")"
 		ls[cat]+=" $(lsall "$src")"
+		# the limit of an export: a copy, no sync
+		rm -rf "$BENCH_DIR/$name.cp"
+		t0=$(now)
+		cp -r "$src" "$BENCH_DIR/$name.cp"
+		first[cp]+=" $(secs "$t0" "$(now)")"
+		rm -rf "$BENCH_DIR/$name.cp"
 		for v in $(printf '%s\n' $readers | shuf); do
 			mount_reader "$v" "$name" "$src"
 			# what this reader serves: the view leaves out
 			# quarantined files and has its own headers
 			bytes[$v]=$(find "$MNT" -type f -print0 |
 				du -cb --files0-from=- | tail -1 | cut -f1)
+			# 1st: right after mounting (the mount's page cache
+			# empty, the index and the source's pages warm); 2nd:
+			# again, what the kernel kept
 			first[$v]+=" $(readall "$MNT")"
 			second[$v]+=" $(readall "$MNT")"
 			ls[$v]+=" $(lsall "$MNT")"
 			umnt
 		done
 	done
+	local b2
+	b2=$(echo "${second[bindfs]}" | median)
 	echo
 	echo "### $name tree: $(find "$src" -type f | wc -l) files, $(du -sh "$src" | cut -f1), median of $ROUNDS rounds"
 	echo
-	echo "| reader                   | 1st read MB/s | 2nd read MB/s | ls -lR s |"
-	echo "| ------------------------ | -------: | -------: | ------: |"
-	for v in cat $readers; do
+	echo "Every file read once with \`cat\` (1st: just mounted; 2nd: again), \`ls -lR\`;"
+	echo "\`cp -r\` of the source without sync as the export's limit."
+	echo
+	echo "| reader | 1st read s | MB/s | 2nd read s | MB/s | 2nd read x bindfs | ls -lR s |"
+	echo "| --- | --: | --: | --: | --: | --: | --: |"
+	for v in cat cp $readers; do
 		awk -v n="$v" -v b="${bytes[$v]}" -v c="$(echo "${first[$v]}" | median)" \
-		    -v w="$(echo "${second[$v]}" | median)" \
-		    -v l="$(echo "${ls[$v]}" | median)" 'BEGIN {
-			printf("| %-24s | %8.0f | %8.0f | %7.2f |\n", n,
-			       b / 1e6 / c, b / 1e6 / w, l) }'
+		    -v w="$(echo "${second[$v]:-}" | median)" -v bb="$b2" \
+		    -v l="$(echo "${ls[$v]:-}" | median)" 'BEGIN {
+			if (n == "cp") {
+				printf("| cp -r (no sync) | %.3f | %.0f | | | | |\n",
+				       c, b / 1e6 / c)
+				exit
+			}
+			printf("| %s | %.3f | %.0f | %.3f | %.0f | %.2f | %.2f |\n",
+			       n == "cat" ? "cat (source)" : n, c, b / 1e6 / c,
+			       w, b / 1e6 / w, bb / w, l) }'
 	done
 }
 
@@ -151,7 +178,7 @@ EOF
 }
 
 rss() {	# files: index, mount, read everything, report the daemon's VmRSS
-	local n=$1 src="$BENCH_DIR/many$1/identified" pid t0 t1 r1 r2
+	local n=$1 src="$BENCH_DIR/many$1/identified" pid t0 t1 r1 r2 r3
 	make_many "$n"
 	rm -f "$BENCH_DIR/many$n.db"*
 	t0=$(now)
@@ -168,17 +195,33 @@ rss() {	# files: index, mount, read everything, report the daemon's VmRSS
 	r1=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
 	find "$MNT" -type f -print0 | xargs -0 -n 512 cat >/dev/null
 	r2=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
-	printf "| %7d | %9.1f | %11.2f | %9d | %9d |\n" "$n" "$first" \
-		"$(secs "$t0" "$t1")" "$r1" "$r2"
+	# the kernel's caches dropped: every file opened (and its map made
+	# or found) again
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	find "$MNT" -type f -print0 | xargs -0 -n 512 cat >/dev/null
+	r3=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
+	printf "| %7d | %9.1f | %11.2f | %9d | %9d | %9d |\n" "$n" "$first" \
+		"$(secs "$t0" "$t1")" "$r1" "$r2" "$r3"
 	umnt
+}
+
+# The two trees of issue 13 (scripts/make_bench_trees.py)
+issue_tree() {	# ct2000 | mg40
+	[ -d "$BENCH_DIR/$1/identified" ] ||
+		$PY scripts/make_bench_trees.py "$1" "$BENCH_DIR/$1"
+	bench_tree "$1"
 }
 
 echo "Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB," \
 	"$(uname -sr), $(df -hT "$BENCH_DIR" | awk 'NR==2 {print $2}') at" \
 	"$BENCH_DIR; $(date -u +%Y-%m-%d)"
-case $which in large | all) [ -d "$BENCH_DIR/large" ] && bench_tree large ;; esac
-case $which in small | all) [ -d "$BENCH_DIR/small" ] && bench_tree small ;; esac
-case $which in large | small | many | all) ;;
+case $which in
+ct2000 | mg40 | trees | all)
+	[ "$which" = mg40 ] || issue_tree ct2000
+	[ "$which" = ct2000 ] || issue_tree mg40 ;;
+large) bench_tree large ;;
+small) bench_tree small ;;
+many) ;;
 *)	# any other tree under BENCH_DIR, e.g. large-no-overlay
 	[ -d "$BENCH_DIR/$which/identified" ] || {
 		echo "bench_mount: no tree $BENCH_DIR/$which/identified" >&2
@@ -190,8 +233,8 @@ case $which in many | all)
 	echo
 	echo "### daemon memory and remount time"
 	echo
-	echo "|   files | first mount s (index) | remount s (unchanged) | RSS after 10% read (KiB) | RSS after all read (KiB) |"
-	echo "| ------: | ------: | ------: | ------: | ------: |"
+	echo "|   files | first mount s (index) | remount s (unchanged) | RSS after 10% read (KiB) | RSS after all read (KiB) | RSS after all read twice (KiB) |"
+	echo "| ------: | ------: | ------: | ------: | ------: | ------: |"
 	rss 10000
 	rss 100000
 	;;
