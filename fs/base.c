@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,51 @@ void base_wipe_str_free(char *s)
 {
 	if (s)
 		base_wipe_free(s, strlen(s));
+}
+
+#define ARENA_CHUNK ((size_t)64 * 1024)
+
+struct base_chunk {
+	struct base_chunk *next;
+	size_t used, cap;
+	max_align_t mem[];
+};
+
+void *base_arena_alloc(struct base_arena *a, size_t n)
+{
+	struct base_chunk *c = a->chunk;
+	size_t need = (n + 7) & ~(size_t)7, cap;
+	void *p;
+
+	if (need < n)
+		return NULL;
+	if (!c || c->cap - c->used < need) {
+		cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+		if (cap > SIZE_MAX - sizeof(*c))
+			return NULL;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = a->chunk;
+		a->chunk = c;
+	}
+	p = (char *)c->mem + c->used;
+	c->used += need;
+	return p;
+}
+
+void base_arena_free(struct base_arena *a)
+{
+	struct base_chunk *c = a->chunk, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		explicit_bzero(c->mem, c->used);
+		free(c);
+	}
+	a->chunk = NULL;
 }
 
 void *base_scratch(void *small, size_t smallsz, size_t n)

@@ -43,6 +43,19 @@ void *base_scratch(void *small, size_t smallsz, size_t n);
 void base_scratch_done(void *p, size_t n, const void *small);
 
 /*
+ * An arena: many small blocks taken from a few large chunks and released
+ * all at once (wiped), where a parse would otherwise call malloc and free
+ * once per element.  Zero-initialised is empty.  base_arena_alloc()
+ * returns n bytes aligned to 8 (not zeroed), or NULL out of memory;
+ * base_arena_free() wipes every byte handed out and frees the chunks.
+ */
+struct base_arena {
+	struct base_chunk *chunk;	/* newest first */
+};
+void *base_arena_alloc(struct base_arena *a, size_t n);
+void base_arena_free(struct base_arena *a);
+
+/*
  * Growable arrays: a pointer, a count in use and a capacity, held by the
  * caller.  Make room for need elements of elsz bytes in the array at arrp
  * (a pointer to the caller's pointer: object pointers share one

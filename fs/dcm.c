@@ -14,7 +14,10 @@ void dcm_elem_clear(struct dcm_elem *e)
 
 	if (!e)
 		return;
-	base_wipe_free(e->val, e->len);
+	if (e->borrowed)
+		explicit_bzero(e->val, e->len);
+	else
+		base_wipe_free(e->val, e->len);
 	for (i = 0; i < e->nitems; i++)
 		dcm_ds_free(&e->items[i]);
 	free(e->items);

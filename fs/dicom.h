@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base.h"
 #include "dcm.h"
 #include "inflate.h"
 
@@ -81,6 +82,7 @@ struct dicom_parsed {
 				 * everything from here on is dropped */
 	struct budget_hold *hold;	/* the dataset values' share of
 					 * src->budget, until freed; owned */
+	struct base_arena arena;	/* holds the dataset's short values */
 };
 
 /*

@@ -183,7 +183,12 @@ static int take_value(struct dicom_parser *P, struct dcm_elem *e,
 			return err;
 		P->values_counted += n;
 	}
-	e->val = malloc((size_t)len);
+	if (P->arena && len <= ARENA_VALUE_MAX) {
+		e->val = base_arena_alloc(P->arena, (size_t)len);
+		e->borrowed = e->val != NULL;
+	} else {
+		e->val = malloc((size_t)len);
+	}
 	if (!e->val)
 		return -ENOMEM;
 	if (len >= DICOM_FIRST_READ && !dicom_buf_has(&P->b, pos, pos + len))

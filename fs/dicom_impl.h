@@ -121,6 +121,9 @@ struct dicom_buf {
 /* The least the window loads at once (the first time; four times that
  * later); a value at least this big is read straight into its memory. */
 #define DICOM_FIRST_READ ((size_t)64 * 1024)
+/* Values this long or shorter come from the parse's arena (base.h): one
+ * malloc per 64 KiB of them instead of one per element. */
+#define ARENA_VALUE_MAX ((size_t)4096)
 
 /* Wipe and free the window's memory and give its bytes back to the budget;
  * the window is empty afterwards, and can be used again. */
@@ -181,6 +184,9 @@ struct dicom_parser {
 	 * also where another -EBADMSG would be tolerated (a zero tail, a UN
 	 * value that is not a sequence after all). */
 	int fatal;
+	/* where values up to ARENA_VALUE_MAX bytes are allocated (the
+	 * parsed dataset's; larger ones are malloc'd) */
+	struct base_arena *arena;
 	/* top-level Pixel Data, when found */
 	bool pixel;
 	struct dicom_hdr pixel_hdr;

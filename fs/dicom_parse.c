@@ -25,6 +25,7 @@
  * at most 4 * DCM_MAX_VALUE; beyond any of them the file is -EBADMSG.
  * Duplicate tags in one dataset: the first one is kept, later ones dropped.
  */
+#include "base.h"
 #include "dicom_impl.h"
 
 #include <errno.h>
@@ -278,6 +279,7 @@ static int parse_impl(const struct dicom_source *src,
 	P.b.limit = HEADER_LIMIT;
 	P.b.bud = src->budget;
 	P.b.hold = &out->hold;
+	P.arena = &out->arena;
 
 	err = read_meta(&P, out, ts, sop, &pos);
 	if (err)
@@ -337,7 +339,8 @@ void dicom_parsed_free(struct dicom_parsed *p)
 {
 	if (!p)
 		return;
-	dcm_ds_free(&p->ds);
+	dcm_ds_free(&p->ds);	/* before the arena its values lie in */
+	base_arena_free(&p->arena);
 	budget_release(p->hold);
 	explicit_bzero(p, sizeof(*p));
 }

@@ -34,6 +34,8 @@ struct dcm_elem {
 	uint8_t encapsulated;	/* value holds encapsulated fragments (raw) */
 	uint32_t len;		/* value length in bytes (0 for SQ) */
 	uint8_t *val;		/* owned, NULL when len == 0 or SQ */
+	uint8_t borrowed;	/* val lies in the parse's arena: cleared by
+				 * wiping it, never freed here */
 	struct dcm_ds *items;	/* SQ only: owned array of nitems datasets */
 	uint32_t nitems;
 };
