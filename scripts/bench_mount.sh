@@ -190,7 +190,7 @@ rss() {	# files: index, mount, read everything, report the daemon's VmRSS
 	t0=$(now)
 	"$DEIDFS" mount -q --db "$BENCH_DIR/many$n.db" "$src" "$MNT"
 	t1=$(now)
-	pid=$(pgrep -n -f "deidfs mount -q --db $BENCH_DIR/many$n.db")
+	pid=$(pgrep -n -f -- "mount -q --db $BENCH_DIR/many$n.db")
 	{ find "$MNT" -type f | head -n $((n / 10)) | xargs cat >/dev/null; } || true
 	r1=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
 	find "$MNT" -type f -print0 | xargs -0 -n 512 cat >/dev/null
