@@ -7,6 +7,7 @@
 #include "view_cohort.h"
 #include "view_naming.h"
 #include "view_report.h"
+#include "view_scan.h"
 #include "view_tree.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 		 e->cfg.rules_options, e->cfg.modalities,
 		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-",
 		 dicom_gdcm_version(), iod_edition());
+	view_scan_fingerprint(e);
 	e->ain.rules = e->rules;
 	e->ain.key = e->key;
 	e->ain.modalities = e->cfg.modalities;
@@ -122,6 +124,7 @@ void view_engine_free(struct view_engine *e)
 {
 	if (!e)
 		return;
+	view_scan_end(e);
 	if (e->root_fd >= 0)
 		close(e->root_fd);
 	for (size_t i = 0; i < e->hc_n; i++)

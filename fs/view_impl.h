@@ -79,6 +79,11 @@ struct view_engine {
 		struct stat st;
 	} *hc;
 	size_t hc_n, hc_cap, hc_bytes;
+	/* The burned-in text scan (view_scan.c): its fingerprint (part of
+	 * opts_fp and of every kept result), and its workers, which live
+	 * for one view_refresh() (NULL otherwise, or with --no-scan). */
+	char scan_fp[128];
+	struct scan_pool *scan_pool;
 };
 
 /* An opened DICOM file of the view (view.h): where each of its bytes comes
