@@ -370,7 +370,7 @@ int store_schema_upgrade(struct store *st)
 	if (!err && version < 3)
 		err = store_sql_exec(st, SCANS_TABLE);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 2 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 3 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }
