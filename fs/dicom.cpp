@@ -25,8 +25,6 @@
 #include <new>
 #include <streambuf>
 
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <gdcmDefs.h>
 #include <gdcmDict.h>
@@ -334,11 +332,12 @@ extern "C" int dicom_uid_is_well_known(const char *uid)
 
 namespace {
 
-/* A read-only std::streambuf over a file descriptor, read with pread(), so
- * that GDCM reads the very file the caller opened (never a path). */
-class fd_buf : public std::streambuf {
+/* A read-only std::streambuf over a struct dicom_source, so that GDCM
+ * reads exactly the bytes the caller gives it (the published file, or the
+ * source), never a path. */
+class src_buf : public std::streambuf {
 public:
-	explicit fd_buf(int fd) : fd_(fd), base_(0)
+	explicit src_buf(const struct dicom_source *src) : src_(src), base_(0)
 	{
 		setg(buf_, buf_, buf_);
 	}
@@ -348,11 +347,12 @@ protected:
 	{
 		if (gptr() < egptr())
 			return traits_type::to_int_type(*gptr());
-		base_ += (off_t)(egptr() - eback());
-		ssize_t r;
-		do
-			r = pread(fd_, buf_, sizeof(buf_), base_);
-		while (r < 0 && errno == EINTR);
+		base_ += (uint64_t)(egptr() - eback());
+		if (base_ >= src_->size) {
+			setg(buf_, buf_, buf_);
+			return traits_type::eof();
+		}
+		ssize_t r = src_->pread(src_->ctx, buf_, sizeof(buf_), base_);
 		if (r <= 0) {
 			setg(buf_, buf_, buf_);
 			return traits_type::eof();
@@ -363,21 +363,17 @@ protected:
 	pos_type seekoff(off_type off, std::ios_base::seekdir dir,
 			 std::ios_base::openmode) override
 	{
-		off_t cur = base_ + (off_t)(gptr() - eback()), to;
-		struct stat st;
+		int64_t cur = (int64_t)base_ + (gptr() - eback()), to;
 
-		if (dir == std::ios_base::beg) {
-			to = (off_t)off;
-		} else if (dir == std::ios_base::cur) {
-			to = cur + (off_t)off;
-		} else {
-			if (fstat(fd_, &st))
-				return pos_type(off_type(-1));
-			to = st.st_size + (off_t)off;
-		}
+		if (dir == std::ios_base::beg)
+			to = (int64_t)off;
+		else if (dir == std::ios_base::cur)
+			to = cur + (int64_t)off;
+		else
+			to = (int64_t)src_->size + (int64_t)off;
 		if (to < 0)
 			return pos_type(off_type(-1));
-		base_ = to;
+		base_ = (uint64_t)to;
 		setg(buf_, buf_, buf_);
 		return pos_type(to);
 	}
@@ -387,19 +383,19 @@ protected:
 	}
 
 private:
-	int fd_;
-	off_t base_;		/* file offset of eback() */
+	const struct dicom_source *src_;
+	uint64_t base_;		/* offset of eback() */
 	char buf_[1 << 16];
 };
 
 } /* namespace */
 
-extern "C" int dicom_decode_pixels(int fd, uint64_t max_bytes,
-				   struct dicom_pixels *out)
+extern "C" int dicom_decode_pixels(const struct dicom_source *src,
+				   uint64_t max_bytes, struct dicom_pixels *out)
 {
 	memset(out, 0, sizeof(*out));
 	try {
-		fd_buf sb(fd);
+		src_buf sb(src);
 		std::istream is(&sb);
 		gdcm::ImageReader reader;
 

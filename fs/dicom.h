@@ -183,16 +183,18 @@ struct dicom_pixels {
 };
 
 /*
- * Decode every frame of the file open at fd with GDCM's codecs (any
- * transfer syntax GDCM reads: native, RLE, JPEG, JPEG-LS, JPEG 2000,
- * deflated).  Unlike everything else here, this gives GDCM the whole file:
- * call it only in the scan's isolated worker process (fs/scan_pool.c).
+ * Decode every frame of the file src (read with src->pread; src->budget is
+ * not used) with GDCM's codecs (any transfer syntax GDCM reads: native,
+ * RLE, JPEG, JPEG-LS, JPEG 2000, deflated).  Unlike everything else here,
+ * this gives GDCM the whole file: call it only in the scan's isolated
+ * worker process (fs/scan_pool.c).
  * Returns 0, -EBADMSG (cannot be decoded), -ENOTSUP (a photometric
  * interpretation or depth the scan does not read: palettes, 32 bits),
  * -E2BIG (more than max_bytes decoded) or -ENOMEM.  *out is cleared first;
  * free with dicom_pixels_free() (accepts NULL).
  */
-int dicom_decode_pixels(int fd, uint64_t max_bytes, struct dicom_pixels *out);
+int dicom_decode_pixels(const struct dicom_source *src, uint64_t max_bytes,
+			struct dicom_pixels *out);
 void dicom_pixels_free(struct dicom_pixels *px);
 
 #ifdef __cplusplus

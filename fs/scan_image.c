@@ -147,10 +147,14 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 		for (uint32_t x = 0; x < cc; x++) {
 			uint8_t lo = 255, hi = 0;
 
-			for (uint32_t dy = 0; dy < f && y * f + dy < rows; dy++) {
+			/* one pixel more right and down: an edge that runs
+			 * along a cell border is inside a cell all the same
+			 * (else a curve would break into short pieces) */
+			for (uint32_t dy = 0; dy <= f && y * f + dy < rows;
+			     dy++) {
 				const uint8_t *row = g + (size_t)(y * f + dy) * cols;
 
-				for (uint32_t dx = 0; dx < f && x * f + dx < cols;
+				for (uint32_t dx = 0; dx <= f && x * f + dx < cols;
 				     dx++) {
 					uint8_t v = row[x * f + dx];
 
@@ -176,7 +180,7 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 			last = x;
 		}
 	}
-	/* components (4-connected), with an explicit stack */
+	/* components (8-connected), with an explicit stack */
 	stack = malloc(ncell * sizeof(*stack));
 	if (!stack) {
 		free(mask);
@@ -197,7 +201,7 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 		stack[sp++] = (uint32_t)i;
 		while (sp) {
 			uint32_t k = stack[--sp], x = k % cc, y = k / cc;
-			uint32_t nb[4];
+			uint32_t nb[8];
 			int nn = 0;
 
 			c.n++;
@@ -205,14 +209,18 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 			c.x1 = x > c.x1 ? x : c.x1;
 			c.y0 = y < c.y0 ? y : c.y0;
 			c.y1 = y > c.y1 ? y : c.y1;
-			if (x > 0)
-				nb[nn++] = k - 1;
-			if (x + 1 < cc)
-				nb[nn++] = k + 1;
-			if (y > 0)
-				nb[nn++] = k - cc;
-			if (y + 1 < cr)
-				nb[nn++] = k + cc;
+			/* 8-connected: an edge running diagonally steps
+			 * from corner to corner of its cells */
+			for (int dy = -1; dy <= 1; dy++)
+				for (int dx = -1; dx <= 1; dx++) {
+					if ((!dx && !dy) || (dx < 0 && !x) ||
+					    (dx > 0 && x + 1 >= cc) ||
+					    (dy < 0 && !y) ||
+					    (dy > 0 && y + 1 >= cr))
+						continue;
+					nb[nn++] = (uint32_t)((int64_t)k +
+							      dy * (int64_t)cc + dx);
+				}
 			while (nn--)
 				if (mask[nb[nn]] && mask[nb[nn]] != 3) {
 					mask[nb[nn]] = 3;

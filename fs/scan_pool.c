@@ -6,13 +6,18 @@
  * (not exec'd: same code, same tables) at the pool's start, each with
  * every inherited descriptor closed, no core dumps, an address space limit
  * and the parent's death as its own.  A worker serves one file at a time
- * over a SOCK_SEQPACKET socket: the file's descriptor (SCM_RIGHTS) and
- * its identity values go in, a struct scan_result comes back.  A worker
+ * over a SOCK_SEQPACKET socket: the source's descriptor and a memfd with
+ * the published file's map (SCM_RIGHTS) and its identity values go in, a
+ * struct scan_result comes back.  The worker reads the published bytes
+ * (generated header, blanked segments, source ranges), so what is scanned
+ * is what is served.  A worker
  * that does not answer within the timeout is killed; one that dies is
  * reaped; either way the file is SCAN_UNREADABLE and the next file gets
  * a new worker.
  */
 #include "scan.h"
+#include "bytemap.h"
+#include "dicom.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +48,7 @@
 
 struct request {
 	uint32_t magic;
+	uint32_t has_map;	/* a second descriptor: the map (memfd) */
 	struct scan_ident id;
 };
 
@@ -87,13 +95,15 @@ static void limit_self(const struct scan_config *cfg)
 #endif
 }
 
-/* Receive one request and the descriptor with it; -1 at the end. */
-static int recv_request(int sock, struct request *rq, int *fd)
+/* Receive one request and the descriptors with it (the source's, and
+ * the map's or -1); -1 at the end. */
+static int recv_request(int sock, struct request *rq, int fd[2])
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = { rq, sizeof(*rq) };
 	struct msghdr mh;
 	struct cmsghdr *cm;
+	size_t nfd = 0;
 	ssize_t n;
 
 	memset(&mh, 0, sizeof(mh));
@@ -104,32 +114,145 @@ static int recv_request(int sock, struct request *rq, int *fd)
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	*fd = -1;
+	fd[0] = fd[1] = -1;
 	cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(cm), sizeof(int));
-	if (n != (ssize_t)sizeof(*rq) || rq->magic != REQ_MAGIC || *fd < 0) {
-		if (*fd >= 0)
-			close(*fd);
+	if (cm && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS) {
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fd, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
+	}
+	if (n != (ssize_t)sizeof(*rq) || rq->magic != REQ_MAGIC || fd[0] < 0 ||
+	    nfd != 1u + (rq->has_map != 0)) {
+		if (fd[0] >= 0)
+			close(fd[0]);
+		if (fd[1] >= 0)
+			close(fd[1]);
 		return -1;
 	}
 	return 0;
+}
+
+/* The published file, as the worker reads it: the map's pieces over the
+ * source. */
+struct published {
+	int src;
+	struct bytemap m;	/* borrowed pieces and gen from buf */
+	uint8_t *buf;
+};
+
+static ssize_t published_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	struct published *p = ctx;
+	size_t done = 0;
+
+	while (done < n && off < p->m.size) {
+		const struct bytemap_piece *q =
+			&p->m.piece[bytemap_find(&p->m, off)];
+		uint64_t in = off - q->out, take = q->len - in;
+		ssize_t r;
+
+		if (take > n - done)
+			take = n - done;
+		if (q->kind == BYTEMAP_GEN) {
+			memcpy((uint8_t *)buf + done, p->m.gen + q->at + in,
+			       (size_t)take);
+			r = (ssize_t)take;
+		} else {
+			do
+				r = pread(p->src, (uint8_t *)buf + done,
+					  (size_t)take, (off_t)(q->at + in));
+			while (r < 0 && errno == EINTR);
+			if (r <= 0)
+				return done ? (ssize_t)done : r < 0 ? -errno
+								    : 0;
+		}
+		done += (size_t)r;
+		off += (uint64_t)r;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t source_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	do
+		r = pread(((struct published *)ctx)->src, buf, n, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+struct map_head {
+	uint64_t n, gen_len, size;
+};
+
+/* Read the map the parent wrote into memfd fd (our own bytes: checked as
+ * a map must be, all the same).  Returns 0 or -1. */
+static int map_read(int fd, struct published *p)
+{
+	struct map_head h;
+	uint64_t pos = 0;
+	size_t bytes, i;
+
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.n == 0 || h.n > BYTEMAP_MAX_PIECES || h.gen_len > (1ull << 32))
+		return -1;
+	bytes = (size_t)(h.n * sizeof(struct bytemap_piece) + h.gen_len);
+	p->buf = malloc(bytes ? bytes : 1);
+	if (!p->buf || pread(fd, p->buf, bytes, sizeof(h)) != (ssize_t)bytes)
+		return -1;
+	p->m.piece = (struct bytemap_piece *)p->buf;
+	p->m.n = (size_t)h.n;
+	p->m.gen = p->buf + h.n * sizeof(struct bytemap_piece);
+	p->m.gen_len = (size_t)h.gen_len;
+	p->m.size = h.size;
+	for (i = 0; i < p->m.n; i++) {
+		const struct bytemap_piece *q = &p->m.piece[i];
+
+		if (q->out != pos || !q->len ||
+		    (q->kind != BYTEMAP_GEN && q->kind != BYTEMAP_SRC) ||
+		    (q->kind == BYTEMAP_GEN &&
+		     (q->at > h.gen_len || q->len > h.gen_len - q->at)))
+			return -1;
+		pos += q->len;
+	}
+	return pos == h.size ? 0 : -1;
 }
 
 static void worker_main(int sock, const struct scan_config *cfg)
 {
 	struct request *rq = malloc(sizeof(*rq));
 	struct scan_result res;
-	int fd;
+	int fd[2];
 
 	if (!rq)
 		_exit(1);
-	while (recv_request(sock, rq, &fd) == 0) {
-		if (scan_file(fd, &rq->id, cfg->allow, &res)) {
+	while (recv_request(sock, rq, fd) == 0) {
+		struct published pub;
+		struct dicom_source src;
+		struct stat st;
+
+		memset(&pub, 0, sizeof(pub));
+		memset(&src, 0, sizeof(src));
+		pub.src = fd[0];
+		src.ctx = &pub;
+		if (fd[1] >= 0) {
+			src.pread = published_pread;
+			if (map_read(fd[1], &pub))
+				_exit(1);	/* the parent's bug */
+			src.size = pub.m.size;
+		} else {
+			src.pread = source_pread;
+			src.size = fstat(fd[0], &st) ? 0 : (uint64_t)st.st_size;
+		}
+		if (scan_file(&src, &rq->id, cfg->allow, &res)) {
 			memset(&res, 0, sizeof(res));
 			res.status = SCAN_UNREADABLE;
 		}
-		close(fd);
+		free(pub.buf);
+		close(fd[0]);
+		if (fd[1] >= 0)
+			close(fd[1]);
 		scan_ident_clear(&rq->id);
 		if (send(sock, &res, sizeof(res), MSG_NOSIGNAL) !=
 		    (ssize_t)sizeof(res))
@@ -244,9 +367,30 @@ void scan_pool_free(struct scan_pool *p)
 	free(p);
 }
 
-static int send_request(struct worker *w, int fd, const struct request *rq)
+/* The map of the published file into a new memfd: its head, pieces and
+ * generated bytes.  Returns the fd or -errno. */
+static int map_memfd(const struct bytemap *m)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct map_head h = { m->n, m->gen_len, m->size };
+	int fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
+	size_t pb = m->n * sizeof(*m->piece);
+
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    pwrite(fd, m->piece, pb, sizeof(h)) != (ssize_t)pb ||
+	    (m->gen_len && pwrite(fd, m->gen, m->gen_len, (off_t)(sizeof(h) +
+					 pb)) != (ssize_t)m->gen_len)) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+static int send_request(struct worker *w, const int *fds, int nfd,
+			const struct request *rq)
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = { (void *)rq, sizeof(*rq) };
 	struct msghdr mh;
 	struct cmsghdr *cm;
@@ -257,12 +401,12 @@ static int send_request(struct worker *w, int fd, const struct request *rq)
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
+	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
 	do
 		n = sendmsg(w->sock, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -310,17 +454,25 @@ static int await(struct scan_pool *p, struct worker *w,
 	return 0;
 }
 
-int scan_pool_run(struct scan_pool *p, int fd, const struct scan_ident *id,
-		  struct scan_result *res)
+int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
+		  const struct scan_ident *id, struct scan_result *res)
 {
 	struct request *rq = malloc(sizeof(*rq));
 	struct worker *w = NULL;
 	unsigned i;
-	int err = 0, tries;
+	int err = 0, tries, fds[2] = { fd, -1 };
 
 	if (!rq)
 		return -ENOMEM;
+	if (map && map->n) {
+		fds[1] = map_memfd(map);
+		if (fds[1] < 0) {
+			free(rq);
+			return fds[1] == -ENOMEM ? -ENOMEM : -EIO;
+		}
+	}
 	rq->magic = REQ_MAGIC;
+	rq->has_map = fds[1] >= 0;
 	rq->id = *id;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -339,7 +491,7 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct scan_ident *id,
 	for (tries = 0; tries < 2; tries++) {
 		if (!w->pid && (err = spawn(p, w)))
 			break;
-		err = send_request(w, fd, rq);
+		err = send_request(w, fds, fds[1] >= 0 ? 2 : 1, rq);
 		if (!err)
 			break;
 		stop(w);
@@ -354,6 +506,8 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct scan_ident *id,
 		err = err == -EPIPE ? -EAGAIN : err;
 	scan_ident_clear(&rq->id);
 	free(rq);
+	if (fds[1] >= 0)
+		close(fds[1]);
 	pthread_mutex_lock(&p->lock);
 	w->busy = 0;
 	pthread_cond_signal(&p->cond);

@@ -372,8 +372,9 @@ static int harmless_word(const char *w, const struct scan_allow *allow)
 			return 0;
 		memcpy(part, s, n);
 		part[n] = 0;
-		if (!in_list(markers, part) && !technique(part) &&
-		    !allowed(allow, part))
+		/* materials and markers only: numbers joined by '/'
+		 * are a date */
+		if (!in_list(markers, part) && !allowed(allow, part))
 			return 0;
 		s += n;
 		if (*s)

@@ -69,7 +69,7 @@ static void injected_fault(const struct dicom_pixels *px)
 }
 #endif
 
-int scan_file(int fd, const struct scan_ident *id,
+int scan_file(const struct dicom_source *src, const struct scan_ident *id,
 	      const struct scan_allow *allow, struct scan_result *res)
 {
 	struct dicom_pixels px;
@@ -79,7 +79,7 @@ int scan_file(int fd, const struct scan_ident *id,
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	err = dicom_decode_pixels(fd, SCAN_DECODE_MAX, &px);
+	err = dicom_decode_pixels(src, SCAN_DECODE_MAX, &px);
 	res->us_decode = now_us() - t0;
 	if (err == -ENOMEM || err == -E2BIG || err == -EBADMSG ||
 	    err == -ENOTSUP) {

@@ -116,7 +116,9 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	sc->fp = e->scan_fp;
 	err = store_scan_get(e->cfg.store, sc);
 	if (err == -ENOENT) {
-		err = scan_pool_run(e->scan_pool, fd, an->ident, &res);
+		err = scan_pool_run(e->scan_pool, fd,
+				    an->inflated ? NULL : &an->map, an->ident,
+				    &res);
 		if (err)
 			goto out;
 		sc->status = res.status;
