@@ -192,8 +192,9 @@ def test_mount_decides_as_export(deidfs, images, tmp_path):
     export(deidfs, src, tmp_path / "out", tmp_path / "e.db")
     want = (tmp_path / "out" / ".quarantine" / "reasons.csv").read_bytes()
     with Mount(deidfs, src, tmp_path / "mnt", tmp_path / "m.db") as m:
-        got = open(os.path.join(m.mnt, ".quarantine", "reasons.csv"),
-                   "rb").read()
+        with open(os.path.join(m.mnt, ".quarantine", "reasons.csv"),
+                  "rb") as f:
+            got = f.read()
         published = sorted(
             os.path.relpath(os.path.join(dp, f), m.mnt)
             for dp, _, fns in os.walk(m.mnt) for f in fns
