@@ -130,3 +130,10 @@ clean:
 # change, i.e. that both produce every byte through that one function.
 spantest:
 	$(MAKE) BUILD=build/spantest DEFS=-DDEIDFS_SPAN_TEST build/spantest/deidfs
+
+# A build whose scan worker crashes or spins on pixel data that starts
+# with CRASH!!! or HANGHANG (fs/scan_worker.c): test_burnin.py shows that
+# either costs that file only.
+.PHONY: scantest
+scantest:
+	$(MAKE) BUILD=build/scantest DEFS=-DDEIDFS_SCAN_FAULTS build/scantest/deidfs

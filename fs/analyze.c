@@ -19,6 +19,7 @@
 #include "dicom.h"
 #include "encap.h"
 #include "keyed.h"
+#include "scan.h"
 
 #define TAG_PATIENT_ID DCM_TAG(0x0010, 0x0020)
 #define TAG_STUDY_DATE DCM_TAG(0x0008, 0x0020)
@@ -68,6 +69,9 @@ void analysis_clear(struct analysis *an)
 		free(an->uids[i].pseudo);
 	}
 	free(an->uids);
+	if (an->ident)
+		scan_ident_clear(an->ident);
+	free(an->ident);
 	memset(an, 0, sizeof(*an));
 }
 
@@ -487,6 +491,14 @@ static int run_identity(struct run *r)
 	/* No PatientID: nothing to link or name it by. */
 	if (!rec->pseudonym)
 		return quarantine(r->an, RULES_Q_NO_PATIENT_ID);
+	/* what burned-in text would identify her by, before the rules
+	 * change anything: for the scan at index time only */
+	if (r->an->collect && rec->status == RULES_OK) {
+		r->an->ident = malloc(sizeof(*r->an->ident));
+		if (!r->an->ident)
+			return -ENOMEM;
+		scan_ident_from_ds(ds, r->an->ident);
+	}
 	return 0;
 }
 
@@ -585,6 +597,7 @@ static int run_output(struct run *r)
 		return err;
 	an->rec.header_len = an->map.gen_len;
 	an->rec.out_size = an->map.size;
+	an->has_pixels = p->has_pixel && p->pixel_len > 0;
 	if (an->collect && an->rec.patient_id)
 		an->pseudonym_pair = 1;
 	return 0;

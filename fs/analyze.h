@@ -45,6 +45,11 @@ struct analysis {
 	struct store_pair *uids;
 	size_t nuids, capuids;
 	int pseudonym_pair;	/* rec.patient_id -> rec.pseudonym to record */
+	/* collect only: the identifying values of the source, for the
+	 * burned-in text scan (scan.h; owned, wiped); NULL when the file is
+	 * not published anyway */
+	struct scan_ident *ident;
+	int has_pixels;		/* the output carries pixel data */
 };
 
 /*

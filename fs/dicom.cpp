@@ -6,6 +6,10 @@
  * a file is walked by a bounded parser of our own, in C (fs/dicom_parse.c
  * says why), which asks here for the VRs of implicit-VR files
  * (dicom_dict_vr_get()); the header is written in C too (dicom_write.c).
+ * The one exception is dicom_decode_pixels(): GDCM's codecs decode the
+ * pixels for the burned-in text scan, only ever in the scan's worker
+ * process (fs/scan_pool.c), which limits its memory and time, so that a
+ * codec that crashes or hangs on a hostile file costs that file only.
  *
  * Every function that calls into GDCM catches every exception.
  */
@@ -17,13 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <istream>
 #include <new>
+#include <streambuf>
+
 
 #include <gdcmDefs.h>
 #include <gdcmDict.h>
 #include <gdcmMediaStorage.h>
 #include <gdcmDicts.h>
 #include <gdcmGlobal.h>
+#include <gdcmImageReader.h>
 #include <gdcmPrivateTag.h>
 #include <gdcmTag.h>
 #include <gdcmTrace.h>
@@ -363,4 +371,153 @@ extern "C" int dicom_uid_is_well_known(const char *uid)
 	} catch (...) {
 		return 0;
 	}
+}
+
+/* ---- pixel decoding (the scan worker only) ----------------------------- */
+
+namespace {
+
+/* A read-only std::streambuf over a struct dicom_source, so that GDCM
+ * reads exactly the bytes the caller gives it (the published file, or the
+ * source), never a path. */
+class src_buf : public std::streambuf {
+public:
+	explicit src_buf(const struct dicom_source *src) : src_(src), base_(0)
+	{
+		setg(buf_, buf_, buf_);
+	}
+
+protected:
+	int_type underflow() override
+	{
+		if (gptr() < egptr())
+			return traits_type::to_int_type(*gptr());
+		base_ += (uint64_t)(egptr() - eback());
+		if (base_ >= src_->size) {
+			setg(buf_, buf_, buf_);
+			return traits_type::eof();
+		}
+		ssize_t r = src_->pread(src_->ctx, buf_, sizeof(buf_), base_);
+		if (r <= 0) {
+			setg(buf_, buf_, buf_);
+			return traits_type::eof();
+		}
+		setg(buf_, buf_, buf_ + r);
+		return traits_type::to_int_type(*gptr());
+	}
+	pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+			 std::ios_base::openmode) override
+	{
+		int64_t cur = (int64_t)base_ + (gptr() - eback()), to;
+
+		if (dir == std::ios_base::beg)
+			to = (int64_t)off;
+		else if (dir == std::ios_base::cur)
+			to = cur + (int64_t)off;
+		else
+			to = (int64_t)src_->size + (int64_t)off;
+		if (to < 0)
+			return pos_type(off_type(-1));
+		base_ = (uint64_t)to;
+		setg(buf_, buf_, buf_);
+		return pos_type(to);
+	}
+	pos_type seekpos(pos_type pos, std::ios_base::openmode m) override
+	{
+		return seekoff(off_type(pos), std::ios_base::beg, m);
+	}
+
+private:
+	const struct dicom_source *src_;
+	uint64_t base_;		/* offset of eback() */
+	char buf_[1 << 16];
+};
+
+} /* namespace */
+
+extern "C" int dicom_decode_pixels(const struct dicom_source *src,
+				   uint64_t max_bytes, struct dicom_pixels *out)
+{
+	memset(out, 0, sizeof(*out));
+	try {
+		src_buf sb(src);
+		std::istream is(&sb);
+		gdcm::ImageReader reader;
+
+		reader.SetStream(is);
+		if (!reader.Read())
+			return -EBADMSG;
+		const gdcm::Image &img = reader.GetImage();
+		const unsigned int *dims = img.GetDimensions();
+		const gdcm::PixelFormat &pf = img.GetPixelFormat();
+		gdcm::PhotometricInterpretation pi =
+			img.GetPhotometricInterpretation();
+		unsigned int nd = img.GetNumberOfDimensions();
+		unsigned long blen = img.GetBufferLength();
+
+		if (!dims || dims[0] == 0 || dims[1] == 0 ||
+		    (nd == 3 && dims[2] == 0))
+			return -EBADMSG;
+		out->cols = dims[0];
+		out->rows = dims[1];
+		out->frames = nd == 3 ? dims[2] : 1;
+		out->samples = pf.GetSamplesPerPixel();
+		out->bits_allocated = pf.GetBitsAllocated();
+		out->bits_stored = pf.GetBitsStored();
+		out->is_signed = pf.GetPixelRepresentation() ? 1 : 0;
+		out->planar = img.GetPlanarConfiguration() ? 1 : 0;
+		switch (pi) {
+		case gdcm::PhotometricInterpretation::MONOCHROME1:
+			out->mono1 = 1;
+			break;
+		case gdcm::PhotometricInterpretation::MONOCHROME2:
+		case gdcm::PhotometricInterpretation::RGB:
+			break;
+		case gdcm::PhotometricInterpretation::YBR_FULL:
+		case gdcm::PhotometricInterpretation::YBR_FULL_422:
+		case gdcm::PhotometricInterpretation::YBR_RCT:
+		case gdcm::PhotometricInterpretation::YBR_ICT:
+			out->ybr = 1;
+			break;
+		default:	/* palettes, YBR_PARTIAL...: not read here */
+			return -ENOTSUP;
+		}
+		if ((out->samples != 1 && out->samples != 3) ||
+		    (out->bits_allocated != 8 && out->bits_allocated != 16) ||
+		    (out->samples == 3) != (pi != gdcm::PhotometricInterpretation::MONOCHROME1 &&
+					    pi != gdcm::PhotometricInterpretation::MONOCHROME2))
+			return -ENOTSUP;
+		uint64_t want = (uint64_t)out->rows * out->cols * out->frames *
+				out->samples * (out->bits_allocated / 8);
+		if (want > max_bytes || blen < want)
+			return want > max_bytes ? -E2BIG : -EBADMSG;
+		out->buf = (uint8_t *)malloc(blen ? blen : 1);
+		if (!out->buf)
+			return -ENOMEM;
+		if (!img.GetBuffer((char *)out->buf)) {
+			dicom_pixels_free(out);
+			return -EBADMSG;
+		}
+		out->len = want;
+		/* The codec's output may be other than the header says: a
+		 * JPEG decoder hands back RGB for YBR_FULL_422. */
+		pi = img.GetPhotometricInterpretation();
+		if (pi == gdcm::PhotometricInterpretation::RGB)
+			out->ybr = 0;
+		return 0;
+	} catch (const std::bad_alloc &) {
+		dicom_pixels_free(out);
+		return -ENOMEM;
+	} catch (...) {
+		dicom_pixels_free(out);
+		return -EBADMSG;
+	}
+}
+
+extern "C" void dicom_pixels_free(struct dicom_pixels *px)
+{
+	if (!px)
+		return;
+	free(px->buf);
+	memset(px, 0, sizeof(*px));
 }

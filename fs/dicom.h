@@ -4,7 +4,8 @@
  * source, and writes a new header (preamble, file meta, dataset, Pixel Data
  * element header).
  *
- * Reading and writing are C of our own, and GDCM never sees a file's bytes:
+ * Reading and writing are C of our own, and GDCM never sees a file's bytes
+ * (except the pixel decoding of the scan's worker, dicom_decode_pixels()):
  * a bounded parser (fs/dicom_parse.c, which says why, fs/dicom_ds.c,
  * fs/dicom_buf.c) and the writer (fs/dicom_write.c).  GDCM supplies the
  * data dictionaries, the well-known UIDs and the IOD names through the
@@ -165,6 +166,38 @@ const char *dicom_iod_name(const char *sop_class_uid);
  * syntaxes, coding schemes, frames of reference defined by the standard...)
  * which de-identification must not change. */
 int dicom_uid_is_well_known(const char *uid);
+
+/*
+ * Decoded pixel data, for the burned-in text scan (fs/scan_*.c).  Samples
+ * are in host order, frames one after another; a 3-sample image is
+ * interleaved (planar 0) or in planes per frame (planar 1).
+ */
+struct dicom_pixels {
+	uint32_t rows, cols, frames, samples;	/* samples: 1 or 3 */
+	uint32_t bits_allocated;	/* 8 or 16 */
+	uint32_t bits_stored;
+	int is_signed;
+	int planar;
+	int ybr;		/* samples are Y, Cb, Cr: Y is the brightness */
+	int mono1;		/* MONOCHROME1: low values are bright */
+	uint8_t *buf;		/* owned; dicom_pixels_free() */
+	size_t len;		/* rows * cols * frames * samples * bytes */
+};
+
+/*
+ * Decode every frame of the file src (read with src->pread; src->budget is
+ * not used) with GDCM's codecs (any transfer syntax GDCM reads: native,
+ * RLE, JPEG, JPEG-LS, JPEG 2000, deflated).  Unlike everything else here,
+ * this gives GDCM the whole file: call it only in the scan's isolated
+ * worker process (fs/scan_pool.c).
+ * Returns 0, -EBADMSG (cannot be decoded), -ENOTSUP (a photometric
+ * interpretation or depth the scan does not read: palettes, 32 bits),
+ * -E2BIG (more than max_bytes decoded) or -ENOMEM.  *out is cleared first;
+ * free with dicom_pixels_free() (accepts NULL).
+ */
+int dicom_decode_pixels(const struct dicom_source *src, uint64_t max_bytes,
+			struct dicom_pixels *out);
+void dicom_pixels_free(struct dicom_pixels *px);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,11 @@ static const char usage_text[] =
 	"  --clean-descriptors [--whitelist FILE]\n"
 	"                           PS3.15 Table E.1-1 options\n"
 	"  --with-quarantine        export: also write .quarantine/\n"
+	"  --scan-allow FILE        words burned-in text may hold besides the\n"
+	"                           view markers and technique values\n"
+	"  --scan-timeout SECONDS   per file (default 300): then unreadable\n"
+	"  --no-scan                do not look for burned-in text (at your "
+	"risk)\n"
 	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
 	"  --report FILE            write the run report as JSON\n"
 	"  -q, --quiet              no report or progress on stderr\n"
@@ -124,11 +129,14 @@ enum opt_key {
 	KEY_REPORT,
 	KEY_WHITELIST,
 	KEY_JOBS,
-	KEY_LAST_WITH_ARG = KEY_JOBS,	/* these above take an argument */
+	KEY_SCAN_ALLOW,
+	KEY_SCAN_TIMEOUT,
+	KEY_LAST_WITH_ARG = KEY_SCAN_TIMEOUT,	/* these above take an argument */
 	KEY_NO_HEADER,
 	KEY_INCLUDE_UNLINKED,
 	KEY_WITH_QUARANTINE,
 	KEY_NO_REFRESH,
+	KEY_NO_SCAN,
 	KEY_RTN_SAFE_PRIVATE,
 	KEY_RTN_UIDS,
 	KEY_RTN_DEVICE_ID,
@@ -158,6 +166,9 @@ static const struct fuse_opt opt_table[] = {
 	OPT_ARG("--whitelist", KEY_WHITELIST),
 	OPT_ARG("--jobs", KEY_JOBS),
 	FUSE_OPT_KEY("-j ", KEY_JOBS),
+	OPT_ARG("--scan-allow", KEY_SCAN_ALLOW),
+	OPT_ARG("--scan-timeout", KEY_SCAN_TIMEOUT),
+	FUSE_OPT_KEY("--no-scan", KEY_NO_SCAN),
 	FUSE_OPT_KEY("--no-header", KEY_NO_HEADER),
 	FUSE_OPT_KEY("--include-unlinked", KEY_INCLUDE_UNLINKED),
 	FUSE_OPT_KEY("--with-quarantine", KEY_WITH_QUARANTINE),
@@ -206,6 +217,8 @@ struct options {
 	char *layout;
 	char *report;
 	char *whitelist;
+	char *scan_allow;
+	char scan_allow_digest[65];	/* of the --scan-allow file */
 	char *pos[2];			/* SOURCE, DEST or MOUNTPOINT */
 	unsigned npos;			/* positional arguments seen */
 	int quiet;
@@ -233,6 +246,7 @@ static void options_free(struct options *o)
 	free(o->layout);
 	free(o->report);
 	free(o->whitelist);
+	free(o->scan_allow);
 	free(o->pos[0]);
 	free(o->pos[1]);
 	fuse_opt_free_args(&o->fuse);
@@ -287,6 +301,8 @@ static char **string_slot(struct options *o, enum opt_key key)
 		return &o->report;
 	case KEY_WHITELIST:
 		return &o->whitelist;
+	case KEY_SCAN_ALLOW:
+		return &o->scan_allow;
 	default:
 		return NULL;
 	}
@@ -328,6 +344,14 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_WHITELIST:
 		o->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
 		break;
+	case KEY_SCAN_TIMEOUT:
+		n = count_arg(val, 86400);
+		if (n < 0) {
+			fail("--scan-timeout: seconds, from 1 to 86400");
+			return usage_error(o);
+		}
+		o->cfg.scan_timeout_s = (unsigned)n;
+		return 0;
 	default:
 		break;
 	}
@@ -358,6 +382,9 @@ static int set_flag(struct options *o, enum opt_key key)
 		return 0;
 	case KEY_NO_REFRESH:
 		o->no_refresh = 1;
+		return 0;
+	case KEY_NO_SCAN:
+		o->cfg.no_scan = 1;
 		return 0;
 	case KEY_QUIET:
 		o->quiet = 1;
@@ -633,12 +660,19 @@ static void tune_malloc(void)
  * status, said to the user.
  */
 static int open_engine(struct options *o, struct view_whitelist **wl,
-		       struct store **st, struct view_engine **e)
+		       struct scan_allow **allow, struct store **st,
+		       struct view_engine **e)
 {
 	char err[512] = "";
 	int ret, created;
 
 	ret = view_init(&o->cfg, o->whitelist, wl, err, sizeof(err));
+	if (!ret && o->scan_allow) {
+		ret = view_scan_allow_load(o->scan_allow, allow, o->scan_allow_digest,
+					   err, sizeof(err));
+		o->cfg.scan_allow = *allow;
+		o->cfg.scan_allow_digest = o->scan_allow_digest;
+	}
 	if (ret) {
 		fail("%s", err);
 		return ret == -EINVAL ? EXIT_USAGE : EXIT_FATAL;
@@ -679,6 +713,7 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct view_whitelist *wl = NULL;
+	struct scan_allow *allow = NULL;
 	struct store *st = NULL;
 	struct view_engine *e = NULL;
 	struct progress prog = { 0 };
@@ -698,7 +733,7 @@ int main(int argc, char **argv)
 		rc = places_check(o.pos[0], o.pos[1], o.db, o.csv,
 				  o.cmd == CMD_MOUNT, &o.places);
 	if (!rc)
-		rc = open_engine(&o, &wl, &st, &e);
+		rc = open_engine(&o, &wl, &allow, &st, &e);
 	if (rc)
 		goto out;
 	prog.on = !o.quiet && isatty(STDERR_FILENO);
@@ -716,6 +751,7 @@ out:
 	view_engine_free(e);
 	store_close(st);
 	view_whitelist_free(wl);
+	view_scan_allow_free(allow);
 	options_free(&o);
 	return rc < 0 ? EXIT_OK : rc;
 }

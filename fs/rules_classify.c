@@ -24,6 +24,11 @@ const char *rules_reason_name(enum rules_reason r)
 	case RULES_Q_NO_PATIENT_ID: return "patient-id-missing";
 	case RULES_Q_SOP_CLASS: return "sop-class-unknown";
 	case RULES_Q_PIXEL_DATA: return "pixel-data-unverified";
+	case RULES_Q_TEXT_ID: return "burned-in-text:personal-id";
+	case RULES_Q_TEXT_NAME: return "burned-in-text:name";
+	case RULES_Q_TEXT_DATE: return "burned-in-text:date";
+	case RULES_Q_TEXT: return "burned-in-text:text";
+	case RULES_Q_UNREADABLE_PIXELS: return "unreadable-pixels";
 	default: return "unknown";
 	}
 }

@@ -480,6 +480,8 @@ int store_file_prune(struct store *st, int64_t gen)
 	err = store_audit_prune(st, gen);
 	if (!err)
 		err = store_sql_run_i64(st, STORE_STMT_PRUNE_FILES, gen);
+	if (!err)
+		err = store_scan_prune(st);
 	err = store_sql_unit_end(st, err);
 out:
 	pthread_mutex_unlock(&st->lock);

@@ -2,8 +2,9 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 2 (version 1 lacked files.src_ctime_ns and files.version;
- * a version 1 db is upgraded in place when it is opened):
+ * Schema version 3 (version 1 lacked files.src_ctime_ns and files.version,
+ * version 2 the scans table; an older db is upgraded in place when it is
+ * opened):
  *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
@@ -18,6 +19,10 @@
  *                      re-identification; see store_map.c
  *   dirs(id, path)     directory inode numbers of the view
  *   settings(k, v)
+ *   scans(path, src_*, fp, status, kinds, ...)
+ *                      the burned-in text scan of one source version by
+ *                      one scanner: kinds and regions, never the text;
+ *                      see store_scan.c
  *
  * Row ids use AUTOINCREMENT so a pruned file's inode number is never given
  * to another file later.
@@ -30,6 +35,15 @@
 
 #define APP_NAME "deidfs"
 #define KEY_CHECK_LEN 32
+
+#define SCANS_TABLE                                                       \
+	"CREATE TABLE scans(path BLOB PRIMARY KEY NOT NULL,"              \
+	" src_size INTEGER NOT NULL, src_mtime_ns INTEGER NOT NULL,"     \
+	" src_ino INTEGER NOT NULL, src_ctime_ns INTEGER NOT NULL,"      \
+	" fp TEXT NOT NULL, status INTEGER NOT NULL,"                     \
+	" kinds INTEGER NOT NULL, frames INTEGER NOT NULL,"               \
+	" candidates INTEGER NOT NULL, regions TEXT,"                     \
+	" us_decode INTEGER, us_find INTEGER, us_ocr INTEGER);"
 
 static const char schema_sql[] =
 	"CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v);"
@@ -75,7 +89,8 @@ static const char schema_sql[] =
 	" orig TEXT NOT NULL);"
 	"CREATE TABLE dirs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" path BLOB NOT NULL UNIQUE);"
-	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);";
+	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);"
+	SCANS_TABLE;
 
 /* ---------------------------------------------------------------------- */
 /* the key                                                                */
@@ -352,8 +367,10 @@ int store_schema_upgrade(struct store *st)
 		err = version;
 	if (!err && version < 2)
 		err = store_sql_exec(st, upgrade_to_2);
+	if (!err && version < 3)
+		err = store_sql_exec(st, SCANS_TABLE);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 2 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 3 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

@@ -84,7 +84,7 @@ int store_sql_prepare_all(struct store *st)
 {
 	static const struct store_stmt_sql *const tables[] = {
 		store_sql_stmts, store_index_stmts, store_audit_stmts,
-		store_map_stmts, store_settings_stmts,
+		store_map_stmts, store_settings_stmts, store_scan_stmts,
 	};
 	const struct store_stmt_sql *t;
 	size_t i;

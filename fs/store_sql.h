@@ -14,6 +14,7 @@
  *   store_audit.c     the audit trail
  *   store_map.c       pseudonym and UID pairs for re-identification
  *   store_settings.c  small key/value settings
+ *   store_scan.c      results of the burned-in text scan
  *
  * Calling convention: every function here expects st->lock held and st->db
  * open (the public functions take the lock; none of these does), and
@@ -70,6 +71,10 @@ enum store_stmt {
 	STORE_STMT_SETTING_GET,
 	STORE_STMT_SETTING_PUT,
 	STORE_STMT_SETTING_DEL,
+	/* store_scan.c */
+	STORE_STMT_SCAN_GET,
+	STORE_STMT_SCAN_PUT,
+	STORE_STMT_SCAN_PRUNE,
 	STORE_STMT_COUNT
 };
 
@@ -84,6 +89,11 @@ extern const struct store_stmt_sql store_index_stmts[];
 extern const struct store_stmt_sql store_audit_stmts[];
 extern const struct store_stmt_sql store_map_stmts[];
 extern const struct store_stmt_sql store_settings_stmts[];
+extern const struct store_stmt_sql store_scan_stmts[];
+
+/* store_scan.c: drop the scans of paths no longer indexed (in the
+ * caller's write unit). */
+int store_scan_prune(struct store *st);
 
 struct store {
 	/*

@@ -7,6 +7,7 @@
 #include "view_cohort.h"
 #include "view_naming.h"
 #include "view_report.h"
+#include "view_scan.h"
 #include "view_tree.h"
 
 #include <errno.h>
@@ -100,6 +101,7 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 		 e->cfg.rules_options, e->cfg.modalities,
 		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-",
 		 dicom_gdcm_version(), iod_edition());
+	view_scan_fingerprint(e);
 	e->ain.rules = e->rules;
 	e->ain.key = e->key;
 	e->ain.modalities = e->cfg.modalities;
@@ -127,6 +129,7 @@ void view_engine_free(struct view_engine *e)
 {
 	if (!e)
 		return;
+	view_scan_end(e);
 	if (e->root_fd >= 0)
 		close(e->root_fd);
 	view_ahead_stop(e);	/* its jobs make maps into the cache */

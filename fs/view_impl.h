@@ -95,6 +95,11 @@ struct view_engine {
 	} ahead_q[AHEAD_MAX];
 	unsigned ahead_head, ahead_n;
 	int64_t ahead_making;		/* id being made, 0 when none */
+	/* The burned-in text scan (view_scan.c): its fingerprint (part of
+	 * opts_fp and of every kept result), and its workers, which live
+	 * for one view_refresh() (NULL otherwise, or with --no-scan). */
+	char scan_fp[128];
+	struct scan_pool *scan_pool;
 };
 
 /* An opened DICOM file of the view (view.h): where each of its bytes comes

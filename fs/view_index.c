@@ -6,6 +6,7 @@
  * export's opens (the header cache).
  */
 #include "view_index.h"
+#include "view_scan.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -345,6 +346,9 @@ static void *worker(void *arg)
 			j->err = fd;
 		} else {
 			j->err = analysis_run(&p->e->ain, fd, &j->an);
+			if (!j->err)	/* burned-in text, at index time */
+				j->err = view_scan_file(p->e, j->ent->path,
+							fd, &j->an);
 			close(fd);
 		}
 		pthread_mutex_lock(&p->lock);
@@ -612,6 +616,9 @@ static int refresh_analyse(struct view_engine *e, const struct entries *es,
 	}
 	for (i = 0; i < ntodo; i++)
 		p.jobs[i].ent = &es->v[todo[i]];
+	/* the scan's workers, forked before the index threads start */
+	if (ntodo && (err = view_scan_begin(e)))
+		goto out;
 	for (nth = 0; nth < e->cfg.jobs && ntodo; nth++)
 		if (pthread_create(&th[nth], NULL, worker, &p))
 			break;
@@ -627,6 +634,7 @@ static int refresh_analyse(struct view_engine *e, const struct entries *es,
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 out:
+	view_scan_end(e);
 	if (p.jobs)
 		for (i = 0; i < ntodo; i++)
 			analysis_clear(&p.jobs[i].an);

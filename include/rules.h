@@ -180,6 +180,16 @@ enum rules_reason {
 				 * codestream that cannot be walked,
 				 * fragments that do not match the frames
 				 * (set by callers) */
+	/* Text read off the pixels that is not all harmless (fs/scan.h),
+	 * by the kind of what it matched (set by callers): */
+	RULES_Q_TEXT_ID,	/* a personal ID, the file's own IDs */
+	RULES_Q_TEXT_NAME,	/* a word of a person name of the file */
+	RULES_Q_TEXT_DATE,	/* a date (the file's own or date-shaped) */
+	RULES_Q_TEXT,		/* other text */
+	RULES_Q_UNREADABLE_PIXELS,	/* the pixels could not be decoded
+					 * and scanned (a codec failed,
+					 * crashed, hung or ran out of its
+					 * memory) (set by callers) */
 	RULES_REASON_COUNT
 };
 

@@ -221,4 +221,27 @@ int store_patient_get(struct store *st, const char *pseudonym, char **id);
 int store_patient_file(struct store *st, const char *pseudonym,
 		       int64_t *file_id);
 
+/*
+ * The burned-in text scan of one source version (fs/store_scan.c): path
+ * and src_* say which version, fp which scanner; the rest is the result.
+ * regions is text ("frame:x,y,wxh:kinds;..."), never what was read.
+ * store_scan_get() fills the result fields of a row with the same key:
+ * 0, -ENOENT (not scanned so), -EIO.  store_scan_put() inserts or
+ * replaces the row of the path: 0, -EIO, -ENOSPC.  Strings borrowed.
+ */
+struct store_scan {
+	const char *path;
+	uint64_t src_size;
+	int64_t src_mtime_ns;
+	uint64_t src_ino;
+	int64_t src_ctime_ns;
+	const char *fp;
+	int status;
+	uint32_t kinds, frames, candidates;
+	char regions[1024];
+	uint64_t us_decode, us_find, us_ocr;
+};
+int store_scan_get(struct store *st, struct store_scan *sc);
+int store_scan_put(struct store *st, const struct store_scan *sc);
+
 #endif

@@ -80,6 +80,8 @@ enum view_maps {
 				 * recently used dropped first (a mount) */
 };
 
+struct scan_allow;
+
 struct view_config {
 	const char *source;		/* source tree root */
 	struct store *store;		/* borrowed, open */
@@ -115,7 +117,24 @@ struct view_config {
 	const struct view_guard *guard;	/* folders the source must not
 					 * contain (borrowed), or NULL */
 	size_t nguard;
+	/* the burned-in text scan (fs/scan.h, fs/view_scan.c) */
+	int no_scan;			/* --no-scan: at the user's risk */
+	const struct scan_allow *scan_allow;	/* --scan-allow, borrowed,
+						 * may be NULL */
+	const char *scan_allow_digest;	/* hex digest of that file */
+	unsigned scan_timeout_s;	/* per file; 0: SCAN_TIMEOUT_DEFAULT */
 };
+
+/*
+ * The allow-list of --scan-allow (words, one a line, see fs/scan.h) from
+ * the file path, into *out (free with view_scan_allow_free()), with the
+ * hex SHA-256 of the file in digest.  Returns 0, -EINVAL (not a regular
+ * file of at most 1 MiB, or a bad line: err says which, never its text)
+ * or another -errno.
+ */
+int view_scan_allow_load(const char *path, struct scan_allow **out,
+			 char digest[65], char *err, size_t errsz);
+void view_scan_allow_free(struct scan_allow *a);
 
 /* Counters of a refresh and a build (the run report). */
 struct view_stats {

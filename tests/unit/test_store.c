@@ -540,6 +540,7 @@ static void test_upgrade_v1(void **state)
 	store_close(st);
 	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
 			 "ALTER TABLE files DROP COLUMN version; "
+			 "DROP TABLE scans; "
 			 "UPDATE meta SET v = 1 WHERE k = 'schema_version'");
 	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), 0);
 	assert_int_equal(store_key(st, k2), 0);
@@ -619,7 +620,7 @@ static const char v1_schema[] =
 	"INSERT INTO patients VALUES('PSEUDO', '12345678901');"
 	"INSERT INTO dirs(path) VALUES(CAST('' AS BLOB));";
 
-/* A db of schema version 1 as version 1 wrote it opens as version 2: key,
+/* A db of schema version 1 as version 1 wrote it opens as version 3: key,
  * records, audit rows, directory inodes and generation kept; its records
  * count as another version of their sources (ctime 0), so they are
  * analysed again once; no check value is added for its key. */
@@ -664,7 +665,10 @@ static void test_upgrade_v1_schema(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 2);
+				 "WHERE k = 'schema_version'"), 3);
+	/* version 3: the table of the burned-in text scan */
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "sqlite_master WHERE name = 'scans'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
 				 "WHERE k = 'key_check'"), 0);
 }

@@ -1,0 +1,250 @@
+/*
+ * scan_ocr.c - Tesseract through its C API (tesseract/capi.h), eng+nor,
+ * for the scan's worker process (scan_impl.h).
+ *
+ * The library is loaded with dlopen() in the worker, after the worker set
+ * OMP_THREAD_LIMIT=1: Tesseract's LSTM asks OpenMP for many threads, and
+ * libgomp reads its limits once, when it is loaded; one thread per worker
+ * (one worker per index thread) keeps the CPUs for the workers, and the
+ * main process never carries Tesseract, libcurl or OpenMP at all.
+ */
+#include "scan_impl.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tesseract/capi.h>
+
+#define TESS_LIB "libtesseract.so.5"
+#define TESS_LANGS "eng+nor"
+
+/*
+ * Which words count.  Tesseract reads the edge of a shape or a speck as a
+ * letter or two with little confidence (0-100; up to 79 for one or two
+ * characters on the generated breast borders of tests/e2e/burnin.py),
+ * while printed text reads at 85 and more.  A word counts when it has
+ * two letters or digits at least, and is read with WORD_CONF_SURE, or
+ * with WORD_CONF_MIN and at least 3 letters or digits (noise is rarely
+ * that long).  One character alone identifies nobody, and tissue reads as
+ * one now and then (an Å at 95 on a real mammogram, tests/data/GH133.dcm).
+ */
+#define WORD_CONF_SURE 75.0f
+#define WORD_CONF_MIN 50.0f
+
+static int counts(const char *w, float conf)
+{
+	size_t alnum = 0;
+
+	for (; *w; w++)
+		alnum += (*w >= '0' && *w <= '9') || (*w >= 'A' && *w <= 'Z') ||
+			 (*w >= 'a' && *w <= 'z') ||
+			 ((unsigned char)*w >= 0xC0); /* a UTF-8 letter once */
+	return alnum >= 2 && (conf >= WORD_CONF_SURE ||
+			 (conf >= WORD_CONF_MIN && alnum >= 3));
+}
+
+/* The functions we use, with the types capi.h gives them. */
+static struct {
+	void *lib;
+	TessBaseAPI *api;
+	__typeof__(&TessBaseAPICreate) create;
+	__typeof__(&TessBaseAPIInit3) init3;
+	__typeof__(&TessBaseAPISetVariable) setvar;
+	__typeof__(&TessBaseAPISetPageSegMode) psm;
+	__typeof__(&TessBaseAPISetImage) setimage;
+	__typeof__(&TessBaseAPIRecognize) recognize;
+	__typeof__(&TessBaseAPIGetIterator) iterator;
+	__typeof__(&TessResultIteratorGetPageIterator) pageit;
+	__typeof__(&TessPageIteratorIsAtBeginningOf) atbegin;
+	__typeof__(&TessPageIteratorBoundingBox) bbox;
+	__typeof__(&TessResultIteratorGetUTF8Text) text;
+	__typeof__(&TessResultIteratorConfidence) conf;
+	__typeof__(&TessResultIteratorNext) next;
+	__typeof__(&TessResultIteratorDelete) itdelete;
+	__typeof__(&TessDeleteText) deltext;
+	__typeof__(&TessBaseAPIClear) clear;
+} t;
+
+#define LOAD(field, name)                                                  \
+	do {                                                               \
+		*(void **)&t.field = dlsym(t.lib, name);                   \
+		if (!t.field)                                              \
+			return -ENOENT;                                    \
+	} while (0)
+
+int scan_ocr_init(void)
+{
+	if (t.api)
+		return 0;
+	/* before libgomp is loaded: it reads this once */
+	setenv("OMP_THREAD_LIMIT", "1", 1);
+	t.lib = dlopen(TESS_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!t.lib)
+		return -ENOENT;
+	LOAD(create, "TessBaseAPICreate");
+	LOAD(init3, "TessBaseAPIInit3");
+	LOAD(setvar, "TessBaseAPISetVariable");
+	LOAD(psm, "TessBaseAPISetPageSegMode");
+	LOAD(setimage, "TessBaseAPISetImage");
+	LOAD(recognize, "TessBaseAPIRecognize");
+	LOAD(iterator, "TessBaseAPIGetIterator");
+	LOAD(pageit, "TessResultIteratorGetPageIterator");
+	LOAD(atbegin, "TessPageIteratorIsAtBeginningOf");
+	LOAD(bbox, "TessPageIteratorBoundingBox");
+	LOAD(text, "TessResultIteratorGetUTF8Text");
+	LOAD(conf, "TessResultIteratorConfidence");
+	LOAD(next, "TessResultIteratorNext");
+	LOAD(itdelete, "TessResultIteratorDelete");
+	LOAD(deltext, "TessDeleteText");
+	LOAD(clear, "TessBaseAPIClear");
+	t.api = t.create();
+	if (!t.api)
+		return -ENOMEM;
+	if (t.init3(t.api, NULL, TESS_LANGS)) {
+		t.api = NULL;	/* the worker exits soon: not freed */
+		return -ENOENT;
+	}
+	/* crops carry no resolution; say one so that Tesseract does not
+	 * guess (and warn) */
+	t.setvar(t.api, "user_defined_dpi", "300");
+	t.setvar(t.api, "debug_file", "/dev/null");
+	t.psm(t.api, PSM_SINGLE_BLOCK);
+	return 0;
+}
+
+/* Up to this many pixels of crop (scaled) are read at once. */
+#define CROP_MAX (16u << 20)
+
+int scan_ocr_box(const uint8_t *g, uint32_t rows, uint32_t cols,
+		 const struct scan_box *b, scan_line_fn fn, void *arg)
+{
+	/* Tesseract reads dark text on a light page best, with letters
+	 * 20-40 px tall, and a margin around them: the crop is turned to
+	 * that polarity (by its border: the background), small text
+	 * doubled, and padded. */
+	uint32_t scale = b->h < 64 ? 2 : 1, pad = 16;
+	uint32_t w = b->w * scale + 2 * pad, h = b->h * scale + 2 * pad;
+	uint64_t border = 0, nb = 0;
+	uint8_t *img, lo = 255, hi = 0;
+	int invert, err = 0;
+	TessResultIterator *it;
+	char line[1024];
+	size_t ll = 0;
+	struct scan_box lb = { 0, 0, 0, 0 };
+
+	if ((uint64_t)w * h > CROP_MAX)
+		return -E2BIG;
+	for (uint32_t x = 0; x < b->w; x++) {
+		border += g[(size_t)b->y * cols + b->x + x];
+		border += g[(size_t)(b->y + b->h - 1) * cols + b->x + x];
+		nb += 2;
+	}
+	for (uint32_t y = 0; y < b->h; y++) {
+		border += g[(size_t)(b->y + y) * cols + b->x];
+		border += g[(size_t)(b->y + y) * cols + b->x + b->w - 1];
+		nb += 2;
+	}
+	invert = nb && border / nb < 128;
+	/* stretched to the crop's own range, background white: the padding
+	 * then continues it without an edge */
+	for (uint32_t y = 0; y < b->h; y++)
+		for (uint32_t x = 0; x < b->w; x++) {
+			uint8_t v = g[(size_t)(b->y + y) * cols + b->x + x];
+
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+	img = malloc((size_t)w * h);
+	if (!img)
+		return -ENOMEM;
+	memset(img, 255, (size_t)w * h);
+	for (uint32_t y = 0; y < b->h * scale; y++) {
+		const uint8_t *src = g + (size_t)(b->y + y / scale) * cols + b->x;
+		uint8_t *dst = img + (size_t)(y + pad) * w + pad;
+
+		for (uint32_t x = 0; x < b->w * scale; x++) {
+			uint32_t v = hi > lo ? (uint32_t)(src[x / scale] - lo) *
+						       255 / (uint32_t)(hi - lo)
+					     : 255;
+
+			dst[x] = (uint8_t)(invert ? 255 - v : v);
+		}
+	}
+	(void)rows;
+	t.setimage(t.api, img, (int)w, (int)h, 1, (int)w);
+	if (t.recognize(t.api, NULL)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	it = t.iterator(t.api);
+	if (!it)
+		goto out;
+	line[0] = 0;
+	do {
+		const TessPageIterator *pi = t.pageit(it);
+		char *word;
+		int x0, y0, x1, y1;
+		struct scan_box wb;
+
+		if (t.atbegin(pi, RIL_TEXTLINE) && ll) {
+			fn(arg, &(struct scan_line){ line, lb });
+			ll = 0;
+			line[0] = 0;
+		}
+		word = t.text(it, RIL_WORD);
+		if (!word)
+			continue;
+		if (counts(word, t.conf(it, RIL_WORD)) &&
+		    t.bbox(pi, RIL_WORD, &x0, &y0, &x1, &y1)) {
+			size_t n = strlen(word);
+
+			/* back to the frame's coordinates */
+			x0 = x0 < (int)pad ? 0 : (x0 - (int)pad) / (int)scale;
+			y0 = y0 < (int)pad ? 0 : (y0 - (int)pad) / (int)scale;
+			x1 = x1 < (int)pad ? 0 : (x1 - (int)pad) / (int)scale;
+			y1 = y1 < (int)pad ? 0 : (y1 - (int)pad) / (int)scale;
+			if (x1 > (int)b->w)
+				x1 = (int)b->w;
+			if (y1 > (int)b->h)
+				y1 = (int)b->h;
+			wb.x = b->x + (uint32_t)x0;
+			wb.y = b->y + (uint32_t)y0;
+			wb.w = x1 > x0 ? (uint32_t)(x1 - x0) : 1;
+			wb.h = y1 > y0 ? (uint32_t)(y1 - y0) : 1;
+			if (ll + n + 2 < sizeof(line)) {
+				if (ll)
+					line[ll++] = ' ';
+				memcpy(line + ll, word, n);
+				ll += n;
+				line[ll] = 0;
+				if (lb.w == 0 || ll == n)
+					lb = wb;
+				else {
+					uint32_t ex = lb.x + lb.w > wb.x + wb.w
+							      ? lb.x + lb.w
+							      : wb.x + wb.w;
+					uint32_t ey = lb.y + lb.h > wb.y + wb.h
+							      ? lb.y + lb.h
+							      : wb.y + wb.h;
+
+					lb.x = lb.x < wb.x ? lb.x : wb.x;
+					lb.y = lb.y < wb.y ? lb.y : wb.y;
+					lb.w = ex - lb.x;
+					lb.h = ey - lb.y;
+				}
+			}
+		}
+		explicit_bzero(word, strlen(word));
+		t.deltext(word);
+	} while (t.next(it, RIL_WORD));
+	if (ll)
+		fn(arg, &(struct scan_line){ line, lb });
+	explicit_bzero(line, sizeof(line));
+	t.itdelete(it);
+out:
+	t.clear(t.api);
+	free(img);
+	return err;
+}

@@ -1,0 +1,516 @@
+/*
+ * scan_pool.c - the scan's worker processes (scan.h).
+ *
+ * A decoder or OCR engine that crashes, loops or eats memory on a hostile
+ * file must cost that file only: so they run in worker processes, forked
+ * (not exec'd: same code, same tables) at the pool's start, each with
+ * every inherited descriptor closed, no core dumps, an address space limit
+ * and the parent's death as its own.  A worker serves one file at a time
+ * over a SOCK_SEQPACKET socket: the source's descriptor and a memfd with
+ * the published file's map (SCM_RIGHTS) and its identity values go in, a
+ * struct scan_result comes back.  The worker reads the published bytes
+ * (generated header, blanked segments, source ranges), so what is scanned
+ * is what is served.  A worker
+ * that does not answer within the timeout is killed; one that dies is
+ * reaped; either way the file is SCAN_UNREADABLE and the next file gets
+ * a new worker.
+ */
+#include "scan.h"
+#include "bytemap.h"
+#include "dicom.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#define REQ_MAGIC 0x64534331u	/* "dSC1" */
+
+struct request {
+	uint32_t magic;
+	uint32_t has_map;	/* a second descriptor: the map (memfd) */
+	struct scan_ident id;
+};
+
+struct worker {
+	pid_t pid;		/* 0: none running */
+	int sock;		/* our end */
+	int busy;
+};
+
+struct scan_pool {
+	struct scan_config cfg;
+	pthread_mutex_t lock;	/* leaf lock: guards w[].busy */
+	pthread_cond_t cond;
+	unsigned n;
+	struct worker *w;
+};
+
+/* ------------------------------------------------------------ worker */
+
+/* The address space the worker has now, in bytes (0 if unknown). */
+static uint64_t vm_now(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void limit_self(const struct scan_config *cfg)
+{
+	struct rlimit rl = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &rl);	/* a crash leaves no image behind */
+#ifndef SANITIZED
+	/* what it inherits, and mem_max more (sanitizers reserve terabytes
+	 * of shadow memory: no limit under them) */
+	rl.rlim_cur = rl.rlim_max = vm_now() + cfg->mem_max;
+	setrlimit(RLIMIT_AS, &rl);
+#endif
+}
+
+/* Receive one request and the descriptors with it (the source's, and
+ * the map's or -1); -1 at the end. */
+static int recv_request(int sock, struct request *rq, int fd[2])
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { rq, sizeof(*rq) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	size_t nfd = 0;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	fd[0] = fd[1] = -1;
+	cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS) {
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fd, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
+	}
+	if (n != (ssize_t)sizeof(*rq) || rq->magic != REQ_MAGIC || fd[0] < 0 ||
+	    nfd != 1u + (rq->has_map != 0)) {
+		if (fd[0] >= 0)
+			close(fd[0]);
+		if (fd[1] >= 0)
+			close(fd[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* The published file, as the worker reads it: the map's pieces over the
+ * source. */
+struct published {
+	int src;
+	struct bytemap m;	/* borrowed pieces and gen from buf */
+	uint8_t *buf;
+};
+
+static ssize_t published_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	struct published *p = ctx;
+	size_t done = 0;
+
+	while (done < n && off < p->m.size) {
+		const struct bytemap_piece *q =
+			&p->m.piece[bytemap_find(&p->m, off)];
+		uint64_t in = off - q->out, take = q->len - in;
+		ssize_t r;
+
+		if (take > n - done)
+			take = n - done;
+		if (q->kind == BYTEMAP_GEN) {
+			memcpy((uint8_t *)buf + done, p->m.gen + q->at + in,
+			       (size_t)take);
+			r = (ssize_t)take;
+		} else {
+			do
+				r = pread(p->src, (uint8_t *)buf + done,
+					  (size_t)take, (off_t)(q->at + in));
+			while (r < 0 && errno == EINTR);
+			if (r <= 0)
+				return done ? (ssize_t)done : r < 0 ? -errno
+								    : 0;
+		}
+		done += (size_t)r;
+		off += (uint64_t)r;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t source_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	do
+		r = pread(((struct published *)ctx)->src, buf, n, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+struct map_head {
+	uint64_t n, gen_len, size;
+};
+
+/* Read the map the parent wrote into memfd fd (our own bytes: checked as
+ * a map must be, all the same).  Returns 0 or -1. */
+static int map_read(int fd, struct published *p)
+{
+	struct map_head h;
+	uint64_t pos = 0;
+	size_t bytes, i;
+
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.n == 0 || h.n > BYTEMAP_MAX_PIECES || h.gen_len > (1ull << 32))
+		return -1;
+	bytes = (size_t)(h.n * sizeof(struct bytemap_piece) + h.gen_len);
+	p->buf = malloc(bytes ? bytes : 1);
+	if (!p->buf || pread(fd, p->buf, bytes, sizeof(h)) != (ssize_t)bytes)
+		return -1;
+	p->m.piece = (struct bytemap_piece *)p->buf;
+	p->m.n = (size_t)h.n;
+	p->m.gen = p->buf + h.n * sizeof(struct bytemap_piece);
+	p->m.gen_len = (size_t)h.gen_len;
+	p->m.size = h.size;
+	for (i = 0; i < p->m.n; i++) {
+		const struct bytemap_piece *q = &p->m.piece[i];
+
+		if (q->out != pos || !q->len ||
+		    (q->kind != BYTEMAP_GEN && q->kind != BYTEMAP_SRC) ||
+		    (q->kind == BYTEMAP_GEN &&
+		     (q->at > h.gen_len || q->len > h.gen_len - q->at)))
+			return -1;
+		pos += q->len;
+	}
+	return pos == h.size ? 0 : -1;
+}
+
+static void worker_main(int sock, const struct scan_config *cfg)
+{
+	struct request *rq = malloc(sizeof(*rq));
+	struct scan_result res;
+	int fd[2];
+
+	if (!rq)
+		_exit(1);
+	while (recv_request(sock, rq, fd) == 0) {
+		struct published pub;
+		struct dicom_source src;
+		struct stat st;
+
+		memset(&pub, 0, sizeof(pub));
+		memset(&src, 0, sizeof(src));
+		pub.src = fd[0];
+		src.ctx = &pub;
+		if (fd[1] >= 0) {
+			src.pread = published_pread;
+			if (map_read(fd[1], &pub))
+				_exit(1);	/* the parent's bug */
+			src.size = pub.m.size;
+		} else {
+			src.pread = source_pread;
+			src.size = fstat(fd[0], &st) ? 0 : (uint64_t)st.st_size;
+		}
+		if (scan_file(&src, &rq->id, cfg->allow, &res)) {
+			memset(&res, 0, sizeof(res));
+			res.status = SCAN_UNREADABLE;
+		}
+		free(pub.buf);
+		close(fd[0]);
+		if (fd[1] >= 0)
+			close(fd[1]);
+		scan_ident_clear(&rq->id);
+		if (send(sock, &res, sizeof(res), MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(res))
+			break;
+	}
+	_exit(0);
+}
+
+/* Start worker w.  Returns 0 or -errno. */
+static int spawn(struct scan_pool *p, struct worker *w)
+{
+	int sv[2];
+	pid_t parent = getpid(), pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		int null;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		/* nothing of the parent's stays open: the db, the mount's
+		 * device, other sources */
+		if (sv[1] != 3 && dup2(sv[1], 3) != 3)
+			_exit(1);
+		null = open("/dev/null", O_RDWR);
+		if (null < 0)
+			_exit(1);
+		/* Tesseract and GDCM write to stderr; nothing of theirs is
+		 * ours to show */
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close_range(4, ~0u, 0);
+		limit_self(&p->cfg);
+		worker_main(3, &p->cfg);
+	}
+	close(sv[1]);
+	w->pid = pid;
+	w->sock = sv[0];
+	return 0;
+}
+
+/* Stop worker w (kill it if it is still running) and reap it. */
+static void stop(struct worker *w)
+{
+	if (!w->pid)
+		return;
+	close(w->sock);
+	kill(w->pid, SIGKILL);
+	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	w->pid = 0;
+	w->sock = -1;
+}
+
+/* -------------------------------------------------------------- pool */
+
+int scan_pool_new(const struct scan_config *cfg, unsigned n,
+		  struct scan_pool **out)
+{
+	struct scan_pool *p = calloc(1, sizeof(*p));
+	unsigned i;
+
+	*out = NULL;
+	if (!p || !n || !(p->w = calloc(n, sizeof(*p->w)))) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->cfg = *cfg;
+	if (!p->cfg.timeout_s)
+		p->cfg.timeout_s = SCAN_TIMEOUT_DEFAULT;
+	if (!p->cfg.mem_max)
+		p->cfg.mem_max = SCAN_MEM_DEFAULT;
+	p->n = n;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	/* started now, while the caller's threads are few: a fork copies
+	 * the forking thread only */
+	for (i = 0; i < n; i++)
+		if (spawn(p, &p->w[i]))
+			break;
+	*out = p;
+	return 0;
+}
+
+void scan_pool_free(struct scan_pool *p)
+{
+	unsigned i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++)
+		stop(&p->w[i]);
+	free(p->w);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+/* The map of the published file into a new memfd: its head, pieces and
+ * generated bytes.  Returns the fd or -errno. */
+static int map_memfd(const struct bytemap *m)
+{
+	struct map_head h = { m->n, m->gen_len, m->size };
+	int fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
+	size_t pb = m->n * sizeof(*m->piece);
+
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    pwrite(fd, m->piece, pb, sizeof(h)) != (ssize_t)pb ||
+	    (m->gen_len && pwrite(fd, m->gen, m->gen_len, (off_t)(sizeof(h) +
+					 pb)) != (ssize_t)m->gen_len)) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+static int send_request(struct worker *w, const int *fds, int nfd,
+			const struct request *rq)
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { (void *)rq, sizeof(*rq) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
+	do
+		n = sendmsg(w->sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*rq) ? 0 : -EPIPE;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for the answer of w within the timeout.  Returns 0, or -1 when the
+ * worker died, answered nonsense or took too long. */
+static int await(struct scan_pool *p, struct worker *w,
+		 struct scan_result *res)
+{
+	int64_t end = mono_ms() + (int64_t)p->cfg.timeout_s * 1000;
+	struct pollfd pf = { w->sock, POLLIN, 0 };
+	ssize_t n;
+
+	for (;;) {
+		int64_t left = end - mono_ms();
+		int r;
+
+		if (left <= 0)
+			return -1;
+		r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			break;
+	}
+	do
+		n = recv(w->sock, res, sizeof(*res), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*res) ||
+	    (res->status != SCAN_DONE && res->status != SCAN_UNREADABLE) ||
+	    res->nregions > SCAN_MAX_REGIONS)
+		return -1;
+	return 0;
+}
+
+int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
+		  const struct scan_ident *id, struct scan_result *res)
+{
+	struct request *rq = malloc(sizeof(*rq));
+	struct worker *w = NULL;
+	unsigned i;
+	int err = 0, tries, fds[2] = { fd, -1 };
+
+	if (!rq)
+		return -ENOMEM;
+	if (map && map->n) {
+		fds[1] = map_memfd(map);
+		if (fds[1] < 0) {
+			free(rq);
+			return fds[1] == -ENOMEM ? -ENOMEM : -EIO;
+		}
+	}
+	rq->magic = REQ_MAGIC;
+	rq->has_map = fds[1] >= 0;
+	rq->id = *id;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (i = 0; i < p->n && p->w[i].busy; i++)
+			;
+		if (i < p->n)
+			break;
+		pthread_cond_wait(&p->cond, &p->lock);
+	}
+	w = &p->w[i];
+	w->busy = 1;
+	pthread_mutex_unlock(&p->lock);
+
+	/* a worker that died idle (killed from outside) is started again
+	 * once */
+	for (tries = 0; tries < 2; tries++) {
+		if (!w->pid && (err = spawn(p, w)))
+			break;
+		err = send_request(w, fds, fds[1] >= 0 ? 2 : 1, rq);
+		if (!err)
+			break;
+		stop(w);
+	}
+	if (!err && await(p, w, res)) {
+		/* crashed, hung, or out of its memory: this file only */
+		stop(w);
+		memset(res, 0, sizeof(*res));
+		res->status = SCAN_UNREADABLE;
+	}
+	if (err)
+		err = err == -EPIPE ? -EAGAIN : err;
+	scan_ident_clear(&rq->id);
+	free(rq);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	pthread_mutex_lock(&p->lock);
+	w->busy = 0;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}

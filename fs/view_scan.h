@@ -1,0 +1,31 @@
+/*
+ * view_scan.h - the burned-in text scan in the view model (view_scan.c):
+ * which files are scanned, when, and what their result does to them.
+ */
+#ifndef DEIDFS_VIEW_SCAN_H
+#define DEIDFS_VIEW_SCAN_H
+
+#include "view_impl.h"
+
+/* The scan's fingerprint into e->scan_fp, appended to e->opts_fp (so that
+ * turning the scan on or off, or another allow-list, analyses every file
+ * again; the pixels are read again only when the scan itself changed). */
+void view_scan_fingerprint(struct view_engine *e);
+
+/* Start the scan's workers for a refresh that analyses files (one per
+ * index thread), and stop them after it.  Start returns 0 or -ENOMEM;
+ * nothing is started with --no-scan. */
+int view_scan_begin(struct view_engine *e);
+void view_scan_end(struct view_engine *e);
+
+/*
+ * At index time, after analysis_run() of the source at path (open at fd):
+ * if the file would be published and has pixel data, scan it (or take the
+ * kept result of this source version) and quarantine it as
+ * burned-in-text:<kind> or unreadable-pixels.  Returns 0, -ENOMEM or
+ * -EIO (the file is then not indexed this run).
+ */
+int view_scan_file(struct view_engine *e, const char *path, int fd,
+		   struct analysis *an);
+
+#endif

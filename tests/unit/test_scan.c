@@ -1,0 +1,299 @@
+/*
+ * test_scan.c - the pure stages of the burned-in text scan (fs/scan.h,
+ * fs/scan_impl.h): what a line read off the pixels is (harmless markers
+ * and technique values, the allow-list, the file's names with and without
+ * their diacritics, personal IDs, dates in the common forms), folding,
+ * the identifying values of a dataset, and the candidate stage on
+ * synthetic frames.  Tesseract and the worker processes are tested end to
+ * end (tests/e2e/test_burnin.py).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "dcm.h"
+#include "scan.h"
+#include "scan_impl.h"
+
+/* A valid personal ID (both check digits hold) born 03.05.1961, and
+ * another person's. */
+#define FNR "03056106838"
+#define OTHER_FNR "17117529150"
+
+static void ident(struct scan_ident *id)
+{
+	struct dcm_ds ds = { 0 };
+
+	/* "Østby^Kari Åse" in UTF-8, as the header holds it */
+	assert_int_equal(dcm_ds_set_str(&ds, DCM_TAG(0x0010, 0x0010), "PN",
+					"\xc3\x98stby^Kari \xc3\x85se"), 0);
+	assert_int_equal(dcm_ds_set_str(&ds, DCM_TAG(0x0010, 0x0020), "LO",
+					FNR), 0);
+	assert_int_equal(dcm_ds_set_str(&ds, DCM_TAG(0x0010, 0x0030), "DA",
+					"19610503"), 0);
+	assert_int_equal(dcm_ds_set_str(&ds, DCM_TAG(0x0008, 0x0020), "DA",
+					"20240601"), 0);
+	scan_ident_from_ds(&ds, id);
+	dcm_ds_free(&ds);
+}
+
+static void test_harmless(void **state)
+{
+	static const char *const ok[] = {
+		"L CC", "R MLO", "LMLO", "RCC", "28kV 63mAs", "28 kV",
+		"Mo/Rh 29 kV", "L MLO 120 N", "R CC 45 mm", "W/Rh", "(L)",
+		"R: MLO", "1.5 mGy",
+	};
+	struct scan_ident id;
+	size_t i;
+
+	(void)state;
+	ident(&id);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_int_equal(scan_line_kind(ok[i], &id, NULL),
+				 SCAN_K_HARMLESS);
+	/* nothing readable */
+	assert_int_equal(scan_line_kind("", &id, NULL), 0);
+	assert_int_equal(scan_line_kind(" - | . ", &id, NULL), 0);
+	/* a word beside a marker is text */
+	assert_int_equal(scan_line_kind("L CC Haukeland", &id, NULL),
+			 SCAN_K_TEXT);
+	/* long numbers are no technique values */
+	assert_true(scan_line_kind("123456", &id, NULL) & SCAN_K_TEXT);
+	scan_ident_clear(&id);
+}
+
+static void test_allow_list(void **state)
+{
+	static const char list[] = "# site words\nSCREENING\n  tomo  \n\n"
+				   "H\xc3\xb8yre # right\n";
+	struct scan_allow *a = NULL;
+	char err[128] = "";
+
+	(void)state;
+	assert_int_equal(scan_allow_parse(list, strlen(list), &a, err,
+					  sizeof(err)), 0);
+	assert_int_equal(scan_line_kind("Screening L CC", NULL, NULL),
+			 SCAN_K_TEXT);
+	assert_int_equal(scan_line_kind("Screening L CC", NULL, a),
+			 SCAN_K_HARMLESS);
+	assert_int_equal(scan_line_kind("TOMO", NULL, a), SCAN_K_HARMLESS);
+	/* compared folded: Høyre, HOYRE */
+	assert_int_equal(scan_line_kind("HOYRE", NULL, a), SCAN_K_HARMLESS);
+	assert_int_equal(scan_line_kind("Screening Kari", NULL, a),
+			 SCAN_K_TEXT);
+	scan_allow_free(a);
+	/* a bad line is named by its number, never its text */
+	assert_int_equal(scan_allow_parse("ok\nKari Nordmann\n", 16, &a, err,
+					  sizeof(err)), -EINVAL);
+	assert_null(a);
+	assert_non_null(strstr(err, "line 2"));
+	assert_null(strstr(err, "Kari"));
+	scan_allow_free(NULL);
+}
+
+static void test_kinds(void **state)
+{
+	struct scan_ident id;
+
+	(void)state;
+	ident(&id);
+	/* name words with and without their diacritics, any case, and the
+	 * O that OCR reads as 0 or @ */
+	assert_int_equal(scan_line_kind("\xc3\x98STBY, Kari", &id, NULL),
+			 SCAN_K_TEXT | SCAN_K_NAME);
+	assert_int_equal(scan_line_kind("Ostby", &id, NULL),
+			 SCAN_K_TEXT | SCAN_K_NAME);
+	assert_int_equal(scan_line_kind("@STBY", &id, NULL),
+			 SCAN_K_TEXT | SCAN_K_NAME);
+	assert_int_equal(scan_line_kind("Ase", &id, NULL),
+			 SCAN_K_TEXT | SCAN_K_NAME);
+	/* the same words in Latin-1 */
+	assert_int_equal(scan_line_kind("\xc5se", &id, NULL),
+			 SCAN_K_TEXT | SCAN_K_NAME);
+	assert_int_equal(scan_line_kind("Nordmann", &id, NULL), SCAN_K_TEXT);
+	/* her ID, split or whole; another valid ID; her ID in other text */
+	assert_true(scan_line_kind(FNR, &id, NULL) & SCAN_K_ID);
+	assert_true(scan_line_kind("030561 06838", &id, NULL) & SCAN_K_ID);
+	assert_true(scan_line_kind(OTHER_FNR, &id, NULL) & SCAN_K_ID);
+	assert_true(scan_line_kind("ID:" FNR, &id, NULL) & SCAN_K_ID);
+	/* her dates in the common forms, and anything shaped like a date */
+	assert_true(scan_line_kind("03.05.1961", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("1961-05-03", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("3.5.1961", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("03/05/61", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("20240601", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("12.11.2023", &id, NULL) & SCAN_K_DATE);
+	assert_true(scan_line_kind("2023/11/12", &id, NULL) & SCAN_K_DATE);
+	assert_int_equal(scan_line_kind("Radiology", &id, NULL), SCAN_K_TEXT);
+	/* the reason names: the strongest match */
+	assert_string_equal(scan_kind_name(SCAN_K_TEXT), "text");
+	assert_string_equal(scan_kind_name(SCAN_K_TEXT | SCAN_K_DATE),
+			    "date");
+	assert_string_equal(scan_kind_name(SCAN_K_DATE | SCAN_K_NAME),
+			    "name");
+	assert_string_equal(scan_kind_name(SCAN_K_NAME | SCAN_K_ID),
+			    "personal-id");
+	/* without a file's values: IDs and dates are still found */
+	assert_true(scan_line_kind(FNR, NULL, NULL) & SCAN_K_ID);
+	assert_true(scan_line_kind("Ostby", NULL, NULL) == SCAN_K_TEXT);
+	scan_ident_clear(&id);
+}
+
+static void test_ident_and_fold(void **state)
+{
+	struct scan_ident id;
+	char out[32];
+	const char *p;
+	int n = 0;
+
+	(void)state;
+	ident(&id);
+	assert_string_equal(id.pid, FNR);
+	assert_int_equal(id.ndates, 2);
+	for (p = id.names; *p; p += strlen(p) + 1)
+		n++;
+	assert_int_equal(n, 3);		/* OSTBY, KARI, ASE */
+	assert_string_equal(id.names, "OSTBY");
+	scan_ident_clear(&id);
+	assert_int_equal(id.names[0], 0);
+
+	assert_int_equal(scan_fold("\xc3\x86r\xc3\xb8", 5, out, sizeof(out)),
+			 4);
+	assert_string_equal(out, "AERO");
+	scan_fold("\xc6r\xf8", 3, out, sizeof(out));	/* Latin-1 */
+	assert_string_equal(out, "AERO");
+	scan_fold("\xe2\x82\xac", 3, out, sizeof(out));	/* not Latin-1 */
+	assert_string_equal(out, "?");
+	scan_fold("abcdef", 6, out, 4);
+	assert_string_equal(out, "ABC");
+}
+
+/* ------------------------------------------------------- candidates */
+
+#define ROWS 600
+#define COLS 800
+
+/* Draw a "word": n letters of w x h pixels (a frame with a bar), 3 px
+ * apart, at (x, y). */
+static void word(uint8_t *g, uint32_t x, uint32_t y, int n, uint32_t w,
+		 uint32_t h, uint8_t v)
+{
+	for (int k = 0; k < n; k++)
+		for (uint32_t dy = 0; dy < h; dy++)
+			for (uint32_t dx = 0; dx < w; dx++) {
+				int stroke = dx < 2 || dx >= w - 2 || dy < 2 ||
+					     (dy >= h / 2 - 1 && dy <= h / 2);
+
+				if (stroke)
+					g[(y + dy) * COLS + x + k * (w + 3) + dx] = v;
+			}
+}
+
+static int covers(const struct scan_box *b, uint32_t x0, uint32_t y0,
+		  uint32_t x1, uint32_t y1)
+{
+	return b->x <= x0 && b->y <= y0 && b->x + b->w >= x1 &&
+	       b->y + b->h >= y1;
+}
+
+static void test_candidates(void **state)
+{
+	uint8_t *g = calloc(ROWS, COLS);
+	struct scan_box box[SCAN_MAX_BOXES];
+	size_t n;
+
+	(void)state;
+	assert_non_null(g);
+	/* nothing */
+	assert_int_equal(scan_find_candidates(g, ROWS, COLS, box,
+					      SCAN_MAX_BOXES), 0);
+	/* a big bright disc (the breast): one tall component, no text */
+	for (int y = 0; y < ROWS; y++)
+		for (int x = 0; x < COLS; x++)
+			if ((x - 400) * (x - 400) + (y - 300) * (y - 300) <
+			    250 * 250)
+				g[y * COLS + x] = 180;
+	assert_int_equal(scan_find_candidates(g, ROWS, COLS, box,
+					      SCAN_MAX_BOXES), 0);
+	/* light text in two corners, dark text on a light label */
+	word(g, 20, 20, 6, 10, 14, 255);
+	word(g, 650, 560, 4, 10, 14, 255);
+	for (int y = 500; y < 540; y++)
+		memset(g + y * COLS + 20, 230, 120);
+	word(g, 30, 510, 5, 8, 14, 10);
+	n = scan_find_candidates(g, ROWS, COLS, box, SCAN_MAX_BOXES);
+	assert_int_equal(n, 3);
+	assert_true(covers(&box[0], 20, 20, 20 + 6 * 13 - 3, 34));
+	{
+		int found_br = 0, found_label = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			found_br |= covers(&box[i], 650, 560, 650 + 4 * 13 - 3,
+					   574);
+			found_label |= covers(&box[i], 30, 510, 30 + 5 * 11 - 3,
+					      524);
+		}
+		assert_true(found_br && found_label);
+	}
+	/* boxes are small: the letters and a margin */
+	assert_true(box[0].h < 60);
+	free(g);
+}
+
+static void test_gray(void **state)
+{
+	uint16_t px16[4] = { 100, 4095, 100, 2000 };
+	uint8_t rgb[6] = { 255, 255, 255, 0, 0, 0 }, out[4];
+	struct dicom_pixels p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.rows = 2;
+	p.cols = 2;
+	p.frames = 1;
+	p.samples = 1;
+	p.bits_allocated = 16;
+	p.bits_stored = 12;
+	p.buf = (uint8_t *)px16;	/* little-endian host */
+	p.len = sizeof(px16);
+	scan_frame_gray(&p, 0, out);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(out[1], 255);
+	assert_true(out[3] > 100 && out[3] < 140);
+	p.mono1 = 1;	/* low values bright */
+	scan_frame_gray(&p, 0, out);
+	assert_int_equal(out[0], 255);
+	memset(&p, 0, sizeof(p));
+	p.rows = 1;
+	p.cols = 2;
+	p.frames = 1;
+	p.samples = 3;
+	p.bits_allocated = 8;
+	p.bits_stored = 8;
+	p.buf = rgb;
+	p.len = sizeof(rgb);
+	scan_frame_gray(&p, 0, out);
+	assert_int_equal(out[0], 255);
+	assert_int_equal(out[1], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_harmless),
+		cmocka_unit_test(test_allow_list),
+		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_ident_and_fold),
+		cmocka_unit_test(test_candidates),
+		cmocka_unit_test(test_gray),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
