@@ -163,6 +163,17 @@ int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
 	return yes;
 }
 
+void mapcache_forget(struct mapcache *c, int64_t id)
+{
+	struct made *m;
+
+	pthread_mutex_lock(&c->lock);
+	m = find(c, id);
+	if (m)
+		drop(c, m);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Twice the buckets, when there are more entries than buckets (under the
  * lock).  Without memory the chains just grow longer. */
 static void grow(struct mapcache *c)

@@ -74,6 +74,9 @@ int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
  * map larger than the bound is not kept. */
 void mapcache_add(struct mapcache *c, struct made *m);
 
+/* Drop the entry of id, if any (its map lives on in open files). */
+void mapcache_forget(struct mapcache *c, int64_t id);
+
 /* Bytes a made map holds. */
 size_t made_bytes(const struct made *m);
 

@@ -153,7 +153,9 @@ int view_file_open(struct view_engine *e, const struct view *v,
 	if (!m->map.n || m->map.gen_len != nd->header_len ||
 	    m->map.size != n->size) {
 		/* Same stat, other bytes: the file was rewritten within the
-		 * mtime granularity.  Never serve a mix. */
+		 * mtime granularity.  Never serve a mix; and the next open
+		 * makes its map again. */
+		mapcache_forget(&e->maps, n->file_id);
 		err = -ESTALE;
 		goto fail;
 	}

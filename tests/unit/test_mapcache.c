@@ -77,6 +77,15 @@ static void test_version(void **state)
 	made_put(m);
 	assert_null(mapcache_get(&c, 1, &v2, 0));
 
+	/* forgotten: gone */
+	m = make(1, &v1, 100, 0xdd);
+	mapcache_add(&c, m);
+	made_put(m);
+	assert_true(mapcache_holds(&c, 1, 1000, 11, 1, 1));
+	mapcache_forget(&c, 1);
+	assert_false(mapcache_holds(&c, 1, 1000, 11, 1, 1));
+	mapcache_forget(&c, 1);		/* nothing to forget */
+
 	/* take: served once */
 	m = make(3, &v1, 100, 0xcc);
 	mapcache_add(&c, m);
