@@ -417,6 +417,60 @@ def test_slow_open_does_not_hold_up_other_requests(deidfs, tests_data,
     assert done["fast"] < done["slow"], done
 
 
+def test_next_files_of_a_folder_made_ahead(deidfs, tests_data, tmp_path):
+    """When a file is opened, the maps of the next four files of its
+    folder are made in the background (issue 13): opening them then reads
+    nothing of their headers.  Each header carries 1 MiB of private bytes
+    so the daemon's reads show which headers it parsed, and when."""
+    src = tmp_path / "src"
+    src.mkdir()
+    ds = pydicom.dcmread(str(tests_data / "MR_small.dcm"))
+    ds.PatientID = "AHEAD1"
+    ds.StudyInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.add_new(0x00990010, "LO", "DEIDFS TEST")
+    for i in range(7):
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = i + 1
+        ds.add_new(0x00991000, "OB", bytes([i]) * (1 << 20))
+        ds.save_as(str(src / ("%d.dcm" % i)))
+    db = str(tmp_path / "a.db")
+    MiB = 1 << 20
+    # indexed by a first mount: the second one starts with no map made
+    with Mount(deidfs, src, tmp_path / "mnt", db,
+               opts=["--modalities", "all"]) as m:
+        assert m.stop() == 0
+    with Mount(deidfs, src, tmp_path / "mnt", db,
+               opts=["--modalities", "all"]) as m:
+        files = files_of(m.mnt)
+        assert len(files) == 7
+        assert len({os.path.dirname(f) for f in files}) == 1
+        base = _rchar(m.proc.pid)
+        read(os.path.join(m.mnt, files[0]))
+        # the next four are made ahead: about 4 MiB more read, soon
+        deadline = time.monotonic() + 60
+        while _rchar(m.proc.pid) - base < 5 * MiB:
+            assert time.monotonic() < deadline, \
+                (_rchar(m.proc.pid) - base) / MiB
+            time.sleep(0.01)
+        time.sleep(0.2)
+        ahead = _rchar(m.proc.pid)
+        assert ahead - base < 6 * MiB       # not the sixth
+        for f in files[1:5]:
+            fd = os.open(os.path.join(m.mnt, f), os.O_RDONLY)
+            os.close(fd)
+        # their opens parse nothing; they queue files[5] and files[6],
+        # made ahead in turn: 2 MiB read in all, where parsing at the
+        # opens would have read 4 MiB more
+        settled, last = time.monotonic() + 60, -1
+        while _rchar(m.proc.pid) != last:
+            assert time.monotonic() < settled
+            last = _rchar(m.proc.pid)
+            time.sleep(0.3)
+        assert last - ahead < 2.5 * MiB, (last - ahead) / MiB
+        assert m.stop() == 0
+
+
 def test_odd_reads(env):
     rows = {vp: hl for _, vp, hl in db_rows(env.db)}
     rng = random.Random(1234)
