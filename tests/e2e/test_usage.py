@@ -1,0 +1,181 @@
+"""
+test_usage.py - what a new user meets first (issue 16): errors that name
+the path and leave nothing behind, exit statuses, the mount point checks,
+and mounting the way sysadmins do (mount -t fuse.deidfs, /etc/fstab via
+mount -T, every option as -o NAME=VALUE).
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import run, Mount, _ismount, _unmount
+
+
+def leftovers(d):
+    """Everything in folder d (a db, its -wal/-shm, a report...)."""
+    return sorted(os.listdir(d))
+
+
+def test_failures_before_the_work_name_the_path_and_leave_no_db(
+        deidfs, archive, tmp_path):
+    """A missing source, a missing CSV, a destination that cannot be
+    written, and a --report in a folder that does not exist: each is said
+    with the path as given, exit 1, and no db (no new key) is created."""
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "new.db"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs",
+                    str(ro)], check=os.geteuid() == 0)
+    if not _ismount(str(ro)):
+        os.chmod(ro, 0o555)     # not root: permissions stop us instead
+    try:
+        cases = [
+            (["export", "--db", db, tmp_path / "no-such-src",
+              tmp_path / "out"], "no-such-src"),
+            (["mount", "--db", db, tmp_path / "no-such-src",
+              tmp_path / "mnt"], "no-such-src"),
+            (["export", "--db", db, "--csv", tmp_path / "no-such.csv",
+              archive.identified, tmp_path / "out"], "no-such.csv"),
+            (["mount", "--db", db, "--csv", tmp_path / "no-such.csv",
+              archive.identified, tmp_path / "mnt"], "no-such.csv"),
+            (["export", "--db", db, archive.identified, ro / "out"],
+             str(ro / "out")),
+            (["export", "--db", db, archive.identified, ro], str(ro)),
+            (["export", "--db", db, archive.identified,
+              tmp_path / "missing-parent" / "out"], "missing-parent"),
+            (["export", "--db", db, "--report",
+              tmp_path / "no-dir" / "r.json", archive.identified,
+              tmp_path / "out"], "no-dir"),
+        ]
+        (tmp_path / "mnt").mkdir()
+        for args, path in cases:
+            r = run(deidfs, *args)
+            assert r.returncode == 1, (args, r.stderr)
+            assert path in r.stderr, (args, r.stderr)
+            assert "files seen" not in r.stderr, args
+            assert leftovers(work) == [], (args, leftovers(work))
+        assert not (tmp_path / "out").exists()
+    finally:
+        _unmount(ro)
+
+
+def test_mount_point_refusals_exit_2_and_leave_no_db(deidfs, archive,
+                                                     tmp_path):
+    """-o rw, a bad -o option, a non-empty mount point and a mount point
+    with a deidfs mount on it already are usage errors (exit 2), said
+    before anything is indexed or created; -o nonempty (--nonempty)
+    allows the non-empty one."""
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "new.db"
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "f").write_text("x")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    for args, said in (
+            (["-o", "rw", archive.identified, mnt], "-o rw"),
+            (["-o", "ro,rw", archive.identified, mnt], "-o rw"),
+            (["-o", "bogusopt", archive.identified, mnt], "bogusopt"),
+            ([archive.identified, full], "not empty")):
+        r = run(deidfs, "mount", "-f", "--db", db, *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert said in r.stderr, (args, r.stderr)
+        assert leftovers(work) == [], args
+        assert not _ismount(str(mnt)) and not _ismount(str(full))
+    shared = tmp_path / "p.db"
+    with Mount(deidfs, archive.identified, full, shared, csv=archive.csv,
+               opts=["-o", "nonempty"], logdir=tmp_path) as m:
+        assert "f" not in os.listdir(m.mnt)
+        # a second mount on the same mount point: refused, not stacked
+        r = run(deidfs, "mount", "--db", db, archive.identified, full)
+        assert r.returncode == 2 and "mounted there already" in r.stderr
+        assert str(full) in r.stderr
+        assert leftovers(work) == []
+        with open("/proc/self/mountinfo") as f:
+            assert sum(1 for line in f
+                       if line.split()[4] == str(full)) == 1
+    assert (full / "f").read_text() == "x"
+
+
+def mounted_opts(mnt):
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == str(mnt):
+                return fields[5].split(","), line.split(" - ")[1].split()
+    return None
+
+
+@pytest.fixture
+def rootonly():
+    if os.geteuid() != 0:
+        pytest.skip("mount -T and mount -t need root here")
+
+
+def test_fstab_line_mounts_with_every_option_as_o(rootonly, deidfs, archive,
+                                                  tmp_path):
+    """An /etc/fstab line (a temporary one, through mount -T) mounts the
+    view as mount.fuse3 runs it: deidfs SOURCE MOUNTPOINT -o OPTIONS.
+    Options of deidfs (db=, csv=, modalities= with an escaped comma,
+    layout=, no-header-free csv-name=) and FUSE's (allow_other) share the
+    -o list; the result is what `deidfs export` writes with the same
+    options.  mount(8) lists it ro, type fuse.deidfs."""
+    db, mnt = tmp_path / "p.db", tmp_path / "mnt"
+    mnt.mkdir()
+    exp = tmp_path / "exp"
+    layout = "{patient}/{study_ordinal}/{instance_ordinal}.dcm"
+    run(deidfs, "export", "-q", "--db", db, "--csv", archive.csv,
+        "--modalities", "MG,OT", "--layout", layout, "--csv-name", "v.csv",
+        archive.identified, exp, check=True)
+    fstab = tmp_path / "fstab"
+    # mount.fuse3 takes "TYPE#SOURCE" for type fuse: the binary under test
+    # without installing it (test_install.py runs the installed helper)
+    fstab.write_text(
+        "%s#%s %s fuse ro,db=%s,csv=%s,modalities=MG\\,OT,layout=%s,"
+        "csv-name=v.csv,allow_other,nofail 0 0\n"
+        % (deidfs, archive.identified, mnt, db, archive.csv, layout))
+    r = run("mount", "-T", fstab, mnt)
+    try:
+        assert r.returncode == 0, r.stderr
+        opts, tail = mounted_opts(mnt)
+        assert "ro" in opts and tail[0] == "fuse.deidfs"
+        assert "allow_other" in tail[2].split(",")
+        got = sorted(os.path.relpath(os.path.join(d, f), mnt)
+                     for d, _, fs in os.walk(mnt) for f in fs)
+        want = sorted(os.path.relpath(os.path.join(d, f), exp)
+                      for d, _, fs in os.walk(exp) for f in fs)
+        assert got == want and "v.csv" in got
+        some = [p for p in got if p.endswith(".dcm")][0]
+        with open(mnt / some, "rb") as a, open(exp / some, "rb") as b:
+            assert a.read() == b.read()
+    finally:
+        _unmount(mnt)
+    # without ro, mount(8) passes rw: refused, nothing mounted
+    fstab.write_text("%s#%s %s fuse db=%s 0 0\n"
+                     % (deidfs, archive.identified, mnt, db))
+    r = run("mount", "-T", fstab, mnt)
+    assert r.returncode != 0 and "-o rw" in r.stderr
+    assert not _ismount(str(mnt))
+
+
+def test_mount_helper_argument_order(deidfs, archive, tmp_path):
+    """deidfs SOURCE MOUNTPOINT -o OPTIONS (mount.fuse3's order) is a
+    mount; a mistyped command is still an unknown command (exit 2)."""
+    db, mnt = tmp_path / "p.db", tmp_path / "mnt"
+    mnt.mkdir()
+    r = run(deidfs, "exprot", "-o", "db=%s" % db)
+    assert r.returncode == 2 and "unknown command" in r.stderr
+    assert not db.exists()
+    r = run(deidfs, archive.identified, mnt, "-o",
+            "ro,db=%s,csv=%s,quiet" % (db, archive.csv))
+    try:
+        assert r.returncode == 0, r.stderr
+        assert _ismount(str(mnt)) and len(os.listdir(mnt)) > 1
+        assert r.stderr == ""   # -o quiet is --quiet
+    finally:
+        _unmount(mnt)
