@@ -536,6 +536,7 @@ static void fill_front_ends(struct options *o)
 	o->mount.no_refresh = o->no_refresh;
 	o->mount.nonempty = o->nonempty;
 	o->mount.quiet = o->quiet;
+	o->mount.report = o->report;
 }
 
 /* Whether the first argument is a SOURCE rather than a command: a path
@@ -748,6 +749,11 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = parse_args(argc, argv, &o);
 	o.export.started = t0;
+	o.export.run.version = DEIDFS_VERSION;
+	o.export.run.argc = argc;
+	o.export.run.argv = argv;
+	clock_gettime(CLOCK_REALTIME, &o.export.run.start);
+	o.mount.run = o.export.run;
 	/* Everything that can fail before the work is checked before the
 	 * db is opened: a failed run creates no db (and no key). */
 	if (!rc)
@@ -764,8 +770,9 @@ int main(int argc, char **argv)
 		goto out;
 	prog.on = !o.quiet && isatty(STDERR_FILENO);
 	if (o.cmd == CMD_MOUNT) {
-		o.mount.progress = prog.on && o.mount.foreground ? progress_cb
-								 : NULL;
+		/* also in the background: it indexes before it detaches,
+		 * with the terminal still its stderr */
+		o.mount.progress = prog.on ? progress_cb : NULL;
 		o.mount.progress_arg = &prog;
 		rc = mount_run(e, &o.mount);
 	} else {

@@ -561,6 +561,38 @@ static int mount_init(struct mount *m, struct view_engine *e,
 	return err;
 }
 
+/* The summary of the first index (unless quiet) and its --report: what
+ * the mount serves.  Returns 0 or an exit status. */
+static int first_report(struct mount *m, const struct mount_opts *o,
+			const struct view_stats *vs, double elapsed_s)
+{
+	struct view_run run = o->run;
+	char fp[VIEW_FINGERPRINT_LEN + 1];
+	char *text, *json;
+	int ret, rc = 0;
+
+	run.elapsed_s = elapsed_s;
+	run.served = 1;
+	clock_gettime(CLOCK_REALTIME, &run.end);
+	view_key_fingerprint(m->e, fp);
+	run.fingerprint = fp;
+	text = view_stats_text(vs, &run);
+	if (!o->quiet && text)
+		fputs(text, stderr);
+	if (o->report) {
+		json = view_stats_json(vs, &run);
+		ret = json ? view_report_write(o->report, json) : -ENOMEM;
+		if (ret) {
+			log_error("--report %s: %s", o->report,
+				  strerror(-ret));
+			rc = 1;
+		}
+		free(json);
+	}
+	free(text);
+	return rc;
+}
+
 /* The first view, complete before the mount appears (refreshed unless
  * --no-refresh), and its summary.  Returns 0 or an exit status. */
 static int first_view(struct mount *m, const struct mount_opts *o,
@@ -579,14 +611,7 @@ static int first_view(struct mount *m, const struct mount_opts *o,
 		 * error, as in main.c */
 		return ret == -ELOOP && vs.inside ? 2 : 1;
 	}
-	if (!o->quiet) {
-		char *text = view_stats_text(&vs, seconds_since(t0));
-
-		if (text)
-			fputs(text, stderr);
-		free(text);
-	}
-	return 0;
+	return first_report(m, o, &vs, seconds_since(t0));
 }
 
 /* The FUSE session, mounted (*mounted says so).  Returns 0 or an exit

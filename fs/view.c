@@ -516,3 +516,17 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	build_free(&b);
 	return ret;
 }
+
+/* See view.h.  The label is the fingerprint's alone: the value equals no
+ * other keyed value (pseudonyms, UIDs, marks, the db's key check). */
+void view_key_fingerprint(const struct view_engine *e,
+			  char out[VIEW_FINGERPRINT_LEN + 1])
+{
+	uint8_t mac[32];
+
+	keyed_hmac(e->key, sizeof(e->key), "report key fingerprint", "", 0,
+		   mac);
+	base_hex_encode(mac, VIEW_FINGERPRINT_LEN / 2, out,
+			VIEW_FINGERPRINT_LEN + 1);
+	explicit_bzero(mac, sizeof(mac));
+}

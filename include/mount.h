@@ -16,6 +16,8 @@ struct mount_opts {
 	int no_refresh;			/* serve the existing index */
 	int nonempty;			/* a mount point with entries is fine */
 	int quiet;
+	const char *report;		/* the first index's report, or NULL */
+	struct view_run run;		/* as export_opts.run */
 	view_progress_fn progress;	/* index progress, may be NULL */
 	void *progress_arg;
 	/* set by mount_parse_args() */

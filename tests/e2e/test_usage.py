@@ -179,3 +179,89 @@ def test_mount_helper_argument_order(deidfs, archive, tmp_path):
         assert r.stderr == ""   # -o quiet is --quiet
     finally:
         _unmount(mnt)
+
+
+def test_report_stands_alone(deidfs, archive, tmp_path):
+    """--report names the tool and its version, the command line as given,
+    start and end (UTC), the counters and the key's fingerprint: the same
+    for two runs with one db, another for another db, never the key (read
+    from the db here) in any form; the mount writes one too, for what it
+    serves, without a write rate."""
+    import datetime
+    import json
+    import sqlite3
+    db, rep = tmp_path / "p.db", tmp_path / "r.json"
+    args = ["export", "-q", "--db", db, "--csv", archive.csv,
+            "--report", rep, archive.identified, tmp_path / "out"]
+    run(deidfs, *args, check=True)
+    r = json.loads(rep.read_text())
+    assert r["tool"] == "deidfs"
+    v = run(deidfs, "--version").stdout.split()[1]
+    assert r["version"] == v
+    assert r["command"] == [str(a) for a in args]
+    t0 = datetime.datetime.strptime(r["started"], "%Y-%m-%dT%H:%M:%SZ")
+    t1 = datetime.datetime.strptime(r["ended"], "%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.utcnow()
+    assert t0 <= t1 <= now and now - t0 < datetime.timedelta(minutes=10)
+    assert r["exported"] > 0 and r["files_seen"] > 0
+    fp = r["key_fingerprint"]
+    assert len(fp) == 32 and int(fp, 16) >= 0
+    con = sqlite3.connect(str(db))
+    (key,) = con.execute("select v from meta where k = 'key'").fetchone()
+    con.close()
+    assert isinstance(key, bytes) and len(key) == 32
+    text = rep.read_text()
+    assert key.hex() not in text.lower()
+    assert key.hex()[:16] not in fp and key.hex()[-16:] not in fp
+    # the same db: the same fingerprint; another db: another
+    rep2 = tmp_path / "r2.json"
+    run(deidfs, "export", "-q", "--db", db, "--report", rep2,
+        archive.identified, tmp_path / "out2", check=True)
+    assert json.loads(rep2.read_text())["key_fingerprint"] == fp
+    rep3 = tmp_path / "r3.json"
+    run(deidfs, "export", "-q", "--db", tmp_path / "other.db", "--report",
+        rep3, archive.identified, tmp_path / "out3", check=True)
+    assert json.loads(rep3.read_text())["key_fingerprint"] != fp
+    # the mount's report: what it serves, and no rate of writing
+    mrep = tmp_path / "m.json"
+    with Mount(deidfs, archive.identified, tmp_path / "mnt", db,
+               csv=archive.csv, opts=["--report", mrep], logdir=tmp_path) as m:
+        mr = json.loads(mrep.read_text())
+        assert mr["command"][0] == "mount" and mr["key_fingerprint"] == fp
+        assert mr["exported"] == r["exported"]
+        assert "throughput_mb_s" not in mr
+        assert "MB/s" not in m.stderr and "indexed in" in m.stderr
+
+
+def test_background_mount_shows_progress_on_a_terminal(deidfs, archive,
+                                                       tmp_path):
+    """Without -f, on a terminal, the mount shows the index's progress
+    before it goes to the background, then its summary."""
+    import pty
+    master, slave = pty.openpty()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.Popen([deidfs, "mount", "--db", str(tmp_path / "p.db"),
+                          str(archive.identified), str(mnt)],
+                         stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=slave)
+    os.close(slave)
+    out = b""
+    try:
+        assert p.wait(timeout=120) == 0
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        _unmount(mnt)
+    text = out.decode("utf-8", "surrogateescape")
+    from conftest import record_output
+    record_output("mount on a pty", text)
+    assert "index  [" in text and "##############################]" in text
+    assert "files seen" in text and "indexed in" in text
