@@ -265,3 +265,55 @@ def test_background_mount_shows_progress_on_a_terminal(deidfs, archive,
     record_output("mount on a pty", text)
     assert "index  [" in text and "##############################]" in text
     assert "files seen" in text and "indexed in" in text
+
+
+def test_csv_rows_name_the_folder_of_their_study(deidfs, archive, tmp_path):
+    """The cleaned CSV's last column, view_folder, names the folder of the
+    study each row links to, so that two studies of one woman in one month
+    (2012-01/ and 2012-01_2/) are told apart.  The oracle is independent of
+    the naming: a file of the folder, its StudyInstanceUID mapped back to
+    the original through the db, the archive's own record of which CSV line
+    belongs to that study, and that line's clinical cells."""
+    import csv
+    import io
+    import sqlite3
+    import pydicom
+    db, out = tmp_path / "p.db", tmp_path / "out"
+    run(deidfs, "export", "-q", "--db", db, "--csv", archive.csv,
+        "--with-quarantine", archive.identified, out, check=True)
+    rows = list(csv.reader(io.StringIO(
+        (out / "cleaned_variables.csv").read_text(encoding="utf-8")),
+        delimiter=";"))
+    assert rows[0][-1] == "view_folder"
+    source = list(csv.reader(io.StringIO(
+        archive.csv.read_text(encoding="utf-8")), delimiter=";"))
+    con = sqlite3.connect(str(db))
+    orig = dict(con.execute("select pseudo, orig from uids"))
+    con.close()
+    study_of_uid = {s["study_uid"]: s["key"]
+                    for s in archive.truth["studies"]}
+    line_of_study = {r["study"]: r["line"]
+                     for r in archive.truth["csv"]["rows"] if r["study"]}
+    lines, folders = [], []
+    for row in rows[1:]:
+        folder = row[-1]
+        assert folder and "|" not in folder, row[-1]
+        dcm = sorted((out / folder).rglob("*.dcm"))
+        assert dcm, folder
+        uid = pydicom.dcmread(str(dcm[0]), stop_before_pixels=True) \
+            .StudyInstanceUID
+        line = line_of_study[study_of_uid[orig[uid]]]
+        src = source[line - 1]
+        # fnr, (id dropped), month, then the clinical cells as they were
+        # (column 10, a date, becomes days: not compared)
+        assert row[2:8] == src[3:9], (folder, line)
+        assert row[1] == "%s-%s" % (src[2][6:10], src[2][3:5])
+        lines.append(line)
+        folders.append(folder)
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+    assert len(set(folders)) == len(folders)
+    # the woman with two studies in one month: two rows, two folders
+    pair = archive.truth["same_month"][0]
+    pair_folders = [folders[lines.index(line_of_study[k])] for k in pair]
+    assert len(set(pair_folders)) == 2
+    assert pair_folders[1] == pair_folders[0] + "_2"
