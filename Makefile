@@ -45,9 +45,12 @@ $(BUILD)/mount.fuse.deidfs: dist/mount.fuse.deidfs.in | $(BUILD)
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(MOUNTHELPERDIR)
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(MOUNTHELPERDIR)
 	$(INSTALL) -m 755 $(BUILD)/deidfs $(DESTDIR)$(BINDIR)/deidfs
 	$(INSTALL) -m 644 dist/deidfs.1 $(DESTDIR)$(MANDIR)/man1/deidfs.1
+	$(INSTALL) -m 644 dist/mount.fuse.deidfs.8 \
+		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8
 	$(INSTALL) -m 644 dist/deidfs.bash-completion \
 		$(DESTDIR)$(BASHCOMPDIR)/deidfs
 	$(INSTALL) -m 755 $(BUILD)/mount.fuse.deidfs \
@@ -55,6 +58,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/deidfs $(DESTDIR)$(MANDIR)/man1/deidfs.1 \
+		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8 \
 		$(DESTDIR)$(BASHCOMPDIR)/deidfs \
 		$(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.deidfs
 

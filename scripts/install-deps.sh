@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install what deidfs needs to build, test and run, from Debian 12 packages.
+# bash-completion, groff-base and man-db check the completion and the man
+# page (tests/e2e/test_install.py); debhelper and lintian build and check
+# the .deb (scripts/test-deb.sh).
 # Idempotent: skips apt-get when every package is already installed.
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
 zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
-bash-completion groff-base
-libclang-rt-14-dev"
+libclang-rt-14-dev bash-completion groff-base man-db debhelper lintian"
 
 missing=""
 for p in $PKGS; do

@@ -137,6 +137,7 @@ def test_make_install_and_uninstall_with_prefix_and_destdir(deidfs,
     assert files == ["opt/deid/bin/deidfs",
                      "opt/deid/share/bash-completion/completions/deidfs",
                      "opt/deid/share/man/man1/deidfs.1",
+                     "opt/deid/share/man/man8/mount.fuse.deidfs.8",
                      "sbin/mount.fuse.deidfs"]
     assert os.access(dest / "opt/deid/bin/deidfs", os.X_OK)
     assert (dest / "opt/deid/share/man/man1/deidfs.1").read_bytes() == \
