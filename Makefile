@@ -26,8 +26,42 @@ FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),$(FRONT_C)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all unit check e2e clean demo asan tsan spantest
-all: $(BUILD)/deidfs
+.PHONY: all unit check e2e clean demo asan tsan spantest install uninstall
+all: $(BUILD)/deidfs $(BUILD)/mount.fuse.deidfs
+
+# Installation (README: "Install"): the binary, the man page, bash
+# completion and the mount helper.  mount(8) looks for helpers in /sbin
+# only, so MOUNTHELPERDIR does not follow PREFIX.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MOUNTHELPERDIR ?= /sbin
+INSTALL ?= install
+
+# The helper runs deidfs from where it is installed: BINDIR is written in.
+$(BUILD)/mount.fuse.deidfs: dist/mount.fuse.deidfs.in | $(BUILD)
+	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
+.PHONY: $(BUILD)/mount.fuse.deidfs	# BINDIR may differ from the last run
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(MOUNTHELPERDIR)
+	$(INSTALL) -m 755 $(BUILD)/deidfs $(DESTDIR)$(BINDIR)/deidfs
+	$(INSTALL) -m 644 dist/deidfs.1 $(DESTDIR)$(MANDIR)/man1/deidfs.1
+	$(INSTALL) -m 644 dist/mount.fuse.deidfs.8 \
+		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8
+	$(INSTALL) -m 644 dist/deidfs.bash-completion \
+		$(DESTDIR)$(BASHCOMPDIR)/deidfs
+	$(INSTALL) -m 755 $(BUILD)/mount.fuse.deidfs \
+		$(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.deidfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/deidfs $(DESTDIR)$(MANDIR)/man1/deidfs.1 \
+		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/deidfs \
+		$(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.deidfs
 
 $(BUILD)/%.o: fs/%.c $(wildcard include/*.h fs/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<

@@ -26,28 +26,6 @@ static double elapsed_since(const struct timespec *t0)
 	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* The report, whole or not at all: written beside, then renamed. */
-static int write_report(const char *path, const char *json)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	if (fputs(json, f) == EOF || fclose(f)) {
-		unlink(tmp);
-		return -EIO;
-	}
-	if (rename(tmp, path)) {
-		unlink(tmp);
-		return -errno;
-	}
-	return 0;
-}
-
 /* Refresh the index and build the view (*v).  Returns 0 or an exit
  * status, said to the user. */
 static int refresh_and_build(struct view_engine *e,
@@ -106,17 +84,22 @@ static void report_stop(const struct export_opts *o, int err,
 
 /* A finished run: the summary, a warning when the destination keeps no
  * marks, the report.  Returns the exit status. */
-static int report_done(const struct export_opts *o, struct view_stats *vs,
+static int report_done(const struct view_engine *e,
+		       const struct export_opts *o, struct view_stats *vs,
 		       const struct export_stats *xs)
 {
-	double el;
+	struct view_run run = o->run;
+	char fp[VIEW_FINGERPRINT_LEN + 1];
 	char *text, *json;
 	int ret;
 
 	vs->errors += xs->failed;
-	el = elapsed_since(&o->started);
-	text = view_stats_text(vs, el);
-	json = view_stats_json(vs, el);
+	run.elapsed_s = elapsed_since(&o->started);
+	clock_gettime(CLOCK_REALTIME, &run.end);
+	view_key_fingerprint(e, fp);
+	run.fingerprint = fp;
+	text = view_stats_text(vs, &run);
+	json = view_stats_json(vs, &run);
 	if (!o->quiet && text)
 		fprintf(stderr,
 			"%swritten           %" PRIu64 " files, %" PRIu64
@@ -131,9 +114,10 @@ static int report_done(const struct export_opts *o, struct view_stats *vs,
 			    "directory after the sources change",
 			    strerror(-xs->no_marks));
 	if (o->report && json) {
-		ret = write_report(o->report, json);
+		ret = view_report_write(o->report, json);
 		if (ret)
-			log_error("--report: %s", strerror(-ret));
+			log_error("--report %s: %s", o->report,
+				  strerror(-ret));
 	}
 	free(text);
 	free(json);
@@ -159,7 +143,7 @@ int export_run(struct view_engine *e, const struct export_opts *o)
 		log_error("cannot write to the destination (%s)",
 			  strerror(-ret));
 	else
-		rc = report_done(o, &vs, &xs);
+		rc = report_done(e, o, &vs, &xs);
 out:
 	view_free(v);
 	return rc;

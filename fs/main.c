@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,14 @@ enum exit_code {
 static const char usage_text[] =
 	"usage: deidfs export [OPTIONS] SOURCE DEST\n"
 	"       deidfs mount  [OPTIONS] SOURCE MOUNTPOINT\n"
+	"       deidfs SOURCE MOUNTPOINT -o OPTIONS    (a mount: the form "
+	"mount(8) and\n"
+	"                                              /etc/fstab use, as "
+	"type fuse.deidfs)\n"
+	"       deidfs verify --db FILE [--csv-out FILE] [--report FILE] "
+	"DATASET\n"
+	"       deidfs lookup --db FILE PSEUDONYM|VIEW-PATH|PERSONAL-ID\n"
+	"       deidfs --help | --version\n"
 	"\n"
 	"Present an identified DICOM archive as a de-identified research "
 	"dataset.\n"
@@ -86,8 +95,15 @@ static const char usage_text[] =
 	"  --report FILE            write the run report as JSON\n"
 	"  -q, --quiet              no report or progress on stderr\n"
 	"  -h, --help               this help\n"
+	"  --version                print the version\n"
 	"  mount only: -f (foreground), -d (debug), -o OPT (FUSE options),\n"
-	"              --no-refresh (serve the existing index)\n"
+	"              --no-refresh (serve the existing index),\n"
+	"              --nonempty (allow a mount point that is not empty)\n"
+	"\n"
+	"Every long option is also -o NAME[=VALUE] without its dashes\n"
+	"(-o db=FILE,csv=FILE,modalities=MG\\,OT,no-refresh); a comma in a "
+	"value\n"
+	"is written \\,.  The mount is read-only: -o rw is refused.\n"
 	"\n"
 	"Exit status: 0 success, 1 fatal error, 2 usage error, 3 partial "
 	"failure.\n";
@@ -137,6 +153,7 @@ enum opt_key {
 	KEY_WITH_QUARANTINE,
 	KEY_NO_REFRESH,
 	KEY_NO_SCAN,
+	KEY_NONEMPTY,
 	KEY_RTN_SAFE_PRIVATE,
 	KEY_RTN_UIDS,
 	KEY_RTN_DEVICE_ID,
@@ -150,39 +167,49 @@ enum opt_key {
 	KEY_VERSION,
 };
 
-/* An option with an argument: "--name ARG" or "--name=ARG". */
-#define OPT_ARG(name, key) FUSE_OPT_KEY(name, key), FUSE_OPT_KEY(name "=", key)
+/*
+ * Every long option is also a FUSE-style -o option of the same name
+ * without its dashes ("--db FILE" is "-o db=FILE", "--no-refresh" is "-o
+ * no-refresh"): the only form mount(8), /etc/fstab and mount.fuse3 can
+ * pass.  fuse_opt splits -o at commas; a comma inside a value is written
+ * "\," (modalities=MG\,OT).
+ */
+#define OPT_ARG(name, key) FUSE_OPT_KEY("--" name, key), \
+	FUSE_OPT_KEY("--" name "=", key), FUSE_OPT_KEY(name "=", key)
+#define OPT_FLAG(name, key) FUSE_OPT_KEY("--" name, key), \
+	FUSE_OPT_KEY(name, key)
 
 static const struct fuse_opt opt_table[] = {
-	OPT_ARG("--db", KEY_DB),
-	OPT_ARG("--csv", KEY_CSV),
-	OPT_ARG("--csv-spec", KEY_CSV_SPEC),
-	OPT_ARG("--delimiter", KEY_DELIMITER),
-	OPT_ARG("--csv-name", KEY_CSV_NAME),
-	OPT_ARG("--link-date-column", KEY_LINK_DATE),
-	OPT_ARG("--modalities", KEY_MODALITIES),
-	OPT_ARG("--layout", KEY_LAYOUT),
-	OPT_ARG("--report", KEY_REPORT),
-	OPT_ARG("--whitelist", KEY_WHITELIST),
-	OPT_ARG("--jobs", KEY_JOBS),
+	OPT_ARG("db", KEY_DB),
+	OPT_ARG("csv", KEY_CSV),
+	OPT_ARG("csv-spec", KEY_CSV_SPEC),
+	OPT_ARG("delimiter", KEY_DELIMITER),
+	OPT_ARG("csv-name", KEY_CSV_NAME),
+	OPT_ARG("link-date-column", KEY_LINK_DATE),
+	OPT_ARG("modalities", KEY_MODALITIES),
+	OPT_ARG("layout", KEY_LAYOUT),
+	OPT_ARG("report", KEY_REPORT),
+	OPT_ARG("whitelist", KEY_WHITELIST),
+	OPT_ARG("jobs", KEY_JOBS),
 	FUSE_OPT_KEY("-j ", KEY_JOBS),
-	OPT_ARG("--scan-allow", KEY_SCAN_ALLOW),
-	OPT_ARG("--scan-timeout", KEY_SCAN_TIMEOUT),
-	FUSE_OPT_KEY("--no-scan", KEY_NO_SCAN),
-	FUSE_OPT_KEY("--no-header", KEY_NO_HEADER),
-	FUSE_OPT_KEY("--include-unlinked", KEY_INCLUDE_UNLINKED),
-	FUSE_OPT_KEY("--with-quarantine", KEY_WITH_QUARANTINE),
-	FUSE_OPT_KEY("--no-refresh", KEY_NO_REFRESH),
-	FUSE_OPT_KEY("--retain-safe-private", KEY_RTN_SAFE_PRIVATE),
-	FUSE_OPT_KEY("--retain-uids", KEY_RTN_UIDS),
-	FUSE_OPT_KEY("--retain-device-id", KEY_RTN_DEVICE_ID),
-	FUSE_OPT_KEY("--retain-institution-id", KEY_RTN_INSTITUTION_ID),
-	FUSE_OPT_KEY("--retain-patient-chars", KEY_RTN_PATIENT_CHARS),
-	FUSE_OPT_KEY("--retain-long-full-dates", KEY_RTN_LONG_FULL_DATES),
-	FUSE_OPT_KEY("--retain-long-modified-dates", KEY_RTN_LONG_MODIF_DATES),
-	FUSE_OPT_KEY("--clean-descriptors", KEY_CLEAN_DESCRIPTORS),
+	OPT_ARG("scan-allow", KEY_SCAN_ALLOW),
+	OPT_ARG("scan-timeout", KEY_SCAN_TIMEOUT),
+	OPT_FLAG("no-scan", KEY_NO_SCAN),
+	OPT_FLAG("no-header", KEY_NO_HEADER),
+	OPT_FLAG("include-unlinked", KEY_INCLUDE_UNLINKED),
+	OPT_FLAG("with-quarantine", KEY_WITH_QUARANTINE),
+	OPT_FLAG("no-refresh", KEY_NO_REFRESH),
+	OPT_FLAG("nonempty", KEY_NONEMPTY),
+	OPT_FLAG("retain-safe-private", KEY_RTN_SAFE_PRIVATE),
+	OPT_FLAG("retain-uids", KEY_RTN_UIDS),
+	OPT_FLAG("retain-device-id", KEY_RTN_DEVICE_ID),
+	OPT_FLAG("retain-institution-id", KEY_RTN_INSTITUTION_ID),
+	OPT_FLAG("retain-patient-chars", KEY_RTN_PATIENT_CHARS),
+	OPT_FLAG("retain-long-full-dates", KEY_RTN_LONG_FULL_DATES),
+	OPT_FLAG("retain-long-modified-dates", KEY_RTN_LONG_MODIF_DATES),
+	OPT_FLAG("clean-descriptors", KEY_CLEAN_DESCRIPTORS),
 	FUSE_OPT_KEY("-q", KEY_QUIET),
-	FUSE_OPT_KEY("--quiet", KEY_QUIET),
+	OPT_FLAG("quiet", KEY_QUIET),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
@@ -224,6 +251,7 @@ struct options {
 	int quiet;
 	int with_quarantine;
 	int no_refresh;
+	int nonempty;			/* mount: over a non-empty folder */
 	struct view_config cfg;		/* borrows the strings above */
 	struct export_opts export;	/* the front ends' own: their */
 	struct mount_opts mount;	/* strings borrow the above too */
@@ -386,6 +414,9 @@ static int set_flag(struct options *o, enum opt_key key)
 	case KEY_NO_SCAN:
 		o->cfg.no_scan = 1;
 		return 0;
+	case KEY_NONEMPTY:
+		o->nonempty = 1;
+		return 0;
 	case KEY_QUIET:
 		o->quiet = 1;
 		return 0;
@@ -411,6 +442,13 @@ static int set_flag(struct options *o, enum opt_key key)
  * unknown. */
 static int other_option(struct options *o, const char *arg)
 {
+	if (o->cmd == CMD_MOUNT && !strcmp(arg, "rw")) {
+		/* mount(8) adds rw unless the fstab line says ro: the view
+		 * is read-only, and mount(8) must not list it as rw */
+		fail("-o rw: the view is read-only; mount it with -o ro (in "
+		     "/etc/fstab: ro)");
+		return usage_error(o);
+	}
 	if (!strcmp(arg, "-f") || !strcmp(arg, "-d") || arg[0] != '-')
 		return 1;	/* kept in o->fuse */
 	fail("unrecognized option '%s'", arg);
@@ -445,6 +483,8 @@ static int opt_proc(void *data, const char *arg, int key,
 		return other_option(o, arg);
 	if (key > KEY_LAST_WITH_ARG)
 		return set_flag(o, (enum opt_key)key);
+	if (arg[0] != '-')			/* -o name=value */
+		return set_value(o, (enum opt_key)key, strchr(arg, '=') + 1);
 	if (arg[1] != '-')			/* -jN, or -j N */
 		return set_value(o, (enum opt_key)key, arg + 2);
 	eq = strchr(arg, '=');
@@ -491,6 +531,10 @@ static int check_options(struct options *o)
 			return EXIT_FATAL;
 		}
 	}
+	if (o->cmd == CMD_EXPORT && o->nonempty) {
+		fail("--nonempty is for mount");
+		return EXIT_USAGE;
+	}
 	if (o->cmd == CMD_MOUNT && o->with_quarantine) {
 		fail("--with-quarantine is for export; the mount always has "
 		     ".quarantine/ (hidden)");
@@ -521,7 +565,20 @@ static void fill_front_ends(struct options *o)
 	o->export.report = o->report;
 	o->mount.mountpoint = o->pos[1];
 	o->mount.no_refresh = o->no_refresh;
+	o->mount.nonempty = o->nonempty;
 	o->mount.quiet = o->quiet;
+	o->mount.report = o->report;
+}
+
+/* Whether the first argument is a SOURCE rather than a command: a path
+ * with a slash, or an existing folder (mount(8) passes the source as the
+ * fstab line gives it).  A mistyped command is neither. */
+static int helper_form(const char *arg)
+{
+	struct stat st;
+
+	return arg[0] != '-' && (strchr(arg, '/') ||
+				 (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)));
 }
 
 /*
@@ -556,6 +613,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->cmd = CMD_EXPORT;
 	} else if (!strcmp(argv[1], "mount")) {
 		o->cmd = CMD_MOUNT;
+	} else if (helper_form(argv[1])) {
+		/* mount.fuse3 (mount -t fuse.deidfs, /etc/fstab) runs
+		 * "deidfs SOURCE MOUNTPOINT -o OPTIONS": a mount, with
+		 * argv[0] as fuse_opt's program name */
+		o->cmd = CMD_MOUNT;
+		args.argc = argc;
+		args.argv = argv;
 	} else {
 		fail("unknown command '%s' (use export or mount; --help)",
 		     argv[1]);
@@ -729,17 +793,30 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = parse_args(argc, argv, &o);
 	o.export.started = t0;
+	o.export.run.version = DEIDFS_VERSION;
+	o.export.run.argc = argc;
+	o.export.run.argv = argv;
+	clock_gettime(CLOCK_REALTIME, &o.export.run.start);
+	o.mount.run = o.export.run;
+	/* Everything that can fail before the work is checked before the
+	 * db is opened: a failed run creates no db (and no key). */
+	if (!rc)
+		rc = places_usable(o.pos[0], o.pos[1], o.csv, o.report,
+				   o.cmd == CMD_MOUNT);
 	if (!rc)
 		rc = places_check(o.pos[0], o.pos[1], o.db, o.csv,
 				  o.cmd == CMD_MOUNT, &o.places);
+	if (!rc && o.cmd == CMD_MOUNT)
+		rc = mount_check_target(&o.mount);
 	if (!rc)
 		rc = open_engine(&o, &wl, &allow, &st, &e);
 	if (rc)
 		goto out;
 	prog.on = !o.quiet && isatty(STDERR_FILENO);
 	if (o.cmd == CMD_MOUNT) {
-		o.mount.progress = prog.on && o.mount.foreground ? progress_cb
-								 : NULL;
+		/* also in the background: it indexes before it detaches,
+		 * with the terminal still its stderr */
+		o.mount.progress = prog.on ? progress_cb : NULL;
 		o.mount.progress_arg = &prog;
 		rc = mount_run(e, &o.mount);
 	} else {

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mtloop.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -282,15 +283,44 @@ out:
 
 /* ---------------------------------------------------------- options */
 
-/* libfuse's messages, through our log (to syslog in the background). */
-__attribute__((format(printf, 2, 0)))
-static void fuse_log_sink(enum fuse_log_level level, const char *fmt,
-			  va_list ap)
+/* Write a whole line of libfuse's through our log. */
+__attribute__((format(printf, 2, 3)))
+static void fuse_log_line(enum fuse_log_level level, const char *fmt, ...)
 {
+	va_list ap;
+
+	va_start(ap, fmt);
 	log_vmsg(level <= FUSE_LOG_ERR ? LOG_LEVEL_ERROR :
 		 level == FUSE_LOG_WARNING ? LOG_LEVEL_WARNING :
 		 level == FUSE_LOG_DEBUG ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 		 fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * libfuse's messages, through our log (to syslog in the background).
+ * libfuse writes some lines in pieces ("fuse: unknown option(s): `", "-o
+ * ", "bogus'\n"): each thread keeps its pieces until the newline, so a
+ * line stays one line.
+ */
+__attribute__((format(printf, 2, 0)))
+static void fuse_log_sink(enum fuse_log_level level, const char *fmt,
+			  va_list ap)
+{
+	static __thread char line[1024];
+	static __thread size_t len;
+	int n;
+
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	if (n < 0)
+		return;
+	len += (size_t)n < sizeof(line) - len ? (size_t)n
+					      : sizeof(line) - len - 1;
+	if (len && line[len - 1] != '\n' && len < sizeof(line) - 1)
+		return;		/* more of this line to come */
+	fuse_log_line(level, "%s", line);
+	len = 0;
+	line[0] = 0;
 }
 
 enum { KEY_UID, KEY_GID };
@@ -336,6 +366,30 @@ static int id_proc(void *data, const char *arg, int key,
 	return 0;
 }
 
+/*
+ * Whether libfuse takes the session options in args (a copy is parsed:
+ * fuse_session_new() consumes what it knows).  Nothing is mounted or
+ * opened; an unknown option is said by libfuse.  So a bad -o is a usage
+ * error before anything is indexed or created, not a failure after.
+ */
+static int session_accepts(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	int i, ok = 0;
+
+	for (i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]))
+			goto out;
+	se = fuse_session_new(&copy, &mount_ops, sizeof(mount_ops), NULL);
+	ok = se != NULL;
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&copy);
+	return ok;
+}
+
 int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
 {
 	struct fuse_cmdline_opts c;
@@ -353,7 +407,7 @@ int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
 	}
 	if (fuse_parse_cmdline(args, &c)) {
 		log_error("bad -o options");
-		return 1;
+		return 2;
 	}
 	free(c.mountpoint);	/* none: the command line took both paths */
 	/* Taken by fuse_parse_cmdline(), but the loop is ours (mtloop.h):
@@ -362,11 +416,16 @@ int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
 	    c.max_threads != 10) {
 		log_error("-o clone_fd, max_threads, max_idle_threads: not "
 			  "supported (deidfs runs its own session loop)");
-		return 1;
+		return 2;
 	}
 	if (fuse_opt_parse(args, &ids, id_opts, id_proc) || ids.bad) {
 		log_error("bad -o options");
-		return 1;
+		return 2;
+	}
+	if (!session_accepts(args)) {
+		log_error("bad -o options (see above, deidfs(1) and "
+			  "mount.fuse3(8))");
+		return 2;
 	}
 	o->foreground = c.foreground;
 	o->debug = c.debug;
@@ -387,21 +446,90 @@ static double seconds_since(const struct timespec *t0)
 
 /* ------------------------------------------------------------- run */
 
-/* Cheap checks first: tell the user before a long index run.  Returns 0
- * or an exit status. */
-static int check_mountpoint(const struct mount_opts *o)
+/* Whether the canonical path dir is a mount point now: a line of
+ * /proc/self/mountinfo names it (its 5th field, with \ooo escapes). */
+static int is_mount_point(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, path[PATH_MAX];
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		const char *p = line;
+		size_t n = 0;
+		int field;
+
+		for (field = 0; field < 4 && p; field++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		if (!p)
+			continue;
+		while (*p && *p != ' ' && n + 1 < sizeof(path)) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				path[n++] = (char)((p[1] - '0') * 64 +
+						   (p[2] - '0') * 8 +
+						   (p[3] - '0'));
+				p += 4;
+			} else {
+				path[n++] = *p++;
+			}
+		}
+		path[n] = 0;
+		found = strcmp(path, dir) == 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Whether the folder path holds any entry. */
+static int has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int any = 0;
+
+	if (!d)
+		return 0;
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+int mount_check_target(const struct mount_opts *o)
 {
 	const char *why = NULL;
+	char canon[PATH_MAX];
 	struct stat mst;
+	int rc = 1;
 
 	if (stat(o->mountpoint, &mst))
-		why = strerror(errno);
+		why = errno == ENOTCONN ? "a mount whose daemon is gone is "
+					  "there (remove it with "
+					  "'fusermount3 -u')"
+					: strerror(errno);
 	else if (!S_ISDIR(mst.st_mode))
 		why = "not a directory";
+	if (!why && realpath(o->mountpoint, canon) && is_mount_point(canon)) {
+		why = "something is mounted there already (unmount it "
+		      "first: 'fusermount3 -u' or 'umount')";
+		rc = 2;
+	} else if (!why && !o->nonempty && has_entries(o->mountpoint)) {
+		why = "not empty (its files would be hidden while mounted; "
+		      "give an empty directory, or -o nonempty)";
+		rc = 2;
+	}
 	if (why) {
-		log_error("mount point %s: %s (give an existing, empty "
-			  "directory)", o->mountpoint, why);
-		return 1;
+		log_error("mount point %s: %s", o->mountpoint, why);
+		return rc;
 	}
 	if (access("/dev/fuse", R_OK | W_OK)) {
 		log_error("/dev/fuse: %s (load the fuse module with 'modprobe "
@@ -433,6 +561,38 @@ static int mount_init(struct mount *m, struct view_engine *e,
 	return err;
 }
 
+/* The summary of the first index (unless quiet) and its --report: what
+ * the mount serves.  Returns 0 or an exit status. */
+static int first_report(struct mount *m, const struct mount_opts *o,
+			const struct view_stats *vs, double elapsed_s)
+{
+	struct view_run run = o->run;
+	char fp[VIEW_FINGERPRINT_LEN + 1];
+	char *text, *json;
+	int ret, rc = 0;
+
+	run.elapsed_s = elapsed_s;
+	run.served = 1;
+	clock_gettime(CLOCK_REALTIME, &run.end);
+	view_key_fingerprint(m->e, fp);
+	run.fingerprint = fp;
+	text = view_stats_text(vs, &run);
+	if (!o->quiet && text)
+		fputs(text, stderr);
+	if (o->report) {
+		json = view_stats_json(vs, &run);
+		ret = json ? view_report_write(o->report, json) : -ENOMEM;
+		if (ret) {
+			log_error("--report %s: %s", o->report,
+				  strerror(-ret));
+			rc = 1;
+		}
+		free(json);
+	}
+	free(text);
+	return rc;
+}
+
 /* The first view, complete before the mount appears (refreshed unless
  * --no-refresh), and its summary.  Returns 0 or an exit status. */
 static int first_view(struct mount *m, const struct mount_opts *o,
@@ -451,14 +611,7 @@ static int first_view(struct mount *m, const struct mount_opts *o,
 		 * error, as in main.c */
 		return ret == -ELOOP && vs.inside ? 2 : 1;
 	}
-	if (!o->quiet) {
-		char *text = view_stats_text(&vs, seconds_since(t0));
-
-		if (text)
-			fputs(text, stderr);
-		free(text);
-	}
-	return 0;
+	return first_report(m, o, &vs, seconds_since(t0));
 }
 
 /* The FUSE session, mounted (*mounted says so).  Returns 0 or an exit
@@ -599,9 +752,6 @@ int mount_run(struct view_engine *e, const struct mount_opts *o)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (o->debug)
 		log_set_level(LOG_LEVEL_DEBUG);	/* libfuse's request trace */
-	rc = check_mountpoint(o);
-	if (rc)
-		return rc;
 	if (mount_init(&m, e, o))
 		return 1;
 	rc = first_view(&m, o, &t0);

@@ -4,6 +4,7 @@
 #include "places.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +132,8 @@ static int canonical(const char *source, const char *target, const char *db,
 	int err;
 
 	if (!realpath(source, src)) {
-		log_error("source directory: %s", strerror(errno));
+		log_error("source %s: %s (give the folder of the identified "
+			  "archive)", source, strerror(errno));
 		return 1;
 	}
 	err = canon(target, tgt);
@@ -201,6 +203,94 @@ int places_check(const char *source, const char *target, const char *db,
 	    guard_chain(pl, tgt, VIEW_PLACE_VIEW)) {
 		log_error("out of memory");
 		return 1;
+	}
+	return 0;
+}
+
+/* The folder that holds path (as given), in buf. */
+static void parent_of(const char *path, char *buf, size_t bufsz)
+{
+	char *slash;
+
+	snprintf(buf, bufsz, "%s", path);
+	while ((slash = strrchr(buf, '/')) && slash != buf && !slash[1])
+		*slash = 0;	/* "dest/" is dest */
+	slash = strrchr(buf, '/');
+	if (!slash)
+		snprintf(buf, bufsz, ".");
+	else
+		slash[slash == buf] = 0;	/* "/x" is in "/" */
+}
+
+/* A folder we can create entries in, or the reason it is not. */
+static const char *writable_dir(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return strerror(errno);
+	if (!S_ISDIR(st.st_mode))
+		return "not a directory";
+	if (access(path, W_OK | X_OK))
+		return strerror(errno);
+	return NULL;
+}
+
+int places_usable(const char *source, const char *target, const char *csv,
+		  const char *report, int mount)
+{
+	char dir[PATH_MAX];
+	const char *why;
+	struct stat st;
+	int fd;
+
+	why = NULL;
+	if (stat(source, &st))
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else if (access(source, R_OK | X_OK))
+		why = strerror(errno);
+	if (why) {
+		log_error("source %s: %s (give the folder of the identified "
+			  "archive, readable by this user)", source, why);
+		return 1;
+	}
+	if (csv) {
+		fd = open(csv, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_error("--csv %s: %s (give the registry CSV, "
+				  "readable by this user)", csv,
+				  strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	if (!mount) {
+		why = NULL;
+		if (stat(target, &st) == 0) {
+			why = writable_dir(target);
+		} else if (errno == ENOENT) {
+			parent_of(target, dir, sizeof(dir));
+			why = writable_dir(dir);
+		} else {
+			why = strerror(errno);
+		}
+		if (why) {
+			log_error("destination %s: %s (give a folder you can "
+				  "write, or a new one in a folder you can "
+				  "write)", target, why);
+			return 1;
+		}
+	}
+	if (report) {
+		parent_of(report, dir, sizeof(dir));
+		why = writable_dir(dir);
+		if (why) {
+			log_error("--report %s: its folder: %s (give a file "
+				  "in a folder you can write)", report, why);
+			return 1;
+		}
 	}
 	return 0;
 }

@@ -34,4 +34,16 @@ int places_check(const char *source, const char *target, const char *db,
 		 const char *csv, int mount, struct places *pl);
 void places_clear(struct places *pl);
 
+/*
+ * Whether the run can do its work, checked before the db is opened (or
+ * created, with a new key): the source is a folder we can read, the csv
+ * (may be NULL) a file we can read, the destination (export, not mount) a
+ * folder we can write or a new one in such a folder, and the folder of
+ * report (may be NULL) one we can write.  Returns 0, or 1 with the reason
+ * said, naming the path as the command line gave it (the user's own
+ * words; nothing read from the source).
+ */
+int places_usable(const char *source, const char *target, const char *csv,
+		  const char *report, int mount);
+
 #endif

@@ -341,6 +341,17 @@ static int render_line(struct row_ctx *x, struct obuf *o)
 			ret = put_kept(o, f, n, r->delim, NULL, NULL, col);
 		}
 	}
+	if (!ret && x->keys->extra_name) {
+		const char *e = x->keys->extra_name;
+
+		if (x->rc)
+			e = x->keys->extra ? x->keys->extra[x->rc - r->rows]
+					   : NULL;
+		if (!first)
+			ret = put(o, &r->delim, 1);
+		if (!ret && e)
+			ret = put_field(o, e, strlen(e), r->delim);
+	}
 	if (!ret)
 		ret = put(o, "\n", 1);
 	return ret;

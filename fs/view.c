@@ -364,6 +364,7 @@ static void recs_free(struct recs *rs)
 		free(rs->v[i].raw);
 		free(rs->v[i].ekey);
 		free(rs->v[i].path);
+		free(rs->v[i].study_path);
 	}
 	free(rs->v);
 }
@@ -447,7 +448,10 @@ static int build_texts(struct build *b)
 	if (!b->v)
 		return -ENOMEM;
 	if (b->reg) {
-		struct registry_keys keys = { csv_pseudonym, csv_shift, b->e };
+		struct registry_keys keys = { csv_pseudonym, csv_shift, b->e,
+					      VIEW_FOLDER_COLUMN,
+					      (const char *const *)
+						      b->row_folders };
 
 		ret = registry_render(b->reg, b->row_include, &keys,
 				      view_row_report, &b->rctx, &b->v->csv,
@@ -468,6 +472,8 @@ static int build_texts(struct build *b)
 
 static void build_free(struct build *b)
 {
+	size_t i;
+
 	view_tents_free(&b->te);
 	view_free(b->v);
 	free(b->idx_main);
@@ -475,6 +481,10 @@ static void build_free(struct build *b)
 	free(b->rowkeys);
 	free(b->reckeys);
 	free(b->row_include);
+	if (b->row_folders)
+		for (i = 0; i < b->nrows; i++)
+			free(b->row_folders[i]);
+	free(b->row_folders);
 	registry_free(b->reg);
 	if (b->csvbuf) {
 		explicit_bzero(b->csvbuf, b->csvlen);
@@ -505,6 +515,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		ret = view_cohort_assign(&b);
 	if (!ret)
 		ret = build_names(&b);
+	if (!ret && b.reg)
+		ret = view_cohort_folders(&b);
 	if (!ret)
 		ret = build_texts(&b);
 	if (!ret)
@@ -526,4 +538,18 @@ int view_build(struct view_engine *e, struct view_stats *st,
 			 strerror(-ret));
 	build_free(&b);
 	return ret;
+}
+
+/* See view.h.  The label is the fingerprint's alone: the value equals no
+ * other keyed value (pseudonyms, UIDs, marks, the db's key check). */
+void view_key_fingerprint(const struct view_engine *e,
+			  char out[VIEW_FINGERPRINT_LEN + 1])
+{
+	uint8_t mac[32];
+
+	keyed_hmac(e->key, sizeof(e->key), "report key fingerprint", "", 0,
+		   mac);
+	base_hex_encode(mac, VIEW_FINGERPRINT_LEN / 2, out,
+			VIEW_FINGERPRINT_LEN + 1);
+	explicit_bzero(mac, sizeof(mac));
 }

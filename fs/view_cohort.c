@@ -300,3 +300,111 @@ int view_cohort_assign(struct build *b)
 	}
 	return b->reg ? count_unlinked_studies(b) : 0;
 }
+
+/* By key, then in view order (the records' order): the folders of a row
+ * come out in the order of the view, the same every run. */
+static int cmp_key_then_rec(const void *pa, const void *pb)
+{
+	const struct keyent *a = pa, *b = pb;
+	int c = cmp_key(a, b);
+
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Records by (personal ID, key date) for view_cohort_folders(): the
+ * records' order changed when they were named, so the keys of
+ * link_rows() no longer point at them. */
+static int folder_keys(struct build *b, struct keyent **out, size_t *n)
+{
+	struct keyent *k = calloc(b->rs.n + 1, sizeof(*k));
+	size_t i;
+
+	*out = k;
+	*n = 0;
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < b->rs.n; i++) {
+		const struct rec *r = &b->rs.v[i];
+
+		if (!r->included || !r->study_path || !r->f.patient_id ||
+		    (!b->by_id && !r->f.study_date))
+			continue;
+		k[*n].pid = r->f.patient_id;
+		k[*n].date = b->by_id ? "" : r->f.study_date;
+		k[*n].i = i;
+		(*n)++;
+	}
+	qsort(k, *n, sizeof(*k), cmp_key_then_rec);
+	return 0;
+}
+
+/* Append prefix and folder to the '|'-separated *list unless there. */
+static int add_folder(char **list, const char *prefix, const char *folder)
+{
+	size_t old = *list ? strlen(*list) : 0, np = strlen(prefix);
+	size_t n = np + strlen(folder);
+	const char *at = *list;
+	char *p;
+
+	while (at && *at) {
+		const char *end = strchr(at, '|');
+		size_t len = end ? (size_t)(end - at) : strlen(at);
+
+		if (len == n && !strncmp(at, prefix, np) &&
+		    !strncmp(at + np, folder, n - np))
+			return 0;
+		at = end ? end + 1 : NULL;
+	}
+	p = realloc(*list, old + n + 2);
+	if (!p)
+		return -ENOMEM;
+	snprintf(p + old, n + 2, "%s%s%s", old ? "|" : "", prefix, folder);
+	*list = p;
+	return 0;
+}
+
+int view_cohort_folders(struct build *b)
+{
+	struct keyent *keys = NULL, k;
+	size_t nkeys, i, j, lo;
+	int pass, ret;
+
+	b->row_folders = calloc(b->nrows + 1, sizeof(*b->row_folders));
+	ret = b->row_folders ? folder_keys(b, &keys, &nkeys) : -ENOMEM;
+	for (i = 0; !ret && i < b->nrows; i++) {
+		const struct registry_row *row = registry_row(b->reg, i);
+
+		if (!b->row_include[i] || !row->valid || !row->patient_id ||
+		    (!b->by_id && !row->study_date[0]))
+			continue;
+		k.pid = row->patient_id;
+		k.date = b->by_id ? "" : row->study_date;
+		/* the first key equal to k: keys are sorted */
+		for (lo = 0, j = nkeys; lo < j;) {
+			size_t mid = lo + (j - lo) / 2;
+
+			if (cmp_key(&keys[mid], &k) < 0)
+				lo = mid + 1;
+			else
+				j = mid;
+		}
+		/* published folders; only without one, quarantined ones */
+		for (pass = 0; pass < 2 && !ret && !b->row_folders[i];
+		     pass++)
+			for (j = lo; !ret && j < nkeys &&
+				     !cmp_key(&keys[j], &k); j++) {
+				const struct rec *r = &b->rs.v[keys[j].i];
+
+				if (r->quarantine == pass)
+					ret = add_folder(&b->row_folders[i],
+							 pass ? ".quarantine/"
+							      : "",
+							 r->study_path);
+			}
+	}
+	free(keys);
+	if (ret)
+		snprintf(b->err, b->errsz, "cannot name the rows' folders (%s)",
+			 strerror(-ret));
+	return ret;
+}

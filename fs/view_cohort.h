@@ -16,4 +16,15 @@ void view_row_report(void *arg, uint64_t row, const char *reason);
 int view_cohort_read(struct build *b);
 int view_cohort_assign(struct build *b);
 
+/*
+ * After the names (view_names_assign()): for each row written, the view
+ * folders of the studies it links (b->row_folders, in the cleaned CSV's
+ * last column, VIEW_FOLDER_COLUMN): the folder of each linked study that
+ * has a published file, in view order, separated by '|'; when all its
+ * files are quarantined, that folder under ".quarantine/"; empty for a row
+ * that links no study.  Names only: nothing identifying.
+ */
+#define VIEW_FOLDER_COLUMN "view_folder"
+int view_cohort_folders(struct build *b);
+
 #endif

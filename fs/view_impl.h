@@ -164,6 +164,9 @@ struct rec {
 	char *ekey;		/* entity key of the current component */
 	size_t first;		/* first record of the same entity */
 	char *path;		/* final view path, without .quarantine/ */
+	char *study_path;	/* the folder of its study: path through the
+				 * layout's last study-level component, or
+				 * NULL (owned) */
 };
 
 struct recs {
@@ -234,6 +237,8 @@ struct build {
 	struct keyent *rowkeys, *reckeys;
 	size_t nrowkeys, nreckeys;
 	uint8_t *row_include;		/* nrows: written to the CSV */
+	char **row_folders;		/* nrows: the view folders of the
+					 * studies a row links, or NULL */
 	struct report_ctx rctx;
 	int by_id;			/* link on the personal ID alone */
 	/* names */

@@ -301,6 +301,22 @@ int view_names_assign(const struct view_naming *nm, struct rec *rs,
 			break;
 		mark_entities(rs, idx, ord, n);
 		err = suffix_names(rs, ord, n, d + 1 == nc);
+		for (i = 0; i < n && !err; i++) {
+			struct rec *r = &rs[idx[i]];
+
+			/* a folder (not the file's own name) of study
+			 * level or above: the study's folder so far */
+			if (d + 1 < nc &&
+			    layout_component_level(nm->layout, d) <=
+				    LAYOUT_STUDY &&
+			    layout_component_level(nm->layout, d) !=
+				    LAYOUT_NONE) {
+				free(r->study_path);
+				r->study_path = strdup(r->path);
+				if (!r->study_path)
+					err = -ENOMEM;
+			}
+		}
 		for (i = 0; i < n; i++) {
 			struct rec *r = &rs[idx[i]];
 

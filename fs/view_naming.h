@@ -20,7 +20,8 @@ int view_rec_cmp_hier(const void *pa, const void *pb);
 /*
  * Name the records idx[0..n) of rs (in hierarchical order) with the
  * layout, component by component, adding collision suffixes; sets each
- * record's path.  A patient's names depend only on her own records when
+ * record's path, and its study_path: the path through the last folder
+ * component of study level or above (NULL when the layout has none).  A patient's names depend only on her own records when
  * the layout's first component is the patient, so naming her records alone
  * gives the names she has in the whole view.  Returns 0, -ENOMEM, or a
  * layout error.

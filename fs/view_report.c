@@ -26,17 +26,62 @@ static uint64_t quarantined_total(const struct view_stats *st)
 	return q;
 }
 
-char *view_stats_json(const struct view_stats *st, double elapsed_s)
+/* s as a JSON string: quotes, backslashes and control characters
+ * escaped; other bytes as they are (paths are the user's, UTF-8 as a
+ * rule). */
+static void json_string(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* A wall clock time as ISO 8601 in UTC, to the second. */
+static void json_time(FILE *f, const struct timespec *t)
+{
+	struct tm tm;
+	char buf[32];
+
+	if (!gmtime_r(&t->tv_sec, &tm) ||
+	    !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, sizeof(buf), "unknown");
+	json_string(f, buf);
+}
+
+char *view_stats_json(const struct view_stats *st, const struct view_run *r)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	uint64_t q = quarantined_total(st);
+	double elapsed_s = r->elapsed_s;
 	int i;
 
 	if (!f)
 		return NULL;
-	fprintf(f, "{\n  \"files_seen\": %" PRIu64 ",\n", st->files_seen);
+	fprintf(f, "{\n  \"tool\": \"deidfs\",\n  \"version\": ");
+	json_string(f, r->version ? r->version : "");
+	fprintf(f, ",\n  \"command\": [");
+	for (i = 1; i < r->argc; i++) {
+		fputs(i > 1 ? ", " : "", f);
+		json_string(f, r->argv[i]);
+	}
+	fprintf(f, "],\n  \"started\": ");
+	json_time(f, &r->start);
+	fprintf(f, ",\n  \"ended\": ");
+	json_time(f, &r->end);
+	fprintf(f, ",\n  \"key_fingerprint\": ");
+	json_string(f, r->fingerprint ? r->fingerprint : "");
+	fprintf(f, ",\n  \"files_seen\": %" PRIu64 ",\n", st->files_seen);
 	fprintf(f, "  \"files_analysed\": %" PRIu64 ",\n", st->files_analysed);
 	fprintf(f, "  \"files_unchanged\": %" PRIu64 ",\n",
 		st->files_unchanged);
@@ -68,16 +113,19 @@ char *view_stats_json(const struct view_stats *st, double elapsed_s)
 		st->dirs_unreadable);
 	fprintf(f, "  \"bytes\": %" PRIu64 ",\n", st->bytes);
 	fprintf(f, "  \"elapsed_s\": %.3f,\n", elapsed_s);
-	fprintf(f, "  \"throughput_mb_s\": %.1f,\n",
-		elapsed_s > 0 ? (double)st->bytes / 1e6 / elapsed_s : 0.0);
+	if (!r->served)	/* a mount wrote nothing */
+		fprintf(f, "  \"throughput_mb_s\": %.1f,\n",
+			elapsed_s > 0 ? (double)st->bytes / 1e6 / elapsed_s
+				      : 0.0);
 	fprintf(f, "  \"files_per_s\": %.1f\n}\n",
 		elapsed_s > 0 ? (double)(st->published + q) / elapsed_s : 0.0);
 	fclose(f);
 	return buf;
 }
 
-char *view_stats_text(const struct view_stats *st, double elapsed_s)
+char *view_stats_text(const struct view_stats *st, const struct view_run *r)
 {
+	double elapsed_s = r->elapsed_s;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -110,11 +158,39 @@ char *view_stats_text(const struct view_stats *st, double elapsed_s)
 			   "(permissions?): their files stay as last indexed "
 			   "and cannot be read; fix it and run again\n",
 			st->dirs_unreadable);
-	fprintf(f, "bytes             %" PRIu64 " in %.2f s (%.1f MB/s)\n",
-		st->bytes, elapsed_s,
-		elapsed_s > 0 ? (double)st->bytes / 1e6 / elapsed_s : 0.0);
+	if (r->served)	/* nothing was written: a rate would mean nothing */
+		fprintf(f, "view              %" PRIu64 " bytes, indexed in "
+			   "%.2f s\n", st->bytes, elapsed_s);
+	else
+		fprintf(f, "bytes             %" PRIu64 " in %.2f s (%.1f "
+			   "MB/s)\n", st->bytes, elapsed_s,
+			elapsed_s > 0 ? (double)st->bytes / 1e6 / elapsed_s
+				      : 0.0);
 	fclose(f);
 	return buf;
+}
+
+int view_report_write(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int bad;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	bad = fputs(text, f) == EOF;
+	if (fclose(f) || bad) {
+		unlink(tmp);
+		return -EIO;
+	}
+	if (rename(tmp, path)) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
 }
 
 int view_reasons_render(const struct recs *rs, char **out, size_t *len)

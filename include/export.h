@@ -29,6 +29,9 @@ struct export_opts {
 	const char *report;		/* the run report as JSON, or NULL */
 	struct timespec started;	/* CLOCK_MONOTONIC at the command's
 					 * start: the report's elapsed time */
+	struct view_run run;		/* the report's record of the run:
+					 * version, command, start (ends and
+					 * fingerprint filled in here) */
 	view_progress_fn progress;	/* may be NULL */
 	void *progress_arg;
 };

@@ -121,6 +121,12 @@ struct registry_keys {
 	/* Date shift in days for a normalised personal ID. */
 	int (*shift_days)(void *arg, const char *id);
 	void *arg;
+	/* A last column the caller adds, or extra_name NULL: its header
+	 * cell, and extra[i] for the row i of registry_row() (NULL, or
+	 * extra NULL: empty).  Written as given, quoted where CSV needs it:
+	 * the caller's own text, never a registry value. */
+	const char *extra_name;
+	const char *const *extra;
 };
 
 /*

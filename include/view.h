@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -400,10 +401,40 @@ int view_owner_mark(const struct view_engine *e, const char *path,
 int view_node_mark(const struct view_engine *e, const struct view *v,
 		   const struct view_node *n, char *out, size_t outsz);
 
-/* JSON run report (counters, elapsed seconds, bytes).  Malloc'd; caller
- * frees.  Contains no PHI. */
-char *view_stats_json(const struct view_stats *st, double elapsed_s);
-/* The same for humans, multi-line. */
-char *view_stats_text(const struct view_stats *st, double elapsed_s);
+/*
+ * What a run report says about the run itself, so that it stands alone as
+ * the record of a release: the tool's version, the command line as given
+ * (the user's own paths and options; nothing read from the source), wall
+ * clock start and end, and the key's fingerprint.  All borrowed.
+ */
+struct view_run {
+	const char *version;
+	int argc;			/* argv[0] is left out of the report */
+	char *const *argv;
+	struct timespec start, end;	/* CLOCK_REALTIME */
+	double elapsed_s;
+	const char *fingerprint;	/* view_key_fingerprint(), or NULL */
+	int served;			/* a mount: bytes are the view's size,
+					 * not bytes written */
+};
+
+/*
+ * The fingerprint of the project's key: HMAC-SHA256 under the key of a
+ * fixed label, its first 16 bytes in hex.  Tells which key made a release
+ * (two releases with the same fingerprint share pseudonyms) and reveals
+ * nothing of the key.  out holds VIEW_FINGERPRINT_LEN + 1 bytes.
+ */
+#define VIEW_FINGERPRINT_LEN 32
+void view_key_fingerprint(const struct view_engine *e,
+			  char out[VIEW_FINGERPRINT_LEN + 1]);
+
+/* JSON run report (the run, counters, bytes).  Malloc'd; caller frees.
+ * Contains no PHI. */
+char *view_stats_json(const struct view_stats *st, const struct view_run *r);
+/* The counters for humans, multi-line. */
+char *view_stats_text(const struct view_stats *st, const struct view_run *r);
+/* Write text to path whole or not at all (a temporary file beside it,
+ * renamed).  Returns 0 or -errno. */
+int view_report_write(const char *path, const char *text);
 
 #endif

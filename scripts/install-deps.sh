@@ -1,5 +1,8 @@
 #!/bin/sh
 # Install what deidfs needs to build, test and run, from Debian 12 packages.
+# bash-completion, groff-base and man-db check the completion and the man
+# page (tests/e2e/test_install.py); debhelper and lintian build and check
+# the .deb (scripts/test-deb.sh).
 # Idempotent: skips apt-get when every package is already installed.
 # The burned-in text scan (issue 14) needs Tesseract's C API and its English
 # and Norwegian data (libtesseract-dev, tesseract-ocr-eng, -nor); its tests
@@ -9,8 +12,8 @@ set -eu
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
 zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
-libclang-rt-14-dev libssl-dev
-libtesseract-dev tesseract-ocr-eng tesseract-ocr-nor python3-pil
+libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
+lintian libtesseract-dev tesseract-ocr-eng tesseract-ocr-nor python3-pil
 fonts-dejavu-core"
 
 missing=""

@@ -225,8 +225,10 @@ def test_cleaned_csv_agrees_with_folders(exported, archive):
     header, body = rows[0], rows[1:]
     with open(archive.csv, encoding="utf-8") as fh:
         src = list(csv.reader(fh, delimiter=";"))
-    assert len(header) == len(src[0]) - 1          # column 2 dropped
+    # column 2 dropped; the view folder added at the end
+    assert len(header) == len(src[0]) - 1 + 1
     assert header[0] == src[0][0] and header[1] == src[0][2]
+    assert header[-1] == "view_folder"
     folders = {p.relative_to(exported["dest"]).parts[0]
                for p in main_dcm(exported["dest"])}
     truth_rows = archive.truth["csv"]["rows"]

@@ -746,9 +746,10 @@ def test_csv(csv_env, deidfs, name):
     rows = list(csv.reader(io.StringIO(out.decode("latin-1"), newline=""),
                            delimiter=";"))
     assert rows[0] == ["personnummer", "screeningdato", "var4", "var5",
-                       "var6", "var7", "var8", "var9", "diagnosedato"]
+                       "var6", "var7", "var8", "var9", "diagnosedato",
+                       "view_folder"]
     assert len(rows) - 1 == nrows, out
-    assert all(len(row) == 9 for row in rows), rows
+    assert all(len(row) == 10 for row in rows), rows
     if name == "quotes":
         assert rows[2][2:5] == ["a;b", "multi\nline", '"']
     if name == "latin1":

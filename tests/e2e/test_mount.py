@@ -743,7 +743,7 @@ def test_bad_mountpoint_message(env, tmp_path):
     assert "mount point" in r.stderr and "directory" in r.stderr
     r = run(env.deidfs, "mount", "--db", env.db, "-o", "uid=abc", env.src,
             str(tmp_path))
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "uid" in r.stderr
     assert not _ismount(str(tmp_path))
 
@@ -751,17 +751,19 @@ def test_bad_mountpoint_message(env, tmp_path):
 def test_bad_fuse_options_before_anything_is_done(env, tmp_path):
     """-o options are checked with the command line, before the index is
     refreshed or a db is created: a bad uid= or gid=, and the options of
-    libfuse's own session loop, which deidfs does not use (exit 1, as for
-    every bad -o option)."""
+    libfuse's own session loop, which deidfs does not use, and an option
+    libfuse does not know (exit 2, a usage error, as for every bad -o
+    option)."""
     db = tmp_path / "new.db"
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     for opt, what in (("uid=abc", "uid"), ("gid=-1", "gid"),
                       ("clone_fd", "clone_fd"),
-                      ("max_threads=4", "max_threads")):
+                      ("max_threads=4", "max_threads"),
+                      ("allow_other,bogusopt", "`-o bogusopt'")):
         r = run(env.deidfs, "mount", "-f", "--db", db, "-o", opt, env.src,
                 str(mnt))
-        assert r.returncode == 1, (opt, r.stderr)
+        assert r.returncode == 2, (opt, r.stderr)
         assert what in r.stderr, (opt, r.stderr)
         assert "files seen" not in r.stderr, "indexed before the check"
         assert not db.exists(), opt

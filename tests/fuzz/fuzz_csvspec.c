@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct registry_spec *spec = NULL;
 	struct registry *r = NULL;
-	struct registry_keys k = { pseudonym, shift_days, NULL };
+	struct registry_keys k = { .pseudonym = pseudonym,
+				   .shift_days = shift_days };
 	char err[256] = "", *text, *out = NULL;
 	size_t outlen;
 	unsigned id;

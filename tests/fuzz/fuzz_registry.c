@@ -65,7 +65,8 @@ static int is_pseudonym(const char *s)
 static unsigned out_id_column(const struct registry_spec *spec)
 {
 	struct registry_opts o = { ';', 1, spec, 3 };
-	struct registry_keys k = { pseudonym, shift_days, NULL };
+	struct registry_keys k = { .pseudonym = pseudonym,
+				   .shift_days = shift_days };
 	struct registry *r = NULL;
 	unsigned id = registry_spec_id_column(spec), col, at = 0, ncol;
 	char *csv, *out = NULL, cell[16], *line, *tok, *save = NULL;
@@ -120,7 +121,8 @@ static int parse_render(const struct registry_opts *o, const uint8_t *csv,
 			size_t len, struct fuzz_msgs *m, struct registry **r,
 			char **out, size_t *outlen)
 {
-	struct registry_keys k = { pseudonym, shift_days, NULL };
+	struct registry_keys k = { .pseudonym = pseudonym,
+				   .shift_days = shift_days };
 	char err[256] = "";
 	int ret;
 

@@ -310,6 +310,51 @@ static void test_quoting_round_trip(void **state)
 	registry_spec_free(spec);
 }
 
+/* Issue 16: the caller's last column (the view folder): its header cell,
+ * each written row's own cell by row index, empty where it has none,
+ * quoted where CSV needs it; rows left out do not shift the others. */
+static void test_extra_column(void **state)
+{
+	static const char csv[] =
+		"id;a;d\n"
+		"1;x;01.01.2012\n"
+		"2;y;01.01.2012\n"
+		"3;z;01.01.2012\n"
+		"4;w;01.01.2012\n";
+	static const char *const folders[] = { "p/2012-01", NULL,
+					       "p/2012-01_2", "q;r" };
+	static const uint8_t include[] = { 1, 1, 0, 1 };
+	struct registry_spec *spec = NULL;
+	struct registry_opts opts = { .delimiter = ';', .has_header = 1 };
+	struct registry_keys keys = { .pseudonym = identity_pseudonym,
+				      .extra_name = "view_folder",
+				      .extra = folders };
+	struct reports rep = { 0 };
+	struct registry *r;
+	char err[128], *out;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(registry_spec_parse("1=pseudonym", &spec, err,
+					     sizeof(err)), 0);
+	opts.spec = spec;
+	r = parse_ok(S(csv), &opts, &rep);
+	out = render_ok(r, include, &keys, &rep, &len);
+	assert_bytes(out, len, "id;a;d;view_folder\n"
+			       "1;x;01.01.2012;p/2012-01\n"
+			       "2;y;01.01.2012;\n"
+			       "4;w;01.01.2012;\"q;r\"\n");
+	free(out);
+	keys.extra_name = NULL;		/* no column at all */
+	out = render_ok(r, include, &keys, &rep, &len);
+	assert_bytes(out, len, "id;a;d\n1;x;01.01.2012\n2;y;01.01.2012\n"
+			       "4;w;01.01.2012\n");
+	assert_int_equal(rep.n, 0);
+	free(out);
+	registry_free(r);
+	registry_spec_free(spec);
+}
+
 /* Issue 11: kept cells never carry a personal ID (any valid one, or the
  * row's own), a NUL, or a formula a spreadsheet would run. */
 static void test_kept_cells_cleaned(void **state)
@@ -1161,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_explicit_default_spec),
 		cmocka_unit_test(test_latin1_passthrough),
 		cmocka_unit_test(test_quoting_round_trip),
+		cmocka_unit_test(test_extra_column),
 		cmocka_unit_test(test_bom_crlf_empty_lines),
 		cmocka_unit_test(test_kept_cells_cleaned),
 		cmocka_unit_test(test_typed_roles),
