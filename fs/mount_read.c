@@ -50,7 +50,10 @@ again:
 	case VIEW_REASONS:
 		break;
 	case VIEW_DICOM:
-		mtloop_yield();	/* parses the source header */
+		/* an open that parses the source header hands the
+		 * receiving on first; one whose map is kept is quick */
+		if (!view_file_kept(m->e, n))
+			mtloop_yield();
 		err = view_file_open(m->e, mv->v, n, &vf);
 		if (err == -ESTALE && !retried)
 			goto stale;

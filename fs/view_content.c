@@ -181,6 +181,15 @@ fail:
 	return err;
 }
 
+int view_file_kept(struct view_engine *e, const struct view_node *n)
+{
+	const struct vnode *nd = vn(n);
+
+	return n->kind == VIEW_DICOM && e->cfg.maps != VIEW_MAPS_NONE &&
+	       mapcache_holds(&e->maps, n->file_id, nd->src_size, nd->src_ino,
+			      nd->src_mtime_ns, nd->src_ctime_ns);
+}
+
 uint64_t view_file_size(const struct view_file *vf)
 {
 	return vf->map->size;

@@ -324,14 +324,17 @@ int view_file_fd(const struct view_file *vf);
 
 /*
  * Open the file behind a VIEW_DICOM node: open the source (O_NOFOLLOW),
- * check it is the version that was indexed (size, mtime, inode), regenerate
- * the header and check the size matches the node.  Returns 0, -ESTALE when
+ * check it is the version that was indexed (size, mtime, inode), take its
+ * kept map or regenerate the header, and check the size matches the node.  Returns 0, -ESTALE when
  * the source changed since the index (refresh and rebuild, then retry),
  * -EBADMSG, -EIO, -ENOMEM.  *out freed with view_file_free().
  */
 int view_file_open(struct view_engine *e, const struct view *v,
 		   const struct view_node *n, struct view_file **out);
 void view_file_free(struct view_file *vf);
+/* Whether view_file_open() of n would find its map kept, for the version
+ * indexed (a hint: it parses nothing then, unless the source changed). */
+int view_file_kept(struct view_engine *e, const struct view_node *n);
 
 /* True when a and b describe the same version of a file: device, inode,
  * size, mtime and ctime (ctime catches a writer that restores the mtime).
