@@ -40,9 +40,8 @@ static void job_clear(struct ahead_job *j)
 /* Make the map of job j into the cache. */
 static void make(struct view_engine *e, const struct ahead_job *j)
 {
-	struct analysis an;
 	struct made *m;
-	struct stat st, st2;
+	struct stat st;
 	int fd, err;
 
 	fd = view_open_regular(e->root_fd, j->src, &st);
@@ -63,22 +62,12 @@ static void make(struct view_engine *e, const struct ahead_job *j)
 		close(fd);
 		return;
 	}
-	memset(&an, 0, sizeof(an));
-	err = analysis_run(&e->ain, fd, &an);
-	if (!err && (fstat(fd, &st2) || !view_stat_same(&st, &st2)))
-		err = -ESTALE;
+	err = view_make_map(e, j->id, fd, &st, &m);
 	close(fd);
-	if (err || an.map.gen_len != j->header_len ||
-	    an.map.size != j->out_size) {
-		analysis_clear(&an);
-		return;
-	}
-	m = made_new(j->id, &st, &an.map, an.inflated, an.deflate);
-	analysis_clear(&an);
-	if (m) {
+	if (!err && m->map.gen_len == j->header_len &&
+	    m->map.size == j->out_size)
 		mapcache_add(&e->maps, m);
-		made_put(m);
-	}
+	made_put(m);
 }
 
 static void *ahead_main(void *arg)

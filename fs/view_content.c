@@ -83,14 +83,34 @@ int view_node_mark(const struct view_engine *e, const struct view *v,
 
 /* ---------------------------------------------------------------- files */
 
+int view_make_map(struct view_engine *e, int64_t id, int fd,
+		  const struct stat *st, struct made **out)
+{
+	struct analysis an;
+	struct stat st2;
+	int err;
+
+	*out = NULL;
+	memset(&an, 0, sizeof(an));
+	err = analysis_run(&e->ain, fd, &an);
+	/* changed while we made the map: not this version */
+	if (!err && (fstat(fd, &st2) || !view_stat_same(st, &st2)))
+		err = -ESTALE;
+	if (!err) {
+		*out = made_new(id, st, &an.map, an.inflated, an.deflate);
+		if (!*out)
+			err = -ENOMEM;
+	}
+	analysis_clear(&an);
+	return err;
+}
+
 /* The content map of n's source version st, open as fd: the one kept in
  * the cache, or made now (and kept, as cfg.maps says). */
 static int made_for(struct view_engine *e, const struct view_node *n,
 		    int fd, const struct stat *st, struct made **out)
 {
-	struct analysis an;
 	struct made *m;
-	struct stat st2;
 	int err;
 
 	*out = NULL;
@@ -104,19 +124,9 @@ static int made_for(struct view_engine *e, const struct view_node *n,
 			return 0;
 		}
 	}
-	memset(&an, 0, sizeof(an));
-	err = analysis_run(&e->ain, fd, &an);
-	/* changed while we made the map: not this version */
-	if (!err && (fstat(fd, &st2) || !view_stat_same(st, &st2)))
-		err = -ESTALE;
-	if (err) {
-		analysis_clear(&an);
+	err = view_make_map(e, n->file_id, fd, st, &m);
+	if (err)
 		return err;
-	}
-	m = made_new(n->file_id, st, &an.map, an.inflated, an.deflate);
-	analysis_clear(&an);
-	if (!m)
-		return -ENOMEM;
 	if (e->cfg.maps == VIEW_MAPS_KEEP)
 		mapcache_add(&e->maps, m);
 	*out = m;

@@ -181,6 +181,12 @@ int view_scmp(const char *a, const char *b);
  * it is a regular file; returns fd or -errno. */
 int view_open_regular(int root_fd, const char *rel, struct stat *st);
 
+/* view_content.c: make the content map of file id from its source, open
+ * as fd at version st (analysis_run()): 0 and *out (one reference), or
+ * -ESTALE when the source changed meanwhile, or the analysis's error. */
+int view_make_map(struct view_engine *e, int64_t id, int fd,
+		  const struct stat *st, struct made **out);
+
 /* view_ahead.c: queue the maps of the files after n in its folder (the
  * engine's VIEW_MAPS_KEEP); wait while n's own is being made ahead; stop
  * the thread (view_engine_free()). */
