@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,12 @@
 #include "base.h"
 #include "keyed.h"
 #include "log.h"
+#include "verify_oracle.h"
 
 static const char usage_text[] =
 	"usage: deidfs verify --db FILE [--csv-out FILE] [--report FILE] "
-	"[-q] DATASET\n"
+	"[-j N]\n"
+	"                     [--no-dciodvfy] [-q] DATASET\n"
 	"\n"
 	"Check that DATASET (an export directory or a live mount) is exactly "
 	"the view\n"
@@ -52,6 +55,11 @@ static const char usage_text[] =
 	"  --db FILE        the project db (read; never created)\n"
 	"  --csv-out FILE   the cleaned CSV, when it is not in DATASET\n"
 	"  --report FILE    write the report as JSON\n"
+	"  -j, --jobs N     files checked at once (default: number of CPUs)\n"
+	"  --no-dciodvfy    do not run dciodvfy on each file and its source\n"
+	"                   (it is skipped, and the report says so, when it "
+	"is not\n"
+	"                   installed)\n"
 	"  -q, --quiet      only the result line on stdout\n"
 	"\n"
 	"Exit status: 0 nothing found, 1 findings (or the check could not be "
@@ -153,23 +161,13 @@ static int open_all(struct vrun *r)
 
 static void vrun_free(struct vrun *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->nf; i++)
-		free(r->f[i].path);
-	free(r->f);
-	for (i = 0; i < r->nm; i++)
-		free(r->m[i].path);
-	free(r->m);
+	verify_units_free(r);
 	vval_free(r->vals);
 	view_free(r->v);
 	view_engine_free(r->e);
 	view_whitelist_free(r->wl);
 	view_recall_free(&r->recall);
 	store_close(r->st);
-	base_wipe_free(r->buf, r->buf ? CHUNK : 0);
-	base_wipe_free(r->ref, r->ref ? CHUNK : 0);
-	EVP_MD_CTX_free(r->md);
 }
 
 static int parse(struct vrun *r, int argc, char **argv)
@@ -179,14 +177,19 @@ static int parse(struct vrun *r, int argc, char **argv)
 		{ "csv-out", required_argument, NULL, 'C' },
 		{ "report", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "no-dciodvfy", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	long j = sysconf(_SC_NPROCESSORS_ONLN);
+	char *end;
 	int c;
 
+	r->jobs = j > 0 && j < 256 ? (unsigned)j : 2;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+qhj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D':
 			r->db = optarg;
@@ -199,6 +202,19 @@ static int parse(struct vrun *r, int argc, char **argv)
 			break;
 		case 'q':
 			r->quiet = 1;
+			break;
+		case 'j':
+			errno = 0;
+			j = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || j < 1 || j > 256) {
+				log_error("verify: --jobs: a number from 1 to "
+					  "256");
+				return 2;
+			}
+			r->jobs = (unsigned)j;
+			break;
+		case 'O':
+			r->oracle = VORACLE_OFF;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -221,6 +237,25 @@ static int parse(struct vrun *r, int argc, char **argv)
 	return 0;
 }
 
+/* The walk of DATASET, then its files by the pool. */
+static int check_dataset(struct vrun *r)
+{
+	struct vwork w;
+	int err = verify_work_init(&w, r);
+
+	if (!err)
+		err = verify_walk_view(&w, view_root(r->v), "", r->dataset,
+				       0);
+	if (!err && r->csv_out)
+		err = verify_check_csv_out(&w);
+	verify_work_done(&w);
+	if (!err)
+		err = verify_run_pool(r);
+	if (!err)
+		verify_count_kinds(r);
+	return err;
+}
+
 int verify_main(int argc, char **argv, const char *version)
 {
 	struct vrun r;
@@ -231,29 +266,25 @@ int verify_main(int argc, char **argv, const char *version)
 	int rc, err;
 
 	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
 	rc = parse(&r, argc, argv);
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	if (stat(r.dataset, &st) || !S_ISDIR(st.st_mode)) {
-		log_error("verify: DATASET is not a folder");
-		return 2;
-	}
-	r.buf = malloc(CHUNK);
-	r.ref = malloc(CHUNK);
-	r.md = EVP_MD_CTX_new();
-	if (!r.buf || !r.ref || !r.md) {
-		log_error("verify: out of memory");
-		rc = 1;
+	if (rc) {
+		rc = rc < 0 ? 0 : rc;
 		goto out;
 	}
+	if (stat(r.dataset, &st) || !S_ISDIR(st.st_mode)) {
+		log_error("verify: DATASET is not a folder");
+		rc = 2;
+		goto out;
+	}
+	if (r.oracle == VORACLE_ON && !voracle_available(VORACLE_PROG))
+		r.oracle = VORACLE_ABSENT;
 	rc = open_all(&r);
 	if (rc)
 		goto out;
 	snprintf(qpath, sizeof(qpath), "%s/%s", r.dataset, VIEW_QUARANTINE);
 	r.with_quarantine = !lstat(qpath, &st) && S_ISDIR(st.st_mode);
-	err = verify_walk_view(&r, view_root(r.v), "", r.dataset, 0);
-	if (!err && r.csv_out)
-		err = verify_check_csv_out(&r);
+	err = check_dataset(&r);
 	if (err) {
 		log_error("verify: cannot go on (%s)", strerror(-err));
 		rc = 1;
@@ -273,6 +304,6 @@ int verify_main(int argc, char **argv, const char *version)
 	rc = verify_failing(&r) ? 1 : 0;
 out:
 	vrun_free(&r);
+	pthread_mutex_destroy(&r.lock);
 	return rc;
 }
-

@@ -2,7 +2,9 @@
  * verify_file.c - findings, and one file of DATASET read once: its bytes
  * to the manifest's SHA-256, its header bytes through the automaton, and
  * all of it compared with the view's bytes; a DICOM file's header parsed
- * and checked (verify_check.h).  See verify_impl.h.
+ * and checked (verify_check.h), and dciodvfy run on it and its source
+ * (verify_oracle.h).  Any worker runs any unit; a unit's findings are its
+ * own.  See verify_impl.h.
  */
 #include "verify_impl.h"
 
@@ -19,63 +21,56 @@
 #include "base.h"
 #include "dicom.h"
 #include "verify_check.h"
+#include "verify_oracle.h"
 
 /* ------------------------------------------------------------ findings */
 
-static void count_kind(struct vrun *r, const char *kind)
+int verify_begin(struct vwork *w, const char *path, int outside)
 {
-	size_t i;
+	struct vrun *r = w->r;
+	struct unit *u;
 
-	for (i = 0; i < r->ncounts; i++)
-		if (!strcmp(r->counts[i].kind, kind)) {
-			r->counts[i].n++;
-			return;
-		}
-	if (r->ncounts < sizeof(r->counts) / sizeof(r->counts[0])) {
-		r->counts[r->ncounts].kind = kind;
-		r->counts[r->ncounts++].n = 1;
+	if (BASE_GROW(r->units, r->capunits, r->nunits, r->nunits + 1, 256,
+		      0))
+		return -ENOMEM;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->path = strdup(path);
+	if (!u->path) {
+		free(u);
+		return -ENOMEM;
 	}
+	u->outside = (uint8_t)!!outside;
+	r->units[r->nunits++] = u;
+	w->u = u;
+	memset(w->raw_hit, 0, sizeof(w->raw_hit));
+	return 0;
 }
 
-/* A finding of the current file; the same (tag, kind) once per file. */
-int verify_add_finding(struct vrun *r, const char *path, int outside,
-		       const char *tag, const char *kind, int review)
+/* A finding of the current unit; the same (tag, kind) once. */
+int verify_add_finding(struct vwork *w, const char *tag, const char *kind,
+		       int review)
 {
+	struct unit *u = w->u;
 	struct finding *f;
 	size_t i;
 
-	for (i = r->file_first; i < r->nf; i++)
-		if (!strcmp(r->f[i].path, path) && !strcmp(r->f[i].tag, tag) &&
-		    !strcmp(r->f[i].kind, kind))
+	for (i = 0; i < u->nf; i++)
+		if (!strcmp(u->f[i].tag, tag) && !strcmp(u->f[i].kind, kind))
 			return 0;
-	if (BASE_GROW(r->f, r->capf, r->nf, r->nf + 1, 64, 0))
+	if (BASE_GROW(u->f, u->capf, u->nf, u->nf + 1, 4, 0))
 		return -ENOMEM;
-	f = &r->f[r->nf];
-	f->path = strdup(path);
-	if (!f->path)
-		return -ENOMEM;
+	f = &u->f[u->nf++];
 	snprintf(f->tag, sizeof(f->tag), "%s", tag);
 	f->kind = kind;
 	f->review = (uint8_t)!!review;
-	f->outside = (uint8_t)!!outside;
-	r->nf++;
-	count_kind(r, kind);
 	return 0;
 }
 
 static int found_cb(void *arg, const char *tag, const char *kind, int review)
 {
-	struct vrun *r = arg;
-
-	return verify_add_finding(r, r->cur_path, r->cur_outside, tag, kind, review);
-}
-
-void verify_begin_file(struct vrun *r, const char *path, int outside)
-{
-	r->file_first = r->nf;
-	r->cur_path = path;
-	r->cur_outside = outside;
-	memset(r->raw_hit, 0, sizeof(r->raw_hit));
+	return verify_add_finding(arg, tag, kind, review);
 }
 
 int verify_raw_hit(void *arg, uint32_t id, uint64_t end, size_t len)
@@ -86,12 +81,47 @@ int verify_raw_hit(void *arg, uint32_t id, uint64_t end, size_t len)
 
 	(void)end;
 	(void)len;
-	h->r->raw_hit[k][review] = 1;
+	h->w->raw_hit[k][review] = 1;
 	if (h->where_tag)
-		return verify_add_finding(h->r, h->r->cur_path, h->r->cur_outside,
-				   h->where_tag, vval_kind_name(k), review);
+		return verify_add_finding(h->w, h->where_tag,
+					  vval_kind_name(k), review);
 	return 0;
 }
+
+void verify_units_free(struct vrun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nunits; i++) {
+		free(r->units[i]->path);
+		free(r->units[i]->full);
+		free(r->units[i]->f);
+		free(r->units[i]);
+	}
+	free(r->units);
+	r->units = NULL;
+	r->nunits = r->capunits = 0;
+}
+
+int verify_work_init(struct vwork *w, struct vrun *r)
+{
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	w->buf = malloc(CHUNK);
+	w->ref = malloc(CHUNK);
+	w->md = EVP_MD_CTX_new();
+	return w->buf && w->ref && w->md ? 0 : -ENOMEM;
+}
+
+void verify_work_done(struct vwork *w)
+{
+	base_wipe_free(w->buf, w->buf ? CHUNK : 0);
+	base_wipe_free(w->ref, w->ref ? CHUNK : 0);
+	EVP_MD_CTX_free(w->md);
+	w->buf = w->ref = NULL;
+	w->md = NULL;
+}
+
 /* ------------------------------------------------------------ reading */
 
 static ssize_t read_at(int fd, void *buf, size_t n, uint64_t off)
@@ -121,7 +151,7 @@ static ssize_t src_pread(void *ctx, void *buf, size_t n, uint64_t off)
 /* Compare (out, n) at off with the view file's bytes.  Returns 0 when
  * equal, 1 when not (*at: the first offset that differs, roughly), or
  * -errno when the view's bytes cannot be read. */
-static int compare_view(struct vrun *r, struct view_file *vf, uint64_t off,
+static int compare_view(struct vwork *w, struct view_file *vf, uint64_t off,
 			const uint8_t *out, size_t n, uint64_t *at)
 {
 	struct view_span span[MAX_SPANS];
@@ -142,19 +172,19 @@ static int compare_view(struct vrun *r, struct view_file *vf, uint64_t off,
 
 			if (span[i].kind == VIEW_SPAN_SOURCE) {
 				ssize_t got = read_at(view_file_fd(vf),
-						      r->ref, len,
+						      w->ref, len,
 						      span[i].off);
 				if (got < 0)
 					return (int)got;
 				if ((size_t)got != len)
 					return -EIO;
-				want = r->ref;
+				want = w->ref;
 			} else if (span[i].kind == VIEW_SPAN_INFLATED) {
 				err = view_file_inflate(vf, span[i].off,
-							r->ref, len);
+							w->ref, len);
 				if (err)
 					return err;
-				want = r->ref;
+				want = w->ref;
 			}
 			if (memcmp(out + done, want, len)) {
 				*at = off + done;
@@ -166,55 +196,42 @@ static int compare_view(struct vrun *r, struct view_file *vf, uint64_t off,
 	return 0;
 }
 
-static void sha_hex(struct vrun *r, char out[65])
+/* The file just read goes to the manifest (as the unit's). */
+static void add_manifest(struct vwork *w, uint64_t size)
 {
 	uint8_t dg[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
 
-	EVP_DigestFinal_ex(r->md, dg, &len);
-	base_hex_encode(dg, len, out, 65);
-}
-
-static int add_manifest(struct vrun *r, const char *path, uint64_t size)
-{
-	struct manifest *m;
-
-	if (BASE_GROW(r->m, r->capm, r->nm, r->nm + 1, 256, 0))
-		return -ENOMEM;
-	m = &r->m[r->nm];
-	m->path = strdup(path);
-	if (!m->path)
-		return -ENOMEM;
-	m->size = size;
-	sha_hex(r, m->sha);
-	r->nm++;
-	return 0;
+	EVP_DigestFinal_ex(w->md, dg, &len);
+	base_hex_encode(dg, len, w->u->sha, sizeof(w->u->sha));
+	w->u->size = size;
+	w->u->listed = 1;
 }
 
 /*
  * Read the file fd once: its SHA-256, its first scan_len bytes through the
- * automaton (hits by kind, r->raw_hit), and all of it compared with the
+ * automaton (hits by kind, w->raw_hit), and all of it compared with the
  * view's bytes (vf, or the text want, or neither).  *diff is the first
  * offset that differs, or UINT64_MAX.
  */
-int verify_read_file(struct vrun *r, int fd, uint64_t size,
+static int read_file(struct vwork *w, int fd, uint64_t size,
 		     uint64_t scan_len, const char *where_tag,
 		     struct view_file *vf, const char *want, size_t wantlen,
 		     uint64_t *diff)
 {
-	struct hit_ctx h = { r, where_tag, 0 };
+	struct hit_ctx h = { w, where_tag };
 	struct acm_scan sc;
 	uint64_t off = 0;
 	int err;
 
 	*diff = UINT64_MAX;
-	err = acm_scan_init(&sc, r->acm, verify_raw_hit, &h);
+	err = acm_scan_init(&sc, w->r->acm, verify_raw_hit, &h);
 	if (err)
 		return err;
-	EVP_DigestInit_ex(r->md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(w->md, EVP_sha256(), NULL);
 	while (off < size) {
 		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-		ssize_t got = read_at(fd, r->buf, n, off);
+		ssize_t got = read_at(fd, w->buf, n, off);
 
 		if (got < 0) {
 			err = (int)got;
@@ -223,18 +240,18 @@ int verify_read_file(struct vrun *r, int fd, uint64_t size,
 		if (got == 0)
 			break;	/* shorter than it said */
 		n = (size_t)got;
-		r->bytes += n;
-		EVP_DigestUpdate(r->md, r->buf, n);
+		w->t.bytes += n;
+		EVP_DigestUpdate(w->md, w->buf, n);
 		if (off < scan_len) {
 			size_t s = scan_len - off < n ? (size_t)(scan_len - off)
 						      : n;
 
-			err = acm_scan_feed(&sc, r->buf, s);
+			err = acm_scan_feed(&sc, w->buf, s);
 			if (err)
 				break;
 		}
 		if (*diff == UINT64_MAX && vf) {
-			err = compare_view(r, vf, off, r->buf, n, diff);
+			err = compare_view(w, vf, off, w->buf, n, diff);
 			if (err < 0)
 				break;
 			err = 0;
@@ -243,7 +260,7 @@ int verify_read_file(struct vrun *r, int fd, uint64_t size,
 
 			if (k > n)
 				k = n;
-			if (memcmp(r->buf, want + off, k) || k < n)
+			if (memcmp(w->buf, want + off, k) || k < n)
 				*diff = off;
 		}
 		off += n;
@@ -251,18 +268,18 @@ int verify_read_file(struct vrun *r, int fd, uint64_t size,
 	if (!err)
 		err = acm_scan_end(&sc);
 	acm_scan_done(&sc);
-	explicit_bzero(r->buf, CHUNK);
+	explicit_bzero(w->buf, CHUNK);
 	return err;
 }
 /* ------------------------------------------------------------ checks */
 
 static int uid_kind(void *arg, const char *uid, const char **kind)
 {
-	struct vrun *r = arg;
+	struct vwork *w = arg;
 	int cls, err;
 
 	*kind = NULL;
-	err = store_uid_class(r->st, uid, &cls);
+	err = store_uid_class(w->r->st, uid, &cls);
 	if (err)
 		return err;
 	if (cls == STORE_UID_ORIGINAL)
@@ -274,131 +291,191 @@ static int uid_kind(void *arg, const char *uid, const char **kind)
 
 /* The hits of the raw header that no value accounts for: in the file
  * meta or between values. */
-static int unplaced_hits(struct vrun *r, uint8_t placed[VVAL_COUNT][2])
+static int unplaced_hits(struct vwork *w, uint8_t placed[VVAL_COUNT][2])
 {
 	int k, s, err = 0;
 
 	for (k = 0; k < VVAL_COUNT && !err; k++)
 		for (s = 0; s < 2 && !err; s++)
-			if (r->raw_hit[k][s] && !placed[k][s])
-				err = verify_add_finding(r, r->cur_path, 0,
-						  "outside any value",
-						  vval_kind_name(
-							  (enum vval_kind)k),
-						  s);
+			if (w->raw_hit[k][s] && !placed[k][s])
+				err = verify_add_finding(
+					w, "outside any value",
+					vval_kind_name((enum vval_kind)k), s);
 	return err;
 }
 
 static int placed_cb(void *arg, const char *tag, const char *kind,
 		     int review)
 {
-	struct vrun *r = arg;
+	struct vwork *w = arg;
 	int k;
 
 	for (k = 0; k < VVAL_COUNT; k++)
 		if (!strcmp(kind, vval_kind_name((enum vval_kind)k)))
-			r->raw_hit[k][!!review] |= 2;	/* placed */
-	return verify_add_finding(r, r->cur_path, 0, tag, kind, review);
+			w->raw_hit[k][!!review] |= 2;	/* placed */
+	return verify_add_finding(w, tag, kind, review);
 }
 
-static int check_dicom(struct vrun *r, const struct view_node *n,
-		       const char *vpath, int fd, const struct stat *st)
+/* The header's checks: marks, UIDs, and where the raw hits are. */
+static int check_header(struct vwork *w, const struct dcm_ds *ds)
+{
+	uint8_t placed[VVAL_COUNT][2];
+	int err, k, s, any = 0;
+
+	err = vcheck_marks(ds, found_cb, w);
+	if (!err && w->r->check_uids)
+		err = vcheck_uids(ds, uid_kind, found_cb, w);
+	for (k = 0; k < VVAL_COUNT; k++)
+		for (s = 0; s < 2; s++)
+			any |= w->raw_hit[k][s];
+	/* where the header's hits are: by tag */
+	if (!err && any)
+		err = vcheck_values(ds, w->r->acm, placed_cb, w);
+	for (k = 0; k < VVAL_COUNT; k++)
+		for (s = 0; s < 2; s++) {
+			placed[k][s] = (w->raw_hit[k][s] & 2) != 0;
+			w->raw_hit[k][s] &= 1;
+		}
+	if (!err)
+		err = unplaced_hits(w, placed);
+	return err;
+}
+
+/* dciodvfy on the published file fd and its source, for a published file
+ * of the view (not a quarantined one): started before the file is read,
+ * so the two runs overlap the reading. */
+static void oracle_start(struct vwork *w, const struct view_node *n,
+			 int fd, struct view_file *vf, struct voracle **o,
+			 int *err)
+{
+	*o = NULL;
+	if (w->r->oracle != VORACLE_ON || n->quarantined || !vf)
+		return;
+	w->t.oracle_files++;
+	if (voracle_start(VORACLE_PROG, fd, view_file_fd(vf), o))
+		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
+}
+
+static int check_dicom(struct vwork *w, const struct view_node *n, int fd,
+		       const struct stat *st)
 {
 	struct dicom_source src = { &fd, src_pread, (uint64_t)st->st_size,
 				    NULL };
 	struct dicom_parsed p;
 	struct view_file *vf = NULL;
+	struct voracle *o = NULL;
 	uint64_t hdr_end = (uint64_t)st->st_size, diff;
-	uint8_t placed[VVAL_COUNT][2];
-	int parsed, err, k, s;
+	int parsed, err;
 
-	r->dicom++;
+	w->t.dicom++;
 	memset(&p, 0, sizeof(p));
 	parsed = !dicom_parse(&src, &p);
 	if (!parsed)
-		err = verify_add_finding(r, vpath, 0, "-", "unparseable", 0);
+		err = verify_add_finding(w, "-", "unparseable", 0);
 	else if (p.has_pixel)
 		hdr_end = p.pixel_off;
-	err = view_file_open(r->e, r->v, n, &vf);
+	err = view_file_open(w->r->e, w->r->v, n, &vf);
 	if (err == -ESTALE)
-		err = verify_add_finding(r, vpath, 0, "-", "source-changed", 0);
+		err = verify_add_finding(w, "-", "source-changed", 0);
 	else if (err)
-		err = verify_add_finding(r, vpath, 0, "-", "source-unreadable", 0);
+		err = verify_add_finding(w, "-", "source-unreadable", 0);
 	if (err)
 		goto out;
 	if (vf)
-		r->compared++;
-	err = verify_read_file(r, fd, (uint64_t)st->st_size, hdr_end, NULL, vf, NULL,
-			0, &diff);
+		w->t.compared++;
+	oracle_start(w, n, fd, vf, &o, &err);
+	if (!err)
+		err = read_file(w, fd, (uint64_t)st->st_size, hdr_end, NULL,
+				vf, NULL, 0, &diff);
 	if (err)
 		goto out;
 	if (diff != UINT64_MAX)
-		err = verify_add_finding(r, vpath, 0, "-",
-				  diff < hdr_end ? "header-differs"
-						 : "pixel-differs",
-				  0);
+		err = verify_add_finding(w, "-",
+					 diff < hdr_end ? "header-differs"
+							: "pixel-differs",
+					 0);
 	if (!err && (uint64_t)st->st_size != n->size)
-		err = verify_add_finding(r, vpath, 0, "-", "size-differs", 0);
-	if (err || !parsed)
-		goto out;
-	err = vcheck_marks(&p.ds, found_cb, r);
-	if (!err && r->check_uids)
-		err = vcheck_uids(&p.ds, uid_kind, found_cb, r);
-	/* where the header's hits are: by tag */
-	for (k = 0; k < VVAL_COUNT && !err; k++)
-		for (s = 0; s < 2; s++)
-			if (r->raw_hit[k][s]) {
-				err = vcheck_values(&p.ds, r->acm, placed_cb,
-						    r);
-				k = VVAL_COUNT;
-				break;
-			}
-	for (k = 0; k < VVAL_COUNT; k++)
-		for (s = 0; s < 2; s++) {
-			placed[k][s] = (r->raw_hit[k][s] & 2) != 0;
-			r->raw_hit[k][s] &= 1;
-		}
-	if (!err)
-		err = unplaced_hits(r, placed);
+		err = verify_add_finding(w, "-", "size-differs", 0);
+	if (!err && parsed)
+		err = check_header(w, &p.ds);
+	if (!err && o) {
+		err = voracle_finish(o, found_cb, w);
+		o = NULL;
+	}
 out:
+	voracle_abandon(o);
 	view_file_free(vf);
 	dicom_parsed_free(&p);
 	return err;
 }
 
 /* A file of the view, present in DATASET at full. */
-int verify_check_file(struct vrun *r, const struct view_node *n,
-		      const char *vpath, const char *full)
+static int check_file(struct vwork *w, const struct view_node *n,
+		      const char *full)
 {
 	struct stat st;
 	uint64_t diff;
 	int fd, err;
 
-	verify_begin_file(r, vpath, 0);
-	r->checked++;
+	w->t.checked++;
 	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return verify_add_finding(r, vpath, 0, "-", "unreadable", 0);
+		return verify_add_finding(w, "-", "unreadable", 0);
 	}
 	if (n->kind == VIEW_DICOM) {
-		err = check_dicom(r, n, vpath, fd, &st);
+		err = check_dicom(w, n, fd, &st);
 	} else {
 		size_t tlen = 0;
-		const char *text = view_text(r->v, n, &tlen);
+		const char *text = view_text(w->r->v, n, &tlen);
 
-		r->texts++;
-		err = verify_read_file(r, fd, (uint64_t)st.st_size,
+		w->t.texts++;
+		err = read_file(w, fd, (uint64_t)st.st_size,
 				(uint64_t)st.st_size, "-", NULL,
 				text ? text : "", tlen, &diff);
 		if (!err && (diff != UINT64_MAX ||
 			     (uint64_t)st.st_size != tlen))
-			err = verify_add_finding(r, vpath, 0, "-", "content-differs",
-					  0);
+			err = verify_add_finding(w, "-", "content-differs", 0);
 	}
 	if (!err)
-		err = add_manifest(r, vpath, (uint64_t)st.st_size);
+		add_manifest(w, (uint64_t)st.st_size);
 	close(fd);
 	return err;
+}
+
+/* A file the view does not have: searched (it is a finding anyway). */
+static int extra_file(struct vwork *w, const char *full)
+{
+	struct stat st;
+	uint64_t diff;
+	int fd, err;
+
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return verify_add_finding(w, "-", "unreadable", 0);
+	}
+	w->t.extra_scanned++;
+	err = read_file(w, fd,
+			(uint64_t)st.st_size < EXTRA_SCAN_MAX
+				? (uint64_t)st.st_size : EXTRA_SCAN_MAX,
+			EXTRA_SCAN_MAX, "content", NULL, NULL, 0, &diff);
+	close(fd);
+	return err;
+}
+
+int verify_unit_run(struct vwork *w, struct unit *u)
+{
+	w->u = u;
+	memset(w->raw_hit, 0, sizeof(w->raw_hit));
+	switch (u->job) {
+	case VJOB_FILE:
+		return check_file(w, u->n, u->full);
+	case VJOB_EXTRA:
+		return extra_file(w, u->full);
+	default:
+		return 0;
+	}
 }

@@ -33,30 +33,78 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-size_t verify_failing(const struct vrun *r)
+/* Findings in all (review ones included). */
+static size_t total(const struct vrun *r)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < r->nf; i++)
-		n += !r->f[i].review;
+	for (i = 0; i < r->nunits; i++)
+		n += r->units[i]->nf;
 	return n;
+}
+
+size_t verify_failing(const struct vrun *r)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < r->nunits; i++)
+		for (j = 0; j < r->units[i]->nf; j++)
+			n += !r->units[i]->f[j].review;
+	return n;
+}
+
+static void count_kind(struct vrun *r, const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < r->ncounts; i++)
+		if (!strcmp(r->counts[i].kind, kind)) {
+			r->counts[i].n++;
+			return;
+		}
+	if (r->ncounts < sizeof(r->counts) / sizeof(r->counts[0])) {
+		r->counts[r->ncounts].kind = kind;
+		r->counts[r->ncounts++].n = 1;
+	}
+}
+
+void verify_count_kinds(struct vrun *r)
+{
+	size_t i, j;
+
+	r->ncounts = 0;
+	for (i = 0; i < r->nunits; i++)
+		for (j = 0; j < r->units[i]->nf; j++)
+			count_kind(r, r->units[i]->f[j].kind);
+}
+
+static const char *oracle_word(const struct vrun *r)
+{
+	return r->oracle == VORACLE_ON	    ? "run"
+	       : r->oracle == VORACLE_OFF ? "off (--no-dciodvfy)"
+					  : "skipped: not installed";
 }
 
 static void json_counts(struct vrun *r, FILE *f)
 {
 	const struct vval_counts *vc = vval_counts(r->vals);
+	const struct vtally *t = &r->t;
 	int k;
 	size_t i;
 
 	fprintf(f, "  \"counts\": {\"files_expected\": %" PRIu64
 		   ", \"files_checked\": %" PRIu64 ", \"dicom_files\": %" PRIu64
 		   ", \"dicom_compared_with_view\": %" PRIu64
+		   ", \"dciodvfy_files\": %" PRIu64
 		   ", \"texts\": %" PRIu64 ", \"entries\": %" PRIu64
 		   ", \"names_searched\": %" PRIu64
 		   ", \"extra_files_searched\": %" PRIu64
 		   ", \"bytes_read\": %" PRIu64 ",\n",
-		r->expected, r->checked, r->dicom, r->compared, r->texts,
-		r->entries, r->names, r->extra_scanned, r->bytes);
+		r->expected, t->checked, t->dicom, t->compared,
+		t->oracle_files, t->texts, r->entries, r->names,
+		t->extra_scanned, t->bytes);
+	fprintf(f, "    \"patients_searched\": %" PRIu64 ",\n",
+		r->scope_patients);
 	fprintf(f, "    \"values\": {");
 	for (k = 1; k < VVAL_COUNT; k++)
 		fprintf(f, "%s\"%s\": %" PRIu64, k > 1 ? ", " : "",
@@ -68,7 +116,7 @@ static void json_counts(struct vrun *r, FILE *f)
 		vc->patterns, vc->short_values, vc->too_short,
 		vc->unsearchable);
 	fprintf(f, "    \"findings\": %zu, \"review\": %zu, \"by_kind\": {",
-		verify_failing(r), r->nf - verify_failing(r));
+		verify_failing(r), total(r) - verify_failing(r));
 	for (i = 0; i < r->ncounts; i++) {
 		fprintf(f, "%s", i ? ", " : "");
 		json_str(f, r->counts[i].kind);
@@ -77,12 +125,49 @@ static void json_counts(struct vrun *r, FILE *f)
 	fprintf(f, "}},\n");
 }
 
+static void json_findings(struct vrun *r, FILE *f)
+{
+	const char *sep = "";
+	size_t i, j;
+
+	fprintf(f, "  \"findings\": [");
+	for (i = 0; i < r->nunits; i++) {
+		const struct unit *u = r->units[i];
+
+		for (j = 0; j < u->nf; j++) {
+			fprintf(f, "%s\n    {\"path\": ", sep);
+			json_str(f, u->path);
+			fprintf(f, ", \"in_view\": %s, \"tag\": ",
+				u->outside ? "false" : "true");
+			json_str(f, u->f[j].tag);
+			fprintf(f, ", \"kind\": ");
+			json_str(f, u->f[j].kind);
+			fprintf(f, ", \"review\": %s}",
+				u->f[j].review ? "true" : "false");
+			sep = ",";
+		}
+	}
+	fprintf(f, "\n  ],\n  \"manifest\": [");
+	sep = "";
+	for (i = 0; i < r->nunits; i++) {
+		const struct unit *u = r->units[i];
+
+		if (!u->listed)
+			continue;
+		fprintf(f, "%s\n    {\"path\": ", sep);
+		json_str(f, u->path);
+		fprintf(f, ", \"size\": %" PRIu64 ", \"sha256\": \"%s\"}",
+			u->size, u->sha);
+		sep = ",";
+	}
+	fprintf(f, "\n  ]\n}\n");
+}
+
 int verify_write_report(struct vrun *r, const char *version,
 			const char *date)
 {
 	char tmp[PATH_MAX];
 	FILE *f;
-	size_t i;
 	int ok;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", r->report) >=
@@ -103,32 +188,15 @@ int verify_write_report(struct vrun *r, const char *version,
 		json_str(f, r->csv_out);
 	else
 		fprintf(f, "null");
-	fprintf(f, ", \"quarantine_checked\": %s, \"uids_checked\": %s},\n",
+	fprintf(f, ", \"quarantine_checked\": %s, \"uids_checked\": %s"
+		   ", \"dciodvfy\": \"%s\", \"jobs\": %u},\n",
 		r->with_quarantine ? "true" : "false",
-		r->check_uids ? "true" : "false");
+		r->check_uids ? "true" : "false", oracle_word(r), r->jobs);
 	fprintf(f, "  \"key_fingerprint\": \"%s\",\n", r->fingerprint);
-	fprintf(f, "  \"result\": \"%s\",\n", verify_failing(r) ? "fail" : "pass");
+	fprintf(f, "  \"result\": \"%s\",\n",
+		verify_failing(r) ? "fail" : "pass");
 	json_counts(r, f);
-	fprintf(f, "  \"findings\": [");
-	for (i = 0; i < r->nf; i++) {
-		fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-		json_str(f, r->f[i].path);
-		fprintf(f, ", \"in_view\": %s, \"tag\": ",
-			r->f[i].outside ? "false" : "true");
-		json_str(f, r->f[i].tag);
-		fprintf(f, ", \"kind\": ");
-		json_str(f, r->f[i].kind);
-		fprintf(f, ", \"review\": %s}",
-			r->f[i].review ? "true" : "false");
-	}
-	fprintf(f, "\n  ],\n  \"manifest\": [");
-	for (i = 0; i < r->nm; i++) {
-		fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-		json_str(f, r->m[i].path);
-		fprintf(f, ", \"size\": %" PRIu64 ", \"sha256\": \"%s\"}",
-			r->m[i].size, r->m[i].sha);
-	}
-	fprintf(f, "\n  ]\n}\n");
+	json_findings(r, f);
 	ok = !ferror(f);
 	if (fclose(f) || !ok) {
 		unlink(tmp);
@@ -141,43 +209,58 @@ int verify_write_report(struct vrun *r, const char *version,
 	return 0;
 }
 
-static void print_finding(const struct finding *f)
+static void print_findings(const struct vrun *r, int review)
 {
-	printf("  %-24s %s%s  %s\n", f->kind, f->path,
-	       f->outside ? " (an entry not in the view; name withheld)" : "",
-	       f->tag);
+	size_t i, j;
+
+	for (i = 0; i < r->nunits; i++) {
+		const struct unit *u = r->units[i];
+
+		for (j = 0; j < u->nf; j++)
+			if (u->f[j].review == review)
+				printf("  %-24s %s%s  %s\n", u->f[j].kind,
+				       u->path,
+				       u->outside ? " (an entry not in the "
+						    "view; name withheld)"
+						  : "",
+				       u->f[j].tag);
+	}
 }
 
 void verify_print_summary(struct vrun *r)
 {
 	const struct vval_counts *vc = vval_counts(r->vals);
-	size_t i, fail = verify_failing(r);
+	const struct vtally *t = &r->t;
+	size_t fail = verify_failing(r), all = total(r);
 
 	if (!r->quiet) {
 		printf("deidfs verify: key fingerprint %s\n", r->fingerprint);
-		printf("files: %" PRIu64 " expected, %" PRIu64 " checked (%" PRIu64
-		       " DICOM, %" PRIu64 " compared with their sources; %" PRIu64
+		printf("files: %" PRIu64 " expected, %" PRIu64
+		       " checked (%" PRIu64 " DICOM, %" PRIu64
+		       " compared with their sources; %" PRIu64
 		       " texts), %" PRIu64 " names searched, %" PRIu64
 		       " bytes read\n",
-		       r->expected, r->checked, r->dicom, r->compared,
-		       r->texts, r->names, r->bytes);
-		printf("values: %" PRIu64 " patterns; %" PRIu64
+		       r->expected, t->checked, t->dicom, t->compared,
+		       t->texts, r->names, t->bytes);
+		printf("values: %" PRIu64 " patterns of %" PRIu64
+		       " patients; %" PRIu64
 		       " short values matched as whole words only, %" PRIu64
 		       " too short to search, %" PRIu64
 		       " unsearchable (recorded by digest or too long)\n",
-		       vc->patterns, vc->short_values, vc->too_short,
-		       vc->unsearchable);
+		       vc->patterns, r->scope_patients, vc->short_values,
+		       vc->too_short, vc->unsearchable);
+		printf("dciodvfy: %s", oracle_word(r));
+		if (r->oracle == VORACLE_ON)
+			printf(", %" PRIu64 " files and their sources",
+			       t->oracle_files);
+		printf("\n");
 		if (fail)
 			printf("findings:\n");
-		for (i = 0; i < r->nf; i++)
-			if (!r->f[i].review)
-				print_finding(&r->f[i]);
-		if (r->nf - fail)
+		print_findings(r, 0);
+		if (all - fail)
 			printf("to review (a short value: may be chance):\n");
-		for (i = 0; i < r->nf; i++)
-			if (r->f[i].review)
-				print_finding(&r->f[i]);
+		print_findings(r, 1);
 	}
 	printf("result: %s (%zu findings, %zu to review)\n",
-	       fail ? "FAIL" : "PASS", fail, r->nf - fail);
+	       fail ? "FAIL" : "PASS", fail, all - fail);
 }

@@ -23,7 +23,7 @@
 /* An entry the view does not have, at full, in the folder vdir: a finding
  * under the folder's path; its bytes (a file) or its entries (a folder)
  * are searched too. */
-static int walk_extra(struct vrun *r, const char *vdir, const char *full,
+static int walk_extra(struct vwork *w, const char *vdir, const char *full,
 		      const char *name, int depth);
 
 static int is_tmp_name(const char *name)
@@ -33,45 +33,49 @@ static int is_tmp_name(const char *name)
 	return n >= 4 && !strcmp(name + n - 4, ".tmp");
 }
 
-static int scan_name(struct vrun *r, const char *name)
+static int scan_name(struct vwork *w, const char *name)
 {
-	struct hit_ctx h = { r, "name", 0 };
+	struct hit_ctx h = { w, "name" };
 
-	r->names++;
-	return acm_scan_buf(r->acm, name, strlen(name), verify_raw_hit, &h);
+	w->r->names++;
+	return acm_scan_buf(w->r->acm, name, strlen(name), verify_raw_hit,
+			    &h);
 }
 
-static int extra_entry(struct vrun *r, const char *vdir, const char *full,
+/* The current unit is checked later, by a worker. */
+static int add_job(struct vwork *w, enum vjob job,
+		   const struct view_node *n, const char *full)
+{
+	w->u->full = strdup(full);
+	if (!w->u->full)
+		return -ENOMEM;
+	w->u->job = job;
+	w->u->n = n;
+	return 0;
+}
+
+static int extra_entry(struct vwork *w, const char *vdir, const char *full,
 		       const char *name, int depth)
 {
 	struct stat st;
-	uint64_t diff;
-	int fd, err;
+	int err;
 
-	verify_begin_file(r, vdir, 1);
-	err = scan_name(r, name);
+	err = verify_begin(w, vdir, 1);
+	if (!err)
+		err = scan_name(w, name);
 	if (err)
 		return err;
 	if (lstat(full, &st))
-		return verify_add_finding(r, vdir, 1, "-", "unreadable", 0);
-	err = verify_add_finding(r, vdir, 1, "-",
-			  is_tmp_name(name) ? "stray-tmp" : "extra", 0);
+		return verify_add_finding(w, "-", "unreadable", 0);
+	err = verify_add_finding(w, "-",
+				 is_tmp_name(name) ? "stray-tmp" : "extra", 0);
 	if (err)
 		return err;
 	if (S_ISDIR(st.st_mode))
-		return walk_extra(r, vdir, full, name, depth + 1);
+		return walk_extra(w, vdir, full, name, depth + 1);
 	if (!S_ISREG(st.st_mode))
 		return 0;
-	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return verify_add_finding(r, vdir, 1, "-", "unreadable", 0);
-	r->extra_scanned++;
-	err = verify_read_file(r, fd,
-			(uint64_t)st.st_size < EXTRA_SCAN_MAX
-				? (uint64_t)st.st_size : EXTRA_SCAN_MAX,
-			EXTRA_SCAN_MAX, "content", NULL, NULL, 0, &diff);
-	close(fd);
-	return err;
+	return add_job(w, VJOB_EXTRA, NULL, full);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -128,7 +132,7 @@ static int join(char *out, size_t outsz, const char *a, const char *b)
 	return k < 0 || (size_t)k >= outsz ? -ENAMETOOLONG : 0;
 }
 
-static int walk_extra(struct vrun *r, const char *vdir, const char *full,
+static int walk_extra(struct vwork *w, const char *vdir, const char *full,
 		      const char *name, int depth)
 {
 	char **names = NULL, sub[PATH_MAX];
@@ -141,12 +145,12 @@ static int walk_extra(struct vrun *r, const char *vdir, const char *full,
 	err = list_dir(full, &names, &n);
 	if (err) {
 		free_names(names, n);
-		return verify_add_finding(r, vdir, 1, "-", "unreadable", 0);
+		return verify_add_finding(w, "-", "unreadable", 0);
 	}
 	for (i = 0; i < n && !err; i++) {
 		err = join(sub, sizeof(sub), full, names[i]);
 		if (!err)
-			err = extra_entry(r, vdir, sub, names[i], depth);
+			err = extra_entry(w, vdir, sub, names[i], depth);
 	}
 	free_names(names, n);
 	return err;
@@ -183,9 +187,34 @@ static int expected(const struct vrun *r, const struct view_node *n)
 	return 1;
 }
 
-int verify_walk_view(struct vrun *r, const struct view_node *dir,
+/* An entry of DATASET that the view has (c), at sub; vsub its view path. */
+static int view_entry(struct vwork *w, const struct view_node *c,
+		      const char *vsub, const char *sub, const char *name,
+		      int depth)
+{
+	struct stat st;
+	int err;
+
+	err = verify_begin(w, vsub, 0);
+	if (!err)
+		err = scan_name(w, name);
+	if (err)
+		return err;
+	if (lstat(sub, &st))
+		return verify_add_finding(w, "-", "unreadable", 0);
+	if (c->kind == VIEW_DIR)
+		return S_ISDIR(st.st_mode)
+			       ? verify_walk_view(w, c, vsub, sub, depth + 1)
+			       : verify_add_finding(w, "-", "not-a-folder", 0);
+	if (!S_ISREG(st.st_mode))
+		return verify_add_finding(w, "-", "not-a-file", 0);
+	return add_job(w, VJOB_FILE, c, sub);
+}
+
+int verify_walk_view(struct vwork *w, const struct view_node *dir,
 		     const char *vpath, const char *full, int depth)
 {
+	struct vrun *r = w->r;
 	char **names = NULL, sub[PATH_MAX], vsub[PATH_MAX];
 	uint8_t *seen = NULL;
 	size_t n = 0, i;
@@ -199,9 +228,10 @@ int verify_walk_view(struct vrun *r, const struct view_node *dir,
 	if (err || !seen) {
 		free_names(names, n);
 		free(seen);
-		verify_begin_file(r, vpath, 0);
-		return err == -ENOMEM || !seen ? -ENOMEM
-			: verify_add_finding(r, vpath, 0, "-", "unreadable", 0);
+		if (err == -ENOMEM || !seen)
+			return -ENOMEM;
+		err = verify_begin(w, vpath, 0);
+		return err ? err : verify_add_finding(w, "-", "unreadable", 0);
 	}
 	for (i = 0; i < n && !err; i++) {
 		const struct view_node *c = view_lookup(r->v, dir, names[i]);
@@ -212,29 +242,13 @@ int verify_walk_view(struct vrun *r, const struct view_node *dir,
 			break;
 		if (!c || !(c->kind == VIEW_CSV && r->csv_out ? 1
 							       : expected(r, c))) {
-			err = extra_entry(r, vpath, sub, names[i], depth);
+			err = extra_entry(w, vpath, sub, names[i], depth);
 			continue;
 		}
 		seen[child_index(r->v, dir, c)] = 1;
 		err = join(vsub, sizeof(vsub), vpath, names[i]);
-		if (!err) {
-			verify_begin_file(r, vsub, 0);
-			err = scan_name(r, names[i]);
-		}
-		if (err)
-			break;
-		if (lstat(sub, &st)) {
-			err = verify_add_finding(r, vsub, 0, "-", "unreadable", 0);
-		} else if (c->kind == VIEW_DIR) {
-			err = S_ISDIR(st.st_mode)
-				      ? verify_walk_view(r, c, vsub, sub, depth + 1)
-				      : verify_add_finding(r, vsub, 0, "-",
-						    "not-a-folder", 0);
-		} else if (!S_ISREG(st.st_mode)) {
-			err = verify_add_finding(r, vsub, 0, "-", "not-a-file", 0);
-		} else {
-			err = verify_check_file(r, c, vsub, sub);
-		}
+		if (!err)
+			err = view_entry(w, c, vsub, sub, names[i], depth);
 	}
 	/* what the listing did not show: missing, or hidden (.quarantine of
 	 * a mount is not listed, yet there) */
@@ -250,11 +264,12 @@ int verify_walk_view(struct vrun *r, const struct view_node *dir,
 		if (err)
 			break;
 		if (c->hidden && !lstat(sub, &st) && S_ISDIR(st.st_mode)) {
-			err = verify_walk_view(r, c, vsub, sub, depth + 1);
+			err = verify_walk_view(w, c, vsub, sub, depth + 1);
 			continue;
 		}
-		verify_begin_file(r, vsub, 0);
-		err = verify_add_finding(r, vsub, 0, "-", "missing", 0);
+		err = verify_begin(w, vsub, 0);
+		if (!err)
+			err = verify_add_finding(w, "-", "missing", 0);
 	}
 	for (i = 0; i < dir->nchildren; i++)
 		if (seen[i] && view_child(r->v, dir, (uint32_t)i)->kind !=
@@ -266,16 +281,97 @@ int verify_walk_view(struct vrun *r, const struct view_node *dir,
 }
 
 /* --csv-out: the view's CSV, at that file. */
-int verify_check_csv_out(struct vrun *r)
+int verify_check_csv_out(struct vwork *w)
 {
+	struct vrun *r = w->r;
 	const struct view_node *root = view_root(r->v), *c;
 	uint32_t i;
+	int err;
 
 	for (i = 0; (c = view_child(r->v, root, i)); i++)
 		if (c->kind == VIEW_CSV) {
 			r->expected++;
-			return verify_check_file(r, c, c->name, r->csv_out);
+			err = verify_begin(w, c->name, 0);
+			return err ? err : add_job(w, VJOB_FILE, c, r->csv_out);
 		}
-	verify_begin_file(r, "-", 0);
-	return verify_add_finding(r, "-", 0, "-", "no-csv-in-view", 0);
+	err = verify_begin(w, "-", 0);
+	return err ? err : verify_add_finding(w, "-", "no-csv-in-view", 0);
+}
+
+/* ------------------------------------------------------------ the pool */
+
+/* The next unit with a job, or NULL when none is left or one failed. */
+static struct unit *next_unit(struct vrun *r, int failed)
+{
+	struct unit *u = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (failed)
+		r->next = r->nunits;	/* the others stop too */
+	while (r->next < r->nunits && !u) {
+		u = r->units[r->next++];
+		if (u->job == VJOB_NONE)
+			u = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return u;
+}
+
+static void *worker(void *arg)
+{
+	struct vwork *w = arg;
+	struct unit *u;
+
+	while ((u = next_unit(w->r, 0))) {
+		w->err = verify_unit_run(w, u);
+		if (w->err) {
+			next_unit(w->r, 1);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void tally_add(struct vtally *to, const struct vtally *t)
+{
+	to->checked += t->checked;
+	to->dicom += t->dicom;
+	to->texts += t->texts;
+	to->compared += t->compared;
+	to->bytes += t->bytes;
+	to->extra_scanned += t->extra_scanned;
+	to->oracle_files += t->oracle_files;
+}
+
+int verify_run_pool(struct vrun *r)
+{
+	struct vwork *w;
+	unsigned i, started = 0;
+	int err = 0;
+
+	w = calloc(r->jobs, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	r->next = 0;
+	for (i = 0; i < r->jobs && !err; i++) {
+		err = verify_work_init(&w[i], r);
+		/* the first runs in this thread */
+		if (!err && i > 0 &&
+		    pthread_create(&w[i].thread, NULL, worker, &w[i]))
+			break;	/* fewer workers: enough */
+		if (!err)
+			started = i + 1;
+	}
+	if (started)
+		worker(&w[0]);
+	for (i = 0; i < r->jobs; i++) {
+		if (i > 0 && i < started)
+			pthread_join(w[i].thread, NULL);
+		if (!err && i < started)
+			err = w[i].err;
+		tally_add(&r->t, &w[i].t);
+		verify_work_done(&w[i]);
+	}
+	free(w);
+	return err;
 }
