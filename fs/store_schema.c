@@ -2,9 +2,10 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 2 (version 1 lacked files.src_ctime_ns and files.version;
- * a version 1 db is upgraded in place when it is opened):
- *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
+ * Schema version 3 (version 1 lacked files.src_ctime_ns and files.version,
+ * version 2 registry_values; an older db is upgraded in place when it is
+ * opened):
+ *   meta(k, v)         app='deidfs', schema_version=3, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -18,6 +19,11 @@
  *                      re-identification; see store_map.c
  *   dirs(id, path)     directory inode numbers of the view
  *   settings(k, v)
+ *   registry_values(patient_id, kind, value)
+ *                      the original values of the registry CSV's
+ *                      identifying cells (personal ID, dates, dropped
+ *                      columns) of the rows a view wrote, for verify; see
+ *                      store_registry.c
  *
  * Row ids use AUTOINCREMENT so a pruned file's inode number is never given
  * to another file later.
@@ -30,6 +36,14 @@
 
 #define APP_NAME "deidfs"
 #define KEY_CHECK_LEN 32
+
+/* version 3 */
+#define REGISTRY_VALUES_SQL						\
+	"CREATE TABLE registry_values("					\
+	" patient_id TEXT NOT NULL,"					\
+	" kind INTEGER NOT NULL,"					\
+	" value BLOB NOT NULL,"						\
+	" UNIQUE(patient_id, kind, value));"
 
 static const char schema_sql[] =
 	"CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v);"
@@ -75,7 +89,8 @@ static const char schema_sql[] =
 	" orig TEXT NOT NULL);"
 	"CREATE TABLE dirs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" path BLOB NOT NULL UNIQUE);"
-	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);";
+	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);"
+	REGISTRY_VALUES_SQL;
 
 /* ---------------------------------------------------------------------- */
 /* the key                                                                */
@@ -339,6 +354,10 @@ static const char upgrade_to_2[] =
 	"DEFAULT 0; "
 	"ALTER TABLE files ADD COLUMN version INTEGER NOT NULL DEFAULT 0";
 
+/* Version 2 -> 3: registry_values.  A db of version 2 holds no registry
+ * originals: the next view build with the CSV records them. */
+static const char upgrade_to_3[] = REGISTRY_VALUES_SQL;
+
 int store_schema_upgrade(struct store *st)
 {
 	int err, version;
@@ -352,8 +371,10 @@ int store_schema_upgrade(struct store *st)
 		err = version;
 	if (!err && version < 2)
 		err = store_sql_exec(st, upgrade_to_2);
+	if (!err && version < 3)
+		err = store_sql_exec(st, upgrade_to_3);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 2 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 3 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

@@ -68,40 +68,173 @@ static const char usage_text[] =
 
 /* ------------------------------------------------------------ the db */
 
-static int value_cb(void *arg, int64_t file_id, const char *path,
-		    const char *action, const void *old, size_t oldlen)
-{
-	struct vrun *r = arg;
+/*
+ * The values searched are those of the patients in the dataset: the
+ * patients of the view's files (published or quarantined), with every
+ * file of theirs the db knows (a file the view leaves out still holds
+ * her identity), and the registry's originals of these patients (of every
+ * patient with a row, when --include-unlinked wrote rows of patients
+ * without files).  Another patient's values would only add chance hits.
+ */
+struct scope {
+	struct vrun *r;
+	int64_t *view_ids;	/* file ids of the view's DICOM files */
+	size_t nview, capview;
+	char **pids;		/* personal IDs in the dataset (PHI) */
+	size_t npids, cappids;
+	int64_t *ids;		/* files whose values are searched */
+	size_t nids, capids;
+};
 
-	(void)file_id;
-	return vval_add(r->vals, vval_kind_of(path, action), old, oldlen);
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_id(const int64_t *ids, size_t n, int64_t id)
+{
+	return n && bsearch(&id, ids, n, sizeof(id), cmp_i64);
+}
+
+static int has_pid(const struct scope *sc, const char *pid)
+{
+	return pid && sc->npids &&
+	       bsearch(&pid, sc->pids, sc->npids, sizeof(pid), cmp_str);
+}
+
+static void scope_free(struct scope *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->npids; i++)
+		base_wipe_str_free(sc->pids[i]);
+	free(sc->pids);
+	free(sc->view_ids);
+	free(sc->ids);
+}
+
+/* The patients of the view's files. */
+static int patient_cb(void *arg, const struct store_file *f)
+{
+	struct scope *sc = arg;
+
+	if (!f->patient_id || !has_id(sc->view_ids, sc->nview, f->id))
+		return 0;
+	if (BASE_GROW(sc->pids, sc->cappids, sc->npids, sc->npids + 1, 64,
+		      0))
+		return -ENOMEM;
+	sc->pids[sc->npids] = strdup(f->patient_id);
+	return sc->pids[sc->npids++] ? 0 : -ENOMEM;
+}
+
+/* Their files, and each record's patient ID and study date. */
 static int record_cb(void *arg, const struct store_file *f)
 {
-	struct vrun *r = arg;
+	struct scope *sc = arg;
 	int err = 0;
 
+	if (!has_id(sc->view_ids, sc->nview, f->id) &&
+	    !has_pid(sc, f->patient_id))
+		return 0;
+	if (BASE_GROW(sc->ids, sc->capids, sc->nids, sc->nids + 1, 256, 0))
+		return -ENOMEM;
+	sc->ids[sc->nids++] = f->id;
 	if (f->patient_id)
-		err = vval_add(r->vals, VVAL_PATIENT_ID, f->patient_id,
+		err = vval_add(sc->r->vals, VVAL_PATIENT_ID, f->patient_id,
 			       strlen(f->patient_id));
 	if (!err && f->study_date)
-		err = vval_add(r->vals, VVAL_DATE, f->study_date,
+		err = vval_add(sc->r->vals, VVAL_DATE, f->study_date,
 			       strlen(f->study_date));
 	return err;
 }
 
-/* Every original value the db recorded, into one automaton. */
+static int value_cb(void *arg, int64_t file_id, const char *path,
+		    const char *action, const void *old, size_t oldlen)
+{
+	struct scope *sc = arg;
+
+	if (!has_id(sc->ids, sc->nids, file_id))
+		return 0;
+	return vval_add(sc->r->vals, vval_kind_of(path, action), old, oldlen);
+}
+
+static int registry_cb(void *arg, const char *patient_id, int kind,
+		       const void *v, size_t len)
+{
+	struct scope *sc = arg;
+
+	if (!sc->r->cfg.include_unlinked && !has_pid(sc, patient_id))
+		return 0;
+	return vval_add(sc->r->vals,
+			kind == STORE_REG_ID     ? VVAL_PATIENT_ID
+			: kind == STORE_REG_DATE ? VVAL_DATE
+						 : VVAL_REGISTRY,
+			v, len);
+}
+
+static int view_ids(struct scope *sc)
+{
+	size_t i, n = view_node_count(sc->r->v);
+
+	for (i = 0; i < n; i++) {
+		const struct view_node *nd = view_node_at(sc->r->v, i);
+
+		if (nd->kind != VIEW_DICOM)
+			continue;
+		if (BASE_GROW(sc->view_ids, sc->capview, sc->nview,
+			      sc->nview + 1, 256, 0))
+			return -ENOMEM;
+		sc->view_ids[sc->nview++] = nd->file_id;
+	}
+	if (sc->nview)
+		qsort(sc->view_ids, sc->nview, sizeof(int64_t), cmp_i64);
+	return 0;
+}
+
+/* Every original value the db recorded for the patients in the dataset,
+ * into one automaton. */
 static int gather_values(struct vrun *r)
 {
-	int err = vval_new(&r->vals);
+	struct scope sc;
+	size_t i, k;
+	int err;
 
+	memset(&sc, 0, sizeof(sc));
+	sc.r = r;
+	err = vval_new(&r->vals);
 	if (!err)
-		err = store_values_foreach(r->st, -1, value_cb, r);
+		err = view_ids(&sc);
 	if (!err)
-		err = store_file_foreach(r->st, record_cb, r);
+		err = store_file_foreach(r->st, patient_cb, &sc);
+	if (!err && sc.npids) {
+		qsort(sc.pids, sc.npids, sizeof(char *), cmp_str);
+		for (i = k = 1; i < sc.npids; i++) {
+			if (strcmp(sc.pids[i], sc.pids[k - 1]))
+				sc.pids[k++] = sc.pids[i];
+			else
+				base_wipe_str_free(sc.pids[i]);
+		}
+		sc.npids = k;
+	}
+	r->scope_patients = sc.npids;
+	if (!err)
+		err = store_file_foreach(r->st, record_cb, &sc);
+	if (!err && sc.nids)
+		qsort(sc.ids, sc.nids, sizeof(int64_t), cmp_i64);
+	if (!err)
+		err = store_values_foreach(r->st, -1, value_cb, &sc);
+	if (!err)
+		err = store_registry_foreach(r->st, registry_cb, &sc);
 	if (!err)
 		err = vval_compile(r->vals, &r->acm);
+	scope_free(&sc);
 	return err;
 }
 

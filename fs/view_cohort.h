@@ -16,4 +16,9 @@ void view_row_report(void *arg, uint64_t row, const char *reason);
 int view_cohort_read(struct build *b);
 int view_cohort_assign(struct build *b);
 
+/* view_originals.c: the original values of the identifying cells of the
+ * rows written, recorded in the db for verify (once per CSV and choice of
+ * rows).  Returns 0 or -errno (b->err says so). */
+int view_cohort_record(struct build *b);
+
 #endif

@@ -12,6 +12,7 @@ What is planted is read from the archive's truth and from the db (sqlite3,
 not deidfs), never copied from verify's output.
 """
 
+import csv
 import datetime
 import json
 import os
@@ -204,6 +205,45 @@ def test_name_in_the_csv(deidfs, archive, clean, leaky, tmp_path):
     assert r.returncode == 1
     kinds = {x["kind"] for x in findings(report, path="cleaned_variables.csv")}
     assert "name-part" in kinds and "content-differs" in kinds
+    assert_no_phi(archive, r, rep)
+
+
+def test_registry_value_only_in_the_csv(deidfs, archive, clean, leaky,
+                                        tmp_path):
+    """An invitation number (column 2 of the registry CSV, which the
+    cleaned CSV drops and no header holds) planted in the cleaned CSV and
+    in a private tag: found, because the export recorded the registry's
+    identifying cells in the db."""
+    vp, woman, _ = a_file(clean)
+    with open(str(archive.csv), encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    inv = [r[1].strip() for r in rows[1:]
+           if len(r) > 2 and r[0].strip() == woman["fnr"] and r[1].strip()]
+    assert inv
+    inv = inv[0]
+    # nowhere but in the CSV: not a header's original, not an ID
+    con = sqlite3.connect(str(clean.db))
+    assert con.execute("SELECT count(*) FROM audit WHERE instr(old, ?)",
+                       (inv.encode(),)).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM registry_values WHERE "
+                       "kind = 3 AND value = ?",
+                       (inv.encode(),)).fetchone()[0] == 1
+    con.close()
+    out = leaky / "cleaned_variables.csv"
+    lines = out.read_bytes().split(b"\n")
+    lines[1] = lines[1] + b" ref " + inv.encode()
+    out.write_bytes(b"\n".join(lines))
+    ds = pydicom.dcmread(str(leaky / vp))
+    block = ds.private_block(0x0009, "SOME VENDOR", create=True)
+    block.add_new(0x10, "LO", "inv " + inv)
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    assert findings(report, "registry-value", "cleaned_variables.csv")
+    assert [f["tag"] for f in findings(report, "registry-value", vp)] == \
+        ["(0009,1010)"]
+    assert report["counts"]["values"]["registry-value"] > 0
+    assert inv not in r.stdout + rep.read_text()
     assert_no_phi(archive, r, rep)
 
 
