@@ -339,7 +339,8 @@ static int parse(struct vrun *r, int argc, char **argv)
 		case 'j':
 			errno = 0;
 			j = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || j < 1 || j > 256) {
+			if (errno || end == optarg || *end || j < 1 ||
+			    j > 256) {
 				log_error("verify: --jobs: a number from 1 to "
 					  "256");
 				return 2;
@@ -410,7 +411,8 @@ int verify_main(int argc, char **argv, const char *version)
 		rc = 2;
 		goto out;
 	}
-	if (r.oracle == VORACLE_ON && !voracle_available(VORACLE_PROG))
+	if (r.oracle == VORACLE_ON &&
+	    voracle_find(VORACLE_PROG, r.oracle_path, sizeof(r.oracle_path)))
 		r.oracle = VORACLE_ABSENT;
 	rc = open_all(&r);
 	if (rc)

@@ -352,7 +352,7 @@ static void oracle_start(struct vwork *w, const struct view_node *n,
 	if (w->r->oracle != VORACLE_ON || n->quarantined || !vf)
 		return;
 	w->t.oracle_files++;
-	if (voracle_start(VORACLE_PROG, fd, view_file_fd(vf), o))
+	if (voracle_start(w->r->oracle_path, fd, view_file_fd(vf), o))
 		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
 }
 

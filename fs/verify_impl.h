@@ -107,6 +107,7 @@ struct vrun {
 	int quiet;
 	unsigned jobs;
 	enum voracle_use oracle;
+	char oracle_path[4096];	/* dciodvfy, found on PATH */
 	/* what the db says */
 	struct store *st;
 	struct view_engine *e;

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,26 +227,31 @@ static int is_forced(const char *line, size_t n)
 
 /* ------------------------------------------------------------ running */
 
-int voracle_available(const char *prog)
+int voracle_find(const char *prog, char *out, size_t outsz)
 {
 	const char *path = getenv("PATH"), *p, *end;
-	char full[4096];
 	struct stat st;
 
-	if (strchr(prog, '/'))
-		return !access(prog, X_OK);
+	if (strchr(prog, '/')) {
+		if (access(prog, X_OK) ||
+		    snprintf(out, outsz, "%s", prog) >= (int)outsz)
+			return -ENOENT;
+		return 0;
+	}
 	for (p = path ? path : "/usr/bin:/bin"; *p; p = *end ? end + 1 : end) {
 		end = strchr(p, ':');
 		if (!end)
 			end = p + strlen(p);
-		if (snprintf(full, sizeof(full), "%.*s/%s", (int)(end - p),
-			     end > p ? p : ".", prog) >= (int)sizeof(full))
+		if (end == p ||
+		    snprintf(out, outsz, "%.*s/%s", (int)(end - p), p, prog) >=
+			    (int)outsz)
 			continue;
-		if (!stat(full, &st) && S_ISREG(st.st_mode) &&
-		    !access(full, X_OK))
-			return 1;
+		if (!stat(out, &st) && S_ISREG(st.st_mode) &&
+		    !access(out, X_OK))
+			return 0;
 	}
-	return 0;
+	out[0] = '\0';
+	return -ENOENT;
 }
 
 struct proc {
@@ -260,18 +264,25 @@ struct voracle {
 	struct proc p[2];	/* the published file, its source */
 };
 
-static void limit(pid_t pid, int res, rlim_t v)
+static void limit(int res, rlim_t v)
 {
 	struct rlimit rl = { v, v };
 
-	(void)prlimit(pid, res, &rl, NULL);	/* a safety net: best effort */
+	(void)setrlimit(res, &rl);	/* a safety net: best effort */
 }
 
+/*
+ * fork and exec rather than posix_spawn: the child sets its own limits
+ * before exec, and valgrind follows it (its emulation of posix_spawn's
+ * shared-memory clone returns in the child).  Between fork and exec the
+ * child makes only system calls (async-signal-safe: the parent has
+ * threads).  An exec that fails exits 127.
+ */
 static int spawn(const char *prog, int fd, struct proc *p)
 {
-	posix_spawn_file_actions_t fa;
 	char *argv[] = { (char *)prog, (char *)"/dev/fd/3", NULL };
-	int dfd = -1, nul = -1, out = -1, tmp, err;
+	int dfd = -1, nul = -1, out = -1, tmp, err = 0;
+	pid_t pid;
 
 	p->pid = -1;
 	p->mfd = -1;
@@ -290,27 +301,23 @@ static int spawn(const char *prog, int fd, struct proc *p)
 		err = -errno;
 		goto out;
 	}
-	err = -posix_spawn_file_actions_init(&fa);
-	if (err)
-		goto out;
-	/* dup2 onto another number clears close-on-exec in the child */
-	err = -posix_spawn_file_actions_adddup2(&fa, nul, 0);
-	if (!err)
-		err = -posix_spawn_file_actions_adddup2(&fa, out, 1);
-	if (!err)
-		err = -posix_spawn_file_actions_adddup2(&fa, out, 2);
-	if (!err)
-		err = -posix_spawn_file_actions_adddup2(&fa, dfd, 3);
-	if (!err)
-		err = -posix_spawnp(&p->pid, prog, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (err) {
-		p->pid = -1;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
 		goto out;
 	}
-	limit(p->pid, RLIMIT_CPU, RUN_CPU_SECONDS);
-	limit(p->pid, RLIMIT_AS, (rlim_t)RUN_AS_BYTES);
-	limit(p->pid, RLIMIT_FSIZE, (rlim_t)RUN_OUT_BYTES);
+	if (pid == 0) {
+		/* dup2 onto another number clears close-on-exec */
+		if (dup2(nul, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+		    dup2(dfd, 3) < 0)
+			_exit(127);
+		limit(RLIMIT_CPU, RUN_CPU_SECONDS);
+		limit(RLIMIT_AS, (rlim_t)RUN_AS_BYTES);
+		limit(RLIMIT_FSIZE, (rlim_t)RUN_OUT_BYTES);
+		execve(prog, argv, environ);
+		_exit(127);
+	}
+	p->pid = pid;
 	p->mfd = out;
 	out = -1;
 out:
@@ -456,6 +463,13 @@ int voracle_finish(struct voracle *o, vcheck_found_fn found, void *arg)
 		if (!err)
 			err = messages(buf[k], len[k], &m[k], &nm[k], &cap[k]);
 	}
+	/* 127: it could not be run at all (nothing to compare) */
+	for (k = 0; k < 2 && !err; k++)
+		if (WIFEXITED(o->p[k].status) &&
+		    WEXITSTATUS(o->p[k].status) == 127) {
+			err = found(arg, "-", "dciodvfy-not-run", 0);
+			break;
+		}
 	if (!err && died[0] && !died[1])
 		err = found(arg, "-", "dciodvfy-failed", 0);
 	for (i = 0; !err && i < nm[0]; i++) {

@@ -41,15 +41,17 @@ struct voracle_msg {
  */
 int voracle_line(const char *line, size_t n, struct voracle_msg *m);
 
-/* Whether prog (a name looked up on PATH, or a path) can be run. */
-int voracle_available(const char *prog);
+/* The program prog (a name looked up on PATH, or a path) as a path that
+ * can be run, into (out, outsz).  Returns 0 or -ENOENT. */
+int voracle_find(const char *prog, char *out, size_t outsz);
 
 /*
- * Start prog on the published file out_fd and on its source src_fd, one
- * process each (its output to an anonymous memory file; CPU time, memory
- * and output bounded).  The descriptors are borrowed until
- * voracle_finish() or voracle_abandon().  *out is freed by either.
- * Returns 0, -ENOENT (prog cannot be run), -ENOMEM or -errno.
+ * Start prog (a path, voracle_find()) on the published file out_fd and on
+ * its source src_fd, one process each (its output to an anonymous memory
+ * file; CPU time, memory and output bounded).  The descriptors are
+ * borrowed until voracle_finish() or voracle_abandon().  *out is freed by either.
+ * Returns 0, -ENOMEM or -errno (a prog that cannot be run is a finding of
+ * voracle_finish(), "dciodvfy-not-run").
  */
 struct voracle;
 int voracle_start(const char *prog, int out_fd, int src_fd,

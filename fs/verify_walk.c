@@ -240,8 +240,8 @@ int verify_walk_view(struct vwork *w, const struct view_node *dir,
 		err = join(sub, sizeof(sub), full, names[i]);
 		if (err)
 			break;
-		if (!c || !(c->kind == VIEW_CSV && r->csv_out ? 1
-							       : expected(r, c))) {
+		if (!c ||
+		    !(c->kind == VIEW_CSV && r->csv_out ? 1 : expected(r, c))) {
 			err = extra_entry(w, vpath, sub, names[i], depth);
 			continue;
 		}

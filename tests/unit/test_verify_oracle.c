@@ -141,7 +141,7 @@ static int write_file(const char *path, const void *b, size_t n)
  * cannot read at all (it aborts) beside a readable source is new. */
 static void test_runs(void **state)
 {
-	char dir[] = "/tmp/test-oracle-XXXXXX", a[64], b[64];
+	char dir[] = "/tmp/test-oracle-XXXXXX", a[64], b[64], prog[4096];
 	static const char junk[] = "not DICOM at all";
 	uint8_t dcm[132 + 12];
 	struct voracle *o;
@@ -149,9 +149,10 @@ static void test_runs(void **state)
 	int fa, fb;
 
 	(void)state;
-	if (!voracle_available(VORACLE_PROG))
+	if (voracle_find(VORACLE_PROG, prog, sizeof(prog)))
 		skip();
-	assert_false(voracle_available("/nonexistent/dciodvfy"));
+	assert_int_equal(voracle_find("/nonexistent/dciodvfy", a, sizeof(a)),
+			 -ENOENT);
 	assert_non_null(mkdtemp(dir));
 	snprintf(a, sizeof(a), "%s/a", dir);
 	snprintf(b, sizeof(b), "%s/b", dir);
@@ -164,21 +165,26 @@ static void test_runs(void **state)
 	assert_true(fa >= 0 && fb >= 0);
 
 	memset(&g, 0, sizeof(g));
-	assert_int_equal(voracle_start(VORACLE_PROG, fa, fa, &o), 0);
+	assert_int_equal(voracle_start(prog, fa, fa, &o), 0);
 	assert_int_equal(voracle_finish(o, on_found, &g), 0);
 	assert_int_equal(g.n, 0);
 
 	memset(&g, 0, sizeof(g));
-	assert_int_equal(voracle_start(VORACLE_PROG, fb, fa, &o), 0);
+	assert_int_equal(voracle_start(prog, fb, fa, &o), 0);
 	assert_int_equal(voracle_finish(o, on_found, &g), 0);
 	assert_true(g.n >= 1);
 	assert_int_equal(strncmp(g.kind[0], "dciodvfy-", 9), 0);
 
-	assert_int_equal(voracle_start(VORACLE_PROG, fb, fa, &o), 0);
+	assert_int_equal(voracle_start(prog, fb, fa, &o), 0);
 	voracle_abandon(o);
 	voracle_abandon(NULL);
+	/* a program that cannot be run is said, never a silent pass */
+	memset(&g, 0, sizeof(g));
 	assert_int_equal(voracle_start("/nonexistent/dciodvfy", fa, fa, &o),
-			 -ENOENT);
+			 0);
+	assert_int_equal(voracle_finish(o, on_found, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.kind[0], "dciodvfy-not-run");
 	close(fa);
 	close(fb);
 	unlink(a);
