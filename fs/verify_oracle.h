@@ -49,7 +49,8 @@ int voracle_find(const char *prog, char *out, size_t outsz);
  * Start prog (a path, voracle_find()) on the published file out_fd and on
  * its source src_fd, one process each (its output to an anonymous memory
  * file; CPU time, memory and output bounded).  The descriptors are
- * borrowed until voracle_finish() or voracle_abandon().  *out is freed by either.
+ * borrowed until voracle_finish() or voracle_abandon(), either of which
+ * frees *out.
  * Returns 0, -ENOMEM or -errno (a prog that cannot be run is a finding of
  * voracle_finish(), "dciodvfy-not-run").
  */
