@@ -521,3 +521,24 @@ extern "C" void dicom_pixels_free(struct dicom_pixels *px)
 	free(px->buf);
 	memset(px, 0, sizeof(*px));
 }
+
+extern "C" int dicom_dict_tag_of(const char *keyword, uint32_t *tag)
+{
+	if (!keyword || !*keyword || !tag)
+		return -EINVAL;
+	try {
+		gdcm::Tag t(0xffff, 0xffff);
+
+		/* a walk of the whole dictionary: for rare callers */
+		gdcm::Global::GetInstance().GetDicts().GetPublicDict()
+			.GetDictEntryByKeyword(keyword, t);
+		if (t == gdcm::Tag(0xffff, 0xffff))
+			return -ENOENT;
+		*tag = t.GetElementTag();
+		return 0;
+	} catch (const std::bad_alloc &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -ENOENT;
+	}
+}

@@ -142,6 +142,12 @@ const char *dicom_output_ts(const struct dicom_parsed *p);
  * creator is not NULL); "UN" when unknown.  Writes 3 bytes to vr. */
 void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
 
+/* The tag of an attribute of the public dictionary by its keyword
+ * ("PatientName"), into *tag.  A walk of the dictionary: for rare callers
+ * (verify's reading of dciodvfy's messages).  Returns 0, -ENOENT (not a
+ * keyword GDCM knows), -EINVAL, -ENOMEM. */
+int dicom_dict_tag_of(const char *keyword, uint32_t *tag);
+
 /* GDCM's version, e.g. "3.0.21" (static storage). */
 const char *dicom_gdcm_version(void);
 

@@ -2,10 +2,10 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 3 (version 1 lacked files.src_ctime_ns and files.version,
- * version 2 the scans table; an older db is upgraded in place when it is
- * opened):
- *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
+ * Schema version 4 (version 1 lacked files.src_ctime_ns and files.version,
+ * version 2 the scans table, version 3 registry_values; an older db is
+ * upgraded in place when it is opened):
+ *   meta(k, v)         app='deidfs', schema_version=4, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -23,6 +23,11 @@
  *                      the burned-in text scan of one source version by
  *                      one scanner: kinds and regions, never the text;
  *                      see store_scan.c
+ *   registry_values(patient_id, kind, value)
+ *                      the original values of the registry CSV's
+ *                      identifying cells (personal ID, dates, dropped
+ *                      columns) of the rows a view wrote, for verify; see
+ *                      store_registry.c
  *
  * Row ids use AUTOINCREMENT so a pruned file's inode number is never given
  * to another file later.
@@ -44,6 +49,14 @@
 	" kinds INTEGER NOT NULL, frames INTEGER NOT NULL,"               \
 	" candidates INTEGER NOT NULL, regions TEXT,"                     \
 	" us_decode INTEGER, us_find INTEGER, us_ocr INTEGER);"
+
+/* version 4 */
+#define REGISTRY_VALUES_SQL						\
+	"CREATE TABLE registry_values("					\
+	" patient_id TEXT NOT NULL,"					\
+	" kind INTEGER NOT NULL,"					\
+	" value BLOB NOT NULL,"						\
+	" UNIQUE(patient_id, kind, value));"
 
 static const char schema_sql[] =
 	"CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v);"
@@ -90,7 +103,8 @@ static const char schema_sql[] =
 	"CREATE TABLE dirs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" path BLOB NOT NULL UNIQUE);"
 	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);"
-	SCANS_TABLE;
+	SCANS_TABLE
+	REGISTRY_VALUES_SQL;
 
 /* ---------------------------------------------------------------------- */
 /* the key                                                                */
@@ -354,6 +368,10 @@ static const char upgrade_to_2[] =
 	"DEFAULT 0; "
 	"ALTER TABLE files ADD COLUMN version INTEGER NOT NULL DEFAULT 0";
 
+/* Version 2 -> 3: registry_values.  A db of version 2 holds no registry
+ * originals: the next view build with the CSV records them. */
+static const char upgrade_to_4[] = REGISTRY_VALUES_SQL;
+
 int store_schema_upgrade(struct store *st)
 {
 	int err, version;
@@ -369,8 +387,10 @@ int store_schema_upgrade(struct store *st)
 		err = store_sql_exec(st, upgrade_to_2);
 	if (!err && version < 3)
 		err = store_sql_exec(st, SCANS_TABLE);
+	if (!err && version < 4)
+		err = store_sql_exec(st, upgrade_to_4);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 3 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 4 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

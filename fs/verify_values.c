@@ -34,6 +34,7 @@ const char *vval_kind_name(enum vval_kind k)
 		[VVAL_INSTITUTION] = "institution",
 		[VVAL_TEXT] = "removed-text",
 		[VVAL_PRIVATE_TEXT] = "private-text",
+		[VVAL_REGISTRY] = "registry-value",
 	};
 
 	return (unsigned)k < VVAL_COUNT ? names[k] : "none";

@@ -35,6 +35,8 @@ enum vval_kind {
 	VVAL_INSTITUTION,	/* institution name, address, department */
 	VVAL_TEXT,		/* free text the rules removed */
 	VVAL_PRIVATE_TEXT,	/* text of a private attribute removed */
+	VVAL_REGISTRY,		/* a registry CSV cell the cleaned CSV drops
+				 * (an invitation number) */
 	VVAL_COUNT
 };
 

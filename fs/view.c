@@ -514,6 +514,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	if (!ret)
 		ret = view_cohort_assign(&b);
 	if (!ret)
+		ret = view_cohort_record(&b);
+	if (!ret)
 		ret = build_names(&b);
 	if (!ret && b.reg)
 		ret = view_cohort_folders(&b);

@@ -27,4 +27,9 @@ int view_cohort_assign(struct build *b);
 #define VIEW_FOLDER_COLUMN "view_folder"
 int view_cohort_folders(struct build *b);
 
+/* view_originals.c: the original values of the identifying cells of the
+ * rows written, recorded in the db for verify (once per CSV and choice of
+ * rows).  Returns 0 or -errno (b->err says so). */
+int view_cohort_record(struct build *b);
+
 #endif

@@ -153,6 +153,26 @@ int registry_render(const struct registry *r, const uint8_t *include,
 		    registry_report_fn report, void *arg, char **out,
 		    size_t *outlen);
 
+/*
+ * The identifying cells of row i, which the renderer never writes: the
+ * personal ID column (REGISTRY_ORIG_ID), each date column of a month,
+ * days-since or shift role (REGISTRY_ORIG_DATE, as YYYYMMDD; a cell that
+ * is not a date: REGISTRY_ORIG_OTHER, as it is) and each dropped column
+ * (REGISTRY_ORIG_OTHER).  cb(arg, kind, cell, n) for each cell that is not
+ * blank, trimmed, borrowed during the call.  Nothing for an invalid row.
+ * For the db, so that verify searches a dataset for them.  Returns 0 or
+ * what cb returned.
+ */
+enum registry_orig {
+	REGISTRY_ORIG_ID = 1,
+	REGISTRY_ORIG_DATE,
+	REGISTRY_ORIG_OTHER,
+};
+typedef int (*registry_orig_fn)(void *arg, enum registry_orig kind,
+				const char *cell, size_t n);
+int registry_row_originals(const struct registry *r, size_t i,
+			   registry_orig_fn cb, void *arg);
+
 /* Parse dd.mm.yyyy (also d.m.yyyy) into YYYYMMDD; 0 or -EINVAL. */
 int registry_parse_date(const char *s, size_t n, char out[9]);
 

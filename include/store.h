@@ -244,4 +244,40 @@ struct store_scan {
 int store_scan_get(struct store *st, struct store_scan *sc);
 int store_scan_put(struct store *st, const struct store_scan *sc);
 
+/* ------------------------------------------------ the registry's originals */
+/*
+ * The original values of the registry CSV's identifying cells, recorded
+ * when a view is built (fs/store_registry.c) so that verify searches a
+ * dataset for them as for the headers' originals.  PHI: never logged.
+ */
+enum store_reg_kind {
+	STORE_REG_ID = 1,	/* the personal ID column */
+	STORE_REG_DATE,		/* a date column, as YYYYMMDD */
+	STORE_REG_OTHER,	/* a dropped column, or a date cell that is
+				 * not a date: the cell as it was */
+};
+
+struct store_regval {
+	const char *patient_id;	/* normalised personal ID of the row */
+	int kind;		/* enum store_reg_kind */
+	const void *v;		/* borrowed */
+	size_t len;
+};
+
+/*
+ * Record vals (rows already there are kept) in one transaction, unless
+ * digest (a text naming the CSV's bytes and the view's choice of rows) is
+ * what was recorded last: then nothing is written.  Returns 0 or -errno
+ * (nothing recorded).
+ */
+int store_registry_record(struct store *st, const char *digest,
+			  const struct store_regval *vals, size_t n);
+
+/* Every recorded value: cb(arg, patient_id, kind, value, len), the
+ * strings borrowed during the call, which runs with no lock held; a
+ * non-zero return stops and is returned.  Returns 0 or -errno. */
+typedef int (*store_regval_fn)(void *arg, const char *patient_id, int kind,
+			       const void *v, size_t len);
+int store_registry_foreach(struct store *st, store_regval_fn cb, void *arg);
+
 #endif

@@ -12,6 +12,7 @@ What is planted is read from the archive's truth and from the db (sqlite3,
 not deidfs), never copied from verify's output.
 """
 
+import csv
 import datetime
 import json
 import os
@@ -106,6 +107,11 @@ def test_clean_export_passes(deidfs, archive, clean, tmp_path):
     assert c["patterns"] > 0 and c["values"]["person-name"] > 0
     for m in report["manifest"]:
         assert len(m["sha256"]) == 64
+    # dciodvfy ran on every published file and its source, and found
+    # nothing new (the installed oracle is not optional in CI)
+    if shutil.which("dciodvfy"):
+        assert report["options"]["dciodvfy"] == "run"
+        assert c["dciodvfy_files"] == len(clean.rows)
     # a keyed fingerprint, never the key
     con = sqlite3.connect(str(clean.db))
     key = con.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()[0]
@@ -202,6 +208,45 @@ def test_name_in_the_csv(deidfs, archive, clean, leaky, tmp_path):
     assert_no_phi(archive, r, rep)
 
 
+def test_registry_value_only_in_the_csv(deidfs, archive, clean, leaky,
+                                        tmp_path):
+    """An invitation number (column 2 of the registry CSV, which the
+    cleaned CSV drops and no header holds) planted in the cleaned CSV and
+    in a private tag: found, because the export recorded the registry's
+    identifying cells in the db."""
+    vp, woman, _ = a_file(clean)
+    with open(str(archive.csv), encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    inv = [r[1].strip() for r in rows[1:]
+           if len(r) > 2 and r[0].strip() == woman["fnr"] and r[1].strip()]
+    assert inv
+    inv = inv[0]
+    # nowhere but in the CSV: not a header's original, not an ID
+    con = sqlite3.connect(str(clean.db))
+    assert con.execute("SELECT count(*) FROM audit WHERE instr(old, ?)",
+                       (inv.encode(),)).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM registry_values WHERE "
+                       "kind = 3 AND value = ?",
+                       (inv.encode(),)).fetchone()[0] == 1
+    con.close()
+    out = leaky / "cleaned_variables.csv"
+    lines = out.read_bytes().split(b"\n")
+    lines[1] = lines[1] + b" ref " + inv.encode()
+    out.write_bytes(b"\n".join(lines))
+    ds = pydicom.dcmread(str(leaky / vp))
+    block = ds.private_block(0x0009, "SOME VENDOR", create=True)
+    block.add_new(0x10, "LO", "inv " + inv)
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    assert findings(report, "registry-value", "cleaned_variables.csv")
+    assert [f["tag"] for f in findings(report, "registry-value", vp)] == \
+        ["(0009,1010)"]
+    assert report["counts"]["values"]["registry-value"] > 0
+    assert inv not in r.stdout + rep.read_text()
+    assert_no_phi(archive, r, rep)
+
+
 def test_extra_file(deidfs, archive, clean, leaky, tmp_path):
     vp, _, _ = a_file(clean)
     folder = os.path.dirname(vp)
@@ -240,9 +285,110 @@ def test_changed_pixel_bytes(deidfs, archive, clean, leaky, tmp_path):
     assert_no_phi(archive, r, rep)
 
 
+needs_dciodvfy = pytest.mark.skipif(shutil.which("dciodvfy") is None,
+                                    reason="dciodvfy (dicom3tools) is "
+                                    "not installed")
+
+
+def oracle_findings(report, path):
+    return {(f["kind"], f["tag"]) for f in findings(report, path=path)
+            if f["kind"].startswith("dciodvfy")}
+
+
+@needs_dciodvfy
+def test_dciodvfy_finds_an_iod_error_the_source_lacks(
+        deidfs, archive, clean, leaky, tmp_path):
+    """A Type 1 attribute its source has (Modality) removed from one
+    published file, the pixel data untouched: dciodvfy's new error is a
+    finding at its tag; with --no-dciodvfy it is not looked for."""
+    vp, _, _ = a_file(clean)
+    ds = pydicom.dcmread(str(leaky / vp))
+    del ds.Modality
+    ds.save_as(str(leaky / vp))
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    assert ("dciodvfy-error:missing-attribute", "(0008,0060)") in \
+        oracle_findings(report, vp), report["findings"]
+    assert not findings(report, "pixel-differs", vp)
+    # no other file has a dciodvfy finding
+    assert {f["path"] for f in report["findings"]
+            if f["kind"].startswith("dciodvfy")} == {vp}
+    assert_no_phi(archive, r, rep)
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path,
+                            "--no-dciodvfy")
+    assert r.returncode == 1         # the header still differs
+    assert report["options"]["dciodvfy"].startswith("off")
+    assert not oracle_findings(report, vp)
+    assert report["counts"]["dciodvfy_files"] == 0
+
+
+@needs_dciodvfy
+def test_dciodvfy_messages_quote_no_value_in_verify(
+        deidfs, archive, clean, leaky, tmp_path):
+    """dciodvfy quotes the values it complains of: a woman's family name
+    and personal ID planted as values it rejects reach its output, never
+    verify's (a tag and a fixed class only)."""
+    vp, woman, _ = a_file(clean)
+    family = woman["name"].split("^")[0]
+    ds = pydicom.dcmread(str(leaky / vp))
+    cfg = pydicom.config.settings
+    saved = cfg.reading_validation_mode, cfg.writing_validation_mode
+    cfg.reading_validation_mode = cfg.writing_validation_mode = \
+        pydicom.config.IGNORE     # invalid on purpose
+    try:
+        ds.PatientSex = family.upper()
+        ds.add_new(0x00080023, "DA", woman["fnr"])      # Content Date
+        ds.save_as(str(leaky / vp))
+    finally:
+        cfg.reading_validation_mode, cfg.writing_validation_mode = saved
+    r, report, rep = verify(deidfs, clean.db, leaky, tmp_path)
+    assert r.returncode == 1
+    tags = {t for _, t in oracle_findings(report, vp)}
+    assert "(0010,0040)" in tags and "(0008,0023)" in tags, tags
+    assert_no_phi(archive, r, rep)
+    for f in report["findings"]:
+        assert family.upper() not in f["kind"] + f["tag"]
+
+
+def test_dciodvfy_absent_is_said(deidfs, archive, clean, tmp_path):
+    env = dict(os.environ, PATH="/nonexistent")
+    rep = tmp_path / "report.json"
+    r = run(deidfs, "verify", "--db", clean.db, "--report", rep, clean.out,
+            env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(rep.read_text())
+    assert report["options"]["dciodvfy"].startswith("skipped")
+    assert "dciodvfy: skipped" in r.stdout
+
+
+def test_jobs_do_not_change_the_report(deidfs, clean, leaky, tmp_path):
+    """Findings come in the walk's order whatever worker checked what."""
+    vp, _, _ = a_file(clean)
+    for v in [row[0] for row in clean.rows[::3]]:
+        p = leaky / v
+        data = bytearray(p.read_bytes())
+        data[-1] ^= 0x40
+        p.write_bytes(bytes(data))
+    (leaky / os.path.dirname(vp) / "stray.tmp").write_bytes(b"x")
+    out = []
+    for j in ("1", "2", "7"):
+        r, report, _ = verify(deidfs, clean.db, leaky, tmp_path, "-j", j,
+                              "--no-dciodvfy")
+        assert r.returncode == 1
+        assert report["options"]["jobs"] == int(j)
+        out.append((report["findings"], report["manifest"],
+                    report["counts"]))
+    assert out[0] == out[1] == out[2]
+    assert len(findings({"findings": out[0][0]}, "pixel-differs")) == \
+        len(clean.rows[::3])
+
+
 def test_usage_and_no_db(deidfs, clean, tmp_path):
     assert run(deidfs, "verify", clean.out).returncode == 2
     assert run(deidfs, "verify", "--db", clean.db).returncode == 2
+    for bad in ("0", "x", "257"):
+        assert run(deidfs, "verify", "--db", clean.db, "-j", bad,
+                   clean.out).returncode == 2
     r = run(deidfs, "verify", "--db", tmp_path / "none.db", clean.out)
     assert r.returncode == 1 and not (tmp_path / "none.db").exists()
 

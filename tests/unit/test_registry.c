@@ -206,6 +206,77 @@ static void test_default_spec(void **state)
 	registry_free(r);
 }
 
+struct origs {
+	unsigned n;
+	int kind[8];
+	char cell[8][16];
+};
+
+static int take_orig(void *arg, enum registry_orig kind, const char *cell,
+		     size_t n)
+{
+	struct origs *o = arg;
+
+	assert_true(n < sizeof(o->cell[0]));
+	if (o->n < 8) {
+		o->kind[o->n] = kind;
+		memcpy(o->cell[o->n], cell, n);
+		o->cell[o->n++][n] = '\0';
+	}
+	return 0;
+}
+
+/* The identifying cells of a row, which the cleaned CSV never holds: the
+ * personal ID (trimmed), the invitation (dropped), the dates as
+ * YYYYMMDD, an empty date not at all, a date that is none as it is. */
+static void test_row_originals(void **state)
+{
+	static const char csv[] =
+		"fnr;inv;dato;c4;c5;c6;c7;c8;c9;diag\n"
+		" 12345678901 ;INV1;1.3.2015;a;b;c;d;e;f;15.03.2015\n"
+		"23456789012;INV2;01.03.2016;a;b;c;d;e;f;\n"
+		"34567890123;INV3;01.03.2016;a;b;c;d;e;f;soon\n"
+		"45678901234;INV4\n";
+	struct registry_opts opts = { ';', 1, NULL, 3 };
+	struct registry_spec *spec = NULL;
+	struct reports rep = { 0 };
+	struct registry *r;
+	struct origs o;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(registry_spec_parse(REGISTRY_DEFAULT_SPEC, &spec,
+					     err, sizeof(err)), 0);
+	opts.spec = spec;
+	r = parse_ok(S(csv), &opts, &rep);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(registry_row_originals(r, 0, take_orig, &o), 0);
+	assert_int_equal(o.n, 4);
+	assert_int_equal(o.kind[0], REGISTRY_ORIG_ID);
+	assert_string_equal(o.cell[0], "12345678901");
+	assert_int_equal(o.kind[1], REGISTRY_ORIG_OTHER);
+	assert_string_equal(o.cell[1], "INV1");
+	assert_int_equal(o.kind[2], REGISTRY_ORIG_DATE);
+	assert_string_equal(o.cell[2], "20150301");
+	assert_int_equal(o.kind[3], REGISTRY_ORIG_DATE);
+	assert_string_equal(o.cell[3], "20150315");
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(registry_row_originals(r, 1, take_orig, &o), 0);
+	assert_int_equal(o.n, 3);	/* no diagnosis date */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(registry_row_originals(r, 2, take_orig, &o), 0);
+	assert_int_equal(o.n, 4);
+	assert_int_equal(o.kind[3], REGISTRY_ORIG_OTHER);
+	assert_string_equal(o.cell[3], "soon");
+	/* an invalid row (too few columns), a row past the end: nothing */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(registry_row_originals(r, 3, take_orig, &o), 0);
+	assert_int_equal(registry_row_originals(r, 99, take_orig, &o), 0);
+	assert_int_equal(o.n, 0);
+	registry_free(r);
+	registry_spec_free(spec);
+}
+
 static void test_explicit_default_spec(void **state)
 {
 	struct registry_spec *spec = NULL;
@@ -1203,6 +1274,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_spec),
+		cmocka_unit_test(test_row_originals),
 		cmocka_unit_test(test_explicit_default_spec),
 		cmocka_unit_test(test_latin1_passthrough),
 		cmocka_unit_test(test_quoting_round_trip),

@@ -541,6 +541,7 @@ static void test_upgrade_v1(void **state)
 	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
 			 "ALTER TABLE files DROP COLUMN version; "
 			 "DROP TABLE scans; "
+			 "DROP TABLE registry_values; "
 			 "UPDATE meta SET v = 1 WHERE k = 'schema_version'");
 	assert_int_equal(store_open(dbpath("v1.db"), 0, &st), 0);
 	assert_int_equal(store_key(st, k2), 0);
@@ -665,10 +666,14 @@ static void test_upgrade_v1_schema(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 3);
-	/* version 3: the table of the burned-in text scan */
+				 "WHERE k = 'schema_version'"), 4);
+	/* version 3: the table of the burned-in text scan; version 4: the
+	 * registry's originals */
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "sqlite_master WHERE name = 'scans'"), 1);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "sqlite_master WHERE name = "
+				 "'registry_values'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
 				 "WHERE k = 'key_check'"), 0);
 }
@@ -697,6 +702,89 @@ static void test_upgrade_atomic(void **state)
 	assert_true(f.version == 0 && f.src_ctime_ns == 0);
 	store_file_clear(&f);
 	store_close(st);
+}
+
+/* A db of schema version 2 (before scans and registry_values) gains both
+ * tables on open, keeps its records, and is version 4 for good. */
+static void test_upgrade_v2(void **state)
+{
+	struct store_file f, g;
+	struct store *st;
+
+	(void)state;
+	st = open_new("v2.db");
+	full_record(&f, "p/1.dcm");
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	store_close(st);
+	raw_sql("v2.db", "DROP TABLE scans; DROP TABLE registry_values; "
+			 "UPDATE meta SET v = 2 WHERE k = 'schema_version'");
+	assert_int_equal(store_open(dbpath("v2.db"), 0, &st), 0);
+	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
+	assert_true(g.src_size == f.src_size);
+	store_file_clear(&g);
+	store_file_clear(&f);
+	store_close(st);
+	assert_int_equal(raw_i64("v2.db", "SELECT v FROM meta "
+				 "WHERE k = 'schema_version'"), 4);
+	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM "
+				 "registry_values"), 0);
+	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM scans"), 0);
+}
+
+struct regseen {
+	unsigned n;
+	int kinds;
+	size_t bytes;
+};
+
+static int reg_cb(void *arg, const char *patient_id, int kind,
+		  const void *v, size_t len)
+{
+	struct regseen *s = arg;
+
+	assert_string_equal(patient_id, "12345678901");
+	assert_non_null(v);
+	s->n++;
+	s->kinds |= 1 << kind;
+	s->bytes += len;
+	return 0;
+}
+
+/* The registry's originals: recorded once per digest, only ever added,
+ * read back whole (more than one batch). */
+static void test_registry_values(void **state)
+{
+	struct store_regval v[600];
+	char cells[600][16];
+	struct regseen seen;
+	struct store *st;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 600; i++) {
+		snprintf(cells[i], sizeof(cells[i]), "%zu", 1000000 + i);
+		v[i].patient_id = "12345678901";
+		v[i].kind = i == 0 ? STORE_REG_ID
+			    : i < 10 ? STORE_REG_DATE : STORE_REG_OTHER;
+		v[i].v = cells[i];
+		v[i].len = strlen(cells[i]);
+	}
+	st = open_new("reg.db");
+	assert_int_equal(store_registry_record(st, "d1", v, 600), 0);
+	/* the same digest again writes nothing; another adds what is new */
+	assert_int_equal(store_registry_record(st, "d1", v, 1), 0);
+	assert_int_equal(store_registry_record(st, "d2", v, 600), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_registry_foreach(st, reg_cb, &seen), 0);
+	assert_int_equal(seen.n, 600);
+	assert_int_equal(seen.kinds, (1 << STORE_REG_ID) |
+				     (1 << STORE_REG_DATE) |
+				     (1 << STORE_REG_OTHER));
+	assert_int_equal(store_registry_record(NULL, "d", v, 1), -EINVAL);
+	store_close(st);
+	assert_int_equal(raw_i64("reg.db", "SELECT count(*) FROM "
+				 "settings WHERE k = 'registry.originals' "
+				 "AND v = 'd2'"), 1);
 }
 
 static void test_put_twice(void **state)
@@ -1458,6 +1546,8 @@ int main(void)
 		cmocka_unit_test(test_upgrade_v1),
 		cmocka_unit_test(test_upgrade_v1_schema),
 		cmocka_unit_test(test_upgrade_atomic),
+		cmocka_unit_test(test_upgrade_v2),
+		cmocka_unit_test(test_registry_values),
 		cmocka_unit_test(test_audit_replaced),
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_upsert_prune),

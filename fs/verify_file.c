@@ -1,0 +1,481 @@
+/*
+ * verify_file.c - findings, and one file of DATASET read once: its bytes
+ * to the manifest's SHA-256, its header bytes through the automaton, and
+ * all of it compared with the view's bytes; a DICOM file's header parsed
+ * and checked (verify_check.h), and dciodvfy run on it and its source
+ * (verify_oracle.h).  Any worker runs any unit; a unit's findings are its
+ * own.  See verify_impl.h.
+ */
+#include "verify_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "dicom.h"
+#include "verify_check.h"
+#include "verify_oracle.h"
+
+/* ------------------------------------------------------------ findings */
+
+int verify_begin(struct vwork *w, const char *path, int outside)
+{
+	struct vrun *r = w->r;
+	struct unit *u;
+
+	if (BASE_GROW(r->units, r->capunits, r->nunits, r->nunits + 1, 256,
+		      0))
+		return -ENOMEM;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->path = strdup(path);
+	if (!u->path) {
+		free(u);
+		return -ENOMEM;
+	}
+	u->outside = (uint8_t)!!outside;
+	r->units[r->nunits++] = u;
+	w->u = u;
+	memset(w->raw_hit, 0, sizeof(w->raw_hit));
+	return 0;
+}
+
+/* A finding of the current unit; the same (tag, kind) once. */
+int verify_add_finding(struct vwork *w, const char *tag, const char *kind,
+		       int review)
+{
+	struct unit *u = w->u;
+	struct finding *f;
+	size_t i;
+
+	for (i = 0; i < u->nf; i++)
+		if (!strcmp(u->f[i].tag, tag) && !strcmp(u->f[i].kind, kind))
+			return 0;
+	if (BASE_GROW(u->f, u->capf, u->nf, u->nf + 1, 4, 0))
+		return -ENOMEM;
+	f = &u->f[u->nf++];
+	snprintf(f->tag, sizeof(f->tag), "%s", tag);
+	f->kind = kind;
+	f->review = (uint8_t)!!review;
+	return 0;
+}
+
+static int found_cb(void *arg, const char *tag, const char *kind, int review)
+{
+	return verify_add_finding(arg, tag, kind, review);
+}
+
+int verify_raw_hit(void *arg, uint32_t id, uint64_t end, size_t len)
+{
+	struct hit_ctx *h = arg;
+	enum vval_kind k = VVAL_KIND(id);
+	int review = !!(id & VVAL_SHORT);
+
+	(void)end;
+	(void)len;
+	h->w->raw_hit[k][review] = 1;
+	if (h->where_tag)
+		return verify_add_finding(h->w, h->where_tag,
+					  vval_kind_name(k), review);
+	return 0;
+}
+
+void verify_units_free(struct vrun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nunits; i++) {
+		free(r->units[i]->path);
+		free(r->units[i]->full);
+		free(r->units[i]->f);
+		free(r->units[i]);
+	}
+	free(r->units);
+	r->units = NULL;
+	r->nunits = r->capunits = 0;
+}
+
+int verify_work_init(struct vwork *w, struct vrun *r)
+{
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	w->buf = malloc(CHUNK);
+	w->ref = malloc(CHUNK);
+	w->md = EVP_MD_CTX_new();
+	return w->buf && w->ref && w->md ? 0 : -ENOMEM;
+}
+
+void verify_work_done(struct vwork *w)
+{
+	base_wipe_free(w->buf, w->buf ? CHUNK : 0);
+	base_wipe_free(w->ref, w->ref ? CHUNK : 0);
+	EVP_MD_CTX_free(w->md);
+	w->buf = w->ref = NULL;
+	w->md = NULL;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static ssize_t read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = pread(fd, (uint8_t *)buf + got, n - got,
+				  (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+static ssize_t src_pread(void *ctx, void *buf, size_t n, uint64_t off)
+{
+	return read_at(*(int *)ctx, buf, n, off);
+}
+
+/* Compare (out, n) at off with the view file's bytes.  Returns 0 when
+ * equal, 1 when not (*at: the first offset that differs, roughly), or
+ * -errno when the view's bytes cannot be read. */
+static int compare_view(struct vwork *w, struct view_file *vf, uint64_t off,
+			const uint8_t *out, size_t n, uint64_t *at)
+{
+	struct view_span span[MAX_SPANS];
+	size_t done = 0;
+
+	while (done < n) {
+		unsigned k, i;
+
+		k = view_map_read(vf, off + done, n - done, span, MAX_SPANS);
+		if (!k) {
+			*at = off + done;	/* the view ends here */
+			return 1;
+		}
+		for (i = 0; i < k; i++) {
+			const uint8_t *want = span[i].mem;
+			size_t len = (size_t)span[i].len;
+			int err;
+
+			if (span[i].kind == VIEW_SPAN_SOURCE) {
+				ssize_t got = read_at(view_file_fd(vf),
+						      w->ref, len,
+						      span[i].off);
+				if (got < 0)
+					return (int)got;
+				if ((size_t)got != len)
+					return -EIO;
+				want = w->ref;
+			} else if (span[i].kind == VIEW_SPAN_INFLATED) {
+				err = view_file_inflate(vf, span[i].off,
+							w->ref, len);
+				if (err)
+					return err;
+				want = w->ref;
+			}
+			if (memcmp(out + done, want, len)) {
+				*at = off + done;
+				return 1;
+			}
+			done += len;
+		}
+	}
+	return 0;
+}
+
+/* The file just read goes to the manifest (as the unit's). */
+static void add_manifest(struct vwork *w, uint64_t size)
+{
+	uint8_t dg[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	EVP_DigestFinal_ex(w->md, dg, &len);
+	base_hex_encode(dg, len, w->u->sha, sizeof(w->u->sha));
+	w->u->size = size;
+	w->u->listed = 1;
+}
+
+/*
+ * Read the file fd once: its SHA-256, its first scan_len bytes through the
+ * automaton (hits by kind, w->raw_hit), and all of it compared with the
+ * view's bytes (vf, or the text want, or neither).  *diff is the first
+ * offset that differs, or UINT64_MAX.
+ */
+static int read_file(struct vwork *w, int fd, uint64_t size,
+		     uint64_t scan_len, const char *where_tag,
+		     struct view_file *vf, const char *want, size_t wantlen,
+		     uint64_t *diff)
+{
+	struct hit_ctx h = { w, where_tag };
+	struct acm_scan sc;
+	uint64_t off = 0;
+	int err;
+
+	*diff = UINT64_MAX;
+	err = acm_scan_init(&sc, w->r->acm, verify_raw_hit, &h);
+	if (err)
+		return err;
+	EVP_DigestInit_ex(w->md, EVP_sha256(), NULL);
+	while (off < size) {
+		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+		ssize_t got = read_at(fd, w->buf, n, off);
+
+		if (got < 0) {
+			err = (int)got;
+			break;
+		}
+		if (got == 0)
+			break;	/* shorter than it said */
+		n = (size_t)got;
+		w->t.bytes += n;
+		EVP_DigestUpdate(w->md, w->buf, n);
+		if (off < scan_len) {
+			size_t s = scan_len - off < n ? (size_t)(scan_len - off)
+						      : n;
+
+			err = acm_scan_feed(&sc, w->buf, s);
+			if (err)
+				break;
+		}
+		if (*diff == UINT64_MAX && vf) {
+			err = compare_view(w, vf, off, w->buf, n, diff);
+			if (err < 0)
+				break;
+			err = 0;
+		} else if (*diff == UINT64_MAX && want) {
+			size_t k = off < wantlen ? wantlen - (size_t)off : 0;
+
+			if (k > n)
+				k = n;
+			if (memcmp(w->buf, want + off, k) || k < n)
+				*diff = off;
+		}
+		off += n;
+	}
+	if (!err)
+		err = acm_scan_end(&sc);
+	acm_scan_done(&sc);
+	explicit_bzero(w->buf, CHUNK);
+	return err;
+}
+/* ------------------------------------------------------------ checks */
+
+static int uid_kind(void *arg, const char *uid, const char **kind)
+{
+	struct vwork *w = arg;
+	int cls, err;
+
+	*kind = NULL;
+	err = store_uid_class(w->r->st, uid, &cls);
+	if (err)
+		return err;
+	if (cls == STORE_UID_ORIGINAL)
+		*kind = "original-uid";
+	else if (cls == STORE_UID_UNKNOWN)
+		*kind = "uid-not-keyed";
+	return 0;
+}
+
+/* The hits of the raw header that no value accounts for: in the file
+ * meta or between values. */
+static int unplaced_hits(struct vwork *w, uint8_t placed[VVAL_COUNT][2])
+{
+	int k, s, err = 0;
+
+	for (k = 0; k < VVAL_COUNT && !err; k++)
+		for (s = 0; s < 2 && !err; s++)
+			if (w->raw_hit[k][s] && !placed[k][s])
+				err = verify_add_finding(
+					w, "outside any value",
+					vval_kind_name((enum vval_kind)k), s);
+	return err;
+}
+
+static int placed_cb(void *arg, const char *tag, const char *kind,
+		     int review)
+{
+	struct vwork *w = arg;
+	int k;
+
+	for (k = 0; k < VVAL_COUNT; k++)
+		if (!strcmp(kind, vval_kind_name((enum vval_kind)k)))
+			w->raw_hit[k][!!review] |= 2;	/* placed */
+	return verify_add_finding(w, tag, kind, review);
+}
+
+/* The header's checks: marks, UIDs, and where the raw hits are. */
+static int check_header(struct vwork *w, const struct dcm_ds *ds)
+{
+	uint8_t placed[VVAL_COUNT][2];
+	int err, k, s, any = 0;
+
+	err = vcheck_marks(ds, found_cb, w);
+	if (!err && w->r->check_uids)
+		err = vcheck_uids(ds, uid_kind, found_cb, w);
+	for (k = 0; k < VVAL_COUNT; k++)
+		for (s = 0; s < 2; s++)
+			any |= w->raw_hit[k][s];
+	/* where the header's hits are: by tag */
+	if (!err && any)
+		err = vcheck_values(ds, w->r->acm, placed_cb, w);
+	for (k = 0; k < VVAL_COUNT; k++)
+		for (s = 0; s < 2; s++) {
+			placed[k][s] = (w->raw_hit[k][s] & 2) != 0;
+			w->raw_hit[k][s] &= 1;
+		}
+	if (!err)
+		err = unplaced_hits(w, placed);
+	return err;
+}
+
+/* dciodvfy on the published file fd and its source, for a published file
+ * of the view (not a quarantined one): started before the file is read,
+ * so the two runs overlap the reading. */
+static void oracle_start(struct vwork *w, const struct view_node *n,
+			 int fd, struct view_file *vf, struct voracle **o,
+			 int *err)
+{
+	*o = NULL;
+	if (w->r->oracle != VORACLE_ON || n->quarantined || !vf)
+		return;
+	w->t.oracle_files++;
+	if (voracle_start(w->r->oracle_path, fd, view_file_fd(vf), o))
+		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
+}
+
+static int check_dicom(struct vwork *w, const struct view_node *n, int fd,
+		       const struct stat *st)
+{
+	struct dicom_source src = { &fd, src_pread, (uint64_t)st->st_size,
+				    NULL };
+	struct dicom_parsed p;
+	struct view_file *vf = NULL;
+	struct voracle *o = NULL;
+	uint64_t hdr_end = (uint64_t)st->st_size, diff;
+	int parsed, err;
+
+	w->t.dicom++;
+	memset(&p, 0, sizeof(p));
+	parsed = !dicom_parse(&src, &p);
+	if (!parsed)
+		err = verify_add_finding(w, "-", "unparseable", 0);
+	else if (p.has_pixel)
+		hdr_end = p.pixel_off;
+	err = view_file_open(w->r->e, w->r->v, n, &vf);
+	if (err == -ESTALE)
+		err = verify_add_finding(w, "-", "source-changed", 0);
+	else if (err)
+		err = verify_add_finding(w, "-", "source-unreadable", 0);
+	if (err)
+		goto out;
+	if (vf)
+		w->t.compared++;
+	oracle_start(w, n, fd, vf, &o, &err);
+	if (!err)
+		err = read_file(w, fd, (uint64_t)st->st_size, hdr_end, NULL,
+				vf, NULL, 0, &diff);
+	if (err)
+		goto out;
+	if (diff != UINT64_MAX)
+		err = verify_add_finding(w, "-",
+					 diff < hdr_end ? "header-differs"
+							: "pixel-differs",
+					 0);
+	if (!err && (uint64_t)st->st_size != n->size)
+		err = verify_add_finding(w, "-", "size-differs", 0);
+	if (!err && parsed)
+		err = check_header(w, &p.ds);
+	if (!err && o) {
+		err = voracle_finish(o, found_cb, w);
+		o = NULL;
+	}
+out:
+	voracle_abandon(o);
+	view_file_free(vf);
+	dicom_parsed_free(&p);
+	return err;
+}
+
+/* A file of the view, present in DATASET at full. */
+static int check_file(struct vwork *w, const struct view_node *n,
+		      const char *full)
+{
+	struct stat st;
+	uint64_t diff;
+	int fd, err;
+
+	w->t.checked++;
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return verify_add_finding(w, "-", "unreadable", 0);
+	}
+	if (n->kind == VIEW_DICOM) {
+		err = check_dicom(w, n, fd, &st);
+	} else {
+		size_t tlen = 0;
+		const char *text = view_text(w->r->v, n, &tlen);
+
+		w->t.texts++;
+		err = read_file(w, fd, (uint64_t)st.st_size,
+				(uint64_t)st.st_size, "-", NULL,
+				text ? text : "", tlen, &diff);
+		if (!err && (diff != UINT64_MAX ||
+			     (uint64_t)st.st_size != tlen))
+			err = verify_add_finding(w, "-", "content-differs", 0);
+	}
+	if (!err)
+		add_manifest(w, (uint64_t)st.st_size);
+	close(fd);
+	return err;
+}
+
+/* A file the view does not have: searched (it is a finding anyway). */
+static int extra_file(struct vwork *w, const char *full)
+{
+	struct stat st;
+	uint64_t diff;
+	int fd, err;
+
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return verify_add_finding(w, "-", "unreadable", 0);
+	}
+	w->t.extra_scanned++;
+	err = read_file(w, fd,
+			(uint64_t)st.st_size < EXTRA_SCAN_MAX
+				? (uint64_t)st.st_size : EXTRA_SCAN_MAX,
+			EXTRA_SCAN_MAX, "content", NULL, NULL, 0, &diff);
+	close(fd);
+	return err;
+}
+
+int verify_unit_run(struct vwork *w, struct unit *u)
+{
+	w->u = u;
+	memset(w->raw_hit, 0, sizeof(w->raw_hit));
+	switch (u->job) {
+	case VJOB_FILE:
+		return check_file(w, u->n, u->full);
+	case VJOB_EXTRA:
+		return extra_file(w, u->full);
+	default:
+		return 0;
+	}
+}
