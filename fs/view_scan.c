@@ -25,7 +25,7 @@
 
 /* Bump when the scan would find otherwise on the same pixels (stages,
  * thresholds, word lists, Tesseract's languages). */
-#define SCAN_VERSION 1
+#define SCAN_VERSION 2
 
 void view_scan_fingerprint(struct view_engine *e)
 {
@@ -116,9 +116,9 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	sc->fp = e->scan_fp;
 	err = store_scan_get(e->cfg.store, sc);
 	if (err == -ENOENT) {
-		err = scan_pool_run(e->scan_pool, fd,
-				    an->inflated ? NULL : &an->map, an->ident,
-				    &res);
+		err = scan_pool_run(e->scan_pool, fd, &an->map,
+				    an->inflated ? &an->deflate : NULL,
+				    an->ident, &res);
 		if (err)
 			goto out;
 		sc->status = res.status;
