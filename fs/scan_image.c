@@ -169,17 +169,90 @@ void scan_grid_free(struct scan_grid *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* One sample of 16 bits, unsigned, on a little-endian host: the
+ * mammogram, read without a copy into values. */
+static int is_fast(const struct dicom_pixels *px)
+{
+	return px->samples == 1 && px->bits_allocated == 16 &&
+	       !px->is_signed && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+}
+
+/*
+ * Row r of a strip into the column minima and maxima cl, ch (first: the
+ * row starts them).  From raw when is_fast(), else from vals
+ * (to_values()).  Loops the compiler vectorises.
+ */
+static void accumulate(const struct dicom_pixels *px, const uint8_t *raw,
+		       const int32_t *vals, uint32_t r, int first,
+		       int32_t *restrict cl, int32_t *restrict ch)
+{
+	uint32_t cols = px->cols, x;
+
+	if (is_fast(px)) {
+		const uint16_t *w = (const uint16_t *)raw + (size_t)r * cols;
+		uint32_t bs = px->bits_stored;
+		uint16_t mask = (uint16_t)(bs >= 16 ? 0xffffu
+						    : (1u << bs) - 1);
+
+		if (first) {
+			for (x = 0; x < cols; x++)
+				cl[x] = ch[x] = (int32_t)(w[x] & mask);
+			return;
+		}
+		for (x = 0; x < cols; x++) {
+			int32_t v = (int32_t)(w[x] & mask);
+
+			cl[x] = v < cl[x] ? v : cl[x];
+			ch[x] = v > ch[x] ? v : ch[x];
+		}
+		return;
+	}
+	vals += (size_t)r * cols;
+	if (first) {
+		memcpy(cl, vals, (size_t)cols * sizeof(*cl));
+		memcpy(ch, vals, (size_t)cols * sizeof(*ch));
+		return;
+	}
+	for (x = 0; x < cols; x++) {
+		cl[x] = vals[x] < cl[x] ? vals[x] : cl[x];
+		ch[x] = vals[x] > ch[x] ? vals[x] : ch[x];
+	}
+}
+
+/* Cell row cy of g from the column minima and maxima of its rows (cl,
+ * ch): each cell's own columns and the first of the next cell. */
+static void close_cell_row(struct scan_grid *g, uint32_t cy,
+			   const int32_t *cl, const int32_t *ch)
+{
+	uint32_t f = g->cell, cols = g->cols;
+	int32_t *L = g->lo + (size_t)cy * g->gc, *H = g->hi + (size_t)cy * g->gc;
+
+	for (uint32_t cx = 0; cx < g->gc; cx++) {
+		uint32_t x0 = cx * f, x1 = x0 + f;
+		int32_t lo = cl[x0], hi = ch[x0];
+
+		if (x1 >= cols)
+			x1 = cols - 1;
+		for (uint32_t x = x0 + 1; x <= x1; x++) {
+			lo = cl[x] < lo ? cl[x] : lo;
+			hi = ch[x] > hi ? ch[x] : hi;
+		}
+		L[cx] = lo;
+		H[cx] = hi;
+	}
+}
+
 int scan_grid_frame(const struct scan_pixels *sp, uint32_t frame,
 		    struct scan_grid *g)
 {
 	const struct dicom_pixels *px = &sp->px;
-	uint32_t f = cell_size(px->rows, px->cols);
-	uint32_t gr = (px->rows + f - 1) / f, gc = (px->cols + f - 1) / f;
+	uint32_t f = cell_size(px->rows, px->cols), cols = px->cols;
+	uint32_t gr = (px->rows + f - 1) / f, gc = (cols + f - 1) / f;
 	size_t ncell = (size_t)gr * gc, i;
-	size_t rowraw = (size_t)px->cols * px->samples * bytes_per_sample(px);
+	size_t rowraw = (size_t)cols * px->samples * bytes_per_sample(px);
 	uint8_t *raw = NULL;
-	int32_t *vals = NULL, *rlo = NULL, *rhi = NULL;
-	int err = -ENOMEM;
+	int32_t *vals = NULL, *cl = NULL, *ch = NULL;
+	int fast = is_fast(px), err = -ENOMEM;
 
 	if (!ncell)
 		return -EBADMSG;
@@ -190,64 +263,44 @@ int scan_grid_frame(const struct scan_pixels *sp, uint32_t frame,
 		g->hi = malloc(ncell * sizeof(*g->hi));
 	}
 	g->rows = px->rows;
-	g->cols = px->cols;
+	g->cols = cols;
 	g->cell = f;
 	g->gr = gr;
 	g->gc = gc;
 	g->mono1 = px->mono1;
 	raw = malloc(rowraw * STRIP_ROWS);
-	vals = malloc((size_t)px->cols * STRIP_ROWS * sizeof(*vals));
-	rlo = malloc(gc * sizeof(*rlo));
-	rhi = malloc(gc * sizeof(*rhi));
-	if (!g->lo || !g->hi || !raw || !vals || !rlo || !rhi)
+	vals = fast ? malloc(1) : malloc((size_t)cols * STRIP_ROWS *
+					    sizeof(*vals));
+	/* per column, the lowest and highest value of the current cell
+	 * row's rows so far: a vertical pass the compiler vectorises, and a
+	 * horizontal one per cell row only */
+	cl = malloc((size_t)cols * sizeof(*cl));
+	ch = malloc((size_t)cols * sizeof(*ch));
+	if (!g->lo || !g->hi || !raw || !vals || !cl || !ch)
 		goto out;
-	for (i = 0; i < ncell; i++) {
-		g->lo[i] = INT32_MAX;
-		g->hi[i] = INT32_MIN;
-	}
 	for (uint32_t y0 = 0; y0 < px->rows; y0 += STRIP_ROWS) {
 		uint32_t n = px->rows - y0 < STRIP_ROWS ? px->rows - y0
 							: STRIP_ROWS;
 
-		err = read_rows(sp, frame, y0, n, 0, px->cols, raw);
+		err = read_rows(sp, frame, y0, n, 0, cols, raw);
 		if (err)
 			goto out;
-		to_values(px, raw, (size_t)n * px->cols, vals);
+		if (!fast)
+			to_values(px, raw, (size_t)n * cols, vals);
 		for (uint32_t r = 0; r < n; r++) {
-			const int32_t *v = vals + (size_t)r * px->cols;
-			uint32_t y = y0 + r, cy = y / f;
+			uint32_t y = y0 + r;
 
-			/* each cell's own stretch of this row, and the first
-			 * pixel of the next cell */
-			for (uint32_t cx = 0; cx < gc; cx++) {
-				uint32_t x0 = cx * f, x1 = x0 + f;
-				int32_t lo = v[x0], hi = v[x0];
-
-				if (x1 >= px->cols)
-					x1 = px->cols - 1;
-				for (uint32_t x = x0 + 1; x <= x1; x++) {
-					lo = v[x] < lo ? v[x] : lo;
-					hi = v[x] > hi ? v[x] : hi;
-				}
-				rlo[cx] = lo;
-				rhi[cx] = hi;
+			if (y % f == 0 && y) {
+				/* the first row of a cell row is the last
+				 * of the one above too (one pixel more
+				 * down), which it closes */
+				accumulate(px, raw, vals, r, 0, cl, ch);
+				close_cell_row(g, y / f - 1, cl, ch);
 			}
-			/* into its cell row, and the row above when it is the
-			 * first of its cells (the one pixel more down) */
-			for (uint32_t k = 0; k < 2; k++) {
-				int32_t *L, *H;
-
-				if (k == 1 && (y % f || !y))
-					break;
-				L = g->lo + (size_t)(cy - k) * gc;
-				H = g->hi + (size_t)(cy - k) * gc;
-				for (uint32_t cx = 0; cx < gc; cx++) {
-					L[cx] = rlo[cx] < L[cx] ? rlo[cx] : L[cx];
-					H[cx] = rhi[cx] > H[cx] ? rhi[cx] : H[cx];
-				}
-			}
+			accumulate(px, raw, vals, r, y % f == 0, cl, ch);
 		}
 	}
+	close_cell_row(g, gr - 1, cl, ch);
 	if (px->samples == 3 && !px->ybr) {
 		g->flo = 0;	/* luma: not stretched */
 		g->fhi = 255;
@@ -263,8 +316,8 @@ int scan_grid_frame(const struct scan_pixels *sp, uint32_t frame,
 out:
 	free(raw);
 	free(vals);
-	free(rlo);
-	free(rhi);
+	free(cl);
+	free(ch);
 	return err;
 }
 
