@@ -82,6 +82,10 @@ static const char usage_text[] =
 	"  --scan-timeout SECONDS   per file (default 300): then unreadable\n"
 	"  --no-scan                do not look for burned-in text (at your "
 	"risk)\n"
+	"  --mask-burned-in         paint burned-in text over and publish "
+	"(uncompressed\n"
+	"                           pixel data; compressed stays in "
+	"quarantine)\n"
 	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
 	"  --report FILE            write the run report as JSON\n"
 	"  -q, --quiet              no report or progress on stderr\n"
@@ -137,6 +141,7 @@ enum opt_key {
 	KEY_WITH_QUARANTINE,
 	KEY_NO_REFRESH,
 	KEY_NO_SCAN,
+	KEY_MASK_BURNED_IN,
 	KEY_RTN_SAFE_PRIVATE,
 	KEY_RTN_UIDS,
 	KEY_RTN_DEVICE_ID,
@@ -169,6 +174,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT_ARG("--scan-allow", KEY_SCAN_ALLOW),
 	OPT_ARG("--scan-timeout", KEY_SCAN_TIMEOUT),
 	FUSE_OPT_KEY("--no-scan", KEY_NO_SCAN),
+	FUSE_OPT_KEY("--mask-burned-in", KEY_MASK_BURNED_IN),
 	FUSE_OPT_KEY("--no-header", KEY_NO_HEADER),
 	FUSE_OPT_KEY("--include-unlinked", KEY_INCLUDE_UNLINKED),
 	FUSE_OPT_KEY("--with-quarantine", KEY_WITH_QUARANTINE),
@@ -385,6 +391,9 @@ static int set_flag(struct options *o, enum opt_key key)
 		return 0;
 	case KEY_NO_SCAN:
 		o->cfg.no_scan = 1;
+		return 0;
+	case KEY_MASK_BURNED_IN:
+		o->cfg.mask_burned_in = 1;
 		return 0;
 	case KEY_QUIET:
 		o->quiet = 1;
