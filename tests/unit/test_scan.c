@@ -17,6 +17,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "analyze.h"
+#include "bytemap.h"
 #include "dcm.h"
 #include "scan.h"
 #include "scan_impl.h"
@@ -361,6 +363,53 @@ static void test_gray(void **state)
 	scan_grid_free(&g);
 }
 
+/* A mask over native pixel data: a generated range per row of a region,
+ * the source's bytes around them, the size unchanged; a region outside
+ * its frame is refused, the map left as it was. */
+static void test_mask_map(void **state)
+{
+	struct analysis an;
+	struct scan_region r;
+	uint8_t hdr[10] = { 0 };
+	size_t i;
+
+	(void)state;
+	memset(&an, 0, sizeof(an));
+	assert_int_equal(bytemap_add_gen(&an.map, hdr, sizeof(hdr)), 0);
+	/* 2 frames of 5 rows x 10 columns, 16 bits, at source offset 1000 */
+	assert_int_equal(bytemap_add_src(&an.map, 1000, 200), 0);
+	an.pix = (struct analysis_pixels){ 1, 5, 10, 2, 1, 16, 0, 10, 200 };
+	memset(&r, 0, sizeof(r));
+	r.frame = 1;
+	r.x = 2;
+	r.y = 1;
+	r.w = 3;
+	r.h = 2;
+	r.fill[0] = 0x1234;
+	assert_int_equal(analysis_mask(&an, &r, 1), 0);
+	assert_int_equal(an.map.size, 210);
+	/* header, source up to frame 1 row 1 column 2, 6 painted bytes, the
+	 * source to the next row's column 2, 6 more, the source to its end */
+	assert_int_equal(an.map.n, 6);
+	assert_int_equal(an.map.piece[1].kind, BYTEMAP_SRC);
+	assert_int_equal(an.map.piece[1].at, 1000);
+	assert_int_equal(an.map.piece[1].len, 100 + 20 + 4);
+	assert_int_equal(an.map.piece[2].kind, BYTEMAP_GEN);
+	assert_int_equal(an.map.piece[2].len, 6);
+	for (i = 0; i < 6; i += 2) {
+		assert_int_equal(an.map.gen[an.map.piece[2].at + i], 0x34);
+		assert_int_equal(an.map.gen[an.map.piece[2].at + i + 1], 0x12);
+	}
+	assert_int_equal(an.map.piece[3].at, 1000 + 124 + 6);
+	assert_int_equal(an.map.piece[3].len, 14);
+	assert_int_equal(an.map.piece[5].at + an.map.piece[5].len, 1200);
+	/* outside the frame: refused, the map unchanged */
+	r.x = 8;
+	assert_int_equal(analysis_mask(&an, &r, 1), -EINVAL);
+	assert_int_equal(an.map.n, 6);
+	bytemap_clear(&an.map);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_ident_and_fold),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_candidates_big),
+		cmocka_unit_test(test_mask_map),
 		cmocka_unit_test(test_gray),
 	};
 
