@@ -403,13 +403,30 @@ void scan_pool_free(struct scan_pool *p)
 static int map_memfd(const struct bytemap *m)
 {
 	struct map_head h = { m->n, m->gen_len, m->size };
-	int fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
-	size_t pb = m->n * sizeof(*m->piece);
+	int fd;
+	size_t pb = m->n * sizeof(*m->piece), i;
+	/* field by field into zeroed memory: no padding byte of ours
+	 * crosses to the worker uninitialised */
+	struct bytemap_piece *pc = calloc(m->n ? m->n : 1, sizeof(*pc));
+	ssize_t w;
 
-	if (fd < 0)
+	if (!pc)
+		return -ENOMEM;
+	for (i = 0; i < m->n; i++) {
+		pc[i].out = m->piece[i].out;
+		pc[i].len = m->piece[i].len;
+		pc[i].at = m->piece[i].at;
+		pc[i].kind = m->piece[i].kind;
+	}
+	fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
+	if (fd < 0) {
+		free(pc);
 		return -errno;
+	}
+	w = pwrite(fd, pc, pb, sizeof(h));
+	free(pc);
 	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    pwrite(fd, m->piece, pb, sizeof(h)) != (ssize_t)pb ||
+	    w != (ssize_t)pb ||
 	    (m->gen_len && pwrite(fd, m->gen, m->gen_len, (off_t)(sizeof(h) +
 					 pb)) != (ssize_t)m->gen_len)) {
 		close(fd);
@@ -489,7 +506,7 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
 		  const struct inflate_where *deflate,
 		  const struct scan_ident *id, struct scan_result *res)
 {
-	struct request *rq = malloc(sizeof(*rq));
+	struct request *rq = calloc(1, sizeof(*rq));	/* padding too */
 	struct worker *w = NULL;
 	unsigned i;
 	int err = 0, tries, fds[2] = { fd, -1 };
