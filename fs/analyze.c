@@ -559,6 +559,34 @@ static int run_pixels(struct run *r)
 	return err ? quarantine(r->an, RULES_Q_PIXEL_DATA) : 0;
 }
 
+/* What analysis_mask() needs of native pixel data published at out_off. */
+static void native_pixels(const struct dicom_parsed *p, uint64_t out_off,
+			  struct analysis *an)
+{
+	struct analysis_pixels *x = &an->pix;
+	long rows = get_us(&p->ds, DCM_TAG(0x0028, 0x0010), 0);
+	long cols = get_us(&p->ds, DCM_TAG(0x0028, 0x0011), 0);
+	long spp = get_us(&p->ds, DCM_TAG(0x0028, 0x0002), 0);
+	long bits = get_us(&p->ds, DCM_TAG(0x0028, 0x0100), 0);
+	long planar = get_us(&p->ds, DCM_TAG(0x0028, 0x0006), 0);
+	int64_t frames = get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+
+	if (frames == STORE_MISSING)
+		frames = 1;
+	if (rows <= 0 || cols <= 0 || (spp != 1 && spp != 3) ||
+	    (bits != 8 && bits != 16) || frames <= 0 || frames > INT32_MAX)
+		return;
+	x->rows = (uint32_t)rows;
+	x->cols = (uint32_t)cols;
+	x->samples = (uint32_t)spp;
+	x->bits_allocated = (uint32_t)bits;
+	x->planar = spp == 3 && planar == 1;
+	x->frames = (uint32_t)frames;
+	x->out_off = out_off;
+	x->len = p->pixel_len;
+	x->native = 1;
+}
+
 /* The new header, and the map of the published bytes behind it. */
 static int run_output(struct run *r)
 {
@@ -598,6 +626,8 @@ static int run_output(struct run *r)
 	an->rec.header_len = an->map.gen_len;
 	an->rec.out_size = an->map.size;
 	an->has_pixels = p->has_pixel && p->pixel_len > 0;
+	if (an->has_pixels && !p->pixel_encapsulated && !p->big_endian)
+		native_pixels(p, hlen, an);
 	if (an->collect && an->rec.patient_id)
 		an->pseudonym_pair = 1;
 	return 0;
@@ -625,6 +655,10 @@ int analysis_run(const struct analysis_input *in, int fd,
 		err = run_output(r);
 	if (err == STOP)
 		err = 0;
+	/* what the index masked, in every other map of this version */
+	if (!err && !an->collect && in->mask && an->rec.status == RULES_OK &&
+	    an->has_pixels && an->map.n)
+		err = in->mask(in->mask_arg, an);
 	if (err)
 		bytemap_clear(&an->map);
 	bytemap_clear(&r->pix);
@@ -632,4 +666,210 @@ int analysis_run(const struct analysis_input *in, int fd,
 	explicit_bzero(r, sizeof(*r));	/* the ID and name */
 	free(r);
 	return err;
+}
+
+/* ------------------------------------------------------------- masks */
+
+/* A run of painted output bytes: [off, off + len) with a pattern of plen
+ * bytes (one pixel, or one sample of a plane) repeated from off. */
+struct paint {
+	uint64_t off, len;
+	uint8_t pat[6];
+	uint8_t plen;
+};
+
+static int paint_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct paint *)a)->off;
+	uint64_t y = ((const struct paint *)b)->off;
+
+	return x < y ? -1 : x > y;
+}
+
+static void put_sample(uint8_t *at, uint32_t bits, uint16_t v)
+{
+	at[0] = (uint8_t)v;
+	if (bits == 16)
+		at[1] = (uint8_t)(v >> 8);
+}
+
+/* The runs of the n regions, sorted and without overlaps (a later run is
+ * cut where an earlier one ends: regions of one frame do not overlap, but
+ * the db is read, not trusted).  *out is malloc'd. */
+static int paint_runs(const struct analysis_pixels *x,
+		      const struct scan_region *r, size_t n,
+		      struct paint **out, size_t *nout)
+{
+	uint64_t bps = x->bits_allocated / 8;
+	uint64_t npix = (uint64_t)x->rows * x->cols;
+	uint64_t fbytes = npix * x->samples * bps;
+	uint32_t planes = x->planar ? x->samples : 1;
+	struct paint *p = NULL;
+	size_t np = 0, cap = 0, i, j;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < n; i++) {
+		const struct scan_region *g = &r[i];
+
+		if (g->frame >= x->frames || !g->w || !g->h ||
+		    g->x >= x->cols || g->w > x->cols - g->x ||
+		    g->y >= x->rows || g->h > x->rows - g->y ||
+		    (uint64_t)(g->frame + 1) * fbytes > x->len) {
+			free(p);
+			return -EINVAL;
+		}
+		for (uint32_t y = g->y; y < g->y + g->h; y++)
+			for (uint32_t k = 0; k < planes; k++) {
+				struct paint *q;
+
+				if (np == cap) {
+					size_t c = cap ? cap * 2 : 64;
+					void *m;
+
+					if (c > BYTEMAP_MAX_PIECES) {
+						free(p);
+						return -E2BIG;
+					}
+					m = realloc(p, c * sizeof(*p));
+					if (!m) {
+						free(p);
+						return -ENOMEM;
+					}
+					p = m;
+					cap = c;
+				}
+				q = &p[np++];
+				memset(q, 0, sizeof(*q));
+				if (x->planar) {
+					q->off = (uint64_t)g->frame * fbytes +
+						 k * npix * bps +
+						 ((uint64_t)y * x->cols + g->x) * bps;
+					q->len = g->w * bps;
+					q->plen = (uint8_t)bps;
+					put_sample(q->pat, x->bits_allocated,
+						   g->fill[k]);
+				} else {
+					q->off = (uint64_t)g->frame * fbytes +
+						 ((uint64_t)y * x->cols + g->x) *
+							 bps * x->samples;
+					q->len = g->w * bps * x->samples;
+					q->plen = (uint8_t)(bps * x->samples);
+					for (uint32_t s = 0; s < x->samples; s++)
+						put_sample(q->pat + s * bps,
+							   x->bits_allocated,
+							   g->fill[s]);
+				}
+				q->off += x->out_off;
+			}
+	}
+	qsort(p, np, sizeof(*p), paint_cmp);
+	for (i = 1, j = 0; i < np; i++) {
+		uint64_t end = p[j].off + p[j].len;
+
+		if (p[i].off < end) {
+			if (p[i].off + p[i].len <= end)
+				continue;
+			/* keep the pattern's phase: whole patterns only */
+			uint64_t cut = end - p[i].off;
+
+			cut += (p[i].plen - cut % p[i].plen) % p[i].plen;
+			if (cut >= p[i].len)
+				continue;
+			p[i].off += cut;
+			p[i].len -= cut;
+		}
+		p[++j] = p[i];
+	}
+	*out = p;
+	*nout = np ? j + 1 : 0;
+	return 0;
+}
+
+/* Append piece q of old, output bytes [from, to) of it only. */
+static int add_part(struct bytemap *m, const struct bytemap *old,
+		    const struct bytemap_piece *q, uint64_t from, uint64_t to)
+{
+	uint64_t in = from - q->out, n = to - from;
+
+	switch (q->kind) {
+	case BYTEMAP_SRC:
+		return bytemap_add_src(m, q->at + in, n);
+	case BYTEMAP_INFLATED:
+		return bytemap_add_inflated(m, q->at + in, n);
+	default:
+		return bytemap_add_gen(m, old->gen + q->at + in, (size_t)n);
+	}
+}
+
+int analysis_mask(struct analysis *an, const struct scan_region *r,
+		  size_t n)
+{
+	struct bytemap m;
+	struct paint *p = NULL;
+	uint8_t *buf = NULL;
+	size_t np = 0, i, k = 0, bufsz = 0;
+	uint64_t pos = 0;
+	int err;
+
+	if (!an->pix.native || !an->map.n)
+		return -EINVAL;
+	memset(&m, 0, sizeof(m));
+	err = paint_runs(&an->pix, r, n, &p, &np);
+	if (err)
+		return err;
+	/* the old map's pieces, cut where a run starts or ends */
+	for (i = 0; i < an->map.n && !err; i++) {
+		const struct bytemap_piece *q = &an->map.piece[i];
+		uint64_t end = q->out + q->len;
+
+		while (pos < end && !err) {
+			if (k < np && p[k].off <= pos) {
+				/* a run: its bytes, whatever it covers */
+				uint64_t left = p[k].off + p[k].len - pos;
+
+				if (left > bufsz) {
+					free(buf);
+					bufsz = (size_t)left;
+					buf = malloc(bufsz);
+					if (!buf) {
+						err = -ENOMEM;
+						break;
+					}
+				}
+				for (uint64_t b = 0; b < left; b++)
+					buf[b] = p[k].pat[(pos - p[k].off + b) %
+							  p[k].plen];
+				err = bytemap_add_gen(&m, buf, (size_t)left);
+				pos += left;
+				k++;
+				continue;
+			}
+			{
+				uint64_t to = k < np && p[k].off < end ? p[k].off
+								     : end;
+
+				err = add_part(&m, &an->map, q, pos, to);
+				pos = to;
+			}
+		}
+		/* a run reaching past this piece goes on in the next ones:
+		 * pos is already beyond them */
+		while (i + 1 < an->map.n && an->map.piece[i + 1].out +
+						     an->map.piece[i + 1].len <=
+					     pos)
+			i++;
+	}
+	free(buf);
+	free(p);
+	if (!err && (k != np || m.size != an->map.size))
+		err = -EINVAL;	/* a run past the pixel data */
+	if (err) {
+		bytemap_clear(&m);
+		return err;
+	}
+	bytemap_clear(&an->map);
+	an->map = m;
+	an->masked = (uint32_t)n;
+	return 0;
 }

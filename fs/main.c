@@ -91,6 +91,10 @@ static const char usage_text[] =
 	"  --scan-timeout SECONDS   per file (default 300): then unreadable\n"
 	"  --no-scan                do not look for burned-in text (at your "
 	"risk)\n"
+	"  --mask-burned-in         paint burned-in text over and publish "
+	"(uncompressed\n"
+	"                           pixel data; compressed stays in "
+	"quarantine)\n"
 	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
 	"  --report FILE            write the run report as JSON\n"
 	"  -q, --quiet              no report or progress on stderr\n"
@@ -154,6 +158,7 @@ enum opt_key {
 	KEY_NO_REFRESH,
 	KEY_NO_SCAN,
 	KEY_NONEMPTY,
+	KEY_MASK_BURNED_IN,
 	KEY_RTN_SAFE_PRIVATE,
 	KEY_RTN_UIDS,
 	KEY_RTN_DEVICE_ID,
@@ -195,6 +200,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT_ARG("scan-allow", KEY_SCAN_ALLOW),
 	OPT_ARG("scan-timeout", KEY_SCAN_TIMEOUT),
 	OPT_FLAG("no-scan", KEY_NO_SCAN),
+	OPT_FLAG("mask-burned-in", KEY_MASK_BURNED_IN),
 	OPT_FLAG("no-header", KEY_NO_HEADER),
 	OPT_FLAG("include-unlinked", KEY_INCLUDE_UNLINKED),
 	OPT_FLAG("with-quarantine", KEY_WITH_QUARANTINE),
@@ -416,6 +422,9 @@ static int set_flag(struct options *o, enum opt_key key)
 		return 0;
 	case KEY_NONEMPTY:
 		o->nonempty = 1;
+		return 0;
+	case KEY_MASK_BURNED_IN:
+		o->cfg.mask_burned_in = 1;
 		return 0;
 	case KEY_QUIET:
 		o->quiet = 1;

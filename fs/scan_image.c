@@ -1,6 +1,7 @@
 /*
- * scan_image.c - the cheap stages of the scan (scan_impl.h): a frame as
- * 8-bit brightness, and the text candidates in it.  Pure arithmetic.
+ * scan_image.c - the cheap stages of the scan (scan_impl.h): a frame seen
+ * coarsely in one streaming pass, the text candidates in it, and the crops
+ * that OCR reads.  Integer arithmetic only.
  *
  * Burned-in text is drawn to be read: strokes at (or near) one end of the
  * range against a flat background, in lines of small, similar shapes.  The
@@ -8,86 +9,316 @@
  * pixels differ by much (an edge of a stroke falls inside the cell, whatever
  * the polarity), joined along rows as letters of a word are; a component
  * no taller than text can be is a candidate.  The border of the breast is
- * an edge too, but one component as tall as the image.
+ * an edge too, but one component as tall as the image; the smooth ramps of
+ * tissue (and of the benchmark's synthetic pattern) are no edge inside a
+ * cell, so a frame without text costs one pass over its bytes and no OCR.
+ *
+ * Native pixel data is read from the published bytes a strip of rows at a
+ * time (never held whole: a 160 MB frame costs a few hundred KiB here);
+ * decoded pixel data (GDCM, compressed syntaxes) is read from memory the
+ * same way.
  */
 #include "scan_impl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Sample k (0-based, of samples) of pixel i of the frame starting at f. */
-static uint32_t sample(const struct dicom_pixels *px, const uint8_t *f,
-		       size_t i, uint32_t k)
+/* Rows read at once by the streaming pass. */
+#define STRIP_ROWS 32
+
+int scan_pixels_read(const struct scan_pixels *sp, uint64_t off, void *buf,
+		     size_t n)
 {
-	size_t npix = (size_t)px->rows * px->cols;
+	size_t done = 0;
+
+	if (sp->px.buf) {
+		if (off > sp->px.len || n > sp->px.len - off)
+			return -EBADMSG;
+		memcpy(buf, sp->px.buf + off, n);
+		return 0;
+	}
+	while (done < n) {
+		ssize_t r = sp->src->pread(sp->src->ctx, (uint8_t *)buf + done,
+					   n - done, sp->off + off + done);
+
+		if (r <= 0)
+			return -EBADMSG;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static uint32_t bytes_per_sample(const struct dicom_pixels *px)
+{
+	return px->bits_allocated / 8;
+}
+
+/*
+ * Raw bytes of rows [y, y + n), columns [x, x + w) of frame into raw:
+ * interleaved as the source is (n * w pixels), or, planar, plane k at
+ * raw + k * n * w * bytes.  Full rows are one read.
+ */
+static int read_rows(const struct scan_pixels *sp, uint32_t frame,
+		     uint32_t y, uint32_t n, uint32_t x, uint32_t w,
+		     uint8_t *raw)
+{
+	const struct dicom_pixels *px = &sp->px;
+	uint64_t bps = bytes_per_sample(px);
+	uint64_t npix = (uint64_t)px->rows * px->cols;
+	uint64_t fbytes = npix * px->samples * bps;
+	uint32_t planes = px->planar ? px->samples : 1;
+	uint64_t pixb = px->planar ? bps : bps * px->samples;	/* per pixel
+								 * in a plane */
+	int err = 0;
+
+	for (uint32_t k = 0; k < planes && !err; k++) {
+		uint64_t base = (uint64_t)frame * fbytes + k * npix * bps;
+		uint8_t *dst = raw + (uint64_t)k * n * w * pixb;
+
+		if (x == 0 && w == px->cols) {
+			err = scan_pixels_read(sp, base + (uint64_t)y * w * pixb,
+					       dst, (size_t)((uint64_t)n * w * pixb));
+			continue;
+		}
+		for (uint32_t r = 0; r < n && !err; r++)
+			err = scan_pixels_read(
+				sp, base + ((uint64_t)(y + r) * px->cols + x) * pixb,
+				dst + (uint64_t)r * w * pixb, (size_t)(w * pixb));
+	}
+	return err;
+}
+
+/* Sample k of pixel i of npix raw pixels laid out as read_rows() does. */
+static uint32_t raw_sample(const struct dicom_pixels *px, const uint8_t *raw,
+			   size_t npix, size_t i, uint32_t k)
+{
 	size_t at = px->planar ? k * npix + i : i * px->samples + k;
 
 	if (px->bits_allocated == 8)
-		return f[at];
-	return (uint32_t)f[2 * at] | ((uint32_t)f[2 * at + 1] << 8);
+		return raw[at];
+	return (uint32_t)raw[2 * at] | ((uint32_t)raw[2 * at + 1] << 8);
 }
 
-/* A sample as a signed number per its Bits Stored and Pixel
- * Representation. */
-static int32_t value(const struct dicom_pixels *px, uint32_t v)
+/* npix raw pixels as brightness values (scan_grid says which). */
+static void to_values(const struct dicom_pixels *px, const uint8_t *raw,
+		      size_t npix, int32_t *out)
 {
 	uint32_t bs = px->bits_stored;
+	uint32_t mask;
+	size_t i;
 
 	if (bs == 0 || bs > px->bits_allocated)
 		bs = px->bits_allocated;
-	v &= bs >= 32 ? 0xffffffffu : (1u << bs) - 1;
-	if (px->is_signed && (v >> (bs - 1)) & 1)
-		return (int32_t)v - (int32_t)(1u << bs);
-	return (int32_t)v;
-}
-
-void scan_frame_gray(const struct dicom_pixels *px, uint32_t frame,
-		     uint8_t *out)
-{
-	size_t npix = (size_t)px->rows * px->cols, i;
-	size_t fbytes = npix * px->samples * (px->bits_allocated / 8);
-	const uint8_t *f = px->buf + (size_t)frame * fbytes;
-	int32_t lo = INT32_MAX, hi = INT32_MIN;
-	int32_t *tmp = NULL;
-
-	if (px->samples == 3 && !px->ybr) {
-		/* brightness of RGB (BT.601 weights) */
+	mask = bs >= 32 ? 0xffffffffu : (1u << bs) - 1;
+	if (px->samples == 3) {
 		for (i = 0; i < npix; i++) {
-			uint32_t r = sample(px, f, i, 0), g = sample(px, f, i, 1),
-				 b = sample(px, f, i, 2);
+			uint32_t r = raw_sample(px, raw, npix, i, 0);
+			uint32_t g, b;
 
+			if (px->ybr) {	/* Y is the brightness */
+				out[i] = (int32_t)r;
+				continue;
+			}
+			g = raw_sample(px, raw, npix, i, 1);
+			b = raw_sample(px, raw, npix, i, 2);
 			if (px->bits_allocated == 16) {
 				r >>= 8;
 				g >>= 8;
 				b >>= 8;
 			}
-			out[i] = (uint8_t)((77 * r + 150 * g + 29 * b) >> 8);
+			/* BT.601 weights */
+			out[i] = (int32_t)((77 * r + 150 * g + 29 * b) >> 8);
 		}
 		return;
 	}
-	/* one sample (or Y of YBR): stretched to the frame's own range */
-	tmp = malloc(npix * sizeof(*tmp));
-	for (i = 0; i < npix; i++) {
-		int32_t v = px->samples == 3 ? (int32_t)sample(px, f, i, 0)
-					     : value(px, sample(px, f, i, 0));
-
-		if (tmp)
-			tmp[i] = v;
-		if (v < lo)
-			lo = v;
-		if (v > hi)
-			hi = v;
+	if (px->bits_allocated == 16 && !px->is_signed) {
+		/* the mammogram: a loop the compiler vectorises */
+		for (i = 0; i < npix; i++)
+			out[i] = (int32_t)(((uint32_t)raw[2 * i] |
+					    ((uint32_t)raw[2 * i + 1] << 8)) &
+					   mask);
+		return;
 	}
 	for (i = 0; i < npix; i++) {
-		int32_t v = tmp ? tmp[i]
-				: (px->samples == 3
-					   ? (int32_t)sample(px, f, i, 0)
-					   : value(px, sample(px, f, i, 0)));
-		int64_t s = hi > lo ? ((int64_t)(v - lo) * 255) / (hi - lo) : 0;
+		uint32_t v = raw_sample(px, raw, npix, i, 0) & mask;
 
-		out[i] = (uint8_t)(px->mono1 ? 255 - s : s);
+		if (px->is_signed && (v >> (bs - 1)) & 1)
+			out[i] = (int32_t)v - (int32_t)(1u << (bs - 1)) -
+				 (int32_t)(1u << (bs - 1));
+		else
+			out[i] = (int32_t)v;
 	}
-	free(tmp);
+}
+
+/* Cell size: coarser on big images (a 14 px letter still spans two cells
+ * of 8), fine on small ones. */
+static uint32_t cell_size(uint32_t rows, uint32_t cols)
+{
+	uint32_t m = rows < cols ? rows : cols;
+
+	return m >= 2048 ? 8 : m >= 1024 ? 4 : m >= 256 ? 2 : 1;
+}
+
+void scan_grid_free(struct scan_grid *g)
+{
+	if (!g)
+		return;
+	free(g->lo);
+	free(g->hi);
+	memset(g, 0, sizeof(*g));
+}
+
+/* One sample of 16 bits, unsigned, on a little-endian host: the
+ * mammogram, read without a copy into values. */
+static int is_fast(const struct dicom_pixels *px)
+{
+	return px->samples == 1 && px->bits_allocated == 16 &&
+	       !px->is_signed && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+}
+
+/*
+ * Row r of a strip into the column minima and maxima cl, ch (first: the
+ * row starts them).  From raw when is_fast(), else from vals
+ * (to_values()).  Loops the compiler vectorises.
+ */
+static void accumulate(const struct dicom_pixels *px, const uint8_t *raw,
+		       const int32_t *vals, uint32_t r, int first,
+		       int32_t *restrict cl, int32_t *restrict ch)
+{
+	uint32_t cols = px->cols, x;
+
+	if (is_fast(px)) {
+		const uint16_t *w = (const uint16_t *)raw + (size_t)r * cols;
+		uint32_t bs = px->bits_stored;
+		uint16_t mask = (uint16_t)(bs >= 16 ? 0xffffu
+						    : (1u << bs) - 1);
+
+		if (first) {
+			for (x = 0; x < cols; x++)
+				cl[x] = ch[x] = (int32_t)(w[x] & mask);
+			return;
+		}
+		for (x = 0; x < cols; x++) {
+			int32_t v = (int32_t)(w[x] & mask);
+
+			cl[x] = v < cl[x] ? v : cl[x];
+			ch[x] = v > ch[x] ? v : ch[x];
+		}
+		return;
+	}
+	vals += (size_t)r * cols;
+	if (first) {
+		memcpy(cl, vals, (size_t)cols * sizeof(*cl));
+		memcpy(ch, vals, (size_t)cols * sizeof(*ch));
+		return;
+	}
+	for (x = 0; x < cols; x++) {
+		cl[x] = vals[x] < cl[x] ? vals[x] : cl[x];
+		ch[x] = vals[x] > ch[x] ? vals[x] : ch[x];
+	}
+}
+
+/* Cell row cy of g from the column minima and maxima of its rows (cl,
+ * ch): each cell's own columns and the first of the next cell. */
+static void close_cell_row(struct scan_grid *g, uint32_t cy,
+			   const int32_t *cl, const int32_t *ch)
+{
+	uint32_t f = g->cell, cols = g->cols;
+	int32_t *L = g->lo + (size_t)cy * g->gc, *H = g->hi + (size_t)cy * g->gc;
+
+	for (uint32_t cx = 0; cx < g->gc; cx++) {
+		uint32_t x0 = cx * f, x1 = x0 + f;
+		int32_t lo = cl[x0], hi = ch[x0];
+
+		if (x1 >= cols)
+			x1 = cols - 1;
+		for (uint32_t x = x0 + 1; x <= x1; x++) {
+			lo = cl[x] < lo ? cl[x] : lo;
+			hi = ch[x] > hi ? ch[x] : hi;
+		}
+		L[cx] = lo;
+		H[cx] = hi;
+	}
+}
+
+int scan_grid_frame(const struct scan_pixels *sp, uint32_t frame,
+		    struct scan_grid *g)
+{
+	const struct dicom_pixels *px = &sp->px;
+	uint32_t f = cell_size(px->rows, px->cols), cols = px->cols;
+	uint32_t gr = (px->rows + f - 1) / f, gc = (cols + f - 1) / f;
+	size_t ncell = (size_t)gr * gc, i;
+	size_t rowraw = (size_t)cols * px->samples * bytes_per_sample(px);
+	uint8_t *raw = NULL;
+	int32_t *vals = NULL, *cl = NULL, *ch = NULL;
+	int fast = is_fast(px), err = -ENOMEM;
+
+	if (!ncell)
+		return -EBADMSG;
+	if (ncell > (size_t)g->gr * g->gc || !g->lo) {
+		free(g->lo);
+		free(g->hi);
+		g->lo = malloc(ncell * sizeof(*g->lo));
+		g->hi = malloc(ncell * sizeof(*g->hi));
+	}
+	g->rows = px->rows;
+	g->cols = cols;
+	g->cell = f;
+	g->gr = gr;
+	g->gc = gc;
+	g->mono1 = px->mono1;
+	raw = malloc(rowraw * STRIP_ROWS);
+	vals = fast ? malloc(1) : malloc((size_t)cols * STRIP_ROWS *
+					    sizeof(*vals));
+	/* per column, the lowest and highest value of the current cell
+	 * row's rows so far: a vertical pass the compiler vectorises, and a
+	 * horizontal one per cell row only */
+	cl = malloc((size_t)cols * sizeof(*cl));
+	ch = malloc((size_t)cols * sizeof(*ch));
+	if (!g->lo || !g->hi || !raw || !vals || !cl || !ch)
+		goto out;
+	for (uint32_t y0 = 0; y0 < px->rows; y0 += STRIP_ROWS) {
+		uint32_t n = px->rows - y0 < STRIP_ROWS ? px->rows - y0
+							: STRIP_ROWS;
+
+		err = read_rows(sp, frame, y0, n, 0, cols, raw);
+		if (err)
+			goto out;
+		if (!fast)
+			to_values(px, raw, (size_t)n * cols, vals);
+		for (uint32_t r = 0; r < n; r++) {
+			uint32_t y = y0 + r;
+
+			if (y % f == 0 && y) {
+				/* the first row of a cell row is the last
+				 * of the one above too (one pixel more
+				 * down), which it closes */
+				accumulate(px, raw, vals, r, 0, cl, ch);
+				close_cell_row(g, y / f - 1, cl, ch);
+			}
+			accumulate(px, raw, vals, r, y % f == 0, cl, ch);
+		}
+	}
+	close_cell_row(g, gr - 1, cl, ch);
+	if (px->samples == 3 && !px->ybr) {
+		g->flo = 0;	/* luma: not stretched */
+		g->fhi = 255;
+	} else {
+		g->flo = INT32_MAX;
+		g->fhi = INT32_MIN;
+		for (i = 0; i < ncell; i++) {
+			g->flo = g->lo[i] < g->flo ? g->lo[i] : g->flo;
+			g->fhi = g->hi[i] > g->fhi ? g->hi[i] : g->fhi;
+		}
+	}
+	err = 0;
+out:
+	free(raw);
+	free(vals);
+	free(cl);
+	free(ch);
+	return err;
 }
 
 /* --------------------------------------------------------- candidates */
@@ -97,15 +328,6 @@ void scan_frame_gray(const struct dicom_pixels *px, uint32_t frame,
 /* Text is at most this tall (pixels, full resolution): taller components
  * are shapes, not letters. */
 #define TEXT_MAX_H 200
-
-/* Cell size: coarser on big images (a 14 px letter still spans 3 cells of
- * 4), fine on small ones. */
-static uint32_t cell_size(uint32_t rows, uint32_t cols)
-{
-	uint32_t m = rows < cols ? rows : cols;
-
-	return m >= 1024 ? 4 : m >= 256 ? 2 : 1;
-}
 
 struct comp {
 	uint32_t x0, y0, x1, y1;	/* cells, inclusive */
@@ -129,42 +351,31 @@ static int box_overlap(const struct scan_box *a, const struct scan_box *b)
 	       a->y < b->y + b->h && b->y < a->y + a->h;
 }
 
-size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
-			    struct scan_box *box, size_t max)
+size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
+			    size_t max)
 {
-	uint32_t f = cell_size(rows, cols);
-	uint32_t cr = (rows + f - 1) / f, cc = (cols + f - 1) / f;
+	uint32_t f = g->cell, cr = g->gr, cc = g->gc;
+	uint32_t rows = g->rows, cols = g->cols;
 	size_t ncell = (size_t)cr * cc, nbox = 0, i, j;
 	uint8_t *mask = calloc(ncell ? ncell : 1, 1);
 	uint32_t *stack = NULL;
-	uint32_t gap = f >= 4 ? 3 : f == 2 ? 4 : 6;	/* ~12 px */
+	/* letters of a word: gaps of up to ~12-16 px are closed */
+	uint32_t gap = f >= 8 ? 2 : f >= 4 ? 3 : f == 2 ? 4 : 6;
+	int64_t range = (int64_t)g->fhi - g->flo;
 	int more = 0;
 
 	if (!mask)
 		return max + 1;	/* no memory: read it all (fails closed) */
-	/* the cells with an edge in them */
-	for (uint32_t y = 0; y < cr; y++)
-		for (uint32_t x = 0; x < cc; x++) {
-			uint8_t lo = 255, hi = 0;
-
-			/* one pixel more right and down: an edge that runs
-			 * along a cell border is inside a cell all the same
-			 * (else a curve would break into short pieces) */
-			for (uint32_t dy = 0; dy <= f && y * f + dy < rows;
-			     dy++) {
-				const uint8_t *row = g + (size_t)(y * f + dy) * cols;
-
-				for (uint32_t dx = 0; dx <= f && x * f + dx < cols;
-				     dx++) {
-					uint8_t v = row[x * f + dx];
-
-					lo = v < lo ? v : lo;
-					hi = v > hi ? v : hi;
-				}
-			}
-			if (hi - lo >= EDGE_CONTRAST)
-				mask[(size_t)y * cc + x] = 1;
-		}
+	if (range <= 0) {	/* one flat value: nothing drawn */
+		free(mask);
+		return 0;
+	}
+	/* the cells with an edge in them: contrast of EDGE_CONTRAST / 255
+	 * of the range */
+	for (i = 0; i < ncell; i++)
+		if (((int64_t)g->hi[i] - g->lo[i]) * 255 >=
+		    EDGE_CONTRAST * range)
+			mask[i] = 1;
 	/* letters of a word: close short gaps along each row */
 	for (uint32_t y = 0; y < cr; y++) {
 		uint8_t *m = mask + (size_t)y * cc;
@@ -201,8 +412,6 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 		stack[sp++] = (uint32_t)i;
 		while (sp) {
 			uint32_t k = stack[--sp], x = k % cc, y = k / cc;
-			uint32_t nb[8];
-			int nn = 0;
 
 			c.n++;
 			c.x0 = x < c.x0 ? x : c.x0;
@@ -213,18 +422,19 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 			 * from corner to corner of its cells */
 			for (int dy = -1; dy <= 1; dy++)
 				for (int dx = -1; dx <= 1; dx++) {
+					uint32_t nb;
+
 					if ((!dx && !dy) || (dx < 0 && !x) ||
 					    (dx > 0 && x + 1 >= cc) ||
 					    (dy < 0 && !y) ||
 					    (dy > 0 && y + 1 >= cr))
 						continue;
-					nb[nn++] = (uint32_t)((int64_t)k +
-							      dy * (int64_t)cc + dx);
-				}
-			while (nn--)
-				if (mask[nb[nn]] && mask[nb[nn]] != 3) {
-					mask[nb[nn]] = 3;
-					stack[sp++] = nb[nn];
+					nb = (uint32_t)((int64_t)k +
+							dy * (int64_t)cc + dx);
+					if (mask[nb] && mask[nb] != 3) {
+						mask[nb] = 3;
+						stack[sp++] = nb;
+					}
 				}
 		}
 		h = (c.y1 - c.y0 + 1) * f;
@@ -271,4 +481,84 @@ size_t scan_find_candidates(const uint8_t *g, uint32_t rows, uint32_t cols,
 	free(stack);
 	free(mask);
 	return more ? max + 1 : nbox;
+}
+
+/* -------------------------------------------------------------- crops */
+
+int scan_crop_gray(const struct scan_pixels *sp, uint32_t frame,
+		   const struct scan_grid *g, const struct scan_box *b,
+		   uint8_t *out)
+{
+	const struct dicom_pixels *px = &sp->px;
+	size_t rowraw = (size_t)b->w * px->samples * bytes_per_sample(px);
+	uint8_t *raw = malloc(rowraw * STRIP_ROWS);
+	int32_t *vals = malloc((size_t)b->w * STRIP_ROWS * sizeof(*vals));
+	int64_t range = (int64_t)g->fhi - g->flo;
+	int err = -ENOMEM;
+
+	if (!raw || !vals)
+		goto out;
+	for (uint32_t y0 = 0; y0 < b->h; y0 += STRIP_ROWS) {
+		uint32_t n = b->h - y0 < STRIP_ROWS ? b->h - y0 : STRIP_ROWS;
+		size_t npix = (size_t)n * b->w;
+
+		err = read_rows(sp, frame, b->y + y0, n, b->x, b->w, raw);
+		if (err)
+			goto out;
+		to_values(px, raw, npix, vals);
+		for (size_t i = 0; i < npix; i++) {
+			int64_t s = range > 0
+					    ? ((int64_t)vals[i] - g->flo) * 255 / range
+					    : 0;
+
+			s = s < 0 ? 0 : s > 255 ? 255 : s;
+			out[(size_t)y0 * b->w + i] =
+				(uint8_t)(g->mono1 ? 255 - s : s);
+		}
+	}
+	err = 0;
+out:
+	free(raw);
+	free(vals);
+	return err;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int scan_box_background(const struct scan_pixels *sp, uint32_t frame,
+			const struct scan_box *b, uint16_t fill[3])
+{
+	const struct dicom_pixels *px = &sp->px;
+	size_t npix = (size_t)b->w * b->h, nb = 0;
+	uint8_t *raw = malloc(npix * px->samples * bytes_per_sample(px));
+	uint32_t *v = malloc((2 * (size_t)b->w + 2 * (size_t)b->h) *
+			     sizeof(*v));
+	int err = -ENOMEM;
+
+	fill[0] = fill[1] = fill[2] = 0;
+	if (!raw || !v || !npix)
+		goto out;
+	err = read_rows(sp, frame, b->y, b->h, b->x, b->w, raw);
+	if (err)
+		goto out;
+	for (uint32_t k = 0; k < px->samples && k < 3; k++) {
+		nb = 0;
+		for (uint32_t y = 0; y < b->h; y++)
+			for (uint32_t x = 0; x < b->w; x++)
+				if (!y || !x || y + 1 == b->h || x + 1 == b->w)
+					v[nb++] = raw_sample(
+						px, raw, npix,
+						(size_t)y * b->w + x, k);
+		qsort(v, nb, sizeof(*v), cmp_u32);
+		fill[k] = (uint16_t)v[nb / 2];
+	}
+out:
+	free(raw);
+	free(v);
+	return err;
 }

@@ -117,8 +117,8 @@ int scan_ocr_init(void)
 /* Up to this many pixels of crop (scaled) are read at once. */
 #define CROP_MAX (16u << 20)
 
-int scan_ocr_box(const uint8_t *g, uint32_t rows, uint32_t cols,
-		 const struct scan_box *b, scan_line_fn fn, void *arg)
+int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
+		 scan_line_fn fn, void *arg)
 {
 	/* Tesseract reads dark text on a light page best, with letters
 	 * 20-40 px tall, and a margin around them: the crop is turned to
@@ -134,34 +134,33 @@ int scan_ocr_box(const uint8_t *g, uint32_t rows, uint32_t cols,
 	size_t ll = 0;
 	struct scan_box lb = { 0, 0, 0, 0 };
 
+	if (!b->w || !b->h)
+		return 0;
 	if ((uint64_t)w * h > CROP_MAX)
 		return -E2BIG;
 	for (uint32_t x = 0; x < b->w; x++) {
-		border += g[(size_t)b->y * cols + b->x + x];
-		border += g[(size_t)(b->y + b->h - 1) * cols + b->x + x];
+		border += crop[x];
+		border += crop[(size_t)(b->h - 1) * b->w + x];
 		nb += 2;
 	}
 	for (uint32_t y = 0; y < b->h; y++) {
-		border += g[(size_t)(b->y + y) * cols + b->x];
-		border += g[(size_t)(b->y + y) * cols + b->x + b->w - 1];
+		border += crop[(size_t)y * b->w];
+		border += crop[(size_t)y * b->w + b->w - 1];
 		nb += 2;
 	}
 	invert = nb && border / nb < 128;
 	/* stretched to the crop's own range, background white: the padding
 	 * then continues it without an edge */
-	for (uint32_t y = 0; y < b->h; y++)
-		for (uint32_t x = 0; x < b->w; x++) {
-			uint8_t v = g[(size_t)(b->y + y) * cols + b->x + x];
-
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
+	for (size_t i = 0; i < (size_t)b->w * b->h; i++) {
+		lo = crop[i] < lo ? crop[i] : lo;
+		hi = crop[i] > hi ? crop[i] : hi;
+	}
 	img = malloc((size_t)w * h);
 	if (!img)
 		return -ENOMEM;
 	memset(img, 255, (size_t)w * h);
 	for (uint32_t y = 0; y < b->h * scale; y++) {
-		const uint8_t *src = g + (size_t)(b->y + y / scale) * cols + b->x;
+		const uint8_t *src = crop + (size_t)(y / scale) * b->w;
 		uint8_t *dst = img + (size_t)(y + pad) * w + pad;
 
 		for (uint32_t x = 0; x < b->w * scale; x++) {
@@ -172,7 +171,6 @@ int scan_ocr_box(const uint8_t *g, uint32_t rows, uint32_t cols,
 			dst[x] = (uint8_t)(invert ? 255 - v : v);
 		}
 	}
-	(void)rows;
 	t.setimage(t.api, img, (int)w, (int)h, 1, (int)w);
 	if (t.recognize(t.api, NULL)) {
 		err = -ENOMEM;

@@ -49,6 +49,9 @@
 struct request {
 	uint32_t magic;
 	uint32_t has_map;	/* a second descriptor: the map (memfd) */
+	uint32_t inflated;	/* the map has inflated pieces: deflate
+				 * says where the source's dataset is */
+	struct inflate_where deflate;
 	struct scan_ident id;
 };
 
@@ -133,12 +136,31 @@ static int recv_request(int sock, struct request *rq, int fd[2])
 }
 
 /* The published file, as the worker reads it: the map's pieces over the
- * source. */
+ * source (and over its inflated dataset, read in order through a cursor:
+ * the pixel data of a deflated source is never held whole here either). */
 struct published {
 	int src;
+	uint64_t src_size;
 	struct bytemap m;	/* borrowed pieces and gen from buf */
 	uint8_t *buf;
+	const struct inflate_where *deflate;	/* NULL: not deflated */
+	struct inflate_cursor *zc;	/* made at the first inflated read */
 };
+
+static ssize_t source_pread(void *ctx, void *buf, size_t n, uint64_t off);
+
+/* Inflated bytes [off, off + n) of the source's dataset.  Returns bytes
+ * read or -errno. */
+static ssize_t inflated_pread(struct published *p, void *buf, size_t n,
+			      uint64_t off)
+{
+	if (!p->deflate)
+		return -EBADMSG;
+	if (!p->zc && inflate_cursor_new(source_pread, p, p->deflate,
+					 p->src_size, 1u << 18, &p->zc))
+		return -ENOMEM;
+	return inflate_read(p->zc, off, buf, n);
+}
 
 static ssize_t published_pread(void *ctx, void *buf, size_t n, uint64_t off)
 {
@@ -157,6 +179,11 @@ static ssize_t published_pread(void *ctx, void *buf, size_t n, uint64_t off)
 			memcpy((uint8_t *)buf + done, p->m.gen + q->at + in,
 			       (size_t)take);
 			r = (ssize_t)take;
+		} else if (q->kind == BYTEMAP_INFLATED) {
+			r = inflated_pread(p, (uint8_t *)buf + done,
+					   (size_t)take, q->at + in);
+			if (r <= 0)
+				return done ? (ssize_t)done : r < 0 ? r : 0;
 		} else {
 			do
 				r = pread(p->src, (uint8_t *)buf + done,
@@ -188,7 +215,7 @@ struct map_head {
 
 /* Read the map the parent wrote into memfd fd (our own bytes: checked as
  * a map must be, all the same).  Returns 0 or -1. */
-static int map_read(int fd, struct published *p)
+static int map_read(int fd, struct published *p, int inflated)
 {
 	struct map_head h;
 	uint64_t pos = 0;
@@ -210,7 +237,8 @@ static int map_read(int fd, struct published *p)
 		const struct bytemap_piece *q = &p->m.piece[i];
 
 		if (q->out != pos || !q->len ||
-		    (q->kind != BYTEMAP_GEN && q->kind != BYTEMAP_SRC) ||
+		    (q->kind != BYTEMAP_GEN && q->kind != BYTEMAP_SRC &&
+		     (q->kind != BYTEMAP_INFLATED || !inflated)) ||
 		    (q->kind == BYTEMAP_GEN &&
 		     (q->at > h.gen_len || q->len > h.gen_len - q->at)))
 			return -1;
@@ -235,20 +263,23 @@ static void worker_main(int sock, const struct scan_config *cfg)
 		memset(&pub, 0, sizeof(pub));
 		memset(&src, 0, sizeof(src));
 		pub.src = fd[0];
+		pub.src_size = fstat(fd[0], &st) ? 0 : (uint64_t)st.st_size;
+		pub.deflate = rq->inflated ? &rq->deflate : NULL;
 		src.ctx = &pub;
 		if (fd[1] >= 0) {
 			src.pread = published_pread;
-			if (map_read(fd[1], &pub))
+			if (map_read(fd[1], &pub, rq->inflated != 0))
 				_exit(1);	/* the parent's bug */
 			src.size = pub.m.size;
 		} else {
 			src.pread = source_pread;
-			src.size = fstat(fd[0], &st) ? 0 : (uint64_t)st.st_size;
+			src.size = pub.src_size;
 		}
 		if (scan_file(&src, &rq->id, cfg->allow, &res)) {
 			memset(&res, 0, sizeof(res));
 			res.status = SCAN_UNREADABLE;
 		}
+		inflate_cursor_free(pub.zc);
 		free(pub.buf);
 		close(fd[0]);
 		if (fd[1] >= 0)
@@ -372,13 +403,30 @@ void scan_pool_free(struct scan_pool *p)
 static int map_memfd(const struct bytemap *m)
 {
 	struct map_head h = { m->n, m->gen_len, m->size };
-	int fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
-	size_t pb = m->n * sizeof(*m->piece);
+	int fd;
+	size_t pb = m->n * sizeof(*m->piece), i;
+	/* field by field into zeroed memory: no padding byte of ours
+	 * crosses to the worker uninitialised */
+	struct bytemap_piece *pc = calloc(m->n ? m->n : 1, sizeof(*pc));
+	ssize_t w;
 
-	if (fd < 0)
+	if (!pc)
+		return -ENOMEM;
+	for (i = 0; i < m->n; i++) {
+		pc[i].out = m->piece[i].out;
+		pc[i].len = m->piece[i].len;
+		pc[i].at = m->piece[i].at;
+		pc[i].kind = m->piece[i].kind;
+	}
+	fd = memfd_create("deidfs-scan-map", MFD_CLOEXEC);
+	if (fd < 0) {
+		free(pc);
 		return -errno;
+	}
+	w = pwrite(fd, pc, pb, sizeof(h));
+	free(pc);
 	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    pwrite(fd, m->piece, pb, sizeof(h)) != (ssize_t)pb ||
+	    w != (ssize_t)pb ||
 	    (m->gen_len && pwrite(fd, m->gen, m->gen_len, (off_t)(sizeof(h) +
 					 pb)) != (ssize_t)m->gen_len)) {
 		close(fd);
@@ -455,9 +503,10 @@ static int await(struct scan_pool *p, struct worker *w,
 }
 
 int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
+		  const struct inflate_where *deflate,
 		  const struct scan_ident *id, struct scan_result *res)
 {
-	struct request *rq = malloc(sizeof(*rq));
+	struct request *rq = calloc(1, sizeof(*rq));	/* padding too */
 	struct worker *w = NULL;
 	unsigned i;
 	int err = 0, tries, fds[2] = { fd, -1 };
@@ -473,6 +522,10 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
 	}
 	rq->magic = REQ_MAGIC;
 	rq->has_map = fds[1] >= 0;
+	rq->inflated = deflate != NULL;
+	memset(&rq->deflate, 0, sizeof(rq->deflate));
+	if (deflate)
+		rq->deflate = *deflate;
 	rq->id = *id;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {

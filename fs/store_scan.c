@@ -21,6 +21,11 @@ const struct store_stmt_sql store_scan_stmts[] = {
 	  "us_find, us_ocr FROM scans WHERE path = ?1 AND src_size = ?2 AND "
 	  "src_mtime_ns = ?3 AND src_ino = ?4 AND src_ctime_ns = ?5 AND "
 	  "fp = ?6" },
+	{ STORE_STMT_SCAN_GET_VERSION,
+	  "SELECT status, kinds, frames, candidates, regions, us_decode, "
+	  "us_find, us_ocr FROM scans WHERE src_size = ?2 AND "
+	  "src_mtime_ns = ?3 AND src_ino = ?4 AND src_ctime_ns = ?5 AND "
+	  "fp = ?6 ORDER BY path LIMIT 1" },
 	{ STORE_STMT_SCAN_PUT,
 	  "INSERT OR REPLACE INTO scans(path, src_size, src_mtime_ns, "
 	  "src_ino, src_ctime_ns, fp, status, kinds, frames, candidates, "
@@ -34,7 +39,7 @@ const struct store_stmt_sql store_scan_stmts[] = {
 static int bind_key(struct store *st, sqlite3_stmt *s,
 		    const struct store_scan *sc)
 {
-	int err = store_sql_bind_path(st, s, 1, sc->path);
+	int err = sc->path ? store_sql_bind_path(st, s, 1, sc->path) : 0;
 
 	if (!err)
 		err = store_sql_bind_i64(st, s, 2, (int64_t)sc->src_size);
@@ -55,10 +60,11 @@ int store_scan_get(struct store *st, struct store_scan *sc)
 	char *regions = NULL;
 	int err, r;
 
-	if (!st || !sc || !sc->path || !sc->fp)
+	if (!st || !sc || !sc->fp)
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
-	s = store_sql_stmt(st, STORE_STMT_SCAN_GET);
+	s = store_sql_stmt(st, sc->path ? STORE_STMT_SCAN_GET
+				       : STORE_STMT_SCAN_GET_VERSION);
 	err = bind_key(st, s, sc);
 	r = err ? err : store_sql_step(st, s);
 	if (r < 0) {

@@ -21,11 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analyze.h"
 #include "scan.h"
 
 /* Bump when the scan would find otherwise on the same pixels (stages,
  * thresholds, word lists, Tesseract's languages). */
-#define SCAN_VERSION 1
+#define SCAN_VERSION 2
+
+static int mask_at_open(void *arg, struct analysis *an);
 
 void view_scan_fingerprint(struct view_engine *e)
 {
@@ -38,8 +41,15 @@ void view_scan_fingerprint(struct view_engine *e)
 			 SCAN_VERSION,
 			 e->cfg.scan_allow_digest ? e->cfg.scan_allow_digest
 						  : "-");
-	snprintf(e->opts_fp + n, sizeof(e->opts_fp) - n, ";scan=%s",
-		 e->scan_fp);
+	/* masking changes bytes, not what the scan found: in the options,
+	 * not in the scanner's fingerprint (the kept results serve both) */
+	snprintf(e->opts_fp + n, sizeof(e->opts_fp) - n, ";scan=%s%s",
+		 e->scan_fp,
+		 !e->cfg.no_scan && e->cfg.mask_burned_in ? ";mask" : "");
+	if (!e->cfg.no_scan && e->cfg.mask_burned_in) {
+		e->ain.mask = mask_at_open;
+		e->ain.mask_arg = e;
+	}
 }
 
 int view_scan_begin(struct view_engine *e)
@@ -60,7 +70,12 @@ void view_scan_end(struct view_engine *e)
 	e->scan_pool = NULL;
 }
 
-/* The regions as text for the db: "frame:x,y,wxh:kinds;..." */
+/*
+ * The regions as text for the db: "frame:x,y,wxh:kinds:fill/fill/fill:m"
+ * separated by ';' (m: 1 when the region is a box of text that a mask may
+ * paint), and a last "!" when not every region was kept (more than
+ * SCAN_MAX_REGIONS, or not room for them): then nothing is masked.
+ */
 static void regions_text(const struct scan_result *r, char *out,
 			 size_t outsz)
 {
@@ -68,15 +83,170 @@ static void regions_text(const struct scan_result *r, char *out,
 	uint32_t i;
 
 	out[0] = 0;
-	for (i = 0; i < r->nregions && at + 64 < outsz; i++) {
+	for (i = 0; i < r->nregions && at + 96 < outsz; i++) {
 		const struct scan_region *g = &r->region[i];
 
 		at += (size_t)snprintf(out + at, outsz - at,
 				       "%s%" PRIu32 ":%" PRIu32 ",%" PRIu32
-				       ",%" PRIu32 "x%" PRIu32 ":%#" PRIx32,
+				       ",%" PRIu32 "x%" PRIu32 ":%#" PRIx32
+				       ":%u/%u/%u:%u",
 				       i ? ";" : "", g->frame, g->x, g->y,
-				       g->w, g->h, g->kind);
+				       g->w, g->h, g->kind, g->fill[0],
+				       g->fill[1], g->fill[2], g->maskable);
 	}
+	if (i < r->nregions || r->nregions == SCAN_MAX_REGIONS)
+		snprintf(out + at, outsz - at, "%s!", at ? ";" : "");
+}
+
+/* The regions of a kept result (our own text, read back all the same as
+ * anything from a file).  Returns the count, or -EINVAL (malformed, or
+ * not every region kept). */
+static int regions_parse(const char *t, struct scan_region *out,
+			 size_t max)
+{
+	size_t n = 0;
+
+	while (*t) {
+		struct scan_region *g;
+		unsigned f0, f1, f2, m;
+		unsigned long fr, x, y, w, h, k;
+		int used = 0;
+
+		if (n == max || *t == '!')
+			return -EINVAL;
+		g = &out[n++];
+		if (sscanf(t, "%lu:%lu,%lu,%lux%lu:%lx:%u/%u/%u:%u%n", &fr, &x,
+			   &y, &w, &h, &k, &f0, &f1, &f2, &m, &used) != 10 ||
+		    !used || fr > UINT32_MAX || x > UINT32_MAX ||
+		    y > UINT32_MAX || w > UINT32_MAX || h > UINT32_MAX ||
+		    k > UINT32_MAX || f0 > 65535 || f1 > 65535 ||
+		    f2 > 65535 || m > 1)
+			return -EINVAL;
+		g->frame = (uint32_t)fr;
+		g->x = (uint32_t)x;
+		g->y = (uint32_t)y;
+		g->w = (uint32_t)w;
+		g->h = (uint32_t)h;
+		g->kind = (uint32_t)k;
+		g->fill[0] = (uint16_t)f0;
+		g->fill[1] = (uint16_t)f1;
+		g->fill[2] = (uint16_t)f2;
+		g->maskable = (uint16_t)m;
+		t += used;
+		if (*t == ';')
+			t++;
+		else if (*t)
+			return -EINVAL;
+	}
+	return (int)n;
+}
+
+/*
+ * What a mask paints for a kept result: the regions where identifying
+ * text was read, each a box of text (not a whole frame read because it
+ * had too many candidates), and together every kind that was found.
+ * Returns the count (0: nothing identifying), or -EINVAL when the text
+ * cannot be masked (the file then stays in quarantine).
+ */
+static int mask_plan(const struct store_scan *sc, struct scan_region *out,
+		     size_t max)
+{
+	struct scan_region all[SCAN_MAX_REGIONS];
+	uint32_t kinds = 0;
+	int n, i, k = 0;
+
+	if (sc->status != SCAN_DONE)
+		return -EINVAL;
+	if (!(sc->kinds & SCAN_K_IDENTIFYING))
+		return 0;
+	n = regions_parse(sc->regions, all, SCAN_MAX_REGIONS);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		if (!(all[i].kind & SCAN_K_IDENTIFYING))
+			continue;
+		if (!all[i].maskable || (size_t)k == max)
+			return -EINVAL;
+		kinds |= all[i].kind;
+		out[k++] = all[i];
+	}
+	if ((sc->kinds & SCAN_K_IDENTIFYING) & ~kinds)
+		return -EINVAL;	/* text found where no region says */
+	return k;
+}
+
+/* The audit rows of a mask: one per region, where (not what). */
+static int audit_masks(struct analysis *an, const struct scan_region *r,
+		       int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct store_audit *row;
+		char v[96];
+		int len;
+
+		if (an->naudit == an->capaudit) {
+			size_t cap = an->capaudit ? an->capaudit * 2 : 64;
+			void *p = realloc(an->audit, cap * sizeof(*an->audit));
+
+			if (!p)
+				return -ENOMEM;
+			an->audit = p;
+			an->capaudit = cap;
+		}
+		len = snprintf(v, sizeof(v),
+			       "frame %" PRIu32 " x %" PRIu32 " y %" PRIu32
+			       " w %" PRIu32 " h %" PRIu32 " %s",
+			       r[i].frame, r[i].x, r[i].y, r[i].w, r[i].h,
+			       scan_kind_name(r[i].kind));
+		row = &an->audit[an->naudit];
+		memset(row, 0, sizeof(*row));
+		snprintf(row->path, sizeof(row->path), "7FE00010");
+		snprintf(row->action, sizeof(row->action), "mask-burned-in");
+		row->newv = strdup(v);
+		if (!row->newv)
+			return -ENOMEM;
+		row->newlen = (size_t)len;
+		an->naudit++;
+	}
+	return 0;
+}
+
+/* (analysis_input.mask) The masks the index painted on this version,
+ * painted again on a map made at an open or ahead of one. */
+static int mask_at_open(void *arg, struct analysis *an)
+{
+	struct view_engine *e = arg;
+	struct scan_region r[SCAN_MAX_REGIONS];
+	struct store_scan *sc = calloc(1, sizeof(*sc));
+	int err, n;
+
+	if (!sc)
+		return -ENOMEM;
+	sc->path = NULL;	/* any path of this version */
+	sc->src_size = an->rec.src_size;
+	sc->src_mtime_ns = an->rec.src_mtime_ns;
+	sc->src_ino = an->rec.src_ino;
+	sc->src_ctime_ns = an->rec.src_ctime_ns;
+	sc->fp = e->scan_fp;
+	err = store_scan_get(e->cfg.store, sc);
+	if (err == -ENOENT) {
+		/* never scanned: the index did not publish it (its header
+		 * length would differ, and the open refuses the map) */
+		err = 0;
+		goto out;
+	}
+	if (err)
+		goto out;
+	n = mask_plan(sc, r, SCAN_MAX_REGIONS);
+	if (n > 0)
+		err = analysis_mask(an, r, (size_t)n);
+	/* not maskable: quarantined, served (with --with-quarantine) as
+	 * the source has it, as the index decided */
+	if (n <= 0 || err == -EINVAL)
+		err = 0;
+out:
+	free(sc);
+	return err;
 }
 
 /* The quarantine reason of a scan, or RULES_OK. */
@@ -116,9 +286,9 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	sc->fp = e->scan_fp;
 	err = store_scan_get(e->cfg.store, sc);
 	if (err == -ENOENT) {
-		err = scan_pool_run(e->scan_pool, fd,
-				    an->inflated ? NULL : &an->map, an->ident,
-				    &res);
+		err = scan_pool_run(e->scan_pool, fd, &an->map,
+				    an->inflated ? &an->deflate : NULL,
+				    an->ident, &res);
 		if (err)
 			goto out;
 		sc->status = res.status;
@@ -134,6 +304,22 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	if (err)
 		goto out;
 	an->rec.status = decide(sc->status, sc->kinds);
+	if (e->cfg.mask_burned_in && an->rec.status != RULES_OK &&
+	    an->rec.status != RULES_Q_UNREADABLE_PIXELS) {
+		struct scan_region r[SCAN_MAX_REGIONS];
+		int n = mask_plan(sc, r, SCAN_MAX_REGIONS);
+
+		/* compressed pixel data, a whole frame of text, regions not
+		 * all kept: quarantined as it was */
+		if (n > 0 && !analysis_mask(an, r, (size_t)n)) {
+			err = audit_masks(an, r, n);
+			if (err)
+				goto out;
+			an->rec.status = RULES_OK;
+			/* what every open's map must have too */
+			an->rec.header_len = an->map.gen_len;
+		}
+	}
 out:
 	free(sc);
 	return err;

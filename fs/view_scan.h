@@ -9,7 +9,9 @@
 
 /* The scan's fingerprint into e->scan_fp, appended to e->opts_fp (so that
  * turning the scan on or off, or another allow-list, analyses every file
- * again; the pixels are read again only when the scan itself changed). */
+ * again; the pixels are read again only when the scan itself changed),
+ * with ";mask" under --mask-burned-in; then also e->ain.mask, which paints
+ * the kept regions on every map made at an open or ahead of one. */
 void view_scan_fingerprint(struct view_engine *e);
 
 /* Start the scan's workers for a refresh that analyses files (one per
@@ -22,7 +24,9 @@ void view_scan_end(struct view_engine *e);
  * At index time, after analysis_run() of the source at path (open at fd):
  * if the file would be published and has pixel data, scan it (or take the
  * kept result of this source version) and quarantine it as
- * burned-in-text:<kind> or unreadable-pixels.  Returns 0, -ENOMEM or
+ * burned-in-text:<kind> or unreadable-pixels; under --mask-burned-in,
+ * paint native pixel data's text regions instead (analysis_mask(), an
+ * audit row per region) and publish.  Returns 0, -ENOMEM or
  * -EIO (the file is then not indexed this run).
  */
 int view_scan_file(struct view_engine *e, const char *path, int fd,

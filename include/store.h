@@ -238,9 +238,12 @@ struct store_scan {
 	const char *fp;
 	int status;
 	uint32_t kinds, frames, candidates;
-	char regions[1024];
+	char regions[2048];
 	uint64_t us_decode, us_find, us_ocr;
 };
+/* path NULL: the row of any path with this source version (the same
+ * file: one inode, size, mtime and ctime), for a caller that knows the
+ * version only (an open's mask, fs/view_scan.c). */
 int store_scan_get(struct store *st, struct store_scan *sc);
 int store_scan_put(struct store *st, const struct store_scan *sc);
 

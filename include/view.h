@@ -124,6 +124,9 @@ struct view_config {
 						 * may be NULL */
 	const char *scan_allow_digest;	/* hex digest of that file */
 	unsigned scan_timeout_s;	/* per file; 0: SCAN_TIMEOUT_DEFAULT */
+	int mask_burned_in;		/* --mask-burned-in: paint text
+					 * regions of native pixel data and
+					 * publish, instead of quarantine */
 };
 
 /*

@@ -48,9 +48,9 @@ stages() {	# the db of the last run with the scan
 		printf('%.1f', avg(us_find) / 1000.0),
 		printf('%.1f', avg(us_ocr) / 1000.0),
 		printf('%.1f', avg(candidates)) FROM scans" |
-	awk -F'|' '{ printf("\nper file (worker time, ms): decode %s, "
-			    "candidates %s, OCR %s; %s candidate regions "
-			    "read a file; %s files\n", $2, $3, $4, $5, $1) }'
+	awk -F'|' '{ printf("\nper file (worker time, ms): decode %s, " \
+		"candidates %s, OCR %s; %s candidate regions read a file; " \
+		"%s files\n", $2, $3, $4, $5, $1) }'
 }
 
 bench_mg() {

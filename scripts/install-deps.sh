@@ -6,14 +6,16 @@
 # Idempotent: skips apt-get when every package is already installed.
 # The burned-in text scan (issue 14) needs Tesseract's C API and its English
 # and Norwegian data (libtesseract-dev, tesseract-ocr-eng, -nor); its tests
-# render text with PIL (python3-pil) in DejaVu fonts (fonts-dejavu-core).
+# render text with PIL (python3-pil) in DejaVu fonts (fonts-dejavu-core) and
+# read masked outputs back with the tesseract command (tesseract-ocr).
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
 zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
 libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
-lintian libtesseract-dev tesseract-ocr-eng tesseract-ocr-nor python3-pil
+lintian libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-nor
+python3-pil
 fonts-dejavu-core"
 
 missing=""

@@ -16,7 +16,8 @@ make_set(outdir) writes, for each transfer syntax of TRANSFER_SYNTAXES,
 
 plus a multi-frame OT whose text is on its last frame only, and returns
 one record per file: {"path", "expect" ("quarantine" or "publish"),
-"kind" ("name", "personal-id", "date", None), "ts", "modality", "text"}.
+"kind" ("name", "personal-id", "date", None), "ts", "modality", "text",
+"corner" (of the text: "tl", "tr", "bl", "br"), "frame" (with the text)}.
 The header holds the same name, ID and birth date for half of the
 identifying images (so the kind of match can be told) and something else
 for the others; BurnedInAnnotation is "NO" or absent: the header never
@@ -253,7 +254,8 @@ class Maker:
                 CORNERS[(v // 2 + v // 8) % 4], bool(v % 2),
                 ["name", "personal-id", "date"][v % 3])
 
-    def write(self, ds, ts, expect, kind, text, modality):
+    def write(self, ds, ts, expect, kind, text, modality, corner=None,
+              frame=0):
         self.n += 1
         name = "%03d_%s_%s_%s.dcm" % (self.n, modality.lower(), ts,
                                       expect[0])
@@ -262,7 +264,8 @@ class Maker:
         ds.save_as(tmp, write_like_original=False)
         compress(tmp, path, ts, modality == "OT")
         self.records.append({"path": path, "expect": expect, "kind": kind,
-                             "ts": ts, "modality": modality, "text": text})
+                             "ts": ts, "modality": modality, "text": text,
+                             "corner": corner, "frame": frame})
 
     def one(self, modality, ts, what):
         ident = self.identity()
@@ -303,7 +306,7 @@ class Maker:
                 img[mask] = (250, 250, 250) if dark else (10, 10, 10)
             finish_ot(ds, [img])
         self.write(ds, ts, "quarantine" if what == "ident" else "publish",
-                   kind, text, modality)
+                   kind, text, modality, corner if text else None)
 
     def multiframe(self, ts):
         ident = self.identity()
@@ -316,7 +319,8 @@ class Maker:
                              font(FONTS[0], 20), "br", False)
         frames[2][mask] = (250, 250, 250)
         finish_ot(ds, frames)
-        self.write(ds, ts, "quarantine", "name", ident["spoken"], "OT")
+        self.write(ds, ts, "quarantine", "name", ident["spoken"], "OT",
+                   "br", 2)
 
 
 def make_set(outdir, seed=14, mg_size=(1024, 832), ot_size=(480, 640),

@@ -1426,16 +1426,16 @@ def test_deflated_files_export_in_bounded_memory(deidfs, big_deflated):
     """Four valid deflated images of 160 MB exported with -j2: the pixel
     data is inflated as it is written, never held, so the export stays
     under PEAK_MIB (the build before held each image three times over,
-    per worker: about 0.7 GiB here); the pixel data is exact.
-    --no-scan: the burned-in text scan decodes each image whole in its own
-    worker process (bounded by its own limit, fs/scan_pool.c), and
-    RUSAGE_CHILDREN would count that process too; this is the export's
-    own memory."""
+    per worker: about 0.7 GiB here); the pixel data is exact.  With the
+    burned-in text scan: its workers read the inflated pixel data a strip
+    at a time too (RUSAGE_CHILDREN counts them: the largest of the export
+    and its workers stays under the bound; the scan before decoded each
+    image whole through GDCM, 160 MB and more per worker)."""
     base, src, plen, sums = big_deflated
     dest = base / "out"
     r, peak = peak_rss_run(deidfs, base / "rss", "export", "--db",
                            base / "p.db", "--modalities", "all", "-j", "2",
-                           "--no-scan", src, dest)
+                           src, dest)
     assert r.returncode == 0, r.stderr
     pub = _published(dest)
     assert len(pub) == 4

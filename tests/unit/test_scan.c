@@ -17,6 +17,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "analyze.h"
+#include "bytemap.h"
 #include "dcm.h"
 #include "scan.h"
 #include "scan_impl.h"
@@ -203,6 +205,38 @@ static int covers(const struct scan_box *b, uint32_t x0, uint32_t y0,
 	       b->y + b->h >= y1;
 }
 
+/* A frame of 8-bit samples in memory as the scan reads it. */
+static struct scan_pixels mem_pixels(uint8_t *g, uint32_t rows,
+				     uint32_t cols)
+{
+	struct scan_pixels sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.px.rows = rows;
+	sp.px.cols = cols;
+	sp.px.frames = 1;
+	sp.px.samples = 1;
+	sp.px.bits_allocated = 8;
+	sp.px.bits_stored = 8;
+	sp.px.buf = g;
+	sp.px.len = (size_t)rows * cols;
+	return sp;
+}
+
+static size_t candidates(uint8_t *g, uint32_t rows, uint32_t cols,
+			 struct scan_box *box, size_t max)
+{
+	struct scan_pixels sp = mem_pixels(g, rows, cols);
+	struct scan_grid grid;
+	size_t n;
+
+	memset(&grid, 0, sizeof(grid));
+	assert_int_equal(scan_grid_frame(&sp, 0, &grid), 0);
+	n = scan_grid_candidates(&grid, box, max);
+	scan_grid_free(&grid);
+	return n;
+}
+
 static void test_candidates(void **state)
 {
 	uint8_t *g = calloc(ROWS, COLS);
@@ -212,23 +246,21 @@ static void test_candidates(void **state)
 	(void)state;
 	assert_non_null(g);
 	/* nothing */
-	assert_int_equal(scan_find_candidates(g, ROWS, COLS, box,
-					      SCAN_MAX_BOXES), 0);
+	assert_int_equal(candidates(g, ROWS, COLS, box, SCAN_MAX_BOXES), 0);
 	/* a big bright disc (the breast): one tall component, no text */
 	for (int y = 0; y < ROWS; y++)
 		for (int x = 0; x < COLS; x++)
 			if ((x - 400) * (x - 400) + (y - 300) * (y - 300) <
 			    250 * 250)
 				g[y * COLS + x] = 180;
-	assert_int_equal(scan_find_candidates(g, ROWS, COLS, box,
-					      SCAN_MAX_BOXES), 0);
+	assert_int_equal(candidates(g, ROWS, COLS, box, SCAN_MAX_BOXES), 0);
 	/* light text in two corners, dark text on a light label */
 	word(g, 20, 20, 6, 10, 14, 255);
 	word(g, 650, 560, 4, 10, 14, 255);
 	for (int y = 500; y < 540; y++)
 		memset(g + y * COLS + 20, 230, 120);
 	word(g, 30, 510, 5, 8, 14, 10);
-	n = scan_find_candidates(g, ROWS, COLS, box, SCAN_MAX_BOXES);
+	n = candidates(g, ROWS, COLS, box, SCAN_MAX_BOXES);
 	assert_int_equal(n, 3);
 	assert_true(covers(&box[0], 20, 20, 20 + 6 * 13 - 3, 34));
 	{
@@ -242,8 +274,34 @@ static void test_candidates(void **state)
 		}
 		assert_true(found_br && found_label);
 	}
-	/* boxes are small: the letters and a margin */
-	assert_true(box[0].h < 60);
+	free(g);
+}
+
+/* A mammogram-sized frame (cells of 8): a smooth ramp with wrap-around
+ * edges as tall as the image (the benchmark's pattern) is no candidate;
+ * a 14 px word on it is, at full resolution, in the frame's coordinates;
+ * and an edge that runs exactly along a cell border is still seen. */
+static void test_candidates_big(void **state)
+{
+	const uint32_t rows = 2304, cols = 2048;
+	uint8_t *g = malloc((size_t)rows * cols);
+	struct scan_box box[SCAN_MAX_BOXES];
+	size_t n;
+
+	(void)state;
+	assert_non_null(g);
+	for (uint32_t y = 0; y < rows; y++)
+		for (uint32_t x = 0; x < cols; x++)
+			g[(size_t)y * cols + x] = (uint8_t)(x * 3 / 4);
+	assert_int_equal(candidates(g, rows, cols, box, SCAN_MAX_BOXES), 0);
+	/* a row of short bright bars whose left edges lie on cell borders */
+	for (uint32_t k = 0; k < 6; k++)
+		for (uint32_t y = 1600; y < 1614; y++)
+			memset(g + (size_t)y * cols + 800 + k * 16, 255, 8);
+	n = candidates(g, rows, cols, box, SCAN_MAX_BOXES);
+	assert_int_equal(n, 1);
+	assert_true(covers(&box[0], 800, 1600, 800 + 5 * 16 + 8, 1614));
+	assert_true(box[0].h < 80);
 	free(g);
 }
 
@@ -251,37 +309,105 @@ static void test_gray(void **state)
 {
 	uint16_t px16[4] = { 100, 4095, 100, 2000 };
 	uint8_t rgb[6] = { 255, 255, 255, 0, 0, 0 }, out[4];
-	struct dicom_pixels p;
+	struct scan_pixels sp;
+	struct scan_grid g;
+	struct scan_box all = { 0, 0, 2, 2 };
+	uint16_t fill[3];
 
 	(void)state;
-	memset(&p, 0, sizeof(p));
-	p.rows = 2;
-	p.cols = 2;
-	p.frames = 1;
-	p.samples = 1;
-	p.bits_allocated = 16;
-	p.bits_stored = 12;
-	p.buf = (uint8_t *)px16;	/* little-endian host */
-	p.len = sizeof(px16);
-	scan_frame_gray(&p, 0, out);
+	memset(&sp, 0, sizeof(sp));
+	memset(&g, 0, sizeof(g));
+	sp.px.rows = 2;
+	sp.px.cols = 2;
+	sp.px.frames = 1;
+	sp.px.samples = 1;
+	sp.px.bits_allocated = 16;
+	sp.px.bits_stored = 12;
+	sp.px.buf = (uint8_t *)px16;	/* little-endian host */
+	sp.px.len = sizeof(px16);
+	assert_int_equal(scan_grid_frame(&sp, 0, &g), 0);
+	assert_int_equal(g.flo, 100);
+	assert_int_equal(g.fhi, 4095);
+	assert_int_equal(scan_crop_gray(&sp, 0, &g, &all, out), 0);
 	assert_int_equal(out[0], 0);
 	assert_int_equal(out[1], 255);
 	assert_true(out[3] > 100 && out[3] < 140);
-	p.mono1 = 1;	/* low values bright */
-	scan_frame_gray(&p, 0, out);
+	/* the background a mask paints: the median of the border */
+	assert_int_equal(scan_box_background(&sp, 0, &all, fill), 0);
+	assert_int_equal(fill[0], 2000);
+	sp.px.mono1 = 1;	/* low values bright */
+	assert_int_equal(scan_grid_frame(&sp, 0, &g), 0);
+	assert_int_equal(scan_crop_gray(&sp, 0, &g, &all, out), 0);
 	assert_int_equal(out[0], 255);
-	memset(&p, 0, sizeof(p));
-	p.rows = 1;
-	p.cols = 2;
-	p.frames = 1;
-	p.samples = 3;
-	p.bits_allocated = 8;
-	p.bits_stored = 8;
-	p.buf = rgb;
-	p.len = sizeof(rgb);
-	scan_frame_gray(&p, 0, out);
+	/* a crop reads only its box */
+	all = (struct scan_box){ 1, 1, 1, 1 };
+	assert_int_equal(scan_crop_gray(&sp, 0, &g, &all, out), 0);
+	assert_true(out[0] > 115 && out[0] < 155);
+	/* pixel data shorter than the frame: an error, not a read past */
+	sp.px.len = 6;
+	assert_int_equal(scan_grid_frame(&sp, 0, &g), -EBADMSG);
+	memset(&sp, 0, sizeof(sp));
+	sp.px.rows = 1;
+	sp.px.cols = 2;
+	sp.px.frames = 1;
+	sp.px.samples = 3;
+	sp.px.bits_allocated = 8;
+	sp.px.bits_stored = 8;
+	sp.px.buf = rgb;
+	sp.px.len = sizeof(rgb);
+	all = (struct scan_box){ 0, 0, 2, 1 };
+	assert_int_equal(scan_grid_frame(&sp, 0, &g), 0);
+	assert_int_equal(scan_crop_gray(&sp, 0, &g, &all, out), 0);
 	assert_int_equal(out[0], 255);
 	assert_int_equal(out[1], 0);
+	scan_grid_free(&g);
+}
+
+/* A mask over native pixel data: a generated range per row of a region,
+ * the source's bytes around them, the size unchanged; a region outside
+ * its frame is refused, the map left as it was. */
+static void test_mask_map(void **state)
+{
+	struct analysis an;
+	struct scan_region r;
+	uint8_t hdr[10] = { 0 };
+	size_t i;
+
+	(void)state;
+	memset(&an, 0, sizeof(an));
+	assert_int_equal(bytemap_add_gen(&an.map, hdr, sizeof(hdr)), 0);
+	/* 2 frames of 5 rows x 10 columns, 16 bits, at source offset 1000 */
+	assert_int_equal(bytemap_add_src(&an.map, 1000, 200), 0);
+	an.pix = (struct analysis_pixels){ 1, 5, 10, 2, 1, 16, 0, 10, 200 };
+	memset(&r, 0, sizeof(r));
+	r.frame = 1;
+	r.x = 2;
+	r.y = 1;
+	r.w = 3;
+	r.h = 2;
+	r.fill[0] = 0x1234;
+	assert_int_equal(analysis_mask(&an, &r, 1), 0);
+	assert_int_equal(an.map.size, 210);
+	/* header, source up to frame 1 row 1 column 2, 6 painted bytes, the
+	 * source to the next row's column 2, 6 more, the source to its end */
+	assert_int_equal(an.map.n, 6);
+	assert_int_equal(an.map.piece[1].kind, BYTEMAP_SRC);
+	assert_int_equal(an.map.piece[1].at, 1000);
+	assert_int_equal(an.map.piece[1].len, 100 + 20 + 4);
+	assert_int_equal(an.map.piece[2].kind, BYTEMAP_GEN);
+	assert_int_equal(an.map.piece[2].len, 6);
+	for (i = 0; i < 6; i += 2) {
+		assert_int_equal(an.map.gen[an.map.piece[2].at + i], 0x34);
+		assert_int_equal(an.map.gen[an.map.piece[2].at + i + 1], 0x12);
+	}
+	assert_int_equal(an.map.piece[3].at, 1000 + 124 + 6);
+	assert_int_equal(an.map.piece[3].len, 14);
+	assert_int_equal(an.map.piece[5].at + an.map.piece[5].len, 1200);
+	/* outside the frame: refused, the map unchanged */
+	r.x = 8;
+	assert_int_equal(analysis_mask(&an, &r, 1), -EINVAL);
+	assert_int_equal(an.map.n, 6);
+	bytemap_clear(&an.map);
 }
 
 int main(void)
@@ -292,6 +418,8 @@ int main(void)
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_ident_and_fold),
 		cmocka_unit_test(test_candidates),
+		cmocka_unit_test(test_candidates_big),
+		cmocka_unit_test(test_mask_map),
 		cmocka_unit_test(test_gray),
 	};
 
