@@ -124,6 +124,12 @@ struct view_config {
 						 * may be NULL */
 	const char *scan_allow_digest;	/* hex digest of that file */
 	unsigned scan_timeout_s;	/* per file; 0: SCAN_TIMEOUT_DEFAULT */
+	/* A sharded index (shard.h): the refresh sees only the source files
+	 * of share shard_i of shard_n (0 or 1: all of them); shard_base,
+	 * when not NULL, is the project db (a snapshot): a file it holds
+	 * unchanged is listed as seen (store_shard_seen()), not analysed */
+	unsigned shard_i, shard_n;
+	struct store *shard_base;
 };
 
 /*
