@@ -324,7 +324,8 @@ static int walk_cmp(const void *pa, const void *pb)
 		a++;
 		b++;
 	}
-	return walk_rank(*a) < walk_rank(*b) ? -1 : walk_rank(*a) > walk_rank(*b);
+	return walk_rank(*a) < walk_rank(*b) ? -1
+					     : walk_rank(*a) > walk_rank(*b);
 }
 
 /* Put one file of shard sh (row id) into the project db. */
