@@ -7,6 +7,7 @@
  */
 #include "export_write.h"
 #include "log.h"
+#include "shard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -79,6 +80,17 @@ int export_dest_wide(int err)
 static int included(const struct export_opts *o, const struct view_node *n)
 {
 	return o->with_quarantine || !n->quarantined;
+}
+
+/* Whether this run writes the file n: all of them, or a shard's share
+ * (export.h), or none when it finishes a sharded export. */
+static int to_write(const struct export_opts *o, const struct view *v,
+		    const struct view_node *n)
+{
+	if (o->finish)
+		return 0;
+	return !o->shard_n ||
+	       view_node_shard(v, n, o->shard_n) == o->shard_i;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -409,6 +421,8 @@ static void *xworker(void *arg)
 
 		r = buf ? write_node(p, n, buf, &bytes) : -ENOMEM;
 		pthread_mutex_lock(&p->lock);
+		if ((r == 0 || r == 1) && p->o->wrote)
+			p->o->wrote(p->o->wrote_arg, n, r);
 		if (r == 1) {
 			p->st.kept++;
 		} else if (r == 0) {
@@ -718,7 +732,7 @@ int export_write(struct view_engine *e, const struct view *v,
 {
 	struct xpool p;
 	size_t i, nnodes = view_node_count(v);
-	int err = 0, fresh;
+	int err = 0, fresh, sharded;
 
 	memset(&p, 0, sizeof(p));
 	memset(st, 0, sizeof(*st));
@@ -730,9 +744,13 @@ int export_write(struct view_engine *e, const struct view *v,
 	p.dest_fd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p.dest_fd < 0)
 		return -errno;
-	lock_dest(p.dest_fd);
+	/* a shard's task writes its own files beside the others' */
+	sharded = o->shard_n && !o->finish;
+	if (!sharded)
+		lock_dest(p.dest_fd);
 	pthread_mutex_init(&p.lock, NULL);
-	fresh = !has_entries(p.dest_fd);	/* nothing to resume or sweep */
+	/* nothing to resume or sweep (a shard's task sweeps nothing) */
+	fresh = sharded || !has_entries(p.dest_fd);
 	if (!fresh)
 		sweep_tmp(p.dest_fd, 0);
 
@@ -744,7 +762,8 @@ int export_write(struct view_engine *e, const struct view *v,
 	for (i = 1; i < nnodes; i++) {
 		const struct view_node *n = view_node_at(v, i);
 
-		if (n->kind != VIEW_DIR && included(o, n)) {
+		if (n->kind != VIEW_DIR && included(o, n) &&
+		    to_write(o, v, n)) {
 			p.files[p.nfiles++] = n;
 			p.st.bytes_total += n->size;
 		}
@@ -761,7 +780,7 @@ int export_write(struct view_engine *e, const struct view *v,
 	err = run_workers(&p);
 	if (!err && p.stop)
 		err = p.stop;
-	if (!err)
+	if (!err && !sharded)
 		set_dir_times(&p);
 out:
 	p.st.total = p.nfiles;

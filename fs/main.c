@@ -22,6 +22,7 @@
 #include "mount.h"
 #include "places.h"
 #include "registry.h"
+#include "shard_run.h"
 #include "rules.h"
 #include "store.h"
 #include "verify.h"
@@ -44,6 +45,9 @@ static const char usage_text[] =
 	"mount(8) and\n"
 	"                                              /etc/fstab use, as "
 	"type fuse.deidfs)\n"
+	"       deidfs export --shard I/N [--index-only] [OPTIONS] SOURCE DEST\n"
+	"       deidfs merge  [OPTIONS] SOURCE DEST   (a sharded run: README "
+	"\"On a cluster\")\n"
 	"       deidfs verify --db FILE [--csv-out FILE] [--report FILE] "
 	"DATASET\n"
 	"       deidfs lookup --db FILE PSEUDONYM|VIEW-PATH|PERSONAL-ID\n"
@@ -97,6 +101,11 @@ static const char usage_text[] =
 	"quarantine)\n"
 	"  -j, --jobs N             worker threads (default: number of CPUs)\n"
 	"  --report FILE            write the run report as JSON\n"
+	"  --shard I/N              export: task I (0..N-1) of a sharded run "
+	"of N tasks:\n"
+	"                           the files of its share only\n"
+	"  --index-only             with --shard: index the share into "
+	"FILE.shard-I-of-N\n"
 	"  -q, --quiet              no report or progress on stderr\n"
 	"  -h, --help               this help\n"
 	"  --version                print the version\n"
@@ -151,7 +160,8 @@ enum opt_key {
 	KEY_JOBS,
 	KEY_SCAN_ALLOW,
 	KEY_SCAN_TIMEOUT,
-	KEY_LAST_WITH_ARG = KEY_SCAN_TIMEOUT,	/* these above take an argument */
+	KEY_SHARD,
+	KEY_LAST_WITH_ARG = KEY_SHARD,	/* these above take an argument */
 	KEY_NO_HEADER,
 	KEY_INCLUDE_UNLINKED,
 	KEY_WITH_QUARANTINE,
@@ -159,6 +169,7 @@ enum opt_key {
 	KEY_NO_SCAN,
 	KEY_NONEMPTY,
 	KEY_MASK_BURNED_IN,
+	KEY_INDEX_ONLY,
 	KEY_RTN_SAFE_PRIVATE,
 	KEY_RTN_UIDS,
 	KEY_RTN_DEVICE_ID,
@@ -201,6 +212,8 @@ static const struct fuse_opt opt_table[] = {
 	OPT_ARG("scan-timeout", KEY_SCAN_TIMEOUT),
 	OPT_FLAG("no-scan", KEY_NO_SCAN),
 	OPT_FLAG("mask-burned-in", KEY_MASK_BURNED_IN),
+	OPT_ARG("shard", KEY_SHARD),
+	OPT_FLAG("index-only", KEY_INDEX_ONLY),
 	OPT_FLAG("no-header", KEY_NO_HEADER),
 	OPT_FLAG("include-unlinked", KEY_INCLUDE_UNLINKED),
 	OPT_FLAG("with-quarantine", KEY_WITH_QUARANTINE),
@@ -237,7 +250,7 @@ static const struct {
 	{ KEY_CLEAN_DESCRIPTORS, RULES_CLEAN_DESCRIPTORS },
 };
 
-enum command { CMD_EXPORT = 1, CMD_MOUNT };
+enum command { CMD_EXPORT = 1, CMD_MOUNT, CMD_MERGE };
 
 struct options {
 	enum command cmd;
@@ -258,6 +271,8 @@ struct options {
 	int with_quarantine;
 	int no_refresh;
 	int nonempty;			/* mount: over a non-empty folder */
+	int sharded, index_only;	/* --shard I/N, --index-only */
+	struct shard_opts shard;	/* a sharded run (shard_run.h) */
 	struct view_config cfg;		/* borrows the strings above */
 	struct export_opts export;	/* the front ends' own: their */
 	struct mount_opts mount;	/* strings borrow the above too */
@@ -378,6 +393,14 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_WHITELIST:
 		o->cfg.rules_options |= RULES_CLEAN_DESCRIPTORS;
 		break;
+	case KEY_SHARD:
+		if (shard_parse(val, &o->shard.i, &o->shard.n)) {
+			fail("--shard: I/N, a task I from 0 to N-1 of N tasks "
+			     "(N at most 4096)");
+			return usage_error(o);
+		}
+		o->sharded = 1;
+		return 0;
 	case KEY_SCAN_TIMEOUT:
 		n = count_arg(val, 86400);
 		if (n < 0) {
@@ -425,6 +448,9 @@ static int set_flag(struct options *o, enum opt_key key)
 		return 0;
 	case KEY_MASK_BURNED_IN:
 		o->cfg.mask_burned_in = 1;
+		return 0;
+	case KEY_INDEX_ONLY:
+		o->index_only = 1;
 		return 0;
 	case KEY_QUIET:
 		o->quiet = 1;
@@ -506,11 +532,12 @@ static int opt_proc(void *data, const char *arg, int key,
 /* The checks of a whole command line, before anything is opened. */
 static int check_options(struct options *o)
 {
-	const char *cmd = o->cmd == CMD_EXPORT ? "export" : "mount";
+	const char *cmd = o->cmd == CMD_EXPORT ? "export" :
+			  o->cmd == CMD_MERGE ? "merge" : "mount";
 
 	if (o->npos != 2) {
 		fail("%s needs SOURCE and %s", cmd,
-		     o->cmd == CMD_EXPORT ? "DEST" : "MOUNTPOINT");
+		     o->cmd == CMD_MOUNT ? "MOUNTPOINT" : "DEST");
 		return EXIT_USAGE;
 	}
 	if (!o->db) {
@@ -540,8 +567,16 @@ static int check_options(struct options *o)
 			return EXIT_FATAL;
 		}
 	}
-	if (o->cmd == CMD_EXPORT && o->nonempty) {
+	if (o->cmd != CMD_MOUNT && o->nonempty) {
 		fail("--nonempty is for mount");
+		return EXIT_USAGE;
+	}
+	if (o->cmd != CMD_EXPORT && o->sharded) {
+		fail("--shard is for export (merge takes every task's files)");
+		return EXIT_USAGE;
+	}
+	if (o->index_only && !o->sharded) {
+		fail("--index-only goes with --shard I/N");
 		return EXIT_USAGE;
 	}
 	if (o->cmd == CMD_MOUNT && o->with_quarantine) {
@@ -566,7 +601,15 @@ static void fill_front_ends(struct options *o)
 	cfg->quiet = o->quiet;
 	cfg->row_report = row_report;
 	/* export opens every file once, right after the refresh */
-	cfg->maps = o->cmd == CMD_EXPORT ? VIEW_MAPS_ONCE : VIEW_MAPS_KEEP;
+	cfg->maps = o->cmd == CMD_MOUNT ? VIEW_MAPS_KEEP : VIEW_MAPS_ONCE;
+	/* a shard's index opens nothing after it: keep no maps */
+	if (o->index_only)
+		cfg->maps = VIEW_MAPS_NONE;
+	o->shard.mode = o->cmd == CMD_MERGE ? SHARD_MERGE :
+			!o->sharded ? SHARD_NONE :
+			o->index_only ? SHARD_INDEX : SHARD_EXPORT;
+	o->shard.db = o->db;
+	o->shard.quiet = o->quiet;
 	o->export.dest = o->pos[1];
 	o->export.with_quarantine = o->with_quarantine;
 	o->export.jobs = cfg->jobs;
@@ -620,6 +663,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (!strcmp(argv[1], "export")) {
 		o->cmd = CMD_EXPORT;
+	} else if (!strcmp(argv[1], "merge")) {
+		o->cmd = CMD_MERGE;
 	} else if (!strcmp(argv[1], "mount")) {
 		o->cmd = CMD_MOUNT;
 	} else if (helper_form(argv[1])) {
@@ -762,7 +807,15 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 			return EXIT_USAGE;
 		}
 	}
-	ret = store_open(o->db, 1, st);
+	if (o->shard.mode) {
+		/* the db of a sharded run's phase (shard_run.c) */
+		ret = shard_store_open(&o->shard, &o->cfg, st);
+		if (ret)
+			return ret;
+		created = 0;
+	} else {
+		ret = store_open(o->db, 1, st);
+	}
 	if (ret) {
 		fail("--db: %s", store_error(ret));
 		return EXIT_FATAL;
@@ -831,11 +884,13 @@ int main(int argc, char **argv)
 	} else {
 		o.export.progress = prog.on ? progress_cb : NULL;
 		o.export.progress_arg = &prog;
-		rc = export_run(e, &o.export);
+		rc = o.shard.mode ? shard_run(&o.shard, e, &o.export)
+				  : export_run(e, &o.export);
 	}
 out:
 	view_engine_free(e);
 	store_close(st);
+	rc = shard_done(&o.shard, rc);
 	view_whitelist_free(wl);
 	view_scan_allow_free(allow);
 	options_free(&o);

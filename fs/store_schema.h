@@ -34,6 +34,14 @@ int store_schema_create(struct store *st);
  */
 int store_schema_verify(struct store *st, int *version);
 
+/* store_schema_verify() without integrity_check (a read-only snapshot,
+ * store_open_snapshot()). */
+int store_schema_verify_meta(struct store *st, int *version);
+
+/* Replace the key of a new, empty db (a shard db takes the project's) and
+ * its check value; st->key too.  In the caller's write unit. */
+int store_schema_set_key(struct store *st, const uint8_t key[KEYED_KEY_LEN]);
+
 /*
  * Bring a db of an older schema to STORE_SCHEMA_VERSION in one
  * transaction: a run killed meanwhile leaves the old schema, upgraded next

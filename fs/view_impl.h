@@ -130,7 +130,12 @@ struct vnode {
 	uint64_t src_ino;
 	int64_t src_ctime_ns;
 	uint64_t header_len;
+	uint32_t phash;		/* VIEW_DICOM: view_shard_hash() of its
+				 * pseudonym, 0 without (view_shard.c) */
 };
+
+/* A pseudonym's hash for view_node_shard() (never 0; 0 for NULL). */
+uint32_t view_shard_hash(const char *pseudonym);
 
 struct view {
 	struct vnode *nodes;

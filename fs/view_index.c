@@ -7,6 +7,7 @@
  */
 #include "view_index.h"
 #include "view_scan.h"
+#include "shard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +42,7 @@ struct entries {
 	int lost_all;		/* too many to note: prune nothing */
 	const struct view_guard *guard;	/* borrowed from the config */
 	size_t nguard;
+	unsigned shard_i, shard_n;	/* a sharded index: only share i */
 	enum view_place inside;	/* a guarded folder met: the walk stops */
 };
 
@@ -102,6 +104,20 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Whether the entry prefix/name (or the path prefix, name NULL) is of
+ * another share than es's: each source file is in exactly one. */
+static int other_share(const struct entries *es, const char *prefix,
+		       const char *name)
+{
+	char path[PATH_MAX];
+
+	if (name && snprintf(path, sizeof(path), "%s%s%s", prefix,
+			     *prefix ? "/" : "", name) >= (int)sizeof(path))
+		return 0;	/* the walk skips it anyway */
+	return view_shard_of(name ? path : prefix, es->shard_n) !=
+	       es->shard_i;
+}
+
 static int walk(int dirfd, const char *prefix, unsigned depth,
 		struct entries *es)
 {
@@ -143,11 +159,15 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 			names = p;
 			cap = nc;
 		}
-		names[n] = strdup(de->d_name);
+		/* the name, and its d_type after its NUL: a sharded index
+		 * stats only its own share's files */
+		names[n] = malloc(strlen(de->d_name) + 2);
 		if (!names[n]) {
 			err = -ENOMEM;
 			goto out;
 		}
+		strcpy(names[n], de->d_name);
+		names[n][strlen(de->d_name) + 1] = (char)de->d_type;
 		n++;
 	}
 	if (n)		/* an empty directory: names is NULL (UB for qsort) */
@@ -156,7 +176,12 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 		struct stat st;
 		char *path;
 		size_t plen = strlen(prefix) + strlen(names[i]) + 2;
+		unsigned char dt =
+			(unsigned char)names[i][strlen(names[i]) + 1];
 
+		if (es->shard_n > 1 && dt != DT_DIR && dt != DT_UNKNOWN &&
+		    other_share(es, prefix, names[i]))
+			continue;
 		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW)) {
 			es->skipped++;
 			continue;
@@ -193,6 +218,10 @@ static int walk(int dirfd, const char *prefix, unsigned depth,
 			else
 				err = walk(sub, path, depth + 1, es);
 			free(path);
+			continue;
+		}
+		if (es->shard_n > 1 && other_share(es, path, NULL)) {
+			free(path);	/* another task's */
 			continue;
 		}
 		if (!S_ISREG(st.st_mode)) {
@@ -484,6 +513,8 @@ static int refresh_walk(struct view_engine *e, struct entries *es,
 	 * store is written. */
 	es->guard = e->cfg.guard;
 	es->nguard = e->cfg.nguard;
+	es->shard_i = e->cfg.shard_i;
+	es->shard_n = e->cfg.shard_n;
 	if (fstat(e->root_fd, &rst) == 0)
 		es->inside = guarded(es->guard, es->nguard, &rst);
 	if (es->inside) {
@@ -523,6 +554,20 @@ static int refresh_sort(struct view_engine *e, const struct entries *es,
 
 		memset(&f, 0, sizeof(f));
 		r = store_file_get(e->cfg.store, es->v[i].path, &f);
+		if (r == -ENOENT && e->cfg.shard_base) {
+			/* a shard's index: the project db may hold it */
+			r = store_file_get(e->cfg.shard_base, es->v[i].path,
+					   &f);
+			if (r == 0 && unchanged(e, &f, &es->v[i].st)) {
+				err = store_shard_seen(e->cfg.store,
+						       es->v[i].path);
+				vs->files_unchanged++;
+				store_file_clear(&f);
+				continue;
+			}
+			if (r == 0)
+				r = -ENOENT;	/* analysed anew */
+		}
 		if (r == 0 && unchanged(e, &f, &es->v[i].st)) {
 			err = store_file_touch(e->cfg.store, f.id, gen);
 			vs->files_unchanged++;

@@ -9,6 +9,7 @@
  * may hold names: the db is where such things are kept, never a log).
  */
 #include "view_impl.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -116,6 +117,32 @@ int view_config_record(struct view_engine *e)
 	if (store_setting_get(e->cfg.store, RECALL_KEY, old, RECALL_MAX) ||
 	    strcmp(old, o.buf))
 		err = store_setting_set(e->cfg.store, RECALL_KEY, o.buf);
+out:
+	free(o.buf);
+	free(old);
+	return err;
+}
+
+/* See shard.h: whether the recorded view is the one cfg would record. */
+int view_config_same(struct view_engine *e)
+{
+	struct out o = { 0 };
+	char *old = NULL;
+	int err;
+
+	o.cap = RECALL_MAX;
+	o.buf = calloc(1, o.cap);
+	old = malloc(RECALL_MAX);
+	if (!o.buf || !old) {
+		err = -ENOMEM;
+		goto out;
+	}
+	render(&e->cfg, &o);
+	err = o.err;
+	if (!err && (store_setting_get(e->cfg.store, RECALL_KEY, old,
+				       RECALL_MAX) ||
+		     strcmp(old, o.buf)))
+		err = -ESTALE;
 out:
 	free(o.buf);
 	free(old);

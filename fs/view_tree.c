@@ -449,6 +449,7 @@ static int node_of(struct build *b, const struct tent *t, struct vnode *nd)
 		nd->src_ino = t->r->f.src_ino;
 		nd->src_ctime_ns = t->r->f.src_ctime_ns;
 		nd->header_len = t->r->f.header_len;
+		nd->phash = view_shard_hash(t->r->f.pseudonym);
 		if (!nd->src)
 			ret = -ENOMEM;
 		break;

@@ -34,6 +34,19 @@ struct export_opts {
 					 * fingerprint filled in here) */
 	view_progress_fn progress;	/* may be NULL */
 	void *progress_arg;
+	/*
+	 * A sharded export (fs/shard.c): with shard_n > 0 only the files of
+	 * share shard_i (view_node_shard()) are written, the destination is
+	 * not locked (the tasks write other files), and nothing is swept
+	 * and no folder's time set: with finish, the last merge does that
+	 * once, writing no file.  wrote, when set, is told of each file
+	 * written (kept 0) or found complete (kept 1), under the writer's
+	 * lock.
+	 */
+	unsigned shard_i, shard_n;
+	int finish;
+	void (*wrote)(void *arg, const struct view_node *n, int kept);
+	void *wrote_arg;
 };
 
 /*

@@ -127,6 +127,12 @@ struct view_config {
 	int mask_burned_in;		/* --mask-burned-in: paint text
 					 * regions of native pixel data and
 					 * publish, instead of quarantine */
+	/* A sharded index (shard.h): the refresh sees only the source files
+	 * of share shard_i of shard_n (0 or 1: all of them); shard_base,
+	 * when not NULL, is the project db (a snapshot): a file it holds
+	 * unchanged is listed as seen (store_shard_seen()), not analysed */
+	unsigned shard_i, shard_n;
+	struct store *shard_base;
 };
 
 /*

@@ -106,8 +106,8 @@ comp deidfs export s
     r = run("bash", "-c", script, cwd=tmp_path, check=True)
     cmds, opts, db, pos = [set(b.split()) for b in
                            r.stdout.split("==\n")[:4]]
-    assert cmds == {"export", "mount", "verify", "lookup", "--help",
-                    "--version"}
+    assert cmds == {"export", "mount", "merge", "verify", "lookup",
+                    "--help", "--version"}
     assert opts == help_options(deidfs)
     assert db == {"p.db"}
     assert pos == {"src"}

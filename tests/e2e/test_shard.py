@@ -1,0 +1,155 @@
+"""
+test_shard.py - a sharded run by hand (issue 17; README "On a cluster"):
+`export --shard I/N --index-only` for every task, `merge`, `export --shard
+I/N` for every task, `merge` again, gives byte for byte the tree of one
+machine's export with the same db: names, bytes, sizes, mtimes (files and
+folders) and marks.
+"""
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+
+import pytest
+
+from conftest import run
+
+MARK = "user.deidfs.mark"
+
+
+def tree(root):
+    """{relative path: (kind, bytes, size, mtime_ns, mark)} of everything
+    under root, the root folder included."""
+    out = {}
+    for dp, dn, fn in os.walk(root):
+        for name in [""] + dn + fn if dp == str(root) else dn + fn:
+            p = os.path.join(dp, name) if name else dp
+            st = os.lstat(p)
+            try:
+                mark = os.getxattr(p, MARK)
+            except OSError:
+                mark = None
+            data = None
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as fh:
+                    data = fh.read()
+            out[os.path.relpath(p, root)] = (
+                stat.S_IFMT(st.st_mode), data, st.st_size, st.st_mtime_ns,
+                mark)
+    return out
+
+
+def beside(db):
+    """The files a sharded run left beside the db."""
+    d, base = os.path.split(str(db))
+    return sorted(f for f in os.listdir(d) if f.startswith(base + "."))
+
+
+def sharded(deidfs, archive, db, dest, n, opts=()):
+    """The four phases, every task by hand, in a shuffled order."""
+    common = ["--csv", archive.csv, "--db", db, *opts, archive.identified,
+              dest]
+    order = sorted(range(n), key=lambda i: (i * 5 + 3) % n)
+    for i in order:
+        run(deidfs, "export", "--shard", "%d/%d" % (i, n), "--index-only",
+            *common, check=True)
+        assert stat.S_IMODE(os.stat("%s.shard-%d-of-%d" % (db, i, n))
+                            .st_mode) == 0o600
+    run(deidfs, "merge", *common, check=True)
+    assert beside(db) == []
+    for i in order:
+        run(deidfs, "export", "--shard", "%d/%d" % (i, n), *common,
+            check=True)
+        assert stat.S_IMODE(os.stat("%s.export-%d-of-%d" % (db, i, n))
+                            .st_mode) == 0o600
+    run(deidfs, "merge", *common, check=True)
+    assert beside(db) == []
+
+
+@pytest.fixture(scope="module")
+def single(deidfs, archive, tmp_path_factory):
+    """One machine's export with a new db, and that db."""
+    d = tmp_path_factory.mktemp("single")
+    run(deidfs, "export", "-q", "--with-quarantine", "--csv", archive.csv,
+        "--db", d / "p.db", archive.identified, d / "out", check=True)
+    return d / "p.db", tree(d / "out")
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_sharded_export_is_one_machines(deidfs, archive, single, tmp_path,
+                                        n):
+    """With a copy of the db of one machine's export, the shard tasks
+    find every file unchanged in it (nothing is parsed again) and the
+    result is that export, byte for byte, mtimes and marks included; the
+    last merge records what each task wrote."""
+    db = tmp_path / "p.db"
+    shutil.copy(single[0], db)
+    sharded(deidfs, archive, db, tmp_path / "out", n,
+            ["--with-quarantine"])
+    got = tree(tmp_path / "out")
+    assert sorted(got) == sorted(single[1])
+    for k in got:
+        assert got[k] == single[1][k], k
+    with sqlite3.connect(db) as c:
+        rows = c.execute("SELECT nshards, count(*), count(DISTINCT shard),"
+                         " count(DISTINCT ino) FROM export_log").fetchall()
+    nfiles = sum(1 for v in got.values() if v[0] == stat.S_IFREG)
+    # every file once; a share may hold no woman (6 women, 7 shares)
+    assert rows[0][0] == n and rows[0][1] == rows[0][3] == nfiles
+    assert 1 <= rows[0][2] <= n
+
+
+def test_sharded_index_of_a_new_db(deidfs, archive, tmp_path):
+    """With a new db, the index tasks parse their shares: a later export
+    of one machine with the merged db parses nothing and writes the same
+    tree as the sharded export."""
+    db = tmp_path / "p.db"
+    sharded(deidfs, archive, db, tmp_path / "out", 3)
+    r = run(deidfs, "export", "--csv", archive.csv, "--db", db,
+            "--report", tmp_path / "r.json", archive.identified,
+            tmp_path / "one", check=True)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["files_analysed"] == 0 and rep["files_unchanged"] == \
+        rep["files_seen"] > 0, r.stderr
+    assert tree(tmp_path / "out") == tree(tmp_path / "one")
+
+
+def test_merge_names_the_missing_task(deidfs, archive, tmp_path):
+    """A task that did not finish (its file is not there) stops the merge,
+    which names it; run again, the run completes the same tree."""
+    db = tmp_path / "p.db"
+    common = ["--csv", archive.csv, "--db", db, archive.identified,
+              tmp_path / "out"]
+    for i in (0, 2):
+        run(deidfs, "export", "--shard", "%d/3" % i, "--index-only", *common,
+            check=True)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "task 1/3" in r.stderr, r.stderr
+    run(deidfs, "export", "--shard", "1/3", "--index-only", *common,
+        check=True)
+    run(deidfs, "merge", *common, check=True)
+    r = run(deidfs, "export", "--shard", "0/3", "--modalities", "all",
+            *common)
+    assert r.returncode == 2 and "merge" in r.stderr, r.stderr
+    for i in (2, 0):
+        run(deidfs, "export", "--shard", "%d/3" % i, *common, check=True)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "task 1/3" in r.stderr, r.stderr
+    run(deidfs, "export", "--shard", "1/3", *common, check=True)
+    run(deidfs, "merge", *common, check=True)
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", db,
+        archive.identified, tmp_path / "one", check=True)
+    assert tree(tmp_path / "out") == tree(tmp_path / "one")
+
+
+def test_shard_usage(deidfs, tmp_path):
+    for bad in ("3/3", "1", "a/2", "0/0", "1/4097", "-1/2"):
+        r = run(deidfs, "export", "--shard", bad, "--db", tmp_path / "p.db",
+                tmp_path, tmp_path / "o")
+        assert r.returncode == 2 and "--shard" in r.stderr, (bad, r.stderr)
+    r = run(deidfs, "export", "--index-only", "--db", tmp_path / "p.db",
+            tmp_path, tmp_path / "o")
+    assert r.returncode == 2 and "--index-only" in r.stderr
+    assert not (tmp_path / "p.db").exists()
