@@ -2,10 +2,10 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 3 (version 1 lacked files.src_ctime_ns and files.version,
- * version 2 the scans table; an older db is upgraded in place when it is
- * opened):
- *   meta(k, v)         app='deidfs', schema_version=2, key=32-byte BLOB,
+ * Schema version 4 (version 1 lacked files.src_ctime_ns and files.version,
+ * version 2 the scans table, version 3 files.q_rule and files.q_path; an
+ * older db is upgraded in place when it is opened):
+ *   meta(k, v)         app='deidfs', schema_version=4, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -73,7 +73,9 @@ static const char schema_sql[] =
 	" study_time TEXT,"
 	" src_ctime_ns INTEGER NOT NULL DEFAULT 0,"
 	" version INTEGER NOT NULL DEFAULT 0,"
-	" gen INTEGER NOT NULL DEFAULT 0);"
+	" gen INTEGER NOT NULL DEFAULT 0,"
+	" q_rule TEXT,"
+	" q_path TEXT);"
 	"CREATE TABLE audit("
 	" file_id INTEGER NOT NULL,"
 	" seq INTEGER NOT NULL,"
@@ -354,6 +356,17 @@ static const char upgrade_to_2[] =
 	"DEFAULT 0; "
 	"ALTER TABLE files ADD COLUMN version INTEGER NOT NULL DEFAULT 0";
 
+/*
+ * Version 3 -> 4: files.q_rule and files.q_path, why a file is quarantined
+ * (the rule and the attribute's tag path, never a value).  Rows of version
+ * 3 have neither: reasons.csv gives the reason's general rule until the
+ * file is analysed again (the view format of this version re-analyses
+ * every file at the next refresh anyway).
+ */
+static const char upgrade_to_4[] =
+	"ALTER TABLE files ADD COLUMN q_rule TEXT; "
+	"ALTER TABLE files ADD COLUMN q_path TEXT";
+
 int store_schema_upgrade(struct store *st)
 {
 	int err, version;
@@ -369,8 +382,10 @@ int store_schema_upgrade(struct store *st)
 		err = store_sql_exec(st, upgrade_to_2);
 	if (!err && version < 3)
 		err = store_sql_exec(st, SCANS_TABLE);
+	if (!err && version < 4)
+		err = store_sql_exec(st, upgrade_to_4);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 3 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 4 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }
