@@ -53,12 +53,13 @@
  * UIDs kept only when in the registry; 4: kept values only as valid
  * instances, screened for personal IDs and the words of every person name
  * of the file, CS values only their attribute's terms; encapsulated pixel
- * data walked, comments blanked, the offset table made again), so that a
+ * data walked, comments blanked, the offset table made again; 5: a UID
+ * written as UN read as UI, the cause of a quarantine recorded), so that a
  * db indexed by an earlier version is re-analysed instead of disagreeing
  * with the bytes served (which view_file_open() would refuse as a changed
  * source).
  */
-#define VIEW_FORMAT 4
+#define VIEW_FORMAT 5
 
 struct view_engine {
 	struct view_config cfg;		/* strings borrowed from the caller */
