@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "dicom.h"
 #include "encap.h"
+#include "layout.h"
 #include "keyed.h"
 #include "scan.h"
 
@@ -295,6 +297,25 @@ static int valid_da(const char *s)
 	return 1;
 }
 
+void analysis_view_date(const uint8_t *key, unsigned rules_options,
+			const char *study_date, const char *patient_id,
+			char out[9])
+{
+	int shift;
+
+	out[0] = 0;
+	if (!study_date || strlen(study_date) != 8)
+		return;
+	memcpy(out, study_date, 9);
+	if (!(rules_options & RULES_RTN_LONG_MODIF_DATES) ||
+	    (rules_options & (RULES_RTN_LONG_FULL_DATES | RULES_MONTH_DATES)) ||
+	    !patient_id)
+		return;	/* the month of the date itself */
+	shift = keyed_date_shift(key, patient_id, strlen(patient_id));
+	if (civil_ymd_shift(out, shift, CIVIL_CARRY) == -ERANGE)
+		out[0] = 0;
+}
+
 /* Keyed replacement of an original UID taken before the rules ran (the
  * index needs the study/series/instance identity even when the rules
  * retain UIDs). */
@@ -543,8 +564,21 @@ static int run_rules(struct run *r)
 	struct cb_arg arg = { in->key, r->an };
 	struct rules_ctx rc = in->rules_ctx_template;
 	struct rules_cause why;
+	char uid[256], sid[KEYED_STUDY_ID_LEN + 1], date[9];
+	char month[8];
 	int err;
 
+	/* what tells her studies apart in a viewer, from this file alone:
+	 * a keyed token of its study, and the month the view names */
+	if (dcm_ds_get_str(&r->p.ds, TAG_STUDY_UID, uid, sizeof(uid)) &&
+	    !keyed_study_id(in->key, uid, strlen(uid), sid, sizeof(sid)))
+		rc.study_id = sid;
+	if (in->study_month) {
+		analysis_view_date(in->key, rc.options, r->an->rec.study_date,
+				   r->pid, date);
+		if (!layout_month(date, month))
+			rc.study_description = month;
+	}
 	rc.pseudonym = r->an->rec.pseudonym;
 	rc.iod_name = dicom_iod_name(r->p.sop_class_uid);
 	rc.patient_id = r->pid;

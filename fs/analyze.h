@@ -24,7 +24,21 @@ struct analysis_input {
 	/* options and white list; the callbacks are filled per file */
 	struct rules_ctx rules_ctx_template;
 	struct budget *budget;		/* parse memory (budget.h), or NULL */
+	int study_month;		/* the layout names the study's month:
+					 * StudyDescription says it too */
 };
+
+/*
+ * The study date YYYYMMDD as the view shows it (folder month, and the
+ * StudyDescription of its files): study_date (YYYYMMDD, original),
+ * shifted by the patient's keyed shift under the Modified Dates option
+ * (not with Full Dates), the same civil.c arithmetic as the headers' dates;
+ * a date that is not a day of the calendar is carried.  out is "" when
+ * there is no date.
+ */
+void analysis_view_date(const uint8_t *key, unsigned rules_options,
+			const char *study_date, const char *patient_id,
+			char out[9]);
 
 
 struct analysis {

@@ -343,6 +343,8 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	w->r = r;
 	w->ctx = ctx;
 	w->opts = ctx->options;
+	if (w->opts & RULES_MONTH_DATES)	/* which dates: its own */
+		w->opts |= RULES_RTN_LONG_MODIF_DATES;
 	w->iod = iod_find(ctx->iod_name);
 	w->names = ctx->names;
 	if (!w->names) {
@@ -361,6 +363,10 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	if (!err) {
 		w->rule = "pseudonym";
 		err = rules_mark_pseudonym(w, ds);
+	}
+	if (!err) {
+		w->rule = "study labels";
+		err = rules_mark_study(w, ds);
 	}
 	if (!err) {
 		w->rule = "de-identification marks";

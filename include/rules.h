@@ -39,6 +39,11 @@ enum {
 	RULES_RTN_LONG_FULL_DATES = 1u << 5,	/* 113106 */
 	RULES_RTN_LONG_MODIF_DATES = 1u << 6,	/* 113107 */
 	RULES_CLEAN_DESCRIPTORS = 1u << 7,	/* 113105 */
+	/* Ours, a form of the Modified Dates option (113107): every date
+	 * kept to its month, the first of it (YYYYMM01; a DT's time goes),
+	 * not shifted; times kept as under that option.  It implies
+	 * RULES_RTN_LONG_MODIF_DATES in the rules; not with Full Dates. */
+	RULES_MONTH_DATES = 1u << 8,
 };
 
 /* Load the compiled-in tables.  *out freed with rules_free().
@@ -105,6 +110,17 @@ struct rules_ctx {
 	const struct ident_words *names;
 	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
 	/*
+	 * What a viewer shows to tell a patient's studies apart (borrowed;
+	 * NULL: the table's action stands): StudyID (0020,0010) becomes
+	 * study_id, StudyDescription (0008,1030) study_description, whatever
+	 * the source held.  The caller derives both from the file's own
+	 * values, the options and the key only (keyed_study_id(), the
+	 * study's month), never from the view's naming, so the header stays
+	 * a function of the source version.
+	 */
+	const char *study_id;
+	const char *study_description;
+	/*
 	 * Replace an instance UID: write the new UID (NUL-terminated) to out.
 	 * Same input, same output, always.  Returns 0 or -errno.
 	 */
@@ -145,8 +161,10 @@ struct rules_ctx {
  *   "D (dummy item)"  the dummy item of a D on a sequence
  *   "kept value vetting"  a value to be kept could not be vetted (its
  *                   terms, its form)
- *   "pseudonym" "de-identification marks"  PatientID and PatientName, or
- *                   the marks of PS3.15 E.1 and PS3.3 C.7.1.1
+ *   "pseudonym" "study labels" "de-identification marks"  PatientID and
+ *                   PatientName, StudyID and StudyDescription (see
+ *                   rules_ctx.study_id), or the marks of PS3.15 E.1 and
+ *                   PS3.3 C.7.1.1
  * and of rules_classify_why(): see there.
  */
 struct rules_cause {

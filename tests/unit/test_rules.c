@@ -1700,6 +1700,73 @@ static void test_uid_written_as_un(void **state)
 	dcm_ds_free(&ds);
 }
 
+/* StudyID and StudyDescription become what the caller derived (a keyed
+ * token, the month), whatever the source held; absent ones are added. */
+static void test_study_labels(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0020, 0x0010), "SH", "ACC12345");
+	set(&ds, T(0x0008, 0x1030), "LO", "Mammo Kari Nordmann");
+	apply_ok(&ctx, &ds);		/* no labels: Z and X */
+	assert_empty(&ds, T(0x0020, 0x0010));
+	assert_absent(&ds, T(0x0008, 0x1030));
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);
+	ctx.study_id = "ABCDEFGHIJ";
+	ctx.study_description = "2013-04";
+	set(&ds, T(0x0020, 0x0010), "SH", "ACC12345");
+	set(&ds, T(0x0008, 0x1030), "LO", "Mammo Kari Nordmann");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0020, 0x0010), "ABCDEFGHIJ");
+	assert_str(&ds, T(0x0008, 0x1030), "2013-04");
+	assert_non_null(find_audit(&fx, "00200010"));
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);		/* absent in the source: added */
+	ctx.study_id = "ABCDEFGHIJ";
+	ctx.study_description = "2013-04";
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0020, 0x0010), "ABCDEFGHIJ");
+	assert_str(&ds, T(0x0008, 0x1030), "2013-04");
+	dcm_ds_free(&ds);
+}
+
+/* --month-dates: every date the first of its month (a DT loses its
+ * time), times kept, nothing shifted; the marks say dates were modified. */
+static void test_month_dates(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_MONTH_DATES);
+	ctx.date_shift_days = -100;	/* not used */
+	set(&ds, T(0x0008, 0x0020), "DA", "20130417");
+	set(&ds, T(0x0008, 0x0030), "TM", "093015");
+	set(&ds, T(0x0008, 0x002a), "DT", "20130417093015.123");
+	set(&ds, T(0x0008, 0x0021), "DA", "20130431");	/* the day goes */
+	set(&ds, T(0x0008, 0x0022), "DA", "20131301");	/* no such month */
+	set(&ds, T(0x0010, 0x0030), "DA", "19600229");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0020), "20130401");
+	assert_str(&ds, T(0x0008, 0x0030), "093015");
+	assert_str(&ds, T(0x0008, 0x002a), "20130401");
+	assert_str(&ds, T(0x0008, 0x0021), "20130401");
+	assert_true(!dcm_ds_get(&ds, T(0x0008, 0x0022)) ||
+		    !dcm_ds_get(&ds, T(0x0008, 0x0022))->len);
+	assert_str(&ds, T(0x0028, 0x0303), "MODIFIED");
+	assert_non_null(strstr(str(&ds, T(0x0012, 0x0063)),
+			       "dates kept to the month"));
+	dcm_ds_free(&ds);
+}
+
 static void test_classify_why(void **state)
 {
 	struct dcm_ds ds = { 0 };
@@ -1981,6 +2048,8 @@ int main(void)
 		cmocka_unit_test(test_fail_closed),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_classify_why),
+		cmocka_unit_test(test_study_labels),
+		cmocka_unit_test(test_month_dates),
 		cmocka_unit_test(test_failure_cause),
 		cmocka_unit_test(test_uid_written_as_un),
 		cmocka_unit_test(test_whitelist_parse),
