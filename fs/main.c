@@ -85,6 +85,8 @@ static const char usage_text[] =
 	"  --retain-long-full-dates --retain-long-modified-dates\n"
 	"  --clean-descriptors [--whitelist FILE]\n"
 	"                           PS3.15 Table E.1-1 options\n"
+	"  --month-dates            dates kept to the month (YYYYMM01), as the\n"
+	"                           folders and the CSV's month column say\n"
 	"  --with-quarantine        export: also write .quarantine/\n"
 	"  --scan-allow FILE        words burned-in text may hold besides the\n"
 	"                           view markers and technique values\n"
@@ -162,6 +164,7 @@ enum opt_key {
 	KEY_RTN_LONG_FULL_DATES,
 	KEY_RTN_LONG_MODIF_DATES,
 	KEY_CLEAN_DESCRIPTORS,
+	KEY_MONTH_DATES,
 	KEY_QUIET,
 	KEY_HELP,
 	KEY_VERSION,
@@ -208,6 +211,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT_FLAG("retain-long-full-dates", KEY_RTN_LONG_FULL_DATES),
 	OPT_FLAG("retain-long-modified-dates", KEY_RTN_LONG_MODIF_DATES),
 	OPT_FLAG("clean-descriptors", KEY_CLEAN_DESCRIPTORS),
+	OPT_FLAG("month-dates", KEY_MONTH_DATES),
 	FUSE_OPT_KEY("-q", KEY_QUIET),
 	OPT_FLAG("quiet", KEY_QUIET),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -229,6 +233,7 @@ static const struct {
 	{ KEY_RTN_LONG_FULL_DATES, RULES_RTN_LONG_FULL_DATES },
 	{ KEY_RTN_LONG_MODIF_DATES, RULES_RTN_LONG_MODIF_DATES },
 	{ KEY_CLEAN_DESCRIPTORS, RULES_CLEAN_DESCRIPTORS },
+	{ KEY_MONTH_DATES, RULES_MONTH_DATES },
 };
 
 enum command { CMD_EXPORT = 1, CMD_MOUNT };
@@ -511,6 +516,14 @@ static int check_options(struct options *o)
 	}
 	if (o->modalities && !*o->modalities) {
 		fail("--modalities: give a list like MG,OT or 'all'");
+		return EXIT_USAGE;
+	}
+	if ((o->cfg.rules_options & RULES_MONTH_DATES) &&
+	    (o->cfg.rules_options & (RULES_RTN_LONG_FULL_DATES |
+				     RULES_RTN_LONG_MODIF_DATES))) {
+		fail("--month-dates keeps dates to the month; "
+		     "--retain-long-full-dates and --retain-long-modified-dates "
+		     "keep or shift them whole: choose one of the three");
 		return EXIT_USAGE;
 	}
 	if (o->csv_spec) {
