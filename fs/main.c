@@ -351,8 +351,8 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_DELIMITER:
 		if (strlen(val) != 1 || val[0] == '"' || val[0] == '\n' ||
 		    val[0] == '\r') {
-			fail("--delimiter: one character, not a quote or a "
-			     "line break");
+			fail("--delimiter: give one character, not a quote "
+			     "or a line break");
 			return usage_error(o);
 		}
 		o->cfg.csv_delimiter = val[0];
@@ -360,8 +360,8 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_LINK_DATE:
 		n = strcmp(val, "none") ? count_arg(val, 1024) : 0;
 		if (n < 0) {
-			fail("--link-date-column: a column number (1-1024) or "
-			     "'none'");
+			fail("--link-date-column: give a column number "
+			     "(1-1024) or 'none'");
 			return usage_error(o);
 		}
 		o->cfg.csv_date_column = n ? (int)n : -1;
@@ -369,7 +369,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_JOBS:
 		n = count_arg(val, 256);
 		if (n < 0) {
-			fail("--jobs: a number from 1 to 256");
+			fail("--jobs: give a number from 1 to 256");
 			return usage_error(o);
 		}
 		o->cfg.jobs = (unsigned)n;
@@ -380,7 +380,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_SCAN_TIMEOUT:
 		n = count_arg(val, 86400);
 		if (n < 0) {
-			fail("--scan-timeout: seconds, from 1 to 86400");
+			fail("--scan-timeout: give seconds, from 1 to 86400");
 			return usage_error(o);
 		}
 		o->cfg.scan_timeout_s = (unsigned)n;
@@ -505,7 +505,7 @@ static int check_options(struct options *o)
 	const char *cmd = o->cmd == CMD_EXPORT ? "export" : "mount";
 
 	if (o->npos != 2) {
-		fail("%s needs SOURCE and %s", cmd,
+		fail("%s needs SOURCE and %s (give both; --help)", cmd,
 		     o->cmd == CMD_EXPORT ? "DEST" : "MOUNTPOINT");
 		return EXIT_USAGE;
 	}
@@ -545,7 +545,18 @@ static int check_options(struct options *o)
 		}
 	}
 	if (o->cmd == CMD_EXPORT && o->nonempty) {
-		fail("--nonempty is for mount");
+		fail("--nonempty is for mount (export writes into any "
+		     "folder): drop it");
+		return EXIT_USAGE;
+	}
+	if (o->cmd == CMD_EXPORT && o->fuse.argc > 1) {
+		/* kept for FUSE by other_option(): -f, -d, a -o that is no
+		 * option of ours; an export has no use for them */
+		fail("%s%s%s: not an export option (-f, -d and FUSE's -o "
+		     "options are for mount; deidfs --help lists the "
+		     "options)", o->fuse.argv[1],
+		     o->fuse.argc > 2 ? " " : "",
+		     o->fuse.argc > 2 ? o->fuse.argv[2] : "");
 		return EXIT_USAGE;
 	}
 	if (o->cmd == CMD_MOUNT && o->with_quarantine) {
@@ -768,7 +779,7 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 	}
 	ret = store_open(o->db, 1, st);
 	if (ret) {
-		fail("--db: %s", store_error(ret));
+		fail("--db %s: %s", o->db, store_error(ret));
 		return EXIT_FATAL;
 	}
 	if (created && !o->quiet)
