@@ -101,7 +101,9 @@ static void names_free(struct rec *r, size_t n)
 		free(r[i].raw);
 		free(r[i].ekey);
 		free(r[i].path);
+		free(r[i].study_path);
 		r[i].parent = r[i].raw = r[i].ekey = r[i].path = NULL;
+		r[i].study_path = NULL;
 	}
 }
 
@@ -164,6 +166,7 @@ static void test_one_patient_alone(void **state)
 					one[n1] = a.r[j];
 					one[n1].parent = one[n1].raw = NULL;
 					one[n1].ekey = one[n1].path = NULL;
+					one[n1].study_path = NULL;
 					n1++;
 				}
 			/* in another order: naming sorts them itself */
