@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "dicom.h"
 #include "encap.h"
+#include "layout.h"
 #include "keyed.h"
 #include "scan.h"
 
@@ -35,6 +37,7 @@
 #define TAG_SERIES_UID DCM_TAG(0x0020, 0x000E)
 #define TAG_SOP_UID DCM_TAG(0x0008, 0x0018)
 
+#define TAG_PIXEL_DATA DCM_TAG(0x7FE0, 0x0010)
 #define TAG_EXT_OFFSET_TABLE DCM_TAG(0x7FE0, 0x0001)
 #define TAG_EXT_OFFSET_LENGTHS DCM_TAG(0x7FE0, 0x0002)
 
@@ -294,6 +297,25 @@ static int valid_da(const char *s)
 	return 1;
 }
 
+void analysis_view_date(const uint8_t *key, unsigned rules_options,
+			const char *study_date, const char *patient_id,
+			char out[9])
+{
+	int shift;
+
+	out[0] = 0;
+	if (!study_date || strlen(study_date) != 8)
+		return;
+	memcpy(out, study_date, 9);
+	if (!(rules_options & RULES_RTN_LONG_MODIF_DATES) ||
+	    (rules_options & (RULES_RTN_LONG_FULL_DATES | RULES_MONTH_DATES)) ||
+	    !patient_id)
+		return;	/* the month of the date itself */
+	shift = keyed_date_shift(key, patient_id, strlen(patient_id));
+	if (civil_ymd_shift(out, shift, CIVIL_CARRY) == -ERANGE)
+		out[0] = 0;
+}
+
 /* Keyed replacement of an original UID taken before the rules ran (the
  * index needs the study/series/instance identity even when the rules
  * retain UIDs). */
@@ -413,6 +435,36 @@ static int quarantine(struct analysis *an, enum rules_reason reason)
 	return STOP;
 }
 
+/* Record why into an->rec.  Returns 0 or -ENOMEM. */
+static int set_cause(struct analysis *an, const struct rules_cause *why)
+{
+	free(an->rec.q_rule);
+	free(an->rec.q_path);
+	an->rec.q_rule = strdup(why->rule);
+	an->rec.q_path = strdup(why->path);
+	return an->rec.q_rule && an->rec.q_path ? 0 : -ENOMEM;
+}
+
+/* A cause at one top-level attribute (or the file, tag 0). */
+static void cause_at(struct rules_cause *why, const char *rule, uint32_t tag)
+{
+	why->rule = rule;
+	if (tag)
+		snprintf(why->path, sizeof(why->path), "%08X", tag);
+	else
+		why->path[0] = 0;
+}
+
+/* Why, when the file is not quarantined for an earlier reason already:
+ * the rule and the attribute (names only) go to the index with it. */
+static int quarantine_why(struct analysis *an, enum rules_reason reason,
+			  const struct rules_cause *why)
+{
+	if (an->rec.status != RULES_OK)
+		return STOP;
+	return set_cause(an, why) ? -ENOMEM : quarantine(an, reason);
+}
+
 /* The source as it is now, and its parsed header. */
 static int run_parse(struct run *r, int *fdv)
 {
@@ -457,6 +509,7 @@ static int run_identity(struct run *r)
 	const struct dcm_ds *ds = &r->p.ds;
 	struct store_file *rec = &r->an->rec;
 	char pseudo[KEYED_PSEUDONYM_LEN + 1];
+	struct rules_cause why;
 
 	if (dcm_ds_get_str(ds, TAG_PATIENT_ID, r->pid, sizeof(r->pid))) {
 		rec->patient_id = strdup(r->pid);
@@ -481,7 +534,9 @@ static int run_identity(struct run *r)
 	rec->series_uid = mapped(in, ds, TAG_SERIES_UID);
 	rec->sop_uid = mapped(in, ds, TAG_SOP_UID);
 
-	rec->status = rules_classify(ds, in->modalities);
+	rec->status = rules_classify_why(ds, in->modalities, &why);
+	if (rec->status != RULES_OK && set_cause(r->an, &why))
+		return -ENOMEM;
 	/* The SOP class (of the meta and of the dataset) is written to the
 	 * output as it is: only one of the standard's own will do, and with
 	 * any other no header is made at all (a quarantined file's header is
@@ -508,8 +563,22 @@ static int run_rules(struct run *r)
 	const struct analysis_input *in = r->in;
 	struct cb_arg arg = { in->key, r->an };
 	struct rules_ctx rc = in->rules_ctx_template;
+	struct rules_cause why;
+	char uid[256], sid[KEYED_STUDY_ID_LEN + 1], date[9];
+	char month[8];
 	int err;
 
+	/* what tells her studies apart in a viewer, from this file alone:
+	 * a keyed token of its study, and the month the view names */
+	if (dcm_ds_get_str(&r->p.ds, TAG_STUDY_UID, uid, sizeof(uid)) &&
+	    !keyed_study_id(in->key, uid, strlen(uid), sid, sizeof(sid)))
+		rc.study_id = sid;
+	if (in->study_month) {
+		analysis_view_date(in->key, rc.options, r->an->rec.study_date,
+				   r->pid, date);
+		if (!layout_month(date, month))
+			rc.study_description = month;
+	}
 	rc.pseudonym = r->an->rec.pseudonym;
 	rc.iod_name = dicom_iod_name(r->p.sop_class_uid);
 	rc.patient_id = r->pid;
@@ -521,12 +590,20 @@ static int run_rules(struct run *r)
 	rc.map_uid = map_uid;
 	rc.audit = audit_cb;
 	rc.arg = &arg;
+	rc.failure = &why;
 	err = rules_apply(in->rules, &rc, &r->p.ds);
 	if (err == -ENOMEM)
 		return err;
-	if (err || !dcm_ds_get_str(&r->p.ds, TAG_SOP_UID, r->sop_inst,
-				   sizeof(r->sop_inst)))
-		return quarantine(r->an, RULES_Q_DEID_FAILED);
+	if (err)
+		return quarantine_why(r->an, RULES_Q_DEID_FAILED, &why);
+	/* Type 1 in every IOD, and the file meta needs it: a file without
+	 * one cannot be made valid (inventing one would give two copies of
+	 * the same image two identities) */
+	if (!dcm_ds_get_str(&r->p.ds, TAG_SOP_UID, r->sop_inst,
+			    sizeof(r->sop_inst))) {
+		cause_at(&why, "SOP Instance UID missing", TAG_SOP_UID);
+		return quarantine_why(r->an, RULES_Q_DEID_FAILED, &why);
+	}
 	return 0;
 }
 
@@ -538,10 +615,15 @@ static int run_pixels(struct run *r)
 	int err;
 
 	if (p->has_pixel && !p->pixel_encapsulated) {
+		struct rules_cause why;
 		uint64_t want;
 
-		if (analysis_native_pixel_len(p, &want))
-			return quarantine(r->an, RULES_Q_UNPARSEABLE);
+		if (analysis_native_pixel_len(p, &want)) {
+			cause_at(&why, "image attributes do not account for "
+				 "the pixel data", TAG_PIXEL_DATA);
+			return quarantine_why(r->an, RULES_Q_UNPARSEABLE,
+					      &why);
+		}
 		if (p->pixel_len > want)	/* the rest is not image */
 			p->pixel_len = want;
 	}
@@ -594,14 +676,17 @@ static int run_output(struct run *r)
 	struct analysis *an = r->an;
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
+	struct rules_cause why;
 	int err;
 
 	err = dicom_write_header(&p->ds, p, p->sop_class_uid, r->sop_inst,
 				 &hdr, &hlen);
 	if (err == -ENOMEM)
 		return err;
-	if (err)
-		return quarantine(an, RULES_Q_DEID_FAILED);
+	if (err) {
+		cause_at(&why, "a value cannot be encoded", 0);
+		return quarantine_why(an, RULES_Q_DEID_FAILED, &why);
+	}
 	err = bytemap_add_gen(&an->map, hdr, hlen);
 	explicit_bzero(hdr, hlen);
 	free(hdr);

@@ -33,6 +33,8 @@ struct analysis_input {
 	 * -errno (the map is then not made). */
 	int (*mask)(void *arg, struct analysis *an);
 	void *mask_arg;
+	int study_month;		/* the layout names the study's month:
+					 * StudyDescription says it too */
 };
 
 /* Native pixel data as published (what analysis_mask() needs): little
@@ -43,6 +45,18 @@ struct analysis_pixels {
 	uint64_t out_off;	/* output offset of the first pixel byte */
 	uint64_t len;		/* pixel bytes published */
 };
+
+/*
+ * The study date YYYYMMDD as the view shows it (folder month, and the
+ * StudyDescription of its files): study_date (YYYYMMDD, original),
+ * shifted by the patient's keyed shift under the Modified Dates option
+ * (not with Full Dates), the same civil.c arithmetic as the headers' dates;
+ * a date that is not a day of the calendar is carried.  out is "" when
+ * there is no date.
+ */
+void analysis_view_date(const uint8_t *key, unsigned rules_options,
+			const char *study_date, const char *patient_id,
+			char out[9]);
 
 
 struct analysis {

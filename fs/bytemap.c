@@ -34,6 +34,10 @@ static int add_piece(struct bytemap *m, uint64_t len, uint64_t at,
 		m->piece = p;
 		m->cap = cap;
 	}
+	/* padding included: the scan's pool writes pieces whole to its
+	 * worker (scan_pool.c), and valgrind rightly objects to
+	 * uninitialised bytes written out */
+	memset(&m->piece[m->n], 0, sizeof(*m->piece));
 	m->piece[m->n].out = m->size;
 	m->piece[m->n].len = len;
 	m->piece[m->n].at = at;

@@ -46,7 +46,9 @@ static int refresh_and_build(struct view_engine *e,
 		return 1;
 	}
 	if (ret) {
-		log_error("cannot index the source tree (%s)", strerror(-ret));
+		log_error("cannot index the source tree (%s): check that "
+			  "SOURCE is a folder you can read, then run the same "
+			  "command again", strerror(-ret));
 		return 1;
 	}
 	ret = view_build(e, vs, v, err, sizeof(err));
@@ -116,7 +118,9 @@ static int report_done(const struct view_engine *e,
 	if (o->report && json) {
 		ret = view_report_write(o->report, json);
 		if (ret)
-			log_error("--report %s: %s", o->report,
+			log_error("--report %s: %s (the export itself is "
+				  "complete: run it again with a --report file "
+				  "you can write to record it)", o->report,
 				  strerror(-ret));
 	}
 	free(text);
@@ -140,8 +144,9 @@ int export_run(struct view_engine *e, const struct export_opts *o)
 	if (export_dest_wide(ret))
 		report_stop(o, ret, &xs);
 	else if (ret)
-		log_error("cannot write to the destination (%s)",
-			  strerror(-ret));
+		log_error("cannot write to the destination %s (%s): make it a "
+			  "folder you can write, then run the same command "
+			  "again (it resumes)", o->dest, strerror(-ret));
 	else
 		rc = report_done(e, o, &vs, &xs);
 out:

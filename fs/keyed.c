@@ -229,31 +229,53 @@ size_t keyed_normalise(const char *s, size_t n, const char **start)
 	return base_trim_spaces(s, n, start);
 }
 
-int keyed_pseudonym(const uint8_t key[KEYED_KEY_LEN], const char *id,
-		    size_t idlen, char *out, size_t outsz)
+/* len characters of base32 (alphabet b32) of HMAC(key, label, the
+ * normalised s) into out; -EINVAL when s is empty. */
+static int keyed_b32(const uint8_t key[KEYED_KEY_LEN], const char *label,
+		     const char *b32, const char *id, size_t idlen, char *out,
+		     int len)
 {
-	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 	uint8_t mac[32];
 	const char *s;
 	size_t n;
 	int i;
 
-	if (!id || !out || outsz < KEYED_PSEUDONYM_LEN + 1)
-		return -EINVAL;
 	n = keyed_normalise(id, idlen, &s);
 	if (!n)
 		return -EINVAL;
-	keyed_hmac(key, KEYED_KEY_LEN, "pseudonym", s, n, mac);
-	/* 16 characters of 5 bits: exactly the first 10 bytes (80 bits). */
-	for (i = 0; i < KEYED_PSEUDONYM_LEN; i++) {
+	keyed_hmac(key, KEYED_KEY_LEN, label, s, n, mac);
+	/* characters of 5 bits, from the first bytes (len <= 50) */
+	for (i = 0; i < len; i++) {
 		unsigned bit = (unsigned)i * 5, v;
 
 		v = (unsigned)mac[bit / 8] << 8 | mac[bit / 8 + 1];
 		out[i] = b32[(v >> (11 - bit % 8)) & 31];
 	}
-	out[KEYED_PSEUDONYM_LEN] = '\0';
+	out[len] = '\0';
 	explicit_bzero(mac, sizeof(mac));
 	return 0;
+}
+
+int keyed_pseudonym(const uint8_t key[KEYED_KEY_LEN], const char *id,
+		    size_t idlen, char *out, size_t outsz)
+{
+	if (!id || !out || outsz < KEYED_PSEUDONYM_LEN + 1)
+		return -EINVAL;
+	/* 16 characters of 5 bits: exactly the first 10 bytes (80 bits) */
+	return keyed_b32(key, "pseudonym", "abcdefghijklmnopqrstuvwxyz234567",
+			 id, idlen, out, KEYED_PSEUDONYM_LEN);
+}
+
+int keyed_study_id(const uint8_t key[KEYED_KEY_LEN], const char *uid,
+		   size_t uidlen, char *out, size_t outsz)
+{
+	if (!uid || !out || outsz < KEYED_STUDY_ID_LEN + 1)
+		return -EINVAL;
+	/* trailing NULs: a UID's padding */
+	while (uidlen && !uid[uidlen - 1])
+		uidlen--;
+	return keyed_b32(key, "study id", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+			 uid, uidlen, out, KEYED_STUDY_ID_LEN);
 }
 
 /*

@@ -375,6 +375,25 @@ static int valid_date(const char *d)
 	       ((d[4] - '0') * 10 + (d[5] - '0')) <= 12;
 }
 
+int layout_has_month(const struct layout *l)
+{
+	unsigned i, j;
+
+	for (i = 0; l && i < l->ncomp; i++)
+		for (j = 0; j < l->comp[i].nparts; j++)
+			if (l->comp[i].parts[j].var == V_STUDY_MONTH)
+				return 1;
+	return 0;
+}
+
+int layout_month(const char *study_date, char out[8])
+{
+	if (!valid_date(study_date))
+		return -EINVAL;
+	snprintf(out, 8, "%.4s-%.2s", study_date, study_date + 4);
+	return 0;
+}
+
 int layout_render(const struct layout *l, unsigned i,
 		  const struct layout_values *v, char *buf, size_t bufsz)
 {
@@ -409,8 +428,7 @@ int layout_render(const struct layout *l, unsigned i,
 				break;
 			}
 			if (p->var == V_STUDY_MONTH)
-				snprintf(tmp, sizeof(tmp), "%.4s-%.2s",
-					 v->study_date, v->study_date + 4);
+				layout_month(v->study_date, tmp);
 			else
 				snprintf(tmp, sizeof(tmp), "%.4s",
 					 v->study_date);

@@ -74,6 +74,14 @@ enum layout_level layout_component_level(const struct layout *l, unsigned i);
 int layout_render(const struct layout *l, unsigned i,
 		  const struct layout_values *v, char *buf, size_t bufsz);
 
+/* Whether the template names a study's month ({study_month}). */
+int layout_has_month(const struct layout *l);
+
+/* The month "YYYY-MM" of a study date YYYYMMDD, as {study_month} renders
+ * it, into out (8 bytes).  Returns 0, or -EINVAL when the date is not one
+ * ("unknown" in a name). */
+int layout_month(const char *study_date, char out[8]);
+
 /* Add the collision suffix n (>= 2) to a rendered name: "name_n", or
  * "stem_n.ext" when last is set and the name has an extension.  Returns the
  * length or -ENAMETOOLONG. */

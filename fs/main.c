@@ -89,6 +89,8 @@ static const char usage_text[] =
 	"  --retain-long-full-dates --retain-long-modified-dates\n"
 	"  --clean-descriptors [--whitelist FILE]\n"
 	"                           PS3.15 Table E.1-1 options\n"
+	"  --month-dates            dates kept to the month (YYYYMM01), as the\n"
+	"                           folders and the CSV's month column say\n"
 	"  --with-quarantine        export: also write .quarantine/\n"
 	"  --scan-allow FILE        words burned-in text may hold besides the\n"
 	"                           view markers and technique values\n"
@@ -178,6 +180,7 @@ enum opt_key {
 	KEY_RTN_LONG_FULL_DATES,
 	KEY_RTN_LONG_MODIF_DATES,
 	KEY_CLEAN_DESCRIPTORS,
+	KEY_MONTH_DATES,
 	KEY_QUIET,
 	KEY_HELP,
 	KEY_VERSION,
@@ -227,6 +230,7 @@ static const struct fuse_opt opt_table[] = {
 	OPT_FLAG("retain-long-full-dates", KEY_RTN_LONG_FULL_DATES),
 	OPT_FLAG("retain-long-modified-dates", KEY_RTN_LONG_MODIF_DATES),
 	OPT_FLAG("clean-descriptors", KEY_CLEAN_DESCRIPTORS),
+	OPT_FLAG("month-dates", KEY_MONTH_DATES),
 	FUSE_OPT_KEY("-q", KEY_QUIET),
 	OPT_FLAG("quiet", KEY_QUIET),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -248,6 +252,7 @@ static const struct {
 	{ KEY_RTN_LONG_FULL_DATES, RULES_RTN_LONG_FULL_DATES },
 	{ KEY_RTN_LONG_MODIF_DATES, RULES_RTN_LONG_MODIF_DATES },
 	{ KEY_CLEAN_DESCRIPTORS, RULES_CLEAN_DESCRIPTORS },
+	{ KEY_MONTH_DATES, RULES_MONTH_DATES },
 };
 
 enum command { CMD_EXPORT = 1, CMD_MOUNT, CMD_MERGE };
@@ -367,8 +372,8 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_DELIMITER:
 		if (strlen(val) != 1 || val[0] == '"' || val[0] == '\n' ||
 		    val[0] == '\r') {
-			fail("--delimiter: one character, not a quote or a "
-			     "line break");
+			fail("--delimiter: give one character, not a quote "
+			     "or a line break");
 			return usage_error(o);
 		}
 		o->cfg.csv_delimiter = val[0];
@@ -376,8 +381,8 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_LINK_DATE:
 		n = strcmp(val, "none") ? count_arg(val, 1024) : 0;
 		if (n < 0) {
-			fail("--link-date-column: a column number (1-1024) or "
-			     "'none'");
+			fail("--link-date-column: give a column number "
+			     "(1-1024) or 'none'");
 			return usage_error(o);
 		}
 		o->cfg.csv_date_column = n ? (int)n : -1;
@@ -385,7 +390,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_JOBS:
 		n = count_arg(val, 256);
 		if (n < 0) {
-			fail("--jobs: a number from 1 to 256");
+			fail("--jobs: give a number from 1 to 256");
 			return usage_error(o);
 		}
 		o->cfg.jobs = (unsigned)n;
@@ -404,7 +409,7 @@ static int set_value(struct options *o, enum opt_key key, const char *val)
 	case KEY_SCAN_TIMEOUT:
 		n = count_arg(val, 86400);
 		if (n < 0) {
-			fail("--scan-timeout: seconds, from 1 to 86400");
+			fail("--scan-timeout: give seconds, from 1 to 86400");
 			return usage_error(o);
 		}
 		o->cfg.scan_timeout_s = (unsigned)n;
@@ -536,7 +541,7 @@ static int check_options(struct options *o)
 			  o->cmd == CMD_MERGE ? "merge" : "mount";
 
 	if (o->npos != 2) {
-		fail("%s needs SOURCE and %s", cmd,
+		fail("%s needs SOURCE and %s (give both; --help)", cmd,
 		     o->cmd == CMD_MOUNT ? "MOUNTPOINT" : "DEST");
 		return EXIT_USAGE;
 	}
@@ -547,6 +552,14 @@ static int check_options(struct options *o)
 	}
 	if (o->modalities && !*o->modalities) {
 		fail("--modalities: give a list like MG,OT or 'all'");
+		return EXIT_USAGE;
+	}
+	if ((o->cfg.rules_options & RULES_MONTH_DATES) &&
+	    (o->cfg.rules_options & (RULES_RTN_LONG_FULL_DATES |
+				     RULES_RTN_LONG_MODIF_DATES))) {
+		fail("--month-dates keeps dates to the month; "
+		     "--retain-long-full-dates and --retain-long-modified-dates "
+		     "keep or shift them whole: choose one of the three");
 		return EXIT_USAGE;
 	}
 	if (o->csv_spec) {
@@ -568,7 +581,18 @@ static int check_options(struct options *o)
 		}
 	}
 	if (o->cmd != CMD_MOUNT && o->nonempty) {
-		fail("--nonempty is for mount");
+		fail("--nonempty is for mount (an export writes into any "
+		     "folder): drop it");
+		return EXIT_USAGE;
+	}
+	if (o->cmd == CMD_EXPORT && o->fuse.argc > 1) {
+		/* kept for FUSE by other_option(): -f, -d, a -o that is no
+		 * option of ours; an export has no use for them */
+		fail("%s%s%s: not an export option (-f, -d and FUSE's -o "
+		     "options are for mount; deidfs --help lists the "
+		     "options)", o->fuse.argv[1],
+		     o->fuse.argc > 2 ? " " : "",
+		     o->fuse.argc > 2 ? o->fuse.argv[2] : "");
 		return EXIT_USAGE;
 	}
 	if (o->cmd != CMD_EXPORT && o->sharded) {
@@ -817,7 +841,7 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 		ret = store_open(o->db, 1, st);
 	}
 	if (ret) {
-		fail("--db: %s", store_error(ret));
+		fail("--db %s: %s", o->db, store_error(ret));
 		return EXIT_FATAL;
 	}
 	if (created && !o->quiet)

@@ -265,8 +265,10 @@ int mount_rebuild(struct mount *m, uint64_t seen)
 	if (ret) {
 		/* view messages carry no PHI (view.h) */
 		if (!m->quiet)
-			log_error("rebuild failed: %s",
-				err[0] ? err : strerror(-ret));
+			log_error("rebuild failed: %s (the previous view "
+				  "is served until a rebuild succeeds: fix the "
+				  "cause, or unmount and mount again)",
+				  err[0] ? err : strerror(-ret));
 		goto out;
 	}
 	pthread_mutex_lock(&m->lock);
@@ -406,7 +408,8 @@ int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
 		return 1;
 	}
 	if (fuse_parse_cmdline(args, &c)) {
-		log_error("bad -o options");
+		log_error("bad -o options (deidfs --help and deidfs(1) list "
+			  "them)");
 		return 2;
 	}
 	free(c.mountpoint);	/* none: the command line took both paths */
@@ -419,7 +422,8 @@ int mount_parse_args(struct fuse_args *args, struct mount_opts *o)
 		return 2;
 	}
 	if (fuse_opt_parse(args, &ids, id_opts, id_proc) || ids.bad) {
-		log_error("bad -o options");
+		log_error("bad -o options (deidfs --help and deidfs(1) list "
+			  "them)");
 		return 2;
 	}
 	if (!session_accepts(args)) {
@@ -625,7 +629,7 @@ static int start_session(struct mount *m, const struct mount_opts *o,
 		return 1;
 	}
 	if (fuse_set_signal_handlers(m->se)) {
-		log_error("cannot install signal handlers");
+		log_error("cannot install signal handlers: mount again");
 		return 1;
 	}
 	if (fuse_session_mount(m->se, o->mountpoint)) {
@@ -660,11 +664,13 @@ static int go_background(struct mount *m, const struct mount_opts *o)
 	ret = view_engine_detach(m->e);
 	if (ret) {
 		log_error("cannot close the db before going to the background "
-			  "(%s)", strerror(-ret));
+			  "(%s): mount again, or with -f to stay in the "
+			  "foreground", strerror(-ret));
 		goto out;
 	}
 	if (fuse_daemonize(o->foreground)) {
-		log_error("cannot run in the background");
+		log_error("cannot run in the background (%s): mount with -f "
+			  "to stay in the foreground", strerror(errno));
 		goto out;
 	}
 	if (!o->foreground)
@@ -673,7 +679,10 @@ static int go_background(struct mount *m, const struct mount_opts *o)
 		log_warning("cannot return to the working directory");
 	ret = view_engine_attach(m->e);
 	if (ret) {
-		log_error("cannot open the db again (%s)", strerror(-ret));
+		log_error("cannot open the db again after going to the "
+			  "background (%s): check that the db and its folder "
+			  "are still there and writable, unmount (fusermount3 "
+			  "-u) and mount again", strerror(-ret));
 		goto out;
 	}
 	rc = 0;
@@ -706,7 +715,9 @@ static int serve(struct mount *m)
 	 */
 	ret = mtloop_run(m->se, 10, 256);
 	if (ret < 0)
-		log_error("session ended with %s", strerror(-ret));
+		log_error("session ended with %s: unmount (fusermount3 -u) if "
+			  "the mount point is still listed, then mount again",
+			  strerror(-ret));
 	return ret < 0 ? 1 : 0;	/* unmount, SIGINT/SIGTERM/SIGHUP: clean */
 }
 

@@ -145,20 +145,21 @@ static int canonical(const char *source, const char *target, const char *db,
 	 * point into the source. */
 	if (lstat(db, &lst) == 0 && S_ISLNK(lst.st_mode) &&
 	    !realpath(db, dbc)) {
-		log_error("--db is a symbolic link to a file that does not "
-			  "exist: give the db's own path");
+		log_error("--db %s is a symbolic link to a file that does not "
+			  "exist: give the db's own path", db);
 		return 2;
 	}
 	err = canon(db, dbc);
 	if (err == -ENOENT) {
-		log_error("--db: the directory to hold it does not exist "
+		log_error("--db %s: the directory to hold it does not exist "
 			  "(deidfs creates the db file, not its directory: "
 			  "create the directory first, e.g. with mkdir -m "
-			  "700)");
+			  "700)", db);
 		return 1;
 	}
 	if (err) {
-		log_error("--db: %s", strerror(-err));
+		log_error("--db %s: %s (give a db in a folder you can "
+			  "reach)", db, strerror(-err));
 		return 1;
 	}
 	return 0;
@@ -176,14 +177,15 @@ int places_check(const char *source, const char *target, const char *db,
 	if (rc)
 		return rc;
 	if (is_within(tgt, src) || is_within(src, tgt)) {
-		log_error("the %s must not be inside the source tree, nor the "
-			  "source inside it", view);
+		log_error("the %s %s must not be inside the source tree %s, "
+			  "nor the source inside it: choose one outside it",
+			  view, target, source);
 		return 2;
 	}
 	if (is_within(dbc, src) || is_within(dbc, tgt)) {
-		log_error("--db must not be inside the source tree or the "
+		log_error("--db %s must not be inside the source tree or the "
 			  "view: it holds the key and the original "
-			  "identities");
+			  "identities; keep it elsewhere", db);
 		return 2;
 	}
 	if (csv) {

@@ -247,7 +247,8 @@ static int dt_rest_ok(const char *s, size_t n)
  * Dates, PS3.15 E.3.6): shift DA and the date part of DT by
  * ctx->date_shift_days, every value of a multi-valued attribute.  TM is not
  * a date: kept.  A value we cannot read as a date is emptied (Z) rather
- * than kept unshifted.
+ * than kept unshifted.  With RULES_MONTH_DATES a date is not shifted but
+ * kept to its month: the first of it (a DT's time goes too).
  */
 int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 {
@@ -256,6 +257,7 @@ int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 	size_t o = 0, len = e->len, n;
 	const char *p;
 	int err = 0, bad = 0;
+	int month = !!(w->ctx->options & RULES_MONTH_DATES);
 
 	if (vk == VK_TM || !e->val || !len)
 		return 0;
@@ -275,6 +277,15 @@ int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 			bad = 1;
 			break;
 		}
+		if (month) {
+			memcpy(out + o, p, 6);
+			memcpy(out + o + 6, "01", 2);
+			/* a day of the calendar: shifted by none, strictly */
+			if (civil_ymd_shift(out + o, 0, CIVIL_STRICT))
+				bad = 1;
+			o += 8;
+			continue;
+		}
 		memcpy(out + o, p, n);
 		if (civil_ymd_shift(out + o, w->ctx->date_shift_days,
 				    CIVIL_STRICT))
@@ -284,7 +295,8 @@ int rules_act_date(struct rules_walk *w, struct dcm_elem *e, enum rules_vk vk)
 	if (bad)
 		err = rules_act_zero(w, e);
 	else
-		err = rules_act_replace(w, e, "shift", out, o, ' ');
+		err = rules_act_replace(w, e, month ? "month" : "shift", out,
+					o, ' ');
 	base_scratch_done(out, len, sout);	/* dates are PHI */
 	return err;
 }

@@ -15,6 +15,7 @@
  * closed, never half-apply a rule and carry on.
  */
 #include "rules_apply.h"
+#include "dicom.h"
 #include "ident.h"
 #include "iod.h"
 #include "rules_act.h"
@@ -105,6 +106,7 @@ static int act_keep(struct rules_walk *w, struct dcm_elem *e, unsigned depth,
 
 	if (!rules_vr_is(e, "SQ"))
 		return 0;
+	w->rule = "sequence unreadable";
 	if (e->val)	/* raw bytes we cannot look into */
 		return -EBADMSG;
 	for (j = 0; j < e->nitems; j++) {
@@ -141,6 +143,7 @@ static int act_dummy_seq(struct rules_walk *w, struct dcm_elem *e,
 	size_t ilen;
 	int n, err = 0;
 
+	w->rule = "D (dummy item)";
 	if (e->val)	/* raw bytes we cannot look into */
 		return -EBADMSG;
 	if (w->iod == IOD_NONE || !e->nitems || depth + 1 > DCM_MAX_DEPTH)
@@ -162,6 +165,7 @@ static int act_dummy_seq(struct rules_walk *w, struct dcm_elem *e,
 
 		rules_apply_path_tag(w, ilen, c->tag);
 		w->tags[depth + 1] = c->tag;
+		w->rule = "D (dummy item)";
 		switch (rules_apply_need(w, depth + 1)) {
 		case NEED_VALUE:
 			if (vk == VK_SQ)
@@ -187,6 +191,35 @@ static int act_dummy_seq(struct rules_walk *w, struct dcm_elem *e,
 	return err;
 }
 
+/* The name of an action for struct rules_cause (PS3.15 E.1.1 codes). */
+static const char *rule_of(enum rules_act act)
+{
+	switch (act) {
+	case ACT_KEEP: return "K (keep)";
+	case ACT_Z: return "Z (empty)";
+	case ACT_D: return "D (dummy)";
+	case ACT_U:
+	case ACT_U_STD: return "U (replace UID)";
+	case ACT_DATE: return "date shift";
+	default: return "X (remove)";
+	}
+}
+
+/* When the public dictionary gives tag one string VR, write it to vr and
+ * return 1; else 0 (vr untouched). */
+static int dict_string_vr(uint32_t tag, char vr[3])
+{
+	static const char strings[] =
+		"AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT";
+	char d[3];
+
+	dicom_dict_vr(tag, NULL, d);
+	if (!d[0] || !d[1] || d[2] || !strstr(strings, d))
+		return 0;
+	memcpy(vr, d, 3);
+	return 1;
+}
+
 /* Apply the rules to ds->el[i]; *removed set when it is gone. */
 static int apply_elem(struct rules_walk *w, struct dcm_ds *ds, uint32_t i,
 		      unsigned depth, size_t plen, int *removed)
@@ -197,9 +230,23 @@ static int apply_elem(struct rules_walk *w, struct dcm_ds *ds, uint32_t i,
 	int err;
 
 	*removed = 0;
+	/* A public attribute written as UN (by a tool that did not know
+	 * the tag) is what the dictionary says it is, as PS3.5 6.2.2 has
+	 * readers take UN, when that is a string VR (whose bytes do not
+	 * depend on the byte order): then it is decided, vetted and kept
+	 * like any, instead of being removed as unknown content.  Removed,
+	 * a file loses what its IOD requires (Modality, Instance Number);
+	 * and a UID the Retain UIDs option keeps could be neither kept nor
+	 * given a dummy, so a file whose SOP Instance UID was written as UN
+	 * could not be published at all. */
+	if (vk == VK_UN && !e->nitems && !e->encapsulated &&
+	    !(DCM_GROUP(e->tag) & 1) && dict_string_vr(e->tag, e->vr))
+		vk = rules_vr_kind(e);
+	w->rule = "kept value vetting";
 	err = rules_decide(w, ds, i, depth, vk, &act);
 	if (err)
 		return err;
+	w->rule = rule_of(act);
 	switch (act) {
 	case ACT_KEEP:
 		return act_keep(w, e, depth, plen);
@@ -229,8 +276,10 @@ static int walk_ds(struct rules_walk *w, struct dcm_ds *ds, unsigned depth,
 	uint8_t *dead = NULL;	/* elements to drop, removed in one pass */
 	int err = 0, removed;
 
-	if (depth > DCM_MAX_DEPTH)
+	if (depth > DCM_MAX_DEPTH) {
+		w->rule = "sequence unreadable";
 		return -EBADMSG;
+	}
 	for (i = 0; i < ds->n; i++) {
 		uint32_t tag = ds->el[i].tag;
 
@@ -253,6 +302,28 @@ static int walk_ds(struct rules_walk *w, struct dcm_ds *ds, unsigned depth,
 	return err;
 }
 
+/* Where the walk stopped, for ctx->failure: the rule and the tag path
+ * (without the '.' of an item whose next tag was not reached). */
+static void report_failure(const struct rules_walk *w)
+{
+	struct rules_cause *f = w->ctx->failure;
+	size_t n;
+
+	if (!f)
+		return;
+	f->rule = w->rule ? w->rule : "de-identification";
+	n = strnlen(w->path, sizeof(w->path));
+	if (n >= sizeof(f->path))
+		n = sizeof(f->path) - 1;
+	while (n && w->path[n - 1] == '.')
+		n--;
+	memcpy(f->path, w->path, n);
+	f->path[n] = 0;
+	if (!strcmp(f->rule, "person names beyond screening") ||
+	    !w->path[0])
+		f->path[0] = 0;	/* all of them, not one; or none */
+}
+
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds)
 {
@@ -261,27 +332,49 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 	int err;
 
 	if (!r || !ctx || !ds || !ctx->pseudonym ||
-	    !rules_mark_pseudonym_ok(ctx->pseudonym))
+	    !rules_mark_pseudonym_ok(ctx->pseudonym)) {
+		if (ctx && ctx->failure) {
+			ctx->failure->rule = "pseudonym";
+			ctx->failure->path[0] = 0;
+		}
 		return -EINVAL;
+	}
 	memset(w, 0, sizeof(*w));
 	w->r = r;
 	w->ctx = ctx;
 	w->opts = ctx->options;
+	if (w->opts & RULES_MONTH_DATES)	/* which dates: its own */
+		w->opts |= RULES_RTN_LONG_MODIF_DATES;
 	w->iod = iod_find(ctx->iod_name);
 	w->names = ctx->names;
 	if (!w->names) {
 		/* before anything below changes ds */
+		w->rule = "person names beyond screening";
 		err = rules_names_collect(ds, ctx->patient_name, &own);
+		if (err == -ELOOP) {
+			w->rule = "sequence unreadable";
+			err = -EBADMSG;
+		}
 		if (err)
 			goto out;
 		w->names = own;
 	}
 	err = walk_ds(w, ds, 0, 0);
-	if (!err)
+	if (!err) {
+		w->rule = "pseudonym";
 		err = rules_mark_pseudonym(w, ds);
-	if (!err)
+	}
+	if (!err) {
+		w->rule = "study labels";
+		err = rules_mark_study(w, ds);
+	}
+	if (!err) {
+		w->rule = "de-identification marks";
 		err = rules_mark_set(w, ds);
+	}
 out:
+	if (err)
+		report_failure(w);
 	ident_words_free(own);
 	return err;
 }

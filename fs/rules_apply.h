@@ -27,6 +27,8 @@ struct rules_walk {
 	uint32_t tags[DCM_MAX_DEPTH + 2];	/* tag path of the current
 						 * element, tags[depth] */
 	char path[RULES_PATH_MAX];	/* the same as text, for the audit */
+	const char *rule;		/* the rule being applied at path, for
+					 * ctx->failure (struct rules_cause) */
 };
 
 /* What the file's IOD asks of the current attribute. */

@@ -7,6 +7,7 @@
 #include "base.h"
 #include "rules_vr.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *rules_reason_name(enum rules_reason r)
@@ -99,35 +100,109 @@ static int modality_allowed(const char *mod, size_t mn, const char *list)
 	return 0;
 }
 
-enum rules_reason rules_classify(const struct dcm_ds *ds,
-				 const char *modalities)
+/* The cause of r: rule, and the attribute at the top level. */
+static enum rules_reason why_is(struct rules_cause *why, enum rules_reason r,
+				const char *rule, uint32_t tag)
+{
+	if (why) {
+		why->rule = rule;
+		if (tag)
+			snprintf(why->path, sizeof(why->path), "%08X", tag);
+		else
+			why->path[0] = 0;
+	}
+	return r;
+}
+
+enum rules_reason rules_classify_why(const struct dcm_ds *ds,
+				     const char *modalities,
+				     struct rules_cause *why)
 {
 	const char *p;
 	size_t n;
 
 	if (!ds)
-		return RULES_Q_UNPARSEABLE;
+		return why_is(why, RULES_Q_UNPARSEABLE, "no dataset", 0);
 	if (trimmed_is(ds, DCM_TAG(0x0028, 0x0301), "YES"))
-		return RULES_Q_BURNED_IN;
+		return why_is(why, RULES_Q_BURNED_IN, "BurnedInAnnotation YES",
+			      DCM_TAG(0x0028, 0x0301));
 	if (trimmed_is(ds, DCM_TAG(0x0008, 0x103e), "Patient Protocol"))
-		return RULES_Q_PROTOCOL;
+		return why_is(why, RULES_Q_PROTOCOL,
+			      "SeriesDescription Patient Protocol",
+			      DCM_TAG(0x0008, 0x103e));
 	get_trimmed(ds, DCM_TAG(0x0008, 0x103e), &p, &n);
 	if (contains_ci(p, n, "save"))
-		return RULES_Q_SCREEN_CAPTURE;
+		return why_is(why, RULES_Q_SCREEN_CAPTURE,
+			      "save in SeriesDescription",
+			      DCM_TAG(0x0008, 0x103e));
 	/* "save" cannot span the '\\' between ImageType values. */
 	get_trimmed(ds, DCM_TAG(0x0008, 0x0008), &p, &n);
 	if (contains_ci(p, n, "save"))
-		return RULES_Q_SCREEN_CAPTURE;
+		return why_is(why, RULES_Q_SCREEN_CAPTURE, "save in ImageType",
+			      DCM_TAG(0x0008, 0x0008));
 	/* A secondary capture of a screen (Conversion Type SI) may show
 	 * anything that was on it, names included.  Workstation captures
 	 * (WSD) are the ordinary OT images and are allowed. */
 	if (is_sc_class(ds) &&
 	    trimmed_is(ds, DCM_TAG(0x0008, 0x0064), "SI"))
-		return RULES_Q_SCREEN_CAPTURE;
+		return why_is(why, RULES_Q_SCREEN_CAPTURE,
+			      "secondary capture of a screen (ConversionType "
+			      "SI)", DCM_TAG(0x0008, 0x0064));
 	get_trimmed(ds, DCM_TAG(0x0008, 0x0060), &p, &n);
 	if (n && !modality_allowed(p, n, modalities))
-		return RULES_Q_MODALITY;
+		return why_is(why, RULES_Q_MODALITY, "not in --modalities",
+			      DCM_TAG(0x0008, 0x0060));
 	if (!n)
-		return RULES_Q_NO_MODALITY;
+		return why_is(why, RULES_Q_NO_MODALITY,
+			      "Modality missing or empty",
+			      DCM_TAG(0x0008, 0x0060));
 	return RULES_OK;
+}
+
+enum rules_reason rules_classify(const struct dcm_ds *ds,
+				 const char *modalities)
+{
+	return rules_classify_why(ds, modalities, NULL);
+}
+
+void rules_reason_cause(enum rules_reason r, struct rules_cause *why)
+{
+	static const struct {
+		const char *rule;
+		uint32_t tag;
+	} c[RULES_REASON_COUNT] = {
+		[RULES_Q_BURNED_IN] = { "BurnedInAnnotation YES",
+					DCM_TAG(0x0028, 0x0301) },
+		[RULES_Q_PROTOCOL] = { "SeriesDescription Patient Protocol",
+				       DCM_TAG(0x0008, 0x103e) },
+		[RULES_Q_SCREEN_CAPTURE] = { "screen capture", 0 },
+		[RULES_Q_MODALITY] = { "not in --modalities",
+				       DCM_TAG(0x0008, 0x0060) },
+		[RULES_Q_NO_MODALITY] = { "Modality missing or empty",
+					  DCM_TAG(0x0008, 0x0060) },
+		[RULES_Q_UNPARSEABLE] = { "header unreadable", 0 },
+		[RULES_Q_DEID_FAILED] = { "de-identification", 0 },
+		[RULES_Q_NOT_DICOM] = { "no DICOM signature", 0 },
+		[RULES_Q_NO_PATIENT_ID] = { "PatientID missing or empty",
+					    DCM_TAG(0x0010, 0x0020) },
+		[RULES_Q_SOP_CLASS] = { "SOP Class UID not in the standard",
+					DCM_TAG(0x0008, 0x0016) },
+		[RULES_Q_PIXEL_DATA] = { "codestream not shown to be image",
+					 DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT_ID] = { "text in the pixels",
+				      DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT_NAME] = { "text in the pixels",
+					DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT_DATE] = { "text in the pixels",
+					DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT] = { "text in the pixels",
+				   DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_UNREADABLE_PIXELS] = { "pixels not decodable",
+						DCM_TAG(0x7fe0, 0x0010) },
+	};
+
+	if ((unsigned)r >= RULES_REASON_COUNT || !c[r].rule)
+		why_is(why, r, "unknown", 0);
+	else
+		why_is(why, r, c[r].rule, c[r].tag);
 }

@@ -82,6 +82,10 @@ static int set_method(struct rules_walk *w, struct dcm_ds *ds)
 		if (w->opts & method_codes[k].flag)
 			o += (size_t)snprintf(method + o, sizeof(method) - o,
 					      "\\%s", method_codes[k].meaning);
+	/* the form the Modified Dates option took */
+	if ((w->ctx->options & RULES_MONTH_DATES) && o < sizeof(method))
+		o += (size_t)snprintf(method + o, sizeof(method) - o,
+				      "\\dates kept to the month");
 	if (o >= sizeof(method))	/* our own constants: cannot happen */
 		return -EOVERFLOW;
 	return set_top(w, ds, DCM_TAG(0x0012, 0x0063), "LO", method, "mark");
@@ -182,6 +186,28 @@ int rules_mark_pseudonym_ok(const char *s)
 		    (unsigned char)s[i] == 0x7f)
 			return 0;
 	return 1;
+}
+
+/*
+ * PS3.15 E.1.1 lets Z be "a non-zero length value that may be a dummy value
+ * and consistent with the VR": StudyID's is a keyed token.  Study
+ * Description's X removed the original (rules_apply() ran); the value set
+ * here is new content, the month the view's folder already names.
+ */
+int rules_mark_study(struct rules_walk *w, struct dcm_ds *ds)
+{
+	int err = 0;
+
+	if (w->ctx->study_id && *w->ctx->study_id &&
+	    strlen(w->ctx->study_id) <= 16)
+		err = set_top(w, ds, DCM_TAG(0x0020, 0x0010), "SH",
+			      w->ctx->study_id, "D");
+	if (!err && w->ctx->study_description &&
+	    *w->ctx->study_description &&
+	    strlen(w->ctx->study_description) <= 64)
+		err = set_top(w, ds, DCM_TAG(0x0008, 0x1030), "LO",
+			      w->ctx->study_description, "D");
+	return err;
 }
 
 int rules_mark_pseudonym(struct rules_walk *w, struct dcm_ds *ds)

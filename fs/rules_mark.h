@@ -17,6 +17,10 @@ int rules_mark_pseudonym_ok(const char *s);
 /* PatientName "<pseudonym>^" and PatientID "<pseudonym>" (ctx->pseudonym,
  * rules_mark_pseudonym_ok()).  Returns 0, -EINVAL, -ENOMEM or an audit
  * error. */
+/* StudyID and StudyDescription: ctx->study_id and ctx->study_description
+ * (when set), audited as D.  Returns 0 or -errno. */
+int rules_mark_study(struct rules_walk *w, struct dcm_ds *ds);
+
 int rules_mark_pseudonym(struct rules_walk *w, struct dcm_ds *ds);
 
 /* PatientIdentityRemoved, DeidentificationMethod and its code sequence

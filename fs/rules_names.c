@@ -32,7 +32,7 @@ static int collect_names(const struct dcm_ds *ds, unsigned depth,
 	int err;
 
 	if (depth > DCM_MAX_DEPTH)
-		return -EBADMSG;
+		return -ELOOP;
 	for (i = 0; i < ds->n; i++) {
 		const struct dcm_elem *e = &ds->el[i];
 

@@ -29,7 +29,7 @@
 	"header_len, patient_id, study_date, pseudonym, study_uid, "          \
 	"series_uid, sop_uid, modality, laterality, view_position, "          \
 	"series_number, instance_number, view_path, out_mtime_ns, study_time, " \
-	"src_ctime_ns, version"
+	"src_ctime_ns, version, q_rule, q_path"
 
 /* Whether the stored record is of the same version of the source as the
  * one being put: the same stat and the same options. */
@@ -45,10 +45,11 @@ static const char upsert_sql[] =
 	"status, out_size, header_len, patient_id, study_date, "
 	"pseudonym, study_uid, series_uid, sop_uid, modality, "
 	"laterality, view_position, series_number, instance_number, "
-	"out_mtime_ns, study_time, src_ctime_ns, view_path, gen) "
+	"out_mtime_ns, study_time, src_ctime_ns, view_path, gen, q_rule, "
+	"q_path) "
 	"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
 	"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, "
-	"(SELECT v FROM meta WHERE k = 'generation')) "
+	"(SELECT v FROM meta WHERE k = 'generation'), ?23, ?24) "
 	"ON CONFLICT(path) DO UPDATE SET src_size = excluded.src_size, "
 	"src_mtime_ns = excluded.src_mtime_ns, "
 	"src_ino = excluded.src_ino, "
@@ -80,6 +81,7 @@ static const char upsert_sql[] =
 	"version = CASE WHEN " SAME_VERSION
 	"THEN files.version ELSE files.version + 1 END, "
 	"study_time = excluded.study_time, "
+	"q_rule = excluded.q_rule, q_path = excluded.q_path, "
 	"gen = MAX(files.gen, excluded.gen) RETURNING id";
 
 const struct store_stmt_sql store_index_stmts[] = {
@@ -137,6 +139,8 @@ void store_file_clear(struct store_file *f)
 	free(f->laterality);
 	free(f->view_position);
 	free(f->view_path);
+	free(f->q_rule);
+	free(f->q_path);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -179,12 +183,14 @@ static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 	    (err = store_sql_col_str(s, 16, &f->laterality)) ||
 	    (err = store_sql_col_str(s, 17, &f->view_position)) ||
 	    (err = store_sql_col_str(s, 20, &f->view_path)) ||
-	    (err = store_sql_col_str(s, 22, &f->study_time)))
+	    (err = store_sql_col_str(s, 22, &f->study_time)) ||
+	    (err = store_sql_col_str(s, 25, &f->q_rule)) ||
+	    (err = store_sql_col_str(s, 26, &f->q_path)))
 		store_file_clear(f);
 	return err;
 }
 
-/* Bind the values ?1..?22 of the upsert. */
+/* Bind the values ?1..?24 of the upsert. */
 static int bind_file(struct store *st, sqlite3_stmt *s,
 		     const struct store_file *f)
 {
@@ -211,7 +217,9 @@ static int bind_file(struct store *st, sqlite3_stmt *s,
 	    (err = store_sql_bind_opt_i64(st, s, 19, f->instance_number)) ||
 	    (err = store_sql_bind_i64(st, s, 20, f->out_mtime_ns)) ||
 	    (err = store_sql_bind_str(st, s, 21, f->study_time)) ||
-	    (err = store_sql_bind_i64(st, s, 22, f->src_ctime_ns)))
+	    (err = store_sql_bind_i64(st, s, 22, f->src_ctime_ns)) ||
+	    (err = store_sql_bind_str(st, s, 23, f->q_rule)) ||
+	    (err = store_sql_bind_str(st, s, 24, f->q_path)))
 		return err;
 	return 0;
 }

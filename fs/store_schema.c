@@ -2,10 +2,11 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 4 (version 1 lacked files.src_ctime_ns and files.version,
- * version 2 the scans table, version 3 registry_values; an older db is
- * upgraded in place when it is opened):
- *   meta(k, v)         app='deidfs', schema_version=4, key=32-byte BLOB,
+ * Schema version 5 (version 1 lacked files.src_ctime_ns and files.version,
+ * version 2 the scans table, version 3 registry_values, version 4
+ * files.q_rule and files.q_path; an older db is upgraded in place when it
+ * is opened):
+ *   meta(k, v)         app='deidfs', schema_version=5, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -86,7 +87,9 @@ static const char schema_sql[] =
 	" study_time TEXT,"
 	" src_ctime_ns INTEGER NOT NULL DEFAULT 0,"
 	" version INTEGER NOT NULL DEFAULT 0,"
-	" gen INTEGER NOT NULL DEFAULT 0);"
+	" gen INTEGER NOT NULL DEFAULT 0,"
+	" q_rule TEXT,"
+	" q_path TEXT);"
 	"CREATE TABLE audit("
 	" file_id INTEGER NOT NULL,"
 	" seq INTEGER NOT NULL,"
@@ -413,9 +416,20 @@ static const char upgrade_to_2[] =
 	"DEFAULT 0; "
 	"ALTER TABLE files ADD COLUMN version INTEGER NOT NULL DEFAULT 0";
 
-/* Version 2 -> 3: registry_values.  A db of version 2 holds no registry
+/* Version 3 -> 4: registry_values.  A db of version 3 holds no registry
  * originals: the next view build with the CSV records them. */
 static const char upgrade_to_4[] = REGISTRY_VALUES_SQL;
+
+/*
+ * Version 4 -> 5: files.q_rule and files.q_path, why a file is quarantined
+ * (the rule and the attribute's tag path, never a value).  Rows of version
+ * 4 have neither: reasons.csv gives the reason's general rule until the
+ * file is analysed again (the view format of this version re-analyses
+ * every file at the next refresh anyway).
+ */
+static const char upgrade_to_5[] =
+	"ALTER TABLE files ADD COLUMN q_rule TEXT; "
+	"ALTER TABLE files ADD COLUMN q_path TEXT";
 
 int store_schema_upgrade(struct store *st)
 {
@@ -434,8 +448,10 @@ int store_schema_upgrade(struct store *st)
 		err = store_sql_exec(st, SCANS_TABLE);
 	if (!err && version < 4)
 		err = store_sql_exec(st, upgrade_to_4);
+	if (!err && version < 5)
+		err = store_sql_exec(st, upgrade_to_5);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 4 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 5 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

@@ -95,12 +95,14 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 		goto fail;
 	}
 	/* GDCM's version too: its dictionary and IOD tables decide what is
-	 * kept, so another GDCM may give other bytes */
+	 * kept, so another GDCM may give other bytes; and whether the layout
+	 * names the month, which StudyDescription then says */
 	snprintf(e->opts_fp, sizeof(e->opts_fp),
-		 "v%d;o=%u;m=%s;wl=%s;gdcm=%s;iod=%s", VIEW_FORMAT,
+		 "v%d;o=%u;m=%s;wl=%s;gdcm=%s;iod=%s;sm=%d", VIEW_FORMAT,
 		 e->cfg.rules_options, e->cfg.modalities,
 		 e->cfg.whitelist_digest ? e->cfg.whitelist_digest : "-",
-		 dicom_gdcm_version(), iod_edition());
+		 dicom_gdcm_version(), iod_edition(),
+		 layout_has_month(e->layout));
 	view_scan_fingerprint(e);
 	e->ain.rules = e->rules;
 	e->ain.key = e->key;
@@ -113,6 +115,7 @@ int view_engine_new(const struct view_config *cfg, struct view_engine **out,
 		goto fail;
 	}
 	e->ain.budget = e->budget;
+	e->ain.study_month = layout_has_month(e->layout);	/* as opts_fp */
 	*out = e;
 	return 0;
 fail:

@@ -7,6 +7,7 @@
  * study, published or quarantined, links its rows.
  */
 #include "view_cohort.h"
+#include "view_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -296,6 +297,7 @@ int view_cohort_assign(struct build *b)
 			r->quarantine = 1;
 			if (r->f.status >= 0 && r->f.status < RULES_REASON_COUNT)
 				st->quarantined[r->f.status]++;
+			view_count_cause(st, &r->f);
 		}
 	}
 	return b->reg ? count_unlinked_studies(b) : 0;

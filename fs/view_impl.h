@@ -53,12 +53,15 @@
  * UIDs kept only when in the registry; 4: kept values only as valid
  * instances, screened for personal IDs and the words of every person name
  * of the file, CS values only their attribute's terms; encapsulated pixel
- * data walked, comments blanked, the offset table made again), so that a
+ * data walked, comments blanked, the offset table made again; 5: a public
+ * attribute written as UN read as its string VR, the cause of a
+ * quarantine recorded; 6: StudyID a keyed token of the study,
+ * StudyDescription its month), so that a
  * db indexed by an earlier version is re-analysed instead of disagreeing
  * with the bytes served (which view_file_open() would refuse as a changed
  * source).
  */
-#define VIEW_FORMAT 4
+#define VIEW_FORMAT 6
 
 struct view_engine {
 	struct view_config cfg;		/* strings borrowed from the caller */

@@ -121,27 +121,13 @@ static char *entity_key(const struct rec *r, enum layout_level lvl)
 	return strdup(buf);
 }
 
-/* Study date as the view shows it: shifted under the modified-dates
- * option, so that the folder month agrees with the headers (the same
- * civil.c arithmetic).  A date that is not a day of the calendar is
- * carried (month 13 is January), as the view always read it. */
+/* Study date as the view shows it (analysis_view_date(): the same as the
+ * StudyDescription of its files, so the folder month agrees with them). */
 static void study_date(const struct view_naming *nm,
 			    const struct store_file *f, char out[9])
 {
-	int shift;
-
-	out[0] = 0;
-	if (!f->study_date || strlen(f->study_date) != 8)
-		return;
-	memcpy(out, f->study_date, 9);
-	if (!(nm->rules_options & RULES_RTN_LONG_MODIF_DATES) ||
-	    (nm->rules_options & RULES_RTN_LONG_FULL_DATES) ||
-	    !f->patient_id)
-		return;
-	shift = keyed_date_shift(nm->key, f->patient_id,
-				 strlen(f->patient_id));
-	if (civil_ymd_shift(out, shift, CIVIL_CARRY) == -ERANGE)
-		out[0] = 0;
+	analysis_view_date(nm->key, nm->rules_options, f->study_date,
+			   f->patient_id, out);
 }
 
 /* Ordinals in hierarchical order: a patient's studies, a study's series,

@@ -5,6 +5,7 @@
 #include "view_report.h"
 #include "view_tree.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,6 +58,24 @@ static void json_time(FILE *f, const struct timespec *t)
 	json_string(f, buf);
 }
 
+static void tag_path(FILE *f, const char *p);
+
+/* A tag path as a JSON string, escaped like any (the db is read back). */
+static void json_tag_path(FILE *f, const char *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m) {
+		tag_path(m, p);
+		if (fclose(m))
+			len = 0;
+	}
+	json_string(f, buf && len ? buf : "");
+	free(buf);
+}
+
 char *view_stats_json(const struct view_stats *st, const struct view_run *r)
 {
 	char *buf = NULL;
@@ -64,6 +83,7 @@ char *view_stats_json(const struct view_stats *st, const struct view_run *r)
 	FILE *f = open_memstream(&buf, &len);
 	uint64_t q = quarantined_total(st);
 	double elapsed_s = r->elapsed_s;
+	size_t k;
 	int i;
 
 	if (!f)
@@ -92,7 +112,21 @@ char *view_stats_json(const struct view_stats *st, const struct view_run *r)
 		fprintf(f, "%s\n    \"%s\": %" PRIu64, i > 1 ? "," : "",
 			rules_reason_name((enum rules_reason)i),
 			st->quarantined[i]);
-	fprintf(f, "\n  },\n");
+	fprintf(f, "\n  },\n  \"quarantine_causes\": [");
+	for (k = 0; k < st->ncauses; k++) {
+		const struct view_cause_count *c = &st->causes[k];
+
+		fprintf(f, "%s\n    {\"reason\": \"%s\", \"rule\": ",
+			k ? "," : "",
+			rules_reason_name((enum rules_reason)c->reason));
+		json_string(f, c->rule);
+		fprintf(f, ", \"attribute\": ");
+		json_tag_path(f, c->path);
+		fprintf(f, ", \"files\": %" PRIu64 "}", c->files);
+	}
+	fprintf(f, "%s],\n", st->ncauses ? "\n  " : "");
+	fprintf(f, "  \"quarantine_causes_other\": %" PRIu64 ",\n",
+		st->causes_other);
 	fprintf(f, "  \"skipped\": %" PRIu64 ",\n", st->skipped);
 	fprintf(f, "  \"skipped_dicomdir\": %" PRIu64 ",\n",
 		st->skipped_dicomdir);
@@ -123,6 +157,29 @@ char *view_stats_json(const struct view_stats *st, const struct view_run *r)
 	return buf;
 }
 
+/* The causes of reason that say more than the reason's name, one a line
+ * under it: rule, and the attribute (the report has them all). */
+static void text_causes(FILE *f, const struct view_stats *st, int reason)
+{
+	struct rules_cause general;
+	size_t k;
+
+	rules_reason_cause((enum rules_reason)reason, &general);
+	for (k = 0; k < st->ncauses; k++) {
+		const struct view_cause_count *c = &st->causes[k];
+
+		if (c->reason != reason || (!strcmp(c->rule, general.rule) &&
+					    !strcmp(c->path, general.path)))
+			continue;
+		fprintf(f, "    %s", c->rule);
+		if (c->path[0]) {
+			fputs(" at ", f);
+			tag_path(f, c->path);
+		}
+		fprintf(f, ": %" PRIu64 "\n", c->files);
+	}
+}
+
 char *view_stats_text(const struct view_stats *st, const struct view_run *r)
 {
 	double elapsed_s = r->elapsed_s;
@@ -139,11 +196,17 @@ char *view_stats_text(const struct view_stats *st, const struct view_run *r)
 		st->files_seen, st->files_analysed, st->files_unchanged);
 	fprintf(f, "published         %" PRIu64 "\n", st->published);
 	fprintf(f, "quarantined       %" PRIu64 "\n", q);
-	for (i = 1; i < RULES_REASON_COUNT; i++)
-		if (st->quarantined[i])
-			fprintf(f, "  %-22s %" PRIu64 "\n",
-				rules_reason_name((enum rules_reason)i),
-				st->quarantined[i]);
+	for (i = 1; i < RULES_REASON_COUNT; i++) {
+		if (!st->quarantined[i])
+			continue;
+		fprintf(f, "  %-22s %" PRIu64 "\n",
+			rules_reason_name((enum rules_reason)i),
+			st->quarantined[i]);
+		text_causes(f, st, i);
+	}
+	if (st->causes_other)
+		fprintf(f, "    (%" PRIu64 " more files of other causes)\n",
+			st->causes_other);
 	fprintf(f, "skipped           %" PRIu64 " (DICOMDIR, links, special "
 		   "files)\n", st->skipped);
 	fprintf(f, "unlinked studies  %" PRIu64 " (%" PRIu64 " files)\n",
@@ -193,11 +256,102 @@ int view_report_write(const char *path, const char *text)
 	return 0;
 }
 
+void view_cause_of(const struct store_file *f, struct rules_cause *why)
+{
+	rules_reason_cause((enum rules_reason)f->status, why);
+	if (f->q_rule && *f->q_rule && f->q_path) {
+		why->rule = f->q_rule;
+		snprintf(why->path, sizeof(why->path), "%s", f->q_path);
+	}
+}
+
+void view_count_cause(struct view_stats *st, const struct store_file *f)
+{
+	struct rules_cause why;
+	struct view_cause_count *c;
+	size_t i;
+
+	view_cause_of(f, &why);
+	for (i = 0; i < st->ncauses; i++) {
+		c = &st->causes[i];
+		if (c->reason == f->status && !strcmp(c->rule, why.rule) &&
+		    !strncmp(c->path, why.path, sizeof(c->path) - 1)) {
+			c->files++;
+			return;
+		}
+	}
+	if (st->ncauses == VIEW_CAUSES_MAX) {
+		st->causes_other++;
+		return;
+	}
+	c = &st->causes[st->ncauses++];
+	c->reason = f->status;
+	snprintf(c->rule, sizeof(c->rule), "%s", why.rule);
+	i = strnlen(why.path, sizeof(c->path) - 1);	/* a deep path cut */
+	memcpy(c->path, why.path, i);
+	c->path[i] = 0;
+	c->files = 1;
+}
+
+/*
+ * A tag path as the audit writes it ("0040A730[2].0040A123") in the form
+ * people read: "(0040,A730)[2].(0040,A123)".  Anything else (a path of
+ * some other shape) is written as it is.
+ */
+static void tag_path(FILE *f, const char *p)
+{
+	size_t i;
+
+	while (*p) {
+		for (i = 0; i < 8 && isxdigit((unsigned char)p[i]); i++)
+			;
+		if (i == 8 && !isxdigit((unsigned char)p[8])) {
+			fprintf(f, "(%.4s,%.4s)", p, p + 4);
+			p += 8;
+		} else {
+			fputc(*p++, f);
+		}
+	}
+}
+
+/* A CSV field, quoted when it holds a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* A tag path as a CSV field. */
+static void csv_tag_path(FILE *f, const char *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m)
+		return;
+	tag_path(m, p);
+	if (fclose(m) == 0 && buf)
+		csv_field(f, buf);
+	free(buf);
+}
+
 int view_reasons_render(const struct recs *rs, char **out, size_t *len)
 {
 	const struct rec **qs = calloc(rs->n + 1, sizeof(*qs));
-	size_t nqs = 0, i, j, need = 32, n;
-	char *buf;
+	size_t nqs = 0, i, j;
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f;
 
 	*out = NULL;
 	*len = 0;
@@ -214,19 +368,29 @@ int view_reasons_render(const struct recs *rs, char **out, size_t *len)
 			qs[j] = qs[j - 1];
 			qs[j - 1] = t;
 		}
-	for (i = 0; i < nqs; i++)
-		need += strlen(qs[i]->path) + 40;
-	buf = malloc(need);
-	if (!buf) {
+	f = open_memstream(&buf, &n);
+	if (!f) {
 		free(qs);
 		return -ENOMEM;
 	}
-	n = (size_t)sprintf(buf, "file,reason\n");
-	for (i = 0; i < nqs; i++)
-		n += (size_t)sprintf(buf + n, "%s,%s\n", qs[i]->path,
-				     rules_reason_name(
-					     (enum rules_reason)qs[i]->f.status));
+	fputs("file,reason,rule,attribute\n", f);
+	for (i = 0; i < nqs; i++) {
+		struct rules_cause why;
+
+		view_cause_of(&qs[i]->f, &why);
+		csv_field(f, qs[i]->path);
+		fprintf(f, ",%s,", rules_reason_name(
+				   (enum rules_reason)qs[i]->f.status));
+		csv_field(f, why.rule);
+		fputc(',', f);
+		csv_tag_path(f, why.path);
+		fputc('\n', f);
+	}
 	free(qs);
+	if (fclose(f) || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
 	*out = buf;
 	*len = n;
 	return 0;

@@ -9,4 +9,11 @@
 /* view_report.c: reasons.csv of the quarantined records. */
 int view_reasons_render(const struct recs *rs, char **out, size_t *len);
 
+/* Why f is quarantined: what its record holds, else the general cause of
+ * its reason (rules_reason_cause()).  Names only. */
+void view_cause_of(const struct store_file *f, struct rules_cause *why);
+
+/* Count the quarantined record f under its cause in st->causes. */
+void view_count_cause(struct view_stats *st, const struct store_file *f);
+
 #endif

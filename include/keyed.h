@@ -61,6 +61,15 @@ int keyed_pseudonym(const uint8_t key[KEYED_KEY_LEN], const char *id,
 int keyed_uid(const uint8_t key[KEYED_KEY_LEN], const char *uid,
 	      size_t uidlen, char *out, size_t outsz);
 
+/* Study ID of a published file: KEYED_STUDY_ID_LEN characters of RFC 4648
+ * base32 in upper case (50 bits) of HMAC(key, "study id", uid), uid the
+ * original StudyInstanceUID: the same for every file of a study, another
+ * for every other study, nothing of the UID without the key.  out must
+ * hold KEYED_STUDY_ID_LEN + 1 bytes.  Returns 0 or -EINVAL (empty uid). */
+#define KEYED_STUDY_ID_LEN 10
+int keyed_study_id(const uint8_t key[KEYED_KEY_LEN], const char *uid,
+		   size_t uidlen, char *out, size_t outsz);
+
 /* Per-patient date shift in days, in [-KEYED_SHIFT_MAX_DAYS, -1], from
  * HMAC(key, "shift", id).  The same for every file of a patient and for the
  * registry's date columns. */

@@ -39,6 +39,11 @@ enum {
 	RULES_RTN_LONG_FULL_DATES = 1u << 5,	/* 113106 */
 	RULES_RTN_LONG_MODIF_DATES = 1u << 6,	/* 113107 */
 	RULES_CLEAN_DESCRIPTORS = 1u << 7,	/* 113105 */
+	/* Ours, a form of the Modified Dates option (113107): every date
+	 * kept to its month, the first of it (YYYYMM01; a DT's time goes),
+	 * not shifted; times kept as under that option.  It implies
+	 * RULES_RTN_LONG_MODIF_DATES in the rules; not with Full Dates. */
+	RULES_MONTH_DATES = 1u << 8,
 };
 
 /* Load the compiled-in tables.  *out freed with rules_free().
@@ -105,6 +110,17 @@ struct rules_ctx {
 	const struct ident_words *names;
 	int date_shift_days;		/* used with RULES_RTN_LONG_MODIF_DATES */
 	/*
+	 * What a viewer shows to tell a patient's studies apart (borrowed;
+	 * NULL: the table's action stands): StudyID (0020,0010) becomes
+	 * study_id, StudyDescription (0008,1030) study_description, whatever
+	 * the source held.  The caller derives both from the file's own
+	 * values, the options and the key only (keyed_study_id(), the
+	 * study's month), never from the view's naming, so the header stays
+	 * a function of the source version.
+	 */
+	const char *study_id;
+	const char *study_description;
+	/*
 	 * Replace an instance UID: write the new UID (NUL-terminated) to out.
 	 * Same input, same output, always.  Returns 0 or -errno.
 	 */
@@ -121,6 +137,39 @@ struct rules_ctx {
 		     const void *old, size_t oldlen, const void *newv,
 		     size_t newlen);
 	void *arg;			/* passed to the callbacks */
+	/*
+	 * Filled when rules_apply() fails, for the quarantine reason (may
+	 * be NULL; borrowed, written only by that call): which rule failed
+	 * on which attribute (struct rules_cause).
+	 */
+	struct rules_cause *failure;
+};
+
+/*
+ * Why a file is quarantined, in names only (never a value): the rule that
+ * decided and the tag path of the attribute it looked at, as the audit
+ * writes it ("0040A730[2].0040A123", item index from 0), or an empty path
+ * when the rule is about the file as a whole.  rule is static storage, a
+ * short phrase without commas; those of rules_apply():
+ *   "person names beyond screening"  the words of the file's person names
+ *                   exceed IDENT_WORDS_MAX or IDENT_WORD_MAX
+ *   "sequence unreadable"  a sequence whose items cannot be read (its value
+ *                   raw bytes), or nested deeper than DCM_MAX_DEPTH
+ *   "K (keep)" "X (remove)" "Z (empty)" "D (dummy)" "U (replace UID)"
+ *   "date shift"    that action (PS3.15 E.1.1; the shift of the Modified
+ *                   Dates option) could not be applied to the value
+ *   "D (dummy item)"  the dummy item of a D on a sequence
+ *   "kept value vetting"  a value to be kept could not be vetted (its
+ *                   terms, its form)
+ *   "pseudonym" "study labels" "de-identification marks"  PatientID and
+ *                   PatientName, StudyID and StudyDescription (see
+ *                   rules_ctx.study_id), or the marks of PS3.15 E.1 and
+ *                   PS3.3 C.7.1.1
+ * and of rules_classify_why(): see there.
+ */
+struct rules_cause {
+	const char *rule;
+	char path[512];
 };
 
 /*
@@ -138,7 +187,8 @@ struct rules_ctx {
  * Fails closed: returns 0 only when every rule was applied; otherwise
  * -EBADMSG (a value that cannot be processed with confidence), -EINVAL (no
  * or an invalid pseudonym, or map_uid needed but NULL), -ENOMEM, or the
- * error of a callback, and the caller must not publish the dataset.
+ * error of a callback, and the caller must not publish the dataset;
+ * ctx->failure (when set) then says which rule failed, and where.
  */
 int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
 		struct dcm_ds *ds);
@@ -151,7 +201,8 @@ int rules_apply(const struct rules *r, const struct rules_ctx *ctx,
  * ident_words_add_name() for which words count.  *out freed with
  * ident_words_free() (it wipes them).  Returns 0, -ENOMEM, or -EBADMSG when
  * the names exceed IDENT_WORDS_MAX words or IDENT_WORD_MAX bytes a word: a
- * file whose names cannot all be screened for is not published.
+ * file whose names cannot all be screened for is not published; -ELOOP
+ * when ds is nested deeper than DCM_MAX_DEPTH.
  */
 int rules_names_collect(const struct dcm_ds *ds, const char *patient_name,
 			struct ident_words **out);
@@ -204,5 +255,24 @@ const char *rules_reason_name(enum rules_reason r);
  */
 enum rules_reason rules_classify(const struct dcm_ds *ds,
 				 const char *modalities);
+
+/*
+ * rules_classify(), and when it quarantines, why into *why (may be NULL):
+ * the attribute it read and one of the rules "BurnedInAnnotation YES",
+ * "SeriesDescription Patient Protocol", "save in SeriesDescription", "save
+ * in ImageType", "secondary capture of a screen (ConversionType SI)", "not
+ * in --modalities", "Modality missing or empty".
+ */
+enum rules_reason rules_classify_why(const struct dcm_ds *ds,
+				     const char *modalities,
+				     struct rules_cause *why);
+
+/*
+ * The cause of a reason when nothing more precise was recorded (a reason
+ * set where only one rule leads to it, or an index made before causes
+ * were recorded): its rule into why->rule, and the attribute when that
+ * rule reads one attribute only (else an empty path).
+ */
+void rules_reason_cause(enum rules_reason r, struct rules_cause *why);
 
 #endif

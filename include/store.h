@@ -61,6 +61,11 @@ struct store_file {
 	int64_t version;	/* 0 for the first version of the source
 				 * analysed, +1 for each new one (read only:
 				 * set by store_file_put()) */
+	/* Why it is quarantined, when known (struct rules_cause): the rule
+	 * (a short phrase) and the attribute's tag path ("" for the file),
+	 * never a value; NULL otherwise */
+	char *q_rule;
+	char *q_path;
 };
 
 /* One audit trail row (values are raw bytes, may be NULL).  The analysis

@@ -147,6 +147,17 @@ int view_scan_allow_load(const char *path, struct scan_allow **out,
 void view_scan_allow_free(struct scan_allow *a);
 
 /* Counters of a refresh and a build (the run report). */
+/* Quarantined files counted by cause: reason, rule and attribute (struct
+ * rules_cause; names only).  The first VIEW_CAUSES_MAX distinct causes
+ * are kept, the files of any further one counted in causes_other. */
+#define VIEW_CAUSES_MAX 64
+struct view_cause_count {
+	int reason;			/* enum rules_reason */
+	char rule[64];
+	char path[256];			/* tag path, as the audit writes it */
+	uint64_t files;
+};
+
 struct view_stats {
 	uint64_t files_seen;		/* regular files in the source */
 	uint64_t files_analysed;	/* parsed this run (new or changed) */
@@ -156,6 +167,10 @@ struct view_stats {
 	uint64_t skipped_dicomdir;	/* of which DICOMDIR files */
 	uint64_t published;		/* files in the main tree */
 	uint64_t quarantined[RULES_REASON_COUNT];
+	struct view_cause_count causes[VIEW_CAUSES_MAX];	/* in the
+						 * order first met */
+	size_t ncauses;
+	uint64_t causes_other;
 	uint64_t unlinked_studies;	/* studies left out: no CSV row */
 	uint64_t unlinked_files;	/* their files */
 	uint64_t csv_rows;		/* data rows in the CSV */

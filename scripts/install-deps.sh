@@ -8,6 +8,10 @@
 # and Norwegian data (libtesseract-dev, tesseract-ocr-eng, -nor); its tests
 # render text with PIL (python3-pil) in DejaVu fonts (fonts-dejavu-core) and
 # read masked outputs back with the tesseract command (tesseract-ocr).
+# tests/e2e/test_orthanc.py sends a woman's studies from the mount to
+# Debian's Orthanc (orthanc), which it starts itself on loopback ports of
+# its own; the package's system service is not used (and is not started
+# in a container).
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
@@ -15,8 +19,7 @@ zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
 libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
 lintian libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-nor
-python3-pil
-fonts-dejavu-core"
+python3-pil fonts-dejavu-core orthanc"
 
 missing=""
 for p in $PKGS; do
@@ -32,3 +35,12 @@ SUDO=""
 echo "deidfs: installing:$missing" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+case " $missing " in
+*" orthanc "*)
+	# the tests start an Orthanc of their own: the service the package
+	# enables (a PACS on ports 4242 and 8042) is not wanted
+	if [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now orthanc >/dev/null 2>&1 || true
+	fi
+	;;
+esac

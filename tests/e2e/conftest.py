@@ -69,7 +69,9 @@ strings_except(*categories)
                   UIDs, "device", "institution")
 """
 
+import csv
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -105,6 +107,23 @@ def run(*args, check=False, timeout=600, input=None, env=None, cwd=None):
                              % (cmd[0], out.returncode, out.stdout[-4000:],
                                 out.stderr[-4000:]))
     return out
+
+
+REASONS_HEADER = ["file", "reason", "rule", "attribute"]
+
+
+def read_reasons(data):
+    """The rows of a .quarantine/reasons.csv (its bytes, or a path) as
+    dicts with the keys of REASONS_HEADER, after checking the header."""
+    if not isinstance(data, bytes) and "\n" not in str(data):
+        with open(str(data), "rb") as f:       # a path
+            data = f.read()
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "surrogateescape")
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows and rows[0] == REASONS_HEADER, rows[:1]
+    assert all(len(r) == len(REASONS_HEADER) for r in rows), rows
+    return [dict(zip(REASONS_HEADER, r)) for r in rows[1:]]
 
 
 class Archive:

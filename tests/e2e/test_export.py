@@ -190,11 +190,20 @@ def test_same_month_studies_get_suffixed_folders(exported, archive):
 def test_quarantine_reasons(exported, archive):
     text = (exported["dest"] / ".quarantine" / "reasons.csv").read_text()
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["file", "reason"]
+    assert rows[0] == ["file", "reason", "rule", "attribute"]
     got = {}
-    for name, reason in rows[1:]:
+    for name, reason, rule, attr in rows[1:]:
         got[reason] = got.get(reason, 0) + 1
         assert not name.startswith("/") and ".." not in name.split("/")
+        # the rule that decided, and the attribute it read: a tag path
+        # ("(0028,0301)") or nothing for the file as a whole
+        assert rule, (name, reason)
+        assert re.fullmatch(r"(\([0-9A-F]{4},[0-9A-F]{4}\)(\[\d+\]\.)?)*",
+                            attr), attr
+        if reason == "burned-in-annotation":
+            assert (rule, attr) == ("BurnedInAnnotation YES", "(0028,0301)")
+        if reason in ("modality-not-allowed", "modality-missing"):
+            assert attr == "(0008,0060)"
     in_cohort = {s["key"] for s in archive.truth["studies"] if s["in_csv"]}
     want = {}
     for f in archive.quarantined():
@@ -562,7 +571,8 @@ def test_real_files_all_transfer_syntaxes(deidfs, tests_data, tmp_path):
         px = _pixel_bytes(src / name)[1]
         assert hashlib.sha256(px).hexdigest() in published, name
     reasons = (dest / ".quarantine" / "reasons.csv").read_text()
-    assert ",patient-id-missing\n" in reasons
+    assert ",patient-id-missing,PatientID missing or empty," \
+        "\"(0010,0020)\"\n" in reasons
 
 
 # Warnings the Basic Profile forces on every output (README: "Validity"):

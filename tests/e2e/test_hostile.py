@@ -36,7 +36,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostile as H  # noqa: E402
-from conftest import run  # noqa: E402
+from conftest import read_reasons, run  # noqa: E402
 from conftest import Mount, _fuse_usable, _ismount, _unmount  # noqa
 from phi import find_phi  # noqa: E402
 
@@ -82,14 +82,11 @@ def index(db):
 
 
 def reasons_of(root):
-    with open(os.path.join(str(root), QUAR, "reasons.csv"), "rb") as f:
-        lines = f.read().decode().splitlines()
-    assert lines[0] == "file,reason"
     out = {}
-    for line in lines[1:]:
-        name, reason = line.rsplit(",", 1)
-        assert name not in out, "listed twice: " + name
-        out[name] = reason
+    for r in read_reasons(os.path.join(str(root), QUAR, "reasons.csv")):
+        assert r["file"] not in out, "listed twice: " + r["file"]
+        assert r["rule"], r     # every reason names its rule
+        out[r["file"]] = r["reason"]
     return out
 
 
@@ -439,7 +436,8 @@ def test_mount_reads_everything_without_hang_or_leak(hostile, deidfs):
     reasons = os.path.join(QUAR, "reasons.csv")
 
     def reason_counts(b):
-        return sorted(ln.rsplit(b",", 1)[1] for ln in b.splitlines()[1:])
+        return sorted((r["reason"], r["rule"], r["attribute"])
+                      for r in read_reasons(b))
     assert reason_counts(got.pop(reasons)) == \
         reason_counts(want.pop(reasons))
     assert sorted(got) == sorted(want)

@@ -172,8 +172,8 @@ def test_db_refused_inside_source_or_view(deidfs, archive_copy, tmp_path):
             assert "symbolic link to a file that does not exist" \
                 in r.stderr, r.stderr
         else:
-            assert "--db must not be inside the source tree or the view" \
-                in r.stderr, r.stderr
+            assert "--db %s must not be inside the source tree or the " \
+                "view" % db in r.stderr, r.stderr
         assert sorted(os.listdir(src)) == before, (cmd, db)
         assert not _ismount(str(mnt))
     assert os.listdir(dest) == [] and os.listdir(mnt) == []

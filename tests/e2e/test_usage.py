@@ -317,3 +317,44 @@ def test_csv_rows_name_the_folder_of_their_study(deidfs, archive, tmp_path):
     pair_folders = [folders[lines.index(line_of_study[k])] for k in pair]
     assert len(set(pair_folders)) == 2
     assert pair_folders[1] == pair_folders[0] + "_2"
+
+
+# what a message tells the user to do, in the words deidfs uses
+TO_DO = ("give ", "run ", "create ", "choose ", "drop ", "check ", "mount ",
+         "use ", "restore ", "keep ", "make ", "lists the options")
+
+
+def test_errors_say_the_cause_and_what_to_do(deidfs, archive, tmp_path):
+    """Each refusal names what it refused (the path or the option as
+    given) and says what to do; an export refuses what only a mount takes
+    (-o with a FUSE option, -f, -d) rather than ignore it; none leaves a db
+    behind."""
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "new.db"
+    src = archive.identified
+    cases = [
+        (["export", "--db", db, "-o", "allow_other", src, tmp_path / "o"],
+         2, "allow_other"),
+        (["export", "--db", db, "-f", src, tmp_path / "o"], 2, "-f"),
+        (["export", "--db", db, "--nonempty", src, tmp_path / "o"], 2,
+         "--nonempty"),
+        (["export", "--db", tmp_path / "no-dir" / "x.db", src,
+          tmp_path / "o"], 1, str(tmp_path / "no-dir" / "x.db")),
+        (["export", "--db", src / "x.db", src, tmp_path / "o"], 2,
+         str(src / "x.db")),
+        (["export", "--db", db, src, src / "out"], 2, str(src / "out")),
+        (["export", "--db", db, "--month-dates",
+          "--retain-long-modified-dates", src, tmp_path / "o"], 2,
+         "--month-dates"),
+        (["export", "--db", db, "--jobs", "0", src, tmp_path / "o"], 2,
+         "--jobs"),
+        (["frob"], 2, "frob"),
+    ]
+    for args, status, named in cases:
+        r = run(deidfs, *args)
+        assert r.returncode == status, (args, r.stderr)
+        assert named in r.stderr, (args, r.stderr)
+        assert any(w in r.stderr for w in TO_DO), (args, r.stderr)
+        assert leftovers(work) == [], (args, leftovers(work))
+    assert not (tmp_path / "o").exists()

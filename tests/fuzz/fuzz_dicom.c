@@ -142,6 +142,7 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	struct ident_words *names = NULL;
 	struct dcm_elem *pn;
 	char pid[256], pname[512], pseudo[KEYED_PSEUDONYM_LEN + 1], sop[128];
+	char uid[256], sid[KEYED_STUDY_ID_LEN + 1];
 	struct bytemap pix = { 0 };
 	uint8_t *hdr = NULL;
 	size_t hlen = 0;
@@ -176,6 +177,11 @@ static int pipeline(const struct dicom_parsed *p, const uint8_t *data,
 	rc.names = names;
 	rc.date_shift_days = keyed_date_shift(key, pid, strlen(pid));
 	rc.map_uid = map_uid;
+	/* as analysis_run(): the keyed Study ID of the original study UID
+	 * (no StudyDescription: analysis_input.study_month is 0 here) */
+	if (dcm_ds_get_str(&q.ds, DCM_TAG(0x0020, 0x000D), uid, sizeof(uid)) &&
+	    !keyed_study_id(key, uid, strlen(uid), sid, sizeof(sid)))
+		rc.study_id = sid;
 	if (!analysis_sop_class_ok(&q))
 		goto out;
 	if (rules_apply(rules, &rc, &q.ds))

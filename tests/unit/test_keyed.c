@@ -331,6 +331,37 @@ static void test_uid(void **state)
 	assert_int_equal(keyed_uid(key0, "1.2.3", 5, a, 10), -EINVAL);
 }
 
+/* The Study ID token: 10 upper-case base32 characters, the same for a UID
+ * with or without its padding, another for another UID or key, and not
+ * the pseudonym's derivation (its own label). */
+static void test_study_id(void **state)
+{
+	uint8_t k2[KEYED_KEY_LEN];
+	char a[KEYED_STUDY_ID_LEN + 1], b[KEYED_STUDY_ID_LEN + 1];
+	char p[KEYED_PSEUDONYM_LEN + 1];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(keyed_study_id(key0, "1.2.3.4", 7, a, sizeof(a)), 0);
+	assert_int_equal(strlen(a), KEYED_STUDY_ID_LEN);
+	for (i = 0; i < KEYED_STUDY_ID_LEN; i++)
+		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", a[i]));
+	assert_int_equal(keyed_study_id(key0, "1.2.3.4\0", 8, b, sizeof(b)), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(keyed_study_id(key0, "1.2.3.5", 7, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	memcpy(k2, key0, sizeof(k2));
+	k2[0] ^= 1;
+	assert_int_equal(keyed_study_id(k2, "1.2.3.4", 7, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(keyed_pseudonym(key0, "1.2.3.4", 7, p, sizeof(p)), 0);
+	for (i = 0; i < KEYED_STUDY_ID_LEN; i++)
+		p[i] = (char)(p[i] >= 'a' ? p[i] - 'a' + 'A' : p[i]);
+	assert_memory_not_equal(a, p, KEYED_STUDY_ID_LEN);
+	assert_int_equal(keyed_study_id(key0, "", 0, b, sizeof(b)), -EINVAL);
+	assert_int_equal(keyed_study_id(key0, "1.2", 3, b, 5), -EINVAL);
+}
+
 static void test_date_shift(void **state)
 {
 	char id[32];
@@ -373,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_pseudonym),
 		cmocka_unit_test(test_uid),
 		cmocka_unit_test(test_date_shift),
+		cmocka_unit_test(test_study_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

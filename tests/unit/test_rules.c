@@ -1559,6 +1559,246 @@ static void test_fail_closed(void **state)
 	dcm_ds_free(&ds);
 }
 
+/* A failure says which rule failed on which attribute (its tag path, item
+ * numbers from 0), never the value; the value is in no field of it. */
+static void test_failure_cause(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct dcm_ds *it, *cur;
+	struct rules_cause why;
+	struct rules_ctx ctx;
+	struct fx fx;
+	int i;
+
+	(void)state;
+	/* a UID map that fails, in the second item of a sequence */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	fx.fail_map = 1;
+	add_item(&ds, T(0x0008, 0x1140));
+	it = add_item(&ds, T(0x0008, 0x1140));
+	set(it, T(0x0008, 0x1155), "UI", "1.2.3.4.7");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EIO);
+	assert_string_equal(why.rule, "U (replace UID)");
+	assert_string_equal(why.path, "00081140[1].00081155");
+	dcm_ds_free(&ds);
+
+	/* a UID that cannot be mapped faithfully (an embedded NUL) */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	set_bin(&ds, T(0x0008, 0x0018), "UI", "1.2\0003.4", 8);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	assert_string_equal(why.rule, "U (replace UID)");
+	assert_string_equal(why.path, "00080018");
+	dcm_ds_free(&ds);
+
+	/* a sequence whose items are raw bytes */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	set(&ds, T(0x0008, 0x0060), "CS", "MG");
+	set_bin(&ds, T(0x0054, 0x0220), "SQ", "\xfe\xff\x00\xe0", 4);
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	assert_string_equal(why.rule, "sequence unreadable");
+	assert_string_equal(why.path, "00540220");
+	dcm_ds_free(&ds);
+
+	/* nested too deep (the parser never makes such a dataset): found
+	 * when the names are collected, before the walk has a path */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	cur = &ds;
+	for (i = 0; i < DCM_MAX_DEPTH + 2; i++)
+		cur = add_item(cur, T(0x0054, 0x0220));
+	set(cur, T(0x0008, 0x0070), "LO", "ACME");
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	assert_string_equal(why.rule, "sequence unreadable");
+	assert_string_equal(why.path, "");
+	dcm_ds_free(&ds);
+
+	/* person names beyond what can be screened: all of them, no path */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	{
+		char word[300];
+
+		memset(word, 'N', sizeof(word) - 1);
+		word[sizeof(word) - 1] = 0;
+		set(&ds, T(0x0040, 0xa123), "PN", word);
+	}
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EBADMSG);
+	assert_string_equal(why.rule, "person names beyond screening");
+	assert_string_equal(why.path, "");
+	dcm_ds_free(&ds);
+
+	/* an unusable pseudonym */
+	ctx_init(&ctx, &fx, 0);
+	ctx.failure = &why;
+	ctx.pseudonym = "A\\B";
+	assert_int_equal(rules_apply(R, &ctx, &ds), -EINVAL);
+	assert_string_equal(why.rule, "pseudonym");
+	assert_string_equal(why.path, "");
+}
+
+/* A public attribute written as UN is read as the string VR the
+ * dictionary gives it: a UID is kept (as UI) under the Retain UIDs option,
+ * replaced otherwise (before, the option emptied it, and a file without
+ * its SOP Instance UID could not be published: explicit_VR-UN.dcm of
+ * pydicom's test files); Modality and Instance Number stay, vetted like
+ * any value (before, every UN value was removed as unknown content). */
+static void test_uid_written_as_un(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct dcm_elem *e;
+	struct fx fx;
+	char want[64];
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_RTN_UIDS);
+	ctx.patient_name = "Doe^Jane";
+	set_bin(&ds, T(0x0008, 0x0018), "UN", "1.2.3.4.5.60", 12);
+	set_bin(&ds, T(0x0020, 0x000d), "UN", "1.2.3.4.5.61", 12);
+	/* other string VRs too: kept as what they are, vetted like any */
+	set_bin(&ds, T(0x0008, 0x0060), "UN", "CT", 2);
+	set_bin(&ds, T(0x0020, 0x0013), "UN", "122 ", 4);
+	set_bin(&ds, T(0x0008, 0x1030), "UN", "Jane's CT", 10);
+	set_bin(&ds, T(0x0008, 0x103e), "UN", "Doe ", 4);
+	set_bin(&ds, T(0x0018, 0x0015), "UN", "JANE", 4);
+	/* a binary VR written as UN stays unknown content: removed */
+	set_bin(&ds, T(0x0028, 0x0010), "UN", "\x00\x02", 2);
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0018), "1.2.3.4.5.60");
+	assert_str(&ds, T(0x0020, 0x000d), "1.2.3.4.5.61");
+	e = dcm_ds_get(&ds, T(0x0008, 0x0018));
+	assert_string_equal(e->vr, "UI");
+	assert_str(&ds, T(0x0008, 0x0060), "CT");
+	assert_string_equal(dcm_ds_get(&ds, T(0x0008, 0x0060))->vr, "CS");
+	assert_str(&ds, T(0x0020, 0x0013), "122");
+	assert_string_equal(dcm_ds_get(&ds, T(0x0020, 0x0013))->vr, "IS");
+	assert_absent(&ds, T(0x0008, 0x1030));	/* X, as ever */
+	assert_absent(&ds, T(0x0008, 0x103e));	/* a word of her name */
+	assert_absent(&ds, T(0x0018, 0x0015));	/* no body part term */
+	assert_absent(&ds, T(0x0028, 0x0010));
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);
+	set_bin(&ds, T(0x0008, 0x0018), "UN", "1.2.3.4.5.60", 12);
+	apply_ok(&ctx, &ds);
+	assert_int_equal(fx_map(&fx, "1.2.3.4.5.60", want, sizeof(want)), 0);
+	assert_str(&ds, T(0x0008, 0x0018), want);
+	assert_string_equal(dcm_ds_get(&ds, T(0x0008, 0x0018))->vr, "UI");
+	dcm_ds_free(&ds);
+
+	/* what is not a UID stays unkept: a UN value of a UI tag that holds
+	 * text gets the dummy the IOD needs (a keyed UID), never its bytes */
+	ctx_init(&ctx, &fx, RULES_RTN_UIDS);
+	ctx.iod_name = MG_IOD;
+	set_bin(&ds, T(0x0008, 0x0018), "UN", "Jane Doe", 8);
+	apply_ok(&ctx, &ds);
+	assert_int_equal(fx_map(&fx, "Jane Doe", want, sizeof(want)), 0);
+	assert_str(&ds, T(0x0008, 0x0018), want);
+	dcm_ds_free(&ds);
+}
+
+/* StudyID and StudyDescription become what the caller derived (a keyed
+ * token, the month), whatever the source held; absent ones are added. */
+static void test_study_labels(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, 0);
+	set(&ds, T(0x0020, 0x0010), "SH", "ACC12345");
+	set(&ds, T(0x0008, 0x1030), "LO", "Mammo Kari Nordmann");
+	apply_ok(&ctx, &ds);		/* no labels: Z and X */
+	assert_empty(&ds, T(0x0020, 0x0010));
+	assert_absent(&ds, T(0x0008, 0x1030));
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);
+	ctx.study_id = "ABCDEFGHIJ";
+	ctx.study_description = "2013-04";
+	set(&ds, T(0x0020, 0x0010), "SH", "ACC12345");
+	set(&ds, T(0x0008, 0x1030), "LO", "Mammo Kari Nordmann");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0020, 0x0010), "ABCDEFGHIJ");
+	assert_str(&ds, T(0x0008, 0x1030), "2013-04");
+	assert_non_null(find_audit(&fx, "00200010"));
+	dcm_ds_free(&ds);
+
+	ctx_init(&ctx, &fx, 0);		/* absent in the source: added */
+	ctx.study_id = "ABCDEFGHIJ";
+	ctx.study_description = "2013-04";
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0020, 0x0010), "ABCDEFGHIJ");
+	assert_str(&ds, T(0x0008, 0x1030), "2013-04");
+	dcm_ds_free(&ds);
+}
+
+/* --month-dates: every date the first of its month (a DT loses its
+ * time), times kept, nothing shifted; the marks say dates were modified. */
+static void test_month_dates(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_ctx ctx;
+	struct fx fx;
+
+	(void)state;
+	ctx_init(&ctx, &fx, RULES_MONTH_DATES);
+	ctx.date_shift_days = -100;	/* not used */
+	set(&ds, T(0x0008, 0x0020), "DA", "20130417");
+	set(&ds, T(0x0008, 0x0030), "TM", "093015");
+	set(&ds, T(0x0008, 0x002a), "DT", "20130417093015.123");
+	set(&ds, T(0x0008, 0x0021), "DA", "20130431");	/* the day goes */
+	set(&ds, T(0x0008, 0x0022), "DA", "20131301");	/* no such month */
+	set(&ds, T(0x0010, 0x0030), "DA", "19600229");
+	apply_ok(&ctx, &ds);
+	assert_str(&ds, T(0x0008, 0x0020), "20130401");
+	assert_str(&ds, T(0x0008, 0x0030), "093015");
+	assert_str(&ds, T(0x0008, 0x002a), "20130401");
+	assert_str(&ds, T(0x0008, 0x0021), "20130401");
+	assert_true(!dcm_ds_get(&ds, T(0x0008, 0x0022)) ||
+		    !dcm_ds_get(&ds, T(0x0008, 0x0022))->len);
+	assert_str(&ds, T(0x0028, 0x0303), "MODIFIED");
+	assert_non_null(strstr(str(&ds, T(0x0012, 0x0063)),
+			       "dates kept to the month"));
+	dcm_ds_free(&ds);
+}
+
+static void test_classify_why(void **state)
+{
+	struct dcm_ds ds = { 0 };
+	struct rules_cause why;
+
+	(void)state;
+	set(&ds, T(0x0008, 0x0060), "CS", "MG");
+	set(&ds, T(0x0008, 0x0008), "CS", "DERIVED\\SECONDARY\\SAVE");
+	assert_int_equal(rules_classify_why(&ds, "MG", &why),
+			 RULES_Q_SCREEN_CAPTURE);
+	assert_string_equal(why.rule, "save in ImageType");
+	assert_string_equal(why.path, "00080008");
+	set(&ds, T(0x0028, 0x0301), "CS", "YES");
+	assert_int_equal(rules_classify_why(&ds, "MG", &why),
+			 RULES_Q_BURNED_IN);
+	assert_string_equal(why.rule, "BurnedInAnnotation YES");
+	assert_string_equal(why.path, "00280301");
+	dcm_ds_free(&ds);
+	set(&ds, T(0x0008, 0x0060), "CS", "CT");
+	assert_int_equal(rules_classify_why(&ds, "MG", &why), RULES_Q_MODALITY);
+	assert_string_equal(why.rule, "not in --modalities");
+	assert_string_equal(why.path, "00080060");
+	dcm_ds_free(&ds);
+	/* the general cause of a reason set elsewhere */
+	rules_reason_cause(RULES_Q_NO_PATIENT_ID, &why);
+	assert_string_equal(why.path, "00100020");
+	rules_reason_cause(RULES_Q_NOT_DICOM, &why);
+	assert_string_equal(why.path, "");
+	rules_reason_cause((enum rules_reason)999, &why);
+	assert_string_equal(why.rule, "unknown");
+}
+
 static void test_classify(void **state)
 {
 	struct dcm_ds ds = { 0 };
@@ -1807,6 +2047,11 @@ int main(void)
 		cmocka_unit_test(test_audit_sees_old_values),
 		cmocka_unit_test(test_fail_closed),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_classify_why),
+		cmocka_unit_test(test_study_labels),
+		cmocka_unit_test(test_month_dates),
+		cmocka_unit_test(test_failure_cause),
+		cmocka_unit_test(test_uid_written_as_un),
 		cmocka_unit_test(test_whitelist_parse),
 	};
 

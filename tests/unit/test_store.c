@@ -423,6 +423,8 @@ static void full_record(struct store_file *f, const char *path)
 	f->instance_number = INT64_MAX;
 	f->out_mtime_ns = 1700000000123456789LL;
 	f->study_time = strdup("093015.123");
+	f->q_rule = strdup("U (replace UID)");
+	f->q_path = strdup("0040A730[2].00081155");
 }
 
 static void assert_str_eq(const char *a, const char *b)
@@ -459,6 +461,8 @@ static void assert_same(const struct store_file *a, const struct store_file *b)
 	assert_str_eq(a->view_path, b->view_path);
 	assert_true(a->out_mtime_ns == b->out_mtime_ns);
 	assert_str_eq(a->study_time, b->study_time);
+	assert_str_eq(a->q_rule, b->q_rule);
+	assert_str_eq(a->q_path, b->q_path);
 }
 
 static void test_roundtrip(void **state)
@@ -540,6 +544,8 @@ static void test_upgrade_v1(void **state)
 	store_close(st);
 	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
 			 "ALTER TABLE files DROP COLUMN version; "
+			 "ALTER TABLE files DROP COLUMN q_rule; "
+			 "ALTER TABLE files DROP COLUMN q_path; "
 			 "DROP TABLE scans; "
 			 "DROP TABLE registry_values; "
 			 "UPDATE meta SET v = 1 WHERE k = 'schema_version'");
@@ -621,7 +627,7 @@ static const char v1_schema[] =
 	"INSERT INTO patients VALUES('PSEUDO', '12345678901');"
 	"INSERT INTO dirs(path) VALUES(CAST('' AS BLOB));";
 
-/* A db of schema version 1 as version 1 wrote it opens as version 3: key,
+/* A db of schema version 1 as version 1 wrote it opens as version 4: key,
  * records, audit rows, directory inodes and generation kept; its records
  * count as another version of their sources (ctime 0), so they are
  * analysed again once; no check value is added for its key. */
@@ -666,14 +672,17 @@ static void test_upgrade_v1_schema(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 4);
+				 "WHERE k = 'schema_version'"), 5);
 	/* version 3: the table of the burned-in text scan; version 4: the
-	 * registry's originals */
+	 * registry's originals; version 5: why a file is quarantined */
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "sqlite_master WHERE name = 'scans'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "sqlite_master WHERE name = "
 				 "'registry_values'"), 1);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "pragma_table_info('files') WHERE name IN "
+				 "('q_rule', 'q_path')"), 2);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
 				 "WHERE k = 'key_check'"), 0);
 }
@@ -705,7 +714,7 @@ static void test_upgrade_atomic(void **state)
 }
 
 /* A db of schema version 2 (before scans and registry_values) gains both
- * tables on open, keeps its records, and is version 4 for good. */
+ * tables on open, keeps its records, and is version 5 for good. */
 static void test_upgrade_v2(void **state)
 {
 	struct store_file f, g;
@@ -717,6 +726,8 @@ static void test_upgrade_v2(void **state)
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
 	store_close(st);
 	raw_sql("v2.db", "DROP TABLE scans; DROP TABLE registry_values; "
+			 "ALTER TABLE files DROP COLUMN q_rule; "
+			 "ALTER TABLE files DROP COLUMN q_path; "
 			 "UPDATE meta SET v = 2 WHERE k = 'schema_version'");
 	assert_int_equal(store_open(dbpath("v2.db"), 0, &st), 0);
 	assert_int_equal(store_file_get(st, "p/1.dcm", &g), 0);
@@ -725,7 +736,7 @@ static void test_upgrade_v2(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("v2.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 4);
+				 "WHERE k = 'schema_version'"), 5);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM "
 				 "registry_values"), 0);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM scans"), 0);
