@@ -14,7 +14,9 @@
 # scripts/make_bench_trees.py (ct2000: 2,000 CT-like files of 0.53 MB;
 # mg40: 40 mammograms of 27 MB), then the memory table.  ROUNDS (default
 # 5) sets the rounds per tree; BASE=/path/to/deidfs adds an older build as
-# one more reader, to compare two versions in one run.
+# one more reader, to compare two versions in one run.  MANY_OPTS adds
+# options to the memory table's mounts (e.g. --no-scan: the first index
+# then leaves out the burned-in text scan, which has its own figures).
 #
 # Trees are generated once into $BENCH_DIR (default /tmp/deidfs-bench), the
 # same as scripts/bench_export.sh uses.  Not a test: numbers depend on the
@@ -182,15 +184,15 @@ rss() {	# files: index, mount, read everything, report the daemon's VmRSS
 	make_many "$n"
 	rm -f "$BENCH_DIR/many$n.db"*
 	t0=$(now)
-	"$DEIDFS" mount -q --db "$BENCH_DIR/many$n.db" "$src" "$MNT"
+	"$DEIDFS" mount -q ${MANY_OPTS:-} --db "$BENCH_DIR/many$n.db" "$src" "$MNT"
 	t1=$(now)
 	local first
 	first=$(secs "$t0" "$t1")
 	umnt
 	t0=$(now)
-	"$DEIDFS" mount -q --db "$BENCH_DIR/many$n.db" "$src" "$MNT"
+	"$DEIDFS" mount -q ${MANY_OPTS:-} --db "$BENCH_DIR/many$n.db" "$src" "$MNT"
 	t1=$(now)
-	pid=$(pgrep -n -f -- "mount -q --db $BENCH_DIR/many$n.db")
+	pid=$(pgrep -n -f -- "--db $BENCH_DIR/many$n.db")
 	{ find "$MNT" -type f | head -n $((n / 10)) | xargs cat >/dev/null; } || true
 	r1=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
 	find "$MNT" -type f -print0 | xargs -0 -n 512 cat >/dev/null
