@@ -565,19 +565,24 @@ static int run_rules(struct run *r)
 	struct rules_ctx rc = in->rules_ctx_template;
 	struct rules_cause why;
 	char uid[256], sid[KEYED_STUDY_ID_LEN + 1], date[9];
-	char month[8];
+	char month[8], desc[8 + KEYED_STUDY_ID_LEN + 1];
 	int err;
 
 	/* what tells her studies apart in a viewer, from this file alone:
-	 * a keyed token of its study, and the month the view names */
+	 * a keyed token of its study, and the month the view names, with
+	 * the token (two studies of one month differ there too) */
 	if (dcm_ds_get_str(&r->p.ds, TAG_STUDY_UID, uid, sizeof(uid)) &&
 	    !keyed_study_id(in->key, uid, strlen(uid), sid, sizeof(sid)))
 		rc.study_id = sid;
 	if (in->study_month) {
 		analysis_view_date(in->key, rc.options, r->an->rec.study_date,
 				   r->pid, date);
-		if (!layout_month(date, month))
-			rc.study_description = month;
+		if (!layout_month(date, month)) {
+			snprintf(desc, sizeof(desc), "%s%s%s", month,
+				 rc.study_id ? " " : "",
+				 rc.study_id ? rc.study_id : "");
+			rc.study_description = desc;
+		}
 	}
 	rc.pseudonym = r->an->rec.pseudonym;
 	rc.iod_name = dicom_iod_name(r->p.sop_class_uid);

@@ -3,7 +3,7 @@ test_orthanc.py - a woman's studies, sent from the mount to Orthanc (Debian's
 `orthanc` package, started here on localhost with its own configuration in
 a temporary folder and ports of its own, no system service), are told
 apart there (issue 16): one study per folder, each with its own Study ID,
-and the study's month as its description.
+and the study's month and that ID as its description.
 
 Files go over DICOM with dcmtk's storescu, as a PACS would receive them;
 what Orthanc made of them is read over its REST API.
@@ -141,13 +141,14 @@ def test_a_womans_studies_are_told_apart_in_orthanc(deidfs, archive,
     assert len(studies) == len(folders), (folders, tags)
     ids = [t.get("StudyID", "") for t in tags]
     assert all(ids) and len(set(ids)) == len(ids), tags
-    # ... and the month of its folder as its description: months differ
-    # between folders of different months (two studies of one month
-    # share it, and their Study IDs tell them apart)
+    # ... and a description of its own: the month of its folder and its
+    # Study ID (two studies of one month differ by the ID)
     descs = sorted(t.get("StudyDescription", "") for t in tags)
-    assert descs == sorted(f.split("_")[0] for f in folders), (descs,
-                                                               folders)
-    assert len(set(descs)) == len({f.split("_")[0] for f in folders}) >= 2
+    assert descs == sorted(t.get("StudyDescription", "")[:7] + " " +
+                           t.get("StudyID", "") for t in tags), tags
+    assert sorted(d[:7] for d in descs) == \
+        sorted(f.split("_")[0] for f in folders), (descs, folders)
+    assert len(set(descs)) == len(descs) >= 2
     # nothing planted reached Orthanc's record of her
     blob = json.dumps([pat] + studies).encode()
     for s in archive.strings:

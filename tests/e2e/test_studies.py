@@ -1,7 +1,7 @@
 """
 test_studies.py - a woman's studies told apart in a viewer without an
 identifying value (issue 16): StudyID a keyed token of the study,
-StudyDescription the study's month as its folder names it, and
+StudyDescription the study's month as its folder names it and that token, and
 --month-dates keeping the dates to the month.
 
 A published file's header is a function of its source version, the options
@@ -58,8 +58,9 @@ def test_studies_of_one_woman_in_one_month_differ(deidfs, archive,
         sid, desc, date, _ = next(iter(vals))
         month = folder.split("/")[1].split("_")[0]
         assert re.fullmatch(r"\d{4}-\d{2}", month), folder
-        assert desc == month, (folder, desc)
         assert re.fullmatch(r"[A-Z2-7]{10}", sid), sid
+        # the folder's month, and the study's token
+        assert desc == month + " " + sid, (folder, desc)
         assert date == ""       # the basic profile: Z
         ids[folder] = sid
     # a different StudyID for every study, also two in one month
@@ -69,7 +70,9 @@ def test_studies_of_one_woman_in_one_month_differ(deidfs, archive,
     for f in pairs:
         first = f[:-2]
         assert ids[f] != ids[first]
-        assert next(iter(got[f]))[1] == next(iter(got[first]))[1]
+        # one month, two descriptions a viewer tells apart
+        assert next(iter(got[f]))[1] != next(iter(got[first]))[1]
+        assert next(iter(got[f]))[1][:7] == next(iter(got[first]))[1][:7]
     # nothing of the original StudyID or study UID in the token
     for sid in ids.values():
         assert sid.encode() not in b"".join(
@@ -84,9 +87,9 @@ def test_month_dates(deidfs, archive, tmp_path):
     got = export(deidfs, archive, dest, tmp_path / "p.db", "--month-dates")
     for folder, vals in got.items():
         month = folder.split("/")[1].split("_")[0]
-        for _, desc, date, _ in vals:
+        for sid, desc, date, _ in vals:
             assert date == month.replace("-", "") + "01", (folder, date)
-            assert desc == month
+            assert desc == month + " " + sid
     some = next(p for p in dest.rglob("*.dcm") if ".quarantine" not in str(p))
     ds = pydicom.dcmread(str(some))
     assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
