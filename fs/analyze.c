@@ -489,9 +489,17 @@ static int run_parse(struct run *r, int *fdv)
 	err = dicom_parse(&r->src, &r->p);
 	if (err == -EIO || err == -ENOMEM)
 		return err;
+	if (err && is_dicm(r->fd)) {
+		struct rules_cause why;
+
+		/* where it stopped: the attribute read last, if any */
+		why.rule = r->p.fail_path[0] ? "header unreadable at or after"
+					     : "header unreadable";
+		snprintf(why.path, sizeof(why.path), "%s", r->p.fail_path);
+		return quarantine_why(an, RULES_Q_UNPARSEABLE, &why);
+	}
 	if (err) {
-		an->rec.status = is_dicm(r->fd) ? RULES_Q_UNPARSEABLE
-						: RULES_Q_NOT_DICOM;
+		an->rec.status = RULES_Q_NOT_DICOM;
 		return STOP;
 	}
 	if (strcmp(r->p.sop_class_uid, SOP_CLASS_DICOMDIR) == 0) {

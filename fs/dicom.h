@@ -84,6 +84,10 @@ struct dicom_parsed {
 	struct budget_hold *hold;	/* the dataset values' share of
 					 * src->budget, until freed; owned */
 	struct base_arena arena;	/* holds the dataset's short values */
+	/* When dicom_parse() fails: the tag path of the attribute the parse
+	 * read last ("00540016[0].00181072", as the audit writes paths),
+	 * empty when it stopped before the dataset.  Names only. */
+	char fail_path[160];
 };
 
 /*

@@ -234,6 +234,7 @@ static int parse_seq(struct dicom_parser *P, struct dicom_enc en,
 			err = dcm_seq_add_item(e, &item);
 		if (err)
 			return err == -ENOMEM ? err : -EBADMSG;
+		P->at_item[depth] = e->nitems - 1;
 		if (h.len == DICOM_UNDEF) {
 			err = dicom_ds_parse(P, en, pos, end, true, depth + 1,
 					     false, item, &pos);
@@ -440,6 +441,10 @@ int dicom_ds_parse(struct dicom_parser *P, struct dicom_enc en, uint64_t pos,
 		}
 		if (err)
 			return err;
+		if (DCM_GROUP(h.tag) != 0xfffe && depth <= DCM_MAX_DEPTH) {
+			P->at_tag[depth] = h.tag;
+			P->at_n = depth + 1;
+		}
 		if (h.tag == DICOM_TAG_ITEM_DELIM) {
 			pos += 8;
 			if (undef && !top)

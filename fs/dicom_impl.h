@@ -187,6 +187,12 @@ struct dicom_parser {
 	/* where values up to ARENA_VALUE_MAX bytes are allocated (the
 	 * parsed dataset's; larger ones are malloc'd) */
 	struct base_arena *arena;
+	/* where the parse is: the tag of the element last read at each
+	 * depth, and the item of each sequence being read (at_n levels),
+	 * so that a failure can say after which attribute it stopped */
+	uint32_t at_tag[DCM_MAX_DEPTH + 1];
+	uint32_t at_item[DCM_MAX_DEPTH + 1];
+	unsigned at_n;
 	/* top-level Pixel Data, when found */
 	bool pixel;
 	struct dicom_hdr pixel_hdr;

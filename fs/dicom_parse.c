@@ -29,6 +29,7 @@
 #include "dicom_impl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,8 +262,28 @@ static int find_pixel(struct dicom_parser *P, struct dicom_enc en,
 	return 0;
 }
 
+/* P's position as a tag path into path (pathsz bytes). */
+static void where(const struct dicom_parser *P, char *path, size_t pathsz)
+{
+	size_t len = 0;
+	unsigned i;
+
+	path[0] = 0;
+	for (i = 0; i < P->at_n && len + 32 < pathsz; i++) {
+		int n = snprintf(path + len, pathsz - len,
+				 i + 1 < P->at_n ? "%08X[%u]." : "%08X",
+				 P->at_tag[i], P->at_item[i]);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len + 32 >= pathsz && i < P->at_n)
+		path[0] = 0;	/* deeper than we say: say nothing */
+}
+
 static int parse_impl(const struct dicom_source *src,
-		      struct dicom_parsed *out)
+		      struct dicom_parsed *out, char *fail, size_t failsz)
 {
 	struct dicom_parser P;
 	uint64_t pos = 0, next = 0;
@@ -316,6 +337,8 @@ static int parse_impl(const struct dicom_source *src,
 	out->big_endian = en.be;
 	out->deflated = deflated;
 out:
+	if (err)
+		where(&P, fail, failsz);
 	/* the values' share of the budget stays with out->hold */
 	dicom_buf_release(&P.b);
 	inflate_cursor_free(z);
@@ -328,10 +351,14 @@ int dicom_parse(const struct dicom_source *src, struct dicom_parsed *out)
 {
 	int err;
 
+	char fail[sizeof(out->fail_path)];
+
 	memset(out, 0, sizeof(*out));
-	err = parse_impl(src, out);
-	if (err)
+	err = parse_impl(src, out, fail, sizeof(fail));
+	if (err) {
 		dicom_parsed_free(out);
+		memcpy(out->fail_path, fail, sizeof(fail));
+	}
 	return err;
 }
 

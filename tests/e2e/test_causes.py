@@ -184,3 +184,50 @@ def test_uids_written_as_un_are_published(deidfs, tests_data, tmp_path):
         assert ds[0x00080018].VR == "UI"
         assert (ds.SOPInstanceUID == orig_sop) == same
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_unreadable_header_names_where_it_stopped(deidfs, tests_data,
+                                                  tmp_path):
+    """A header the parser cannot read to its end (here: cut in the middle
+    of the element after Instance Number, and a value length running past
+    the end of a nested item) is quarantined as unparseable, and the row
+    names the attribute the parse read last: a tag path, through the
+    sequence for the nested one, never a value ("at or after": the
+    attribute whose value is broken, or the last whole one before the
+    break)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    ct_from(tests_data, src / "ok.dcm", "1", "0", pid="CT0001")
+    data = (src / "ok.dcm").read_bytes()
+    # cut 4 bytes into the element that follows Instance Number
+    at = data.index(b"\x20\x00\x13\x00IS")
+    vlen = int.from_bytes(data[at + 6:at + 8], "little")
+    nxt = at + 8 + vlen
+    (src / "cut.dcm").write_bytes(data[:nxt + 4])
+    # a nested value whose length runs past its item
+    ds = pydicom.dcmread(str(src / "ok.dcm"))
+    ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
+    ds.PatientID = "CT0002"
+    item = Dataset()
+    item.CodeValue = "T-D4000"
+    item.CodingSchemeDesignator = "SRT"
+    item.CodeMeaning = "Abdomen"
+    ds.AnatomicRegionSequence = Sequence([item])
+    ds.save_as(str(src / "nested.dcm"), write_like_original=False)
+    data = bytearray((src / "nested.dcm").read_bytes())
+    at = data.index(b"\x08\x00\x04\x01LO")      # CodeMeaning
+    data[at + 6:at + 8] = (0x7ff0).to_bytes(2, "little")
+    (src / "nested.dcm").write_bytes(bytes(data))
+
+    dest = tmp_path / "out"
+    r, rep = export(deidfs, src, dest, tmp_path / "p.db")
+    assert r.returncode == 0, r.stderr
+    rows = {row["attribute"]: row for row in
+            read_reasons(dest / ".quarantine" / "reasons.csv")}
+    # the cut file: the last whole element; the nested one: the element
+    # whose length runs past its item
+    assert set(rows) == {"(0020,0013)",
+                         "(0008,2218)[0].(0008,0104)"}, rows
+    for row in rows.values():
+        assert row["reason"] == "unparseable"
+        assert row["rule"] == "header unreadable at or after"
