@@ -178,10 +178,13 @@ int lookup_main(int argc, char **argv)
 	q = argv[optind];
 	err = store_open(db, 0, &st);
 	if (err) {
-		log_error("--db: %s", err == -ENOENT ? "no such db" :
-				      err == -EBADMSG ? "not a deidfs db, or "
-							"damaged" :
-				      strerror(-err));
+		log_error("--db %s: %s", db,
+			  err == -ENOENT ? "no such db (give the project db "
+					   "the export or mount used)" :
+			  err == -EBADMSG ? "not a deidfs db, or damaged "
+					    "(check the path; restore a "
+					    "damaged db from its backup)" :
+			  strerror(-err));
 		return 1;
 	}
 	if (is_pseudonym(q))
@@ -192,11 +195,14 @@ int lookup_main(int argc, char **argv)
 		err = by_personal_id(st, q);
 	store_close(st);
 	if (err == -ENOENT) {
-		log_error("lookup: not in this db");
+		log_error("lookup: not in this db (check the pseudonym, the "
+			  "view path, relative to the dataset's top, or the "
+			  "personal ID, and that this is the project's db)");
 		return 1;
 	}
 	if (err) {
-		log_error("lookup: %s", strerror(-err));
+		log_error("lookup: cannot read the db (%s): run again; if it "
+			  "persists, check the db's disk", strerror(-err));
 		return 1;
 	}
 	return 0;

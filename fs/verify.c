@@ -247,10 +247,13 @@ static int open_all(struct vrun *r)
 
 	ret = store_open(r->db, 0, &r->st);
 	if (ret) {
-		log_error("--db: %s", ret == -ENOENT ? "no such db" :
-				      ret == -EBADMSG ? "not a deidfs db, or "
-							"damaged" :
-				      strerror(-ret));
+		log_error("--db %s: %s", r->db,
+			  ret == -ENOENT ? "no such db (give the project db "
+					   "the export or mount used)" :
+			  ret == -EBADMSG ? "not a deidfs db, or damaged "
+					    "(check the path; restore a "
+					    "damaged db from its backup)" :
+			  strerror(-ret));
 		return 1;
 	}
 	store_key(r->st, key);
@@ -259,10 +262,11 @@ static int open_all(struct vrun *r)
 	base_hex_encode(mac, 16, r->fingerprint, sizeof(r->fingerprint));
 	ret = view_config_recall(r->st, &r->recall, &r->cfg);
 	if (ret) {
-		log_error("--db: %s", ret == -ENOENT
+		log_error("--db %s: %s", r->db, ret == -ENOENT
 			  ? "it records no view: export or mount with it "
 			    "(with this version of deidfs) first"
-			  : "its recorded view cannot be read");
+			  : "its recorded view cannot be read (export or "
+			    "mount with it again, then verify)");
 		return 1;
 	}
 	r->cfg.jobs = 1;
@@ -278,14 +282,17 @@ static int open_all(struct vrun *r)
 		ret = view_build(r->e, &vs, &r->v, err, sizeof(err));
 	}
 	if (ret) {
-		log_error("cannot build the recorded view: %s",
+		log_error("cannot build the recorded view: %s (verify "
+			  "reads the sources and the CSV where the export "
+			  "found them: check they are still there)",
 			  err[0] ? err : strerror(-ret));
 		return 1;
 	}
 	r->check_uids = !(r->cfg.rules_options & RULES_RTN_UIDS);
 	ret = gather_values(r);
 	if (ret) {
-		log_error("cannot read the recorded values (%s)",
+		log_error("cannot read the recorded values from the db (%s): "
+			  "run again; if it persists, check the db's disk",
 			  strerror(-ret));
 		return 1;
 	}
@@ -407,7 +414,8 @@ int verify_main(int argc, char **argv, const char *version)
 		goto out;
 	}
 	if (stat(r.dataset, &st) || !S_ISDIR(st.st_mode)) {
-		log_error("verify: DATASET is not a folder");
+		log_error("verify: %s is not a folder (give the export's "
+			  "folder or the mount point)", r.dataset);
 		rc = 2;
 		goto out;
 	}
@@ -421,7 +429,9 @@ int verify_main(int argc, char **argv, const char *version)
 	r.with_quarantine = !lstat(qpath, &st) && S_ISDIR(st.st_mode);
 	err = check_dataset(&r);
 	if (err) {
-		log_error("verify: cannot go on (%s)", strerror(-err));
+		log_error("verify: cannot read the dataset (%s): check it is "
+			  "readable and, for a mount, still mounted",
+			  strerror(-err));
 		rc = 1;
 		goto out;
 	}
@@ -431,7 +441,8 @@ int verify_main(int argc, char **argv, const char *version)
 	if (r.report) {
 		err = verify_write_report(&r, version, date);
 		if (err) {
-			log_error("--report: %s", strerror(-err));
+			log_error("--report %s: %s (give a path in a folder "
+				  "you can write)", r.report, strerror(-err));
 			rc = 1;
 			goto out;
 		}

@@ -350,6 +350,12 @@ def test_errors_say_the_cause_and_what_to_do(deidfs, archive, tmp_path):
         (["export", "--db", db, "--jobs", "0", src, tmp_path / "o"], 2,
          "--jobs"),
         (["frob"], 2, "frob"),
+        # verify and lookup: a db that is not there, a dataset that is no
+        # folder, a key not in the db
+        (["verify", "--db", work / "none.db", tmp_path], 1,
+         str(work / "none.db")),
+        (["lookup", "--db", work / "none.db", "x/y.dcm"], 1,
+         str(work / "none.db")),
     ]
     for args, status, named in cases:
         r = run(deidfs, *args)
