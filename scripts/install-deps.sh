@@ -8,6 +8,7 @@
 # and Norwegian data (libtesseract-dev, tesseract-ocr-eng, -nor); its tests
 # render text with PIL (python3-pil) in DejaVu fonts (fonts-dejavu-core) and
 # read masked outputs back with the tesseract command (tesseract-ocr).
+# tests/e2e/test_slurm.py runs a one-node Slurm cluster (slurm-wlm, munge).
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
@@ -15,7 +16,7 @@ zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
 libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
 lintian libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-nor
-python3-pil
+python3-pil slurm-wlm munge
 fonts-dejavu-core"
 
 missing=""
