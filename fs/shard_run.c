@@ -148,6 +148,73 @@ static unsigned say_missing(const char *what, unsigned n,
 	return missing;
 }
 
+/*
+ * Whether name (in the db's folder, base the db's own name) is a temporary
+ * file a killed task of a sharded run left: "<base>.new-<pid>[-wal|-shm|
+ * -journal]" (the project db being created, store_open()), or
+ * "<base>.shard-I-of-N.new-..." and "<base>.export-I-of-N.new-..." (a
+ * task's db or list before its rename).
+ */
+static int leftover(const char *name, const char *base)
+{
+	size_t bl = strlen(base);
+	const char *p;
+	unsigned i, m;
+	int used = 0;
+
+	if (strncmp(name, base, bl) || name[bl] != '.')
+		return 0;
+	p = name + bl + 1;
+	if (!strncmp(p, "new-", 4)) {
+		p += 4;
+		if (*p < '0' || *p > '9')
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		return !*p || !strcmp(p, "-wal") || !strcmp(p, "-shm") ||
+		       !strcmp(p, "-journal");
+	}
+	if (!strncmp(p, "shard-", 6))
+		p += 6;
+	else if (!strncmp(p, "export-", 7))
+		p += 7;
+	else
+		return 0;
+	return sscanf(p, "%u-of-%u%n", &i, &m, &used) == 2 &&
+	       !strncmp(p + used, ".new-", 5);
+}
+
+/*
+ * Remove what killed tasks left beside the db (leftover()): once a merge
+ * has succeeded, every task it needed has finished under its final name,
+ * so a temporary file is an earlier attempt's, and a shard db holds PHI.
+ * A task of the run still running meanwhile (started twice) then fails at
+ * its rename and says so.
+ */
+static void sweep_leftovers(const char *db)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(db, '/'), *base = slash ? slash + 1 : db;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db) + 1 : 1,
+		 slash ? db : ".");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (leftover(de->d_name, base))
+			unlinkat(fd, de->d_name, 0);
+	closedir(d);
+}
+
 /* ------------------------------------------------------------ opening */
 
 /* The project db's key, into a new shard db at its temporary name. */
@@ -682,6 +749,8 @@ static int run_merge(struct shard_opts *so, struct view_engine *e,
 	} else {
 		rc = merge_logs(so, e, &v, &vs, xo, nlog);
 	}
+	if (!rc)
+		sweep_leftovers(so->db);
 out:
 	view_free(v);
 	return rc;

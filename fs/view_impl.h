@@ -33,6 +33,7 @@
 #include "mapcache.h"
 #include "registry.h"
 #include "store.h"
+#include "strarena.h"
 #include "view.h"
 
 /* Bounds of the map cache (cfg.map_cache_bytes 0): an export keeps the
@@ -125,9 +126,9 @@ struct view_file {
 /* ------------------------------------------------------------ the model */
 
 struct vnode {
-	struct view_node pub;
-	char *name;		/* owned */
-	char *src;		/* VIEW_DICOM: source path (PHI, owned) */
+	struct view_node pub;	/* pub.name in the view's strs */
+	const char *src;	/* VIEW_DICOM: source path (PHI), in the
+				 * view's strs */
 	uint64_t src_size;
 	int64_t src_mtime_ns;
 	uint64_t src_ino;
@@ -143,6 +144,7 @@ uint32_t view_shard_hash(const char *pseudonym);
 struct view {
 	struct vnode *nodes;
 	size_t n;
+	struct strarena strs;	/* the nodes' names and source paths */
 	uint64_t *ino_keys;	/* open addressing: ino -> node index */
 	uint32_t *ino_vals;
 	size_t ino_cap;

@@ -128,18 +128,9 @@ const struct view_node *view_node_at(const struct view *v, size_t i)
 
 void view_free(struct view *v)
 {
-	size_t i;
-
 	if (!v)
 		return;
-	for (i = 0; i < v->n; i++) {
-		free(v->nodes[i].name);
-		if (v->nodes[i].src) {
-			explicit_bzero(v->nodes[i].src,
-				       strlen(v->nodes[i].src));
-			free(v->nodes[i].src);
-		}
-	}
+	strarena_free(&v->strs);	/* wipes the source paths */
 	free(v->nodes);
 	free(v->ino_keys);
 	free(v->ino_vals);
@@ -419,10 +410,10 @@ static int node_of(struct build *b, const struct tent *t, struct vnode *nd)
 	uint32_t tgen = 0;
 	int ret = 0;
 
-	nd->name = strdup(base ? base + 1 : t->path);
-	if (!nd->name)
+	base = base ? base + 1 : t->path;
+	nd->pub.name = strarena_dup(&v->strs, base, strlen(base));
+	if (!nd->pub.name)
 		return -ENOMEM;
-	nd->pub.name = nd->name;
 	nd->pub.kind = t->kind;
 	nd->pub.quarantined = (uint8_t)t->quarantined;
 	nd->pub.hidden = strcmp(t->path, VIEW_QUARANTINE) == 0;
@@ -443,7 +434,8 @@ static int node_of(struct build *b, const struct tent *t, struct vnode *nd)
 		nd->pub.size = t->r->f.out_size;
 		nd->pub.mtime_ns = t->r->f.out_mtime_ns;
 		nd->pub.file_id = t->r->f.id;
-		nd->src = strdup(t->r->f.path);
+		nd->src = strarena_dup(&v->strs, t->r->f.path,
+				       strlen(t->r->f.path));
 		nd->src_size = t->r->f.src_size;
 		nd->src_mtime_ns = t->r->f.src_mtime_ns;
 		nd->src_ino = t->r->f.src_ino;
@@ -509,13 +501,10 @@ int view_tree_nodes(struct build *b)
 	v->ino_vals = calloc(v->ino_cap, sizeof(*v->ino_vals));
 	if (!v->nodes || !v->ino_keys || !v->ino_vals)
 		return -ENOMEM;
-	v->nodes[0].name = strdup("");
-	v->nodes[0].pub.name = v->nodes[0].name;
+	v->nodes[0].pub.name = "";
 	v->nodes[0].pub.ino = VIEW_INO_ROOT;
 	v->nodes[0].pub.parent = VIEW_INO_ROOT;
 	v->nodes[0].pub.kind = VIEW_DIR;
-	if (!v->nodes[0].name)
-		return -ENOMEM;
 	ret = store_begin(b->e->cfg.store);
 	if (ret)
 		return ret;

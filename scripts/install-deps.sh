@@ -12,6 +12,7 @@
 # Debian's Orthanc (orthanc), which it starts itself on loopback ports of
 # its own; the package's system service is not used (and is not started
 # in a container).
+# tests/e2e/test_slurm.py runs a one-node Slurm cluster (slurm-wlm, munge).
 set -eu
 
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
@@ -19,7 +20,7 @@ zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
 libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
 lintian libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-nor
-python3-pil fonts-dejavu-core orthanc"
+python3-pil fonts-dejavu-core orthanc slurm-wlm munge"
 
 missing=""
 for p in $PKGS; do

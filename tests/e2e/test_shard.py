@@ -153,3 +153,30 @@ def test_shard_usage(deidfs, tmp_path):
             tmp_path, tmp_path / "o")
     assert r.returncode == 2 and "--index-only" in r.stderr
     assert not (tmp_path / "p.db").exists()
+
+
+def test_merge_removes_what_killed_tasks_left(deidfs, archive, tmp_path):
+    """Temporary files of killed attempts beside the db (a shard db under
+    its .new- name holds original values) are removed by a merge that
+    succeeds; a file of the user's beside the db is not, nor are they by a
+    merge that fails."""
+    db = tmp_path / "p.db"
+    common = ["--csv", archive.csv, "--db", db, archive.identified,
+              tmp_path / "out"]
+    run(deidfs, "export", "--shard", "0/2", "--index-only", *common,
+        check=True)
+    left = ["p.db.new-4242", "p.db.new-4242-wal", "p.db.new-17-journal",
+            "p.db.shard-1-of-2.new-host-99", "p.db.shard-1-of-2.new-h-9-shm",
+            "p.db.export-0-of-2.new-12"]
+    mine = ["p.db.new-", "p.db.new-12x", "p.db.shard-1-of-2.old",
+            "p.db.notes", "p.dbx.new-1"]
+    for f in left + mine:
+        (tmp_path / f).write_bytes(b"x")
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "task 1/2" in r.stderr
+    assert set(left + mine) <= set(os.listdir(tmp_path))
+    run(deidfs, "export", "--shard", "1/2", "--index-only", *common,
+        check=True)
+    run(deidfs, "merge", *common, check=True)
+    assert beside(db) == sorted(f for f in mine if f.startswith("p.db."))
+    assert (tmp_path / "p.dbx.new-1").exists()

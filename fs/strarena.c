@@ -1,0 +1,52 @@
+/*
+ * strarena.c - strings in large blocks (strarena.h).
+ */
+#include "strarena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Large enough that the blocks' own headers do not count, small enough
+ * that a small view wastes little. */
+#define BLOCK_MIN (256u << 10)
+
+struct strblock {
+	struct strblock *next;
+	size_t used, cap;
+	char data[];
+};
+
+const char *strarena_dup(struct strarena *a, const char *s, size_t len)
+{
+	struct strblock *b = a->head;
+	char *p;
+
+	if (len >= BLOCK_MIN)
+		return NULL;	/* no name or path is that long */
+	if (!b || b->cap - b->used < len + 1) {
+		b = malloc(sizeof(*b) + BLOCK_MIN);
+		if (!b)
+			return NULL;
+		b->next = a->head;
+		b->used = 0;
+		b->cap = BLOCK_MIN;
+		a->head = b;
+	}
+	p = b->data + b->used;
+	memcpy(p, s, len);
+	p[len] = 0;
+	b->used += len + 1;
+	return p;
+}
+
+void strarena_free(struct strarena *a)
+{
+	struct strblock *b = a->head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		explicit_bzero(b->data, b->used);
+		free(b);
+	}
+	a->head = NULL;
+}
