@@ -132,10 +132,12 @@ void view_engine_free(struct view_engine *e)
 {
 	if (!e)
 		return;
+	/* first: its jobs open sources under root_fd and make maps into
+	 * the cache */
+	view_ahead_stop(e);
 	view_scan_end(e);
 	if (e->root_fd >= 0)
 		close(e->root_fd);
-	view_ahead_stop(e);	/* its jobs make maps into the cache */
 	mapcache_destroy(&e->maps);
 	budget_free(e->budget);
 	rules_free(e->rules);
