@@ -522,6 +522,27 @@ extern "C" void dicom_pixels_free(struct dicom_pixels *px)
 	memset(px, 0, sizeof(*px));
 }
 
+extern "C" int dicom_dict_tag_of_name(const char *name, uint32_t *tag)
+{
+	if (!name || !*name || !tag)
+		return -EINVAL;
+	try {
+		gdcm::Tag t(0xffff, 0xffff);
+
+		/* a walk of the whole dictionary: for rare callers */
+		gdcm::Global::GetInstance().GetDicts().GetPublicDict()
+			.GetDictEntryByName(name, t);
+		if (t == gdcm::Tag(0xffff, 0xffff))
+			return -ENOENT;
+		*tag = t.GetElementTag();
+		return 0;
+	} catch (const std::bad_alloc &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -ENOENT;
+	}
+}
+
 extern "C" int dicom_dict_tag_of(const char *keyword, uint32_t *tag)
 {
 	if (!keyword || !*keyword || !tag)

@@ -151,6 +151,9 @@ void dicom_dict_vr(uint32_t tag, const char *creator, char vr[3]);
  * (verify's reading of dciodvfy's messages).  Returns 0, -ENOENT (not a
  * keyword GDCM knows), -EINVAL, -ENOMEM. */
 int dicom_dict_tag_of(const char *keyword, uint32_t *tag);
+/* The same by the attribute's name as the standard writes it ("Patient's
+ * Sex", as dciodvfy quotes it). */
+int dicom_dict_tag_of_name(const char *name, uint32_t *tag);
 
 /* GDCM's version, e.g. "3.0.21" (static storage). */
 const char *dicom_gdcm_version(void);

@@ -98,14 +98,18 @@ static int hex_tag(const char *s, size_t n, uint32_t *tag)
 	return 1;
 }
 
-/* The keyword in "<Keyword>" right after a marker in (s, n): a tag of the
- * dictionary, else 0.  Only letters and digits are taken as a keyword. */
+/* The attribute in "<Keyword>" or "<Attribute Name>" right after a marker
+ * in (s, n): a tag of the dictionary, else 0.  Taken as a keyword when it
+ * is letters and digits only, else as the standard's name (dciodvfy
+ * writes "<Patient's Sex>"): letters, digits, spaces and the punctuation
+ * of names only, so that a value is never looked up. */
 static int keyword_tag(const char *s, size_t n, const char *marker,
 		       uint32_t *tag)
 {
 	const char *p = memmem(s, n, marker, strlen(marker));
 	char kw[65];
 	size_t i, left;
+	int plain = 1;
 
 	if (!p)
 		return 0;
@@ -118,15 +122,21 @@ static int keyword_tag(const char *s, size_t n, const char *marker,
 
 		if (c == '>')
 			break;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9')))
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9'))
+			;
+		else if (c == ' ' || c == '\'' || c == '-' || c == '/' ||
+			 c == '(' || c == ')' || c == ',' || c == '.')
+			plain = 0;
+		else
 			return 0;
 		kw[i - 1] = c;
 	}
 	if (i == 1 || i >= left || p[i] != '>')
 		return 0;
 	kw[i - 1] = '\0';
-	return !dicom_dict_tag_of(kw, tag);
+	return plain ? !dicom_dict_tag_of(kw, tag)
+		     : !dicom_dict_tag_of_name(kw, tag);
 }
 
 /* The message text (s, n) without values: <...>, "..." and '...' are

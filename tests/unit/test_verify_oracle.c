@@ -57,6 +57,23 @@ static void test_classes_and_tags(void **state)
 			    "dciodvfy-error:unrecognized-enumerated-value");
 	assert_true(m.has_tag && m.tag == 0x00100040);
 	assert_null(strstr(m.key, "HANSEN"));
+	/* as dciodvfy writes it: the attribute's name, not its keyword */
+	assert_int_equal(msg("Error - Unrecognized enumerated value <NORDMANN> "
+			     "for value 1 of attribute <Patient's Sex>", &m),
+			 1);
+	assert_true(m.has_tag && m.tag == 0x00100040);
+	assert_null(strstr(m.key, "NORDMANN"));
+	assert_int_equal(msg("Error - Unrecognized enumerated value <X> for "
+			     "value 1 of attribute <Referring Physician's "
+			     "Name>", &m), 1);
+	assert_true(m.has_tag && m.tag == 0x00080090);
+	/* no name of the dictionary, or not a name's characters: no tag */
+	assert_int_equal(msg("Error - Unrecognized enumerated value <X> for "
+			     "value 1 of attribute <Hansen Kari>", &m), 1);
+	assert_false(m.has_tag);
+	assert_int_equal(msg("Error - Unrecognized enumerated value <X> for "
+			     "value 1 of attribute <Hansen^Kari>", &m), 1);
+	assert_false(m.has_tag);
 	/* an abort quotes a path: an error without a tag */
 	assert_int_equal(msg("Abort - File open for read failed - "
 			     "\"/data/Hansen^Kari/1.dcm\"", &m), 1);
