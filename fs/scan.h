@@ -130,7 +130,8 @@ struct scan_result {
 
 struct scan_config {
 	const struct scan_allow *allow;	/* borrowed, may be NULL */
-	unsigned timeout_s;		/* per file, wall clock; 0: default */
+	unsigned timeout_s;		/* per file, CPU time of the worker
+					 * (wall clock: 4x); 0: default */
 	uint64_t mem_max;		/* worker address space beyond what
 					 * it inherits; 0: default */
 };

@@ -328,11 +328,63 @@ out:
 /* Text is at most this tall (pixels, full resolution): taller components
  * are shapes, not letters. */
 #define TEXT_MAX_H 200
+/* ... and at least this tall: a cap height of 8 px (smaller text is not
+ * read reliably anyway; README says 14 px).  Below it, edges of anatomy on
+ * small images (64 x 64 MR slices) were candidates. */
+#define TEXT_MIN_H 8
+/* Of a component's edge cells, this share (of 100) must have their darkest
+ * pixel at the component's background (or ink) level and their brightest at
+ * its ink (or background) level, within a quarter of the contrast between
+ * the two: burned-in text is drawn in one colour on a flat ground.  Edges
+ * of anatomy join many levels. */
+#define TWO_LEVEL_SHARE 75
 
 struct comp {
 	uint32_t x0, y0, x1, y1;	/* cells, inclusive */
 	uint32_t n;
 };
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Whether the n cells of a component (indices into g) look like text drawn
+ * in one colour on a flat ground: their minima cluster at one level and
+ * their maxima at another.  Only the cells with an edge of their own count
+ * (not those that close gaps between letters).  lo, hi: scratch of n.
+ */
+static int two_level(const struct scan_grid *g, const uint32_t *cells,
+		     size_t n, int64_t range, int32_t *lo, int32_t *hi)
+{
+	size_t m = 0, okl = 0, okh = 0, i;
+	int64_t ml, mh, tol;
+
+	for (i = 0; i < n; i++) {
+		int32_t l = g->lo[cells[i]], h = g->hi[cells[i]];
+
+		if (((int64_t)h - l) * 255 >= EDGE_CONTRAST * range) {
+			lo[m] = l;
+			hi[m++] = h;
+		}
+	}
+	if (!m)
+		return 0;
+	qsort(lo, m, sizeof(*lo), cmp_i32);
+	qsort(hi, m, sizeof(*hi), cmp_i32);
+	ml = lo[m / 2];
+	mh = hi[m / 2];
+	tol = (mh - ml) / 4;
+	for (i = 0; i < m; i++) {
+		okl += lo[i] - ml <= tol && ml - lo[i] <= tol;
+		okh += hi[i] - mh <= tol && mh - hi[i] <= tol;
+	}
+	return okl * 100 >= TWO_LEVEL_SHARE * m &&
+	       okh * 100 >= TWO_LEVEL_SHARE * m;
+}
 
 static void box_merge(struct scan_box *a, const struct scan_box *b)
 {
@@ -358,7 +410,8 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 	uint32_t rows = g->rows, cols = g->cols;
 	size_t ncell = (size_t)cr * cc, nbox = 0, i, j;
 	uint8_t *mask = calloc(ncell ? ncell : 1, 1);
-	uint32_t *stack = NULL;
+	uint32_t *stack = NULL, *cells = NULL;
+	int32_t *slo = NULL, *shi = NULL;
 	/* letters of a word: gaps of up to ~12-16 px are closed */
 	uint32_t gap = f >= 8 ? 2 : f >= 4 ? 3 : f == 2 ? 4 : 6;
 	int64_t range = (int64_t)g->fhi - g->flo;
@@ -393,13 +446,16 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 	}
 	/* components (8-connected), with an explicit stack */
 	stack = malloc(ncell * sizeof(*stack));
-	if (!stack) {
-		free(mask);
-		return max + 1;
+	cells = malloc(ncell * sizeof(*cells));
+	slo = malloc(ncell * sizeof(*slo));
+	shi = malloc(ncell * sizeof(*shi));
+	if (!stack || !cells || !slo || !shi) {
+		more = 1;
+		goto out;
 	}
 	for (i = 0; i < ncell; i++) {
 		struct comp c;
-		size_t sp = 0;
+		size_t sp = 0, ncells = 0;
 		struct scan_box b;
 		uint32_t h, w, margin;
 
@@ -414,6 +470,7 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 			uint32_t k = stack[--sp], x = k % cc, y = k / cc;
 
 			c.n++;
+			cells[ncells++] = k;
 			c.x0 = x < c.x0 ? x : c.x0;
 			c.x1 = x > c.x1 ? x : c.x1;
 			c.y0 = y < c.y0 ? y : c.y0;
@@ -441,7 +498,11 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 		w = (c.x1 - c.x0 + 1) * f;
 		/* a speck (noise, a calcification) or a shape taller than
 		 * text */
-		if (c.n < 3 || h > TEXT_MAX_H || h > rows / 2 + 1 || w < 4)
+		if (c.n < 3 || h > TEXT_MAX_H || h > rows / 2 + 1 || w < 4 ||
+		    h < TEXT_MIN_H)
+			continue;
+		/* edges of anatomy, of a textured ground: not drawn text */
+		if (!two_level(g, cells, ncells, range, slo, shi))
 			continue;
 		margin = 6 + h / 2;
 		b.x = c.x0 * f > margin ? c.x0 * f - margin : 0;
@@ -478,6 +539,10 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 					j--;
 				}
 	}
+out:
+	free(shi);
+	free(slo);
+	free(cells);
 	free(stack);
 	free(mask);
 	return more ? max + 1 : nbox;

@@ -11,9 +11,13 @@
  * struct scan_result comes back.  The worker reads the published bytes
  * (generated header, blanked segments, source ranges), so what is scanned
  * is what is served.  A worker
- * that does not answer within the timeout is killed; one that dies is
- * reaped; either way the file is SCAN_UNREADABLE and the next file gets
- * a new worker.
+ * that spends more than the timeout of CPU time on one file is killed, so
+ * that what is published does not depend on how busy the machine was (a
+ * wall-clock limit made a file unreadable on a loaded machine and
+ * published on an idle one); a worker that uses no CPU and does not answer
+ * (a hang in I/O) is killed after WALL_FACTOR times the timeout of wall
+ * clock; one that dies is reaped; either way the file is SCAN_UNREADABLE
+ * and the next file gets a new worker.
  */
 #include "scan.h"
 #include "bytemap.h"
@@ -247,6 +251,38 @@ static int map_read(int fd, struct published *p, int inflated)
 	return pos == h.size ? 0 : -1;
 }
 
+/* The wall-clock backstop: this many times the CPU timeout. */
+#define WALL_FACTOR 4
+
+/* CPU seconds this process has used (all its threads), rounded up. */
+static rlim_t cpu_used_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (rlim_t)ru.ru_utime.tv_sec + (rlim_t)ru.ru_stime.tv_sec + 1;
+}
+
+/*
+ * The kernel's own guard of the file's CPU time: RLIMIT_CPU is counted
+ * over the process's life, so its soft limit is moved to what this worker
+ * has used so far plus the timeout and a second (the parent's accounting,
+ * in milliseconds, normally acts first).  Beyond it, SIGXCPU ends the
+ * worker (no core: RLIMIT_CORE is 0).
+ */
+static void limit_cpu(const struct scan_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_CPU, &rl))
+		return;
+	rl.rlim_cur = cpu_used_s() + cfg->timeout_s + 1;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_CPU, &rl);
+}
+
 static void worker_main(int sock, const struct scan_config *cfg)
 {
 	struct request *rq = malloc(sizeof(*rq));
@@ -275,6 +311,7 @@ static void worker_main(int sock, const struct scan_config *cfg)
 			src.pread = source_pread;
 			src.size = pub.src_size;
 		}
+		limit_cpu(cfg);
 		if (scan_file(&src, &rq->id, cfg->allow, &res)) {
 			memset(&res, 0, sizeof(res));
 			res.status = SCAN_UNREADABLE;
@@ -319,6 +356,7 @@ static int spawn(struct scan_pool *p, struct worker *w)
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGSEGV, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXCPU, SIG_DFL);
 		/* nothing of the parent's stays open: the db, the mount's
 		 * device, other sources */
 		if (sv[1] != 3 && dup2(sv[1], 3) != 3)
@@ -469,21 +507,47 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for the answer of w within the timeout.  Returns 0, or -1 when the
- * worker died, answered nonsense or took too long. */
-static int await(struct scan_pool *p, struct worker *w,
+/* CPU time of process pid in ms (all its threads), or -1. */
+static int64_t cpu_ms(pid_t pid)
+{
+	clockid_t cid;
+	struct timespec ts;
+
+	if (clock_getcpuclockid(pid, &cid) || clock_gettime(cid, &ts))
+		return -1;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for the answer of w: until it has spent the timeout of CPU time on
+ * this file (cpu0: its CPU time when the file was sent), or WALL_FACTOR
+ * times the timeout has passed (a worker that waits on I/O forever); when
+ * its CPU time cannot be read, the timeout of wall clock.  Returns 0, or
+ * -1 when the worker died, answered nonsense or took too long.
+ */
+static int await(struct scan_pool *p, struct worker *w, int64_t cpu0,
 		 struct scan_result *res)
 {
-	int64_t end = mono_ms() + (int64_t)p->cfg.timeout_s * 1000;
+	int64_t limit = (int64_t)p->cfg.timeout_s * 1000;
+	int64_t end = mono_ms() + (cpu0 < 0 ? limit : WALL_FACTOR * limit);
 	struct pollfd pf = { w->sock, POLLIN, 0 };
 	ssize_t n;
 
 	for (;;) {
-		int64_t left = end - mono_ms();
+		int64_t left = end - mono_ms(), cpu;
 		int r;
 
 		if (left <= 0)
 			return -1;
+		if (cpu0 >= 0) {
+			cpu = cpu_ms(w->pid);
+			/* a worker gone (cpu < 0) is seen on its socket */
+			if (cpu >= 0 && cpu - cpu0 >= limit)
+				return -1;
+			/* look again when it could have used the rest */
+			if (cpu >= 0 && limit - (cpu - cpu0) < left)
+				left = limit - (cpu - cpu0);
+		}
 		r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -510,6 +574,7 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
 	struct worker *w = NULL;
 	unsigned i;
 	int err = 0, tries, fds[2] = { fd, -1 };
+	int64_t cpu0 = -1;
 
 	if (!rq)
 		return -ENOMEM;
@@ -544,12 +609,13 @@ int scan_pool_run(struct scan_pool *p, int fd, const struct bytemap *map,
 	for (tries = 0; tries < 2; tries++) {
 		if (!w->pid && (err = spawn(p, w)))
 			break;
+		cpu0 = cpu_ms(w->pid);
 		err = send_request(w, fds, fds[1] >= 0 ? 2 : 1, rq);
 		if (!err)
 			break;
 		stop(w);
 	}
-	if (!err && await(p, w, res)) {
+	if (!err && await(p, w, cpu0, res)) {
 		/* crashed, hung, or out of its memory: this file only */
 		stop(w);
 		memset(res, 0, sizeof(*res));

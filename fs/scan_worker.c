@@ -123,8 +123,10 @@ static int native(const struct dicom_parsed *p, struct scan_pixels *sp)
 /*
  * Test builds only (make scantest): pixel data whose first bytes spell
  * CRASH!!! or HANGHANG make this worker crash or spin, as a codec might on
- * a hostile file, so that the tests can show it costs that file only.  Not
- * compiled into deidfs.
+ * a hostile file, so that the tests can show it costs that file only;
+ * SLOWSLOW makes it wait 5 s without using the CPU, as a worker on a
+ * loaded machine does, so that they can show the timeout counts CPU time.
+ * Not compiled into deidfs.
  */
 static void injected_fault(const struct scan_pixels *sp)
 {
@@ -137,6 +139,12 @@ static void injected_fault(const struct scan_pixels *sp)
 	if (!memcmp(b, "HANGHANG", 8))
 		for (volatile unsigned long n = 0;; n++)
 			;
+	if (!memcmp(b, "SLOWSLOW", 8)) {
+		struct timespec ts = { 5, 0 };
+
+		while (nanosleep(&ts, &ts))
+			;
+	}
 }
 #endif
 

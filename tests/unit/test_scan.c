@@ -305,6 +305,42 @@ static void test_candidates_big(void **state)
 	free(g);
 }
 
+/* A small MR-like slice (64 x 64, cells of one pixel): a head of tissue
+ * levels that change from ring to ring and blob to blob, whose edges
+ * join many levels, is no candidate (each such slice cost an OCR before);
+ * a word drawn in one colour on a flat ground beside it still is. */
+static void test_candidates_small(void **state)
+{
+	const uint32_t rows = 64, cols = 128;
+	const int cx[4] = { 12, 42, 14, 44 }, cy[4] = { 12, 14, 44, 46 };
+	uint8_t *g = calloc(rows, cols);
+	struct scan_box box[SCAN_MAX_BOXES];
+
+	(void)state;
+	assert_non_null(g);
+	/* structures of tissue whose level changes across them, on air */
+	for (uint32_t y = 0; y < rows; y++)
+		for (uint32_t x = 0; x < 64; x++)
+			for (int k = 0; k < 4; k++) {
+				int dx = (int)x - cx[k], dy = (int)y - cy[k];
+
+				if (dx * dx + dy * dy < 81)
+					g[y * cols + x] = (uint8_t)(
+						60 + (x * 11 + y * 7) % 150);
+			}
+	assert_int_equal(candidates(g, rows, cols, box, SCAN_MAX_BOXES), 0);
+	/* "letters" 6 x 10 in one colour, 2 px apart, on the flat ground */
+	for (int k = 0; k < 3; k++)
+		for (uint32_t y = 40; y < 50; y++)
+			for (uint32_t x = 0; x < 6; x++)
+				if (x < 2 || x >= 4 || y < 42 ||
+				    (y >= 44 && y < 46))
+					g[y * cols + 90 + k * 8 + x] = 250;
+	assert_int_equal(candidates(g, rows, cols, box, SCAN_MAX_BOXES), 1);
+	assert_true(covers(&box[0], 90, 40, 90 + 22, 50));
+	free(g);
+}
+
 static void test_gray(void **state)
 {
 	uint16_t px16[4] = { 100, 4095, 100, 2000 };
@@ -419,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_ident_and_fold),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_candidates_big),
+		cmocka_unit_test(test_candidates_small),
 		cmocka_unit_test(test_mask_map),
 		cmocka_unit_test(test_gray),
 	};
