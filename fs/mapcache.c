@@ -163,14 +163,14 @@ int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
 	return yes;
 }
 
-void mapcache_forget(struct mapcache *c, int64_t id)
+void mapcache_forget_map(struct mapcache *c, const struct made *m)
 {
-	struct made *m;
+	struct made *had;
 
 	pthread_mutex_lock(&c->lock);
-	m = find(c, id);
-	if (m)
-		drop(c, m);
+	had = find(c, m->id);
+	if (had == m)
+		drop(c, had);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -74,8 +74,10 @@ int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
  * map larger than the bound is not kept. */
 void mapcache_add(struct mapcache *c, struct made *m);
 
-/* Drop the entry of id, if any (its map lives on in open files). */
-void mapcache_forget(struct mapcache *c, int64_t id);
+/* Drop m's entry, if m is still the one kept for its id (not another map
+ * of that id another thread has kept since); open files keep their
+ * references. */
+void mapcache_forget_map(struct mapcache *c, const struct made *m);
 
 /* Bytes a made map holds. */
 size_t made_bytes(const struct made *m);

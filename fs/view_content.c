@@ -114,11 +114,14 @@ static int made_for(struct view_engine *e, const struct view_node *n,
 	int err;
 
 	*out = NULL;
-	if (e->cfg.maps == VIEW_MAPS_KEEP)
-		view_ahead_wait(e, n->file_id);	/* being made: take it */
 	if (e->cfg.maps != VIEW_MAPS_NONE) {
 		m = mapcache_get(&e->maps, n->file_id, st,
 				 e->cfg.maps == VIEW_MAPS_ONCE);
+		if (!m && e->cfg.maps == VIEW_MAPS_KEEP) {
+			/* being made ahead: take it rather than parse twice */
+			view_ahead_wait(e, n->file_id);
+			m = mapcache_get(&e->maps, n->file_id, st, 0);
+		}
 		if (m) {
 			*out = m;
 			return 0;
@@ -165,7 +168,7 @@ int view_file_open(struct view_engine *e, const struct view *v,
 		/* Same stat, other bytes: the file was rewritten within the
 		 * mtime granularity.  Never serve a mix; and the next open
 		 * makes its map again. */
-		mapcache_forget(&e->maps, n->file_id);
+		mapcache_forget_map(&e->maps, m);
 		err = -ESTALE;
 		goto fail;
 	}

@@ -77,14 +77,17 @@ static void test_version(void **state)
 	made_put(m);
 	assert_null(mapcache_get(&c, 1, &v2, 0));
 
-	/* forgotten: gone */
-	m = make(1, &v1, 100, 0xdd);
+	/* forgotten: this map, not another one kept for its id since */
+	m = make(1, &v1, 100, 0xee);
 	mapcache_add(&c, m);
-	made_put(m);
+	got = make(1, &v1, 100, 0xef);
+	mapcache_add(&c, got);		/* replaces m */
+	mapcache_forget_map(&c, m);
 	assert_true(mapcache_holds(&c, 1, 1000, 11, 1, 1));
-	mapcache_forget(&c, 1);
+	mapcache_forget_map(&c, got);
 	assert_false(mapcache_holds(&c, 1, 1000, 11, 1, 1));
-	mapcache_forget(&c, 1);		/* nothing to forget */
+	made_put(m);
+	made_put(got);
 
 	/* take: served once */
 	m = make(3, &v1, 100, 0xcc);
