@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "shard_run.h"
 #include "rules.h"
+#include "scan.h"
 #include "store.h"
 #include "verify.h"
 #include "view.h"
@@ -860,7 +861,17 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 	return 0;
 }
 
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	/* a scan worker, exec'd by the scan pool (scan.h): nothing else */
+	if (argc > 1 && !strcmp(argv[1], SCAN_WORKER_COMMAND))
+		scan_worker_exec_main(argc, argv);
+	return run_main(argc, argv);
+}
+
+static int run_main(int argc, char **argv)
 {
 	struct options o;
 	struct view_whitelist *wl = NULL;

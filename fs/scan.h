@@ -73,6 +73,9 @@ struct scan_allow;
 int scan_allow_parse(const char *buf, size_t len, struct scan_allow **out,
 		     char *err, size_t errsz);
 void scan_allow_free(struct scan_allow *a);	/* accepts NULL */
+/* The list as text scan_allow_parse() reads back to the same list (one
+ * folded word a line; a NULL list is empty), malloc'd into *out. */
+int scan_allow_text(const struct scan_allow *a, char **out, size_t *len);
 
 /*
  * The kind of one line of recognised text (UTF-8, words separated by
@@ -136,12 +139,24 @@ struct scan_config {
 					 * it inherits; 0: default */
 };
 
+/*
+ * The worker process's own entry: `deidfs __scan-worker TIMEOUT MEM_MAX`,
+ * exec'd by the pool with its socket at descriptor 3 and the allow-list's
+ * text at 4 (or 4 closed).  Never returns.  A worker is exec'd rather than
+ * only forked: the process that forks it has threads (a mount rebuilding
+ * its view while it serves), and a lock one of them held at the fork (the
+ * allocator's, a library's) would stay held in the copy for ever.
+ */
+void scan_worker_exec_main(int argc, char **argv);
+#define SCAN_WORKER_COMMAND "__scan-worker"
+
 #define SCAN_TIMEOUT_DEFAULT 300
 #define SCAN_MEM_DEFAULT (3ull << 30)
 
 /*
- * Up to n worker processes, started when first needed (fork: no exec,
- * so the same code and tables; each closes every inherited descriptor).
+ * Up to n worker processes, started when first needed (fork and exec of
+ * this binary, scan_worker_exec_main(); each keeps only its socket and the
+ * allow-list of every inherited descriptor).
  * cfg is copied; its allow-list stays borrowed until scan_pool_free().
  * Returns 0 or -ENOMEM.
  */

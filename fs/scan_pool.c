@@ -3,7 +3,8 @@
  *
  * A decoder or OCR engine that crashes, loops or eats memory on a hostile
  * file must cost that file only: so they run in worker processes, forked
- * (not exec'd: same code, same tables) at the pool's start, each with
+ * and exec'd afresh (this binary, scan_worker_exec_main(): a fork alone
+ * would copy locks the parent's other threads held), each with
  * every inherited descriptor closed, no core dumps, an address space limit
  * and the parent's death as its own.  A worker serves one file at a time
  * over a SOCK_SEQPACKET socket: the source's descriptor and a memfd with
@@ -67,6 +68,8 @@ struct worker {
 
 struct scan_pool {
 	struct scan_config cfg;
+	int allow_fd;		/* memfd: the allow-list's text, or -1 */
+	char arg_timeout[24], arg_mem[24];	/* the workers' argv */
 	pthread_mutex_t lock;	/* leaf lock: guards w[].busy */
 	pthread_cond_t cond;
 	unsigned n;
@@ -329,6 +332,41 @@ static void worker_main(int sock, const struct scan_config *cfg)
 	_exit(0);
 }
 
+void scan_worker_exec_main(int argc, char **argv)
+{
+	struct scan_config cfg;
+	struct scan_allow *allow = NULL;
+	char err[128];
+
+	memset(&cfg, 0, sizeof(cfg));
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXCPU, SIG_DFL);
+	if (argc != 4 || dicom_init())
+		_exit(1);
+	cfg.timeout_s = (unsigned)strtoul(argv[2], NULL, 10);
+	cfg.mem_max = strtoull(argv[3], NULL, 10);
+	if (fcntl(4, F_GETFD) >= 0) {
+		struct stat st;
+		char *buf;
+
+		if (fstat(4, &st) || st.st_size < 0 ||
+		    st.st_size > (16 << 20))
+			_exit(1);
+		buf = malloc((size_t)st.st_size + 1);
+		if (!buf || pread(4, buf, (size_t)st.st_size, 0) !=
+				    (ssize_t)st.st_size ||
+		    scan_allow_parse(buf, (size_t)st.st_size, &allow, err,
+				     sizeof(err)))
+			_exit(1);
+		free(buf);
+		close(4);
+		cfg.allow = allow;
+	}
+	limit_self(&cfg);
+	worker_main(3, &cfg);
+}
+
 /* Start worker w.  Returns 0 or -errno. */
 static int spawn(struct scan_pool *p, struct worker *w)
 {
@@ -346,21 +384,33 @@ static int spawn(struct scan_pool *p, struct worker *w)
 		return err;
 	}
 	if (pid == 0) {
+		/* async-signal-safe calls only until the exec: this is a
+		 * copy of a process with threads */
+		char *argv[] = { "deidfs", SCAN_WORKER_COMMAND,
+				 p->arg_timeout, p->arg_mem, NULL };
 		sigset_t all;
-		int null;
+		int null, sock, allow;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGXCPU, SIG_DFL);
 		/* nothing of the parent's stays open: the db, the mount's
-		 * device, other sources */
-		if (sv[1] != 3 && dup2(sv[1], 3) != 3)
+		 * device, other sources; the socket goes to 3 and the
+		 * allow-list to 4, by way of descriptors above both */
+		sock = fcntl(sv[1], F_DUPFD, 10);
+		allow = p->allow_fd >= 0 ? fcntl(p->allow_fd, F_DUPFD, 10)
+					 : -1;
+		if (sock < 0 || (p->allow_fd >= 0 && allow < 0) ||
+		    dup2(sock, 3) != 3)
 			_exit(1);
+		if (allow >= 0) {
+			if (dup2(allow, 4) != 4)
+				_exit(1);
+		} else {
+			close(4);
+		}
 		null = open("/dev/null", O_RDWR);
 		if (null < 0)
 			_exit(1);
@@ -369,9 +419,9 @@ static int spawn(struct scan_pool *p, struct worker *w)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		close_range(4, ~0u, 0);
-		limit_self(&p->cfg);
-		worker_main(3, &p->cfg);
+		close_range(5, ~0u, 0);
+		execv("/proc/self/exe", argv);
+		_exit(127);
 	}
 	close(sv[1]);
 	w->pid = pid;
@@ -411,10 +461,36 @@ int scan_pool_new(const struct scan_config *cfg, unsigned n,
 	if (!p->cfg.mem_max)
 		p->cfg.mem_max = SCAN_MEM_DEFAULT;
 	p->n = n;
+	p->allow_fd = -1;
+	snprintf(p->arg_timeout, sizeof(p->arg_timeout), "%u",
+		 p->cfg.timeout_s);
+	snprintf(p->arg_mem, sizeof(p->arg_mem), "%llu",
+		 (unsigned long long)p->cfg.mem_max);
+	if (p->cfg.allow) {
+		char *text;
+		size_t len;
+
+		if (scan_allow_text(p->cfg.allow, &text, &len)) {
+			free(p->w);
+			free(p);
+			return -ENOMEM;
+		}
+		p->allow_fd = memfd_create("deidfs-scan-allow", MFD_CLOEXEC);
+		if (p->allow_fd < 0 ||
+		    write(p->allow_fd, text, len) != (ssize_t)len) {
+			if (p->allow_fd >= 0)
+				close(p->allow_fd);
+			free(text);
+			free(p->w);
+			free(p);
+			return -ENOMEM;
+		}
+		free(text);
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	/* started now, while the caller's threads are few: a fork copies
-	 * the forking thread only */
+	/* started now; each is exec'd, so the caller's threads do not
+	 * matter */
 	for (i = 0; i < n; i++)
 		if (spawn(p, &p->w[i]))
 			break;
@@ -430,6 +506,8 @@ void scan_pool_free(struct scan_pool *p)
 		return;
 	for (i = 0; i < p->n; i++)
 		stop(&p->w[i]);
+	if (p->allow_fd >= 0)
+		close(p->allow_fd);
 	free(p->w);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);

@@ -228,6 +228,31 @@ void scan_allow_free(struct scan_allow *a)
 #define ALLOW_MAX 10000
 #define ALLOW_WORD_MAX 64
 
+int scan_allow_text(const struct scan_allow *a, char **out, size_t *len)
+{
+	size_t i, n = 1, at = 0;
+	char *buf;
+
+	*out = NULL;
+	*len = 0;
+	for (i = 0; a && i < a->n; i++)
+		n += strlen(a->w[i]) + 1;
+	buf = malloc(n);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; a && i < a->n; i++) {
+		size_t k = strlen(a->w[i]);
+
+		memcpy(buf + at, a->w[i], k);
+		at += k;
+		buf[at++] = '\n';
+	}
+	buf[at] = 0;
+	*out = buf;
+	*len = at;
+	return 0;
+}
+
 int scan_allow_parse(const char *buf, size_t len, struct scan_allow **out,
 		     char *err, size_t errsz)
 {
