@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "dicom.h"
+#include "scan.h"
 #include "view_cohort.h"
 
 static char tmp[64];
@@ -303,12 +304,16 @@ static void test_index_and_tree(void **state)
 	fixture_close(&x);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cohort),
 		cmocka_unit_test(test_index_and_tree),
 	};
+
+	/* the index's scan execs this binary as its worker (scan.h) */
+	if (argc > 1 && !strcmp(argv[1], SCAN_WORKER_COMMAND))
+		scan_worker_exec_main(argc, argv);
 
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
