@@ -69,6 +69,8 @@ struct worker {
 struct scan_pool {
 	struct scan_config cfg;
 	int allow_fd;		/* memfd: the allow-list's text, or -1 */
+	char exe[4096];		/* this binary (read before any fork: under
+				 * valgrind /proc/self/exe is valgrind) */
 	char arg_timeout[24], arg_mem[24];	/* the workers' argv */
 	pthread_mutex_t lock;	/* leaf lock: guards w[].busy */
 	pthread_cond_t cond;
@@ -420,7 +422,7 @@ static int spawn(struct scan_pool *p, struct worker *w)
 		dup2(null, 1);
 		dup2(null, 2);
 		close_range(5, ~0u, 0);
-		execv("/proc/self/exe", argv);
+		execv(p->exe, argv);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -462,6 +464,17 @@ int scan_pool_new(const struct scan_config *cfg, unsigned n,
 		p->cfg.mem_max = SCAN_MEM_DEFAULT;
 	p->n = n;
 	p->allow_fd = -1;
+	{
+		ssize_t k = readlink("/proc/self/exe", p->exe,
+				     sizeof(p->exe) - 1);
+
+		if (k <= 0) {
+			free(p->w);
+			free(p);
+			return -ENOMEM;
+		}
+		p->exe[k] = 0;
+	}
 	snprintf(p->arg_timeout, sizeof(p->arg_timeout), "%u",
 		 p->cfg.timeout_s);
 	snprintf(p->arg_mem, sizeof(p->arg_mem), "%llu",
