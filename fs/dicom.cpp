@@ -522,16 +522,22 @@ extern "C" void dicom_pixels_free(struct dicom_pixels *px)
 	memset(px, 0, sizeof(*px));
 }
 
-extern "C" int dicom_dict_tag_of_name(const char *name, uint32_t *tag)
+namespace {
+/* The tag of a public attribute by its keyword or (by_name) its name: a
+ * walk of the whole dictionary, for rare callers. */
+int dict_tag_of(const char *s, bool by_name, uint32_t *tag)
 {
-	if (!name || !*name || !tag)
+	if (!s || !*s || !tag)
 		return -EINVAL;
 	try {
 		gdcm::Tag t(0xffff, 0xffff);
+		const gdcm::Dict &d =
+			gdcm::Global::GetInstance().GetDicts().GetPublicDict();
 
-		/* a walk of the whole dictionary: for rare callers */
-		gdcm::Global::GetInstance().GetDicts().GetPublicDict()
-			.GetDictEntryByName(name, t);
+		if (by_name)
+			d.GetDictEntryByName(s, t);
+		else
+			d.GetDictEntryByKeyword(s, t);
 		if (t == gdcm::Tag(0xffff, 0xffff))
 			return -ENOENT;
 		*tag = t.GetElementTag();
@@ -542,24 +548,14 @@ extern "C" int dicom_dict_tag_of_name(const char *name, uint32_t *tag)
 		return -ENOENT;
 	}
 }
+} // namespace
+
+extern "C" int dicom_dict_tag_of_name(const char *name, uint32_t *tag)
+{
+	return dict_tag_of(name, true, tag);
+}
 
 extern "C" int dicom_dict_tag_of(const char *keyword, uint32_t *tag)
 {
-	if (!keyword || !*keyword || !tag)
-		return -EINVAL;
-	try {
-		gdcm::Tag t(0xffff, 0xffff);
-
-		/* a walk of the whole dictionary: for rare callers */
-		gdcm::Global::GetInstance().GetDicts().GetPublicDict()
-			.GetDictEntryByKeyword(keyword, t);
-		if (t == gdcm::Tag(0xffff, 0xffff))
-			return -ENOENT;
-		*tag = t.GetElementTag();
-		return 0;
-	} catch (const std::bad_alloc &) {
-		return -ENOMEM;
-	} catch (...) {
-		return -ENOENT;
-	}
+	return dict_tag_of(keyword, false, tag);
 }
