@@ -174,26 +174,29 @@ static int walk_ds(struct walk *w, const struct dcm_ds *ds, unsigned depth,
 	return err;
 }
 
-int vcheck_uids(const struct dcm_ds *ds, vcheck_uid_fn uid_kind,
-		vcheck_found_fn found, void *arg)
+/* The walk of ds: UIDs to uid_kind (when set), values through a (when
+ * set); what is found to found. */
+static int walk(const struct dcm_ds *ds, vcheck_uid_fn uid_kind,
+		const struct acm *a, vcheck_found_fn found, void *arg)
 {
 	struct walk w;
 
 	memset(&w, 0, sizeof(w));
 	w.uid_kind = uid_kind;
+	w.a = a;
 	w.found = found;
 	w.arg = arg;
 	return walk_ds(&w, ds, 0, -1);
 }
 
+int vcheck_uids(const struct dcm_ds *ds, vcheck_uid_fn uid_kind,
+		vcheck_found_fn found, void *arg)
+{
+	return walk(ds, uid_kind, NULL, found, arg);
+}
+
 int vcheck_values(const struct dcm_ds *ds, const struct acm *a,
 		  vcheck_found_fn found, void *arg)
 {
-	struct walk w;
-
-	memset(&w, 0, sizeof(w));
-	w.a = a;
-	w.found = found;
-	w.arg = arg;
-	return walk_ds(&w, ds, 0, -1);
+	return walk(ds, NULL, a, found, arg);
 }
