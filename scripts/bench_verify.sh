@@ -8,11 +8,14 @@
 # CSV unless CSV=FILE.  verify runs with its default -j (the number of
 # CPUs); with dciodvfy installed it is measured with and without it.
 #
-#   scripts/bench_verify.sh            ROUNDS (default 5) rounds, each: a
-#                                      fresh mount, cat (first pass), cat
-#                                      again (page cache), remount, verify
-#                                      (first pass), verify again, and
-#                                      verify --no-dciodvfy
+#   scripts/bench_verify.sh            ROUNDS (default 5) rounds, each
+#                                      reader on a fresh mount of its own,
+#                                      its first pass then a second (page
+#                                      cache): cat, verify --no-dciodvfy,
+#                                      verify (with dciodvfy, when it is
+#                                      installed), and with BASE=OLD-DEIDFS
+#                                      an older build's verify
+#                                      --no-dciodvfy
 #
 # Each reader gets a fresh mount for its first pass, so neither profits
 # from the other's page cache; the source tree itself is warm.  Not a test:
@@ -69,7 +72,7 @@ catall() {
 verifyall() {
 	local t0
 	t0=$(now)
-	"$DEIDFS" verify -q "$@" --db "$DB" "$MNT" >/dev/null || {
+	"${VBIN:-$DEIDFS}" verify -q "$@" --db "$DB" "$MNT" >/dev/null || {
 		echo "verify found something in the mount: see its output" >&2
 		exit 1
 	}
@@ -77,15 +80,42 @@ verifyall() {
 }
 
 bytes=$(du -sb --apparent-size "$src" | cut -f1)
-echo "| round | cat (1st) | cat (cached) | verify (1st) | verify (cached) | verify --no-dciodvfy (cached) | verify/cat (1st) |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+# each reader: a fresh mount, its first pass, then a pass from the page
+# cache; BASE=/path/to/old/deidfs measures an older verify alike (on this
+# build's mount and db)
+pair() {
+	local a b
+	mnt; a=$("$@"); b=$("$@"); umnt
+	echo "$a $b"
+}
+oracle=1
+command -v dciodvfy >/dev/null || oracle=0
+hdr="| round | cat | verify --no-dciodvfy |"
+[ "$oracle" = 1 ] && hdr="$hdr verify |"
+[ -n "${BASE:-}" ] && hdr="$hdr BASE verify --no-dciodvfy |"
+echo "first pass / page cache, seconds; ratios to cat's first pass and to its page-cache pass"
+echo
+echo "$hdr verify --no-dciodvfy / cat |"
+echo "$hdr |" | sed 's/[^|][^|]*|/ --- |/g'
 for r in $(seq 1 "$ROUNDS"); do
-	mnt; c1=$(catall); c2=$(catall); umnt
-	mnt; v1=$(verifyall); v2=$(verifyall); v3=$(verifyall --no-dciodvfy)
-	umnt
-	ratio=$(awk -v v="$v1" -v c="$c1" 'BEGIN { printf "%.2f", v / c }')
-	echo "| $r | $c1 s | $c2 s | $v1 s | $v2 s | $v3 s | $ratio |"
+	set -- $(pair catall)
+	c1=$1 c2=$2
+	set -- $(pair verifyall --no-dciodvfy)
+	n1=$1 n2=$2
+	row="| $r | $c1 / $c2 | $n1 / $n2 |"
+	if [ "$oracle" = 1 ]; then
+		set -- $(pair verifyall)
+		row="$row $1 / $2 |"
+	fi
+	if [ -n "${BASE:-}" ]; then
+		set -- $(VBIN=$BASE pair verifyall --no-dciodvfy)
+		row="$row $1 / $2 |"
+	fi
+	ratio=$(awk -v a="$n1" -v b="$c1" -v c="$n2" -v d="$c2" \
+		'BEGIN { printf "%.2fx / %.2fx", a / b, c / d }')
+	echo "$row $ratio |"
 done
 echo
-echo "source tree: $((bytes / 1048576)) MiB, $(nproc) CPUs; verify reads each file of the"
-echo "mount once and its source's pixel data once more (from the page cache)."
+echo "source tree: $((bytes / 1048576)) MiB, $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "verify reads each file of the mount once and its source's pixel data once"
+echo "more (from the page cache), and hashes every byte (SHA-256, the manifest)."
