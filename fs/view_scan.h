@@ -32,4 +32,22 @@ void view_scan_end(struct view_engine *e);
 int view_scan_file(struct view_engine *e, const char *path, int fd,
 		   struct analysis *an);
 
+/* The form of a scan_token_sha() digest kept in the db and compared: the
+ * first 8 bytes of HMAC(key, "scan token", sha) as 16 hex digits. */
+void view_scan_token_key(const struct view_engine *e,
+			 const uint8_t sha[32], char out[17]);
+
+/*
+ * A view step, after the cohort is read (view_cohort_read()) and before
+ * the records are placed (view_cohort_assign()): a record quarantined for
+ * text in its pixels that is not a personal ID or a name of its own
+ * (burned-in-text:text or :date) whose text holds an identifying cell of
+ * a registry row that links it becomes burned-in-text:registry-value (a
+ * dropped column such as the invitation number, the personal ID column)
+ * or :registry-date (a date of the row) (view_scan_reg.c).  Returns 0 or
+ * -ENOMEM.
+ */
+struct build;
+int view_scan_registry(struct build *b);
+
 #endif

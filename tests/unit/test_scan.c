@@ -446,10 +446,59 @@ static void test_mask_map(void **state)
 	bytemap_clear(&an.map);
 }
 
+/* The forms of text matched against the registry row (scan_tokens.c):
+ * a number across OCR's separators, dates in their common forms. */
+struct formset {
+	char all[2048];
+};
+
+static void add_form(void *arg, const char *form, size_t n)
+{
+	struct formset *f = arg;
+	size_t at = strlen(f->all);
+
+	assert_true(at + n + 2 < sizeof(f->all));
+	memcpy(f->all + at, form, n);
+	f->all[at + n] = '|';
+	f->all[at + n + 1] = 0;
+}
+
+static const char *forms_of(const char *text, int whole)
+{
+	static struct formset f;
+
+	f.all[0] = '|';
+	f.all[1] = 0;
+	scan_token_forms(text, strlen(text), whole, add_form, &f);
+	return f.all;
+}
+
+static void test_token_forms(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(forms_of("Inv: 7345678901", 0),
+			       "|W7345678901|"));
+	assert_non_null(strstr(forms_of("734567 8901", 0), "|W7345678901|"));
+	assert_non_null(strstr(forms_of("Diagnose 14.08.2024", 0),
+			       "|D20240814|"));
+	assert_non_null(strstr(forms_of("14 08 2024", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("2024-08-14", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("20240814", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("14/8/24", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("Øst-By", 0), "|WOSTBY|"));
+	/* too short to be a value; not a date */
+	assert_string_equal(forms_of("L CC", 0), "|");
+	assert_null(strstr(forms_of("32.13.2024", 0), "|D"));
+	/* whole: a cell of many words as one run too */
+	assert_non_null(strstr(forms_of("a b c d e", 1), "|WABCDE|"));
+	assert_null(strstr(forms_of("a b c d e", 0), "|WABCDE|"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_harmless),
+		cmocka_unit_test(test_token_forms),
 		cmocka_unit_test(test_allow_list),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_ident_and_fold),
