@@ -234,6 +234,13 @@ int scan_file(const struct dicom_source *src, const struct scan_ident *id,
 		return 0;
 	}
 	nat = p.has_pixel ? native(&p, &sp) : -1;
+	{
+		char mod[20] = "";
+
+		dcm_ds_get_str(&p.ds, DCM_TAG(0x0008, 0x0060), mod,
+			       sizeof(mod));
+		g.mg = !strcmp(mod, "MG");
+	}
 	dicom_parsed_free(&p);
 	if (nat < 0) {	/* no pixels, or fewer than the image needs */
 		res->status = SCAN_UNREADABLE;
@@ -261,6 +268,7 @@ int scan_file(const struct dicom_source *src, const struct scan_ident *id,
 		err = scan_grid_frame(&sp, f, &g);
 		if (err)
 			break;
+		g.mg = g.mg && sp.px.samples == 1;
 		n = scan_grid_candidates(&g, box, SCAN_MAX_BOXES);
 		if (n > SCAN_MAX_BOXES) {
 			/* too many to read one by one: the whole frame */
