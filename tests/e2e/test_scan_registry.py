@@ -107,6 +107,10 @@ def test_registry_values_in_the_pixels(deidfs, tmp_path):
         for where in (json.dumps(rep), r.stderr, kept[0], kept[1]):
             assert text not in where
 
+    # verify builds the same view from the db: the same reasons
+    v = run(deidfs, "verify", "--db", db, "--no-dciodvfy", tmp_path / "o1")
+    assert v.returncode == 0, v.stdout + v.stderr
+
     # another CSV: no stale answer; the pixels are not read again
     c = sqlite3.connect(str(db))
     before = sorted(c.execute("SELECT path, tokens, us_ocr FROM scans"))
