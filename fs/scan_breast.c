@@ -33,22 +33,34 @@
 /* Cells around the breast that are not background (its skin line). */
 #define MARGIN_CELLS 2
 
-/* The brightness of cell i as seen at its darkest pixel, 0 .. range. */
-static int64_t dark_side(const struct scan_grid *g, size_t i)
+/*
+ * The cells' brightness as seen at their darkest pixel, in bins of BINS
+ * over the frame's range, into bin (n).  A fixed-point reciprocal instead
+ * of a division per cell.
+ */
+static void bins_of(const struct scan_grid *g, size_t n, uint8_t *bin)
 {
-	return g->mono1 ? (int64_t)g->fhi - g->hi[i]
-			: (int64_t)g->lo[i] - g->flo;
+	uint64_t range = (uint64_t)((int64_t)g->fhi - g->flo);
+	uint64_t mul = ((uint64_t)(BINS - 1) << 32) / range;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = g->mono1 ? (uint64_t)((int64_t)g->fhi - g->hi[i])
+				      : (uint64_t)((int64_t)g->lo[i] - g->flo);
+		uint64_t b = (v * mul) >> 32;
+
+		bin[i] = (uint8_t)(b > BINS - 1 ? BINS - 1 : b);
+	}
 }
 
-/* Otsu's threshold over the cells' dark_side(), in bins of BINS. */
-static unsigned otsu(const struct scan_grid *g, size_t n, int64_t range)
+/* Otsu's threshold over the bins. */
+static unsigned otsu(const uint8_t *bin, size_t n)
 {
 	uint64_t hist[BINS] = { 0 }, total = 0, sum = 0, wb = 0, sb = 0;
 	double best = -1;
 	unsigned t = 0, k;
 
 	for (size_t i = 0; i < n; i++)
-		hist[dark_side(g, i) * (BINS - 1) / range]++;
+		hist[bin[i]]++;
 	for (k = 0; k < BINS; k++) {
 		total += hist[k];
 		sum += (uint64_t)k * hist[k];
@@ -72,52 +84,54 @@ static unsigned otsu(const struct scan_grid *g, size_t n, int64_t range)
 	return t;
 }
 
-/* The 4-neighbours of cell k of a cr x cc grid into nb; returns how many. */
-static int neighbours(uint32_t k, uint32_t cr, uint32_t cc, uint32_t nb[4])
-{
-	uint32_t x = k % cc, y = k / cc;
-	int m = 0;
-
-	if (x)
-		nb[m++] = k - 1;
-	if (x + 1 < cc)
-		nb[m++] = k + 1;
-	if (y)
-		nb[m++] = k - cc;
-	if (y + 1 < cr)
-		nb[m++] = k + cc;
-	return m;
-}
+/*
+ * The working arrays are the grid with a ring of one cell around it (W x
+ * H), so that the 4 neighbours of an inner cell k are k - 1, k + 1, k - W,
+ * k + W, with no bounds to check: the ring is a wall to every fill.
+ */
+#define WALL UINT32_MAX
 
 int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 {
-	uint32_t cr = g->gr, cc = g->gc, ncomp = 0, breast = 0;
-	size_t n = (size_t)cr * cc, sp = 0, largest = 0, nbright = 0, nbg = 0;
-	int64_t range = (int64_t)g->fhi - g->flo;
-	uint32_t *comp = NULL, *stack = NULL, nb[4];
+	uint32_t cr = g->gr, cc = g->gc, W = cc + 2, H = cr + 2;
+	size_t n = (size_t)cr * cc, N = (size_t)W * H, sp = 0;
+	size_t largest = 0, nbright = 0, nbg = 0;
+	uint32_t *comp = NULL, *stack = NULL, ncomp = 0, breast = 0;
+	uint8_t *bin = NULL, *near = NULL;
 	uint64_t sdark = 0, sbright = 0, ndark = 0;
 	unsigned t;
 	int ok = 0;
 
-	if (range <= 0 || cr < 8 || cc < 8)
+	if (g->fhi <= g->flo || cr < 8 || cc < 8)
 		return 0;
-	comp = calloc(n, sizeof(*comp));
-	stack = malloc(n * sizeof(*stack));
-	if (!comp || !stack)
+	bin = malloc(n);
+	near = calloc(N, 1);
+	comp = calloc(N, sizeof(*comp));
+	stack = malloc(N * sizeof(*stack));
+	if (!bin || !near || !comp || !stack)
 		goto out;
-	t = otsu(g, n, range);
-	/* UINT32_MAX: a bright (tissue-like) cell not yet in a component;
-	 * the two classes' mean brightness must differ clearly */
-	for (size_t i = 0; i < n; i++) {
-		uint64_t b = (uint64_t)(dark_side(g, i) * (BINS - 1) / range);
+	bins_of(g, n, bin);
+	t = otsu(bin, n);
+	/* comp: WALL on the ring, 1 for a bright (tissue-like) cell not yet
+	 * in a component (labels start at 2), 0 for a dark one; the two
+	 * classes' mean brightness must differ clearly */
+	for (uint32_t x = 0; x < W; x++)
+		comp[x] = comp[(size_t)(H - 1) * W + x] = WALL;
+	for (uint32_t y = 0; y < cr; y++) {
+		size_t row = (size_t)(y + 1) * W;
 
-		if (b > t) {
-			comp[i] = UINT32_MAX;
-			nbright++;
-			sbright += b;
-		} else {
-			ndark++;
-			sdark += b;
+		comp[row] = comp[row + W - 1] = WALL;
+		for (uint32_t x = 0; x < cc; x++) {
+			uint8_t b = bin[(size_t)y * cc + x];
+
+			if (b > t) {
+				comp[row + x + 1] = 1;
+				nbright++;
+				sbright += b;
+			} else {
+				ndark++;
+				sdark += b;
+			}
 		}
 	}
 	if (!nbright || !ndark ||
@@ -125,20 +139,21 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 		    (uint64_t)SPLIT_CONTRAST * (BINS - 1))
 		goto out;
 	/* the largest 4-connected bright component is the breast */
-	for (size_t i = 0; i < n; i++) {
+	ncomp = 1;
+	for (size_t i = W; i < N - W; i++) {
 		size_t size = 0;
 
-		if (comp[i] != UINT32_MAX)
+		if (comp[i] != 1)
 			continue;
 		comp[i] = ++ncomp;
 		stack[sp++] = (uint32_t)i;
 		while (sp) {
 			uint32_t k = stack[--sp];
-			int m = neighbours(k, cr, cc, nb);
+			uint32_t nb[4] = { k - 1, k + 1, k - W, k + W };
 
 			size++;
-			for (int j = 0; j < m; j++)
-				if (comp[nb[j]] == UINT32_MAX) {
+			for (int j = 0; j < 4; j++)
+				if (comp[nb[j]] == 1) {
 					comp[nb[j]] = ncomp;
 					stack[sp++] = nb[j];
 				}
@@ -150,46 +165,94 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 	}
 	if (largest * 100 < BREAST_MIN * n || largest * 100 > BREAST_MAX * n)
 		goto out;
-	/* the background: what the border reaches without crossing the
-	 * breast (bg 1), less a margin around the breast */
-	memset(bg, 0, n);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t x = (uint32_t)(i % cc), y = (uint32_t)(i / cc);
+	/* near: within MARGIN_CELLS of the breast (a row pass, then a
+	 * column pass over it: 2 the breast itself, 1 near it) */
+	for (uint32_t y = 1; y <= cr; y++) {
+		const uint32_t *c = comp + (size_t)y * W;
+		uint8_t *m = near + (size_t)y * W;
+		uint32_t last = UINT32_MAX;
 
-		if ((y && y + 1 < cr && x && x + 1 < cc) || bg[i] ||
-		    comp[i] == breast)
-			continue;
-		bg[i] = 1;
-		stack[sp++] = (uint32_t)i;
-		while (sp) {
-			uint32_t k = stack[--sp];
-			int m = neighbours(k, cr, cc, nb);
-
-			for (int j = 0; j < m; j++)
-				if (!bg[nb[j]] && comp[nb[j]] != breast) {
-					bg[nb[j]] = 1;
-					stack[sp++] = nb[j];
-				}
+		for (uint32_t x = 1; x <= cc; x++) {
+			if (c[x] == breast) {
+				m[x] = 2;
+				last = x;
+			} else if (last != UINT32_MAX &&
+				   x - last <= MARGIN_CELLS) {
+				m[x] = 1;
+			}
+		}
+		last = UINT32_MAX;
+		for (uint32_t x = cc; x >= 1; x--) {
+			if (c[x] == breast)
+				last = x;
+			else if (last != UINT32_MAX &&
+				 last - x <= MARGIN_CELLS && !m[x])
+				m[x] = 1;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		int64_t x = (int64_t)(i % cc), y = (int64_t)(i / cc);
+	for (uint32_t x = 1; x <= cc; x++) {
+		uint32_t last = UINT32_MAX;
 
-		for (int64_t yy = y - MARGIN_CELLS;
-		     bg[i] == 1 && yy <= y + MARGIN_CELLS; yy++)
-			for (int64_t xx = x - MARGIN_CELLS;
-			     xx <= x + MARGIN_CELLS; xx++)
-				if (xx >= 0 && yy >= 0 && xx < cc && yy < cr &&
-				    comp[(size_t)yy * cc + (size_t)xx] ==
-					    breast) {
-					bg[i] = 0;
-					break;
-				}
-		nbg += bg[i];
+		for (uint32_t y = 1; y <= cr; y++) {
+			uint8_t *m = near + (size_t)y * W + x;
+
+			if (*m && *m != 3)	/* not what this pass marked */
+				last = y;
+			else if (last != UINT32_MAX &&
+				 y - last <= MARGIN_CELLS)
+				*m = 3;
+		}
+		last = UINT32_MAX;
+		for (uint32_t y = cr; y >= 1; y--) {
+			uint8_t *m = near + (size_t)y * W + x;
+
+			if (*m && *m != 3)
+				last = y;
+			else if (last != UINT32_MAX &&
+				 last - y <= MARGIN_CELLS && !*m)
+				*m = 3;
+		}
 	}
+	/* the background: what the frame's border reaches without crossing
+	 * the breast (comp set to 0 where reached, the ring stays a wall),
+	 * less what is near the breast */
+	memset(bg, 0, n);
+	for (uint32_t y = 1; y <= cr; y++)
+		for (uint32_t x = 1; x <= cc; x++) {
+			size_t i = (size_t)y * W + x;
+
+			if ((y > 1 && y < cr && x > 1 && x < cc) ||
+			    comp[i] == breast || comp[i] == WALL - 1)
+				continue;
+			comp[i] = WALL - 1;
+			stack[sp++] = (uint32_t)i;
+			while (sp) {
+				uint32_t k = stack[--sp];
+				uint32_t nb[4] = { k - 1, k + 1, k - W, k + W };
+
+				for (int j = 0; j < 4; j++)
+					if (comp[nb[j]] != WALL &&
+					    comp[nb[j]] != WALL - 1 &&
+					    comp[nb[j]] != breast) {
+						comp[nb[j]] = WALL - 1;
+						stack[sp++] = nb[j];
+					}
+			}
+		}
+	for (uint32_t y = 1; y <= cr; y++)
+		for (uint32_t x = 1; x <= cc; x++) {
+			size_t i = (size_t)y * W + x;
+
+			if (comp[i] == WALL - 1 && !near[i]) {
+				bg[(size_t)(y - 1) * cc + x - 1] = 1;
+				nbg++;
+			}
+		}
 	ok = nbg * 100 >= BG_MIN * n;
 out:
 	free(stack);
 	free(comp);
+	free(near);
+	free(bin);
 	return ok;
 }
