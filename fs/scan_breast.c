@@ -8,10 +8,10 @@
  * the other hand, is where the cheap stage finds most of its false
  * candidates, each an OCR of 0.1-0.4 s.  So on a mammogram the candidates
  * are looked for in the background only, when the frame shows a clear
- * split: at the grid's reduced resolution (a cell of 8 x 8 px on a
- * full-field image), cells whose darkest pixel is bright (Otsu's threshold
- * over the cells) form one large component, the breast, well apart from
- * the dark cells in brightness; the background is what is connected to
+ * split: at a reduced resolution (blocks of the grid's cells, 32 x 32 px
+ * on a full-field image), blocks whose darkest pixel is bright (Otsu's
+ * threshold over the blocks) form one large component, the breast, well
+ * apart from the dark blocks in brightness; the background is what is connected to
  * the frame's border without crossing it (so dark fat inside the breast
  * is not background), less a margin around the breast.  Without a clear
  * split the whole frame is looked at: when in doubt, look.
@@ -30,8 +30,12 @@
 #define BREAST_MIN 5
 #define BREAST_MAX 90
 #define BG_MIN 5
-/* Cells around the breast that are not background (its skin line). */
-#define MARGIN_CELLS 2
+/* Pixels around the breast that are not background (its skin line). */
+#define MARGIN_PX 16
+/* The breast is looked for on a grid of at most this many cells (blocks
+ * of the scan's cells, 32 x 32 px on a full-field mammogram): its shape
+ * needs no finer one, and the fills cost by the cell. */
+#define COARSE_CELLS 16384
 
 /*
  * The cells' brightness as seen at their darkest pixel, in bins of BINS
@@ -91,7 +95,8 @@ static unsigned otsu(const uint8_t *bin, size_t n)
  */
 #define WALL UINT32_MAX
 
-int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
+static int background(const struct scan_grid *g, uint8_t *bg,
+		      uint32_t margin)
 {
 	uint32_t cr = g->gr, cc = g->gc, W = cc + 2, H = cr + 2;
 	size_t n = (size_t)cr * cc, N = (size_t)W * H, sp = 0;
@@ -165,7 +170,7 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 	}
 	if (largest * 100 < BREAST_MIN * n || largest * 100 > BREAST_MAX * n)
 		goto out;
-	/* near: within MARGIN_CELLS of the breast (a row pass, then a
+	/* near: within margin cells of the breast (a row pass, then a
 	 * column pass over it: 2 the breast itself, 1 near it) */
 	for (uint32_t y = 1; y <= cr; y++) {
 		const uint32_t *c = comp + (size_t)y * W;
@@ -177,7 +182,7 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 				m[x] = 2;
 				last = x;
 			} else if (last != UINT32_MAX &&
-				   x - last <= MARGIN_CELLS) {
+				   x - last <= margin) {
 				m[x] = 1;
 			}
 		}
@@ -186,7 +191,7 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 			if (c[x] == breast)
 				last = x;
 			else if (last != UINT32_MAX &&
-				 last - x <= MARGIN_CELLS && !m[x])
+				 last - x <= margin && !m[x])
 				m[x] = 1;
 		}
 	}
@@ -199,7 +204,7 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 			if (*m && *m != 3)	/* not what this pass marked */
 				last = y;
 			else if (last != UINT32_MAX &&
-				 y - last <= MARGIN_CELLS)
+				 y - last <= margin)
 				*m = 3;
 		}
 		last = UINT32_MAX;
@@ -209,7 +214,7 @@ int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
 			if (*m && *m != 3)
 				last = y;
 			else if (last != UINT32_MAX &&
-				 last - y <= MARGIN_CELLS && !*m)
+				 last - y <= margin && !*m)
 				*m = 3;
 		}
 	}
@@ -254,5 +259,58 @@ out:
 	free(comp);
 	free(near);
 	free(bin);
+	return ok;
+}
+
+int scan_grid_background(const struct scan_grid *g, uint8_t *bg)
+{
+	struct scan_grid c;
+	uint32_t f = 1, margin;
+	uint8_t *cbg = NULL;
+	int ok = 0;
+
+	while ((uint64_t)((g->gr + f - 1) / f) * ((g->gc + f - 1) / f) >
+	       COARSE_CELLS)
+		f *= 2;
+	margin = (MARGIN_PX + g->cell * f - 1) / (g->cell * f);
+	if (f == 1)
+		return background(g, bg, margin);
+	/* blocks of f x f cells: a block's darkest pixel is its cells'
+	 * darkest (MONOCHROME1: the highest value), so a block is tissue
+	 * only when all of it is */
+	memset(&c, 0, sizeof(c));
+	c.gr = (g->gr + f - 1) / f;
+	c.gc = (g->gc + f - 1) / f;
+	c.flo = g->flo;
+	c.fhi = g->fhi;
+	c.mono1 = g->mono1;
+	c.cell = g->cell * f;
+	c.lo = malloc((size_t)c.gr * c.gc * sizeof(*c.lo));
+	c.hi = malloc((size_t)c.gr * c.gc * sizeof(*c.hi));
+	cbg = malloc((size_t)c.gr * c.gc);
+	if (!c.lo || !c.hi || !cbg)
+		goto out;
+	for (size_t i = 0; i < (size_t)c.gr * c.gc; i++) {
+		c.lo[i] = INT32_MAX;
+		c.hi[i] = INT32_MIN;
+	}
+	for (uint32_t y = 0; y < g->gr; y++)
+		for (uint32_t x = 0; x < g->gc; x++) {
+			size_t i = (size_t)y * g->gc + x;
+			size_t k = (size_t)(y / f) * c.gc + x / f;
+
+			c.lo[k] = g->lo[i] < c.lo[k] ? g->lo[i] : c.lo[k];
+			c.hi[k] = g->hi[i] > c.hi[k] ? g->hi[i] : c.hi[k];
+		}
+	ok = background(&c, cbg, margin);
+	if (ok)
+		for (uint32_t y = 0; y < g->gr; y++)
+			for (uint32_t x = 0; x < g->gc; x++)
+				bg[(size_t)y * g->gc + x] =
+					cbg[(size_t)(y / f) * c.gc + x / f];
+out:
+	free(cbg);
+	free(c.lo);
+	free(c.hi);
 	return ok;
 }
