@@ -247,14 +247,8 @@ static int audit_masks(struct analysis *an, const struct scan_region *r,
 	return 0;
 }
 
-/*
- * The kept scan of the source version an->rec names, by this scanner, of
- * path (NULL: of any path of this version), into a new *out (caller frees
- * with free()).  Returns 0, -ENOENT (never scanned: *out is still set,
- * its key filled, for a put) or -errno.
- */
-static int kept_scan(struct view_engine *e, const struct analysis *an,
-		     const char *path, struct store_scan **out)
+int view_scan_kept(const struct view_engine *e, const struct store_file *rec,
+		   const char *path, struct store_scan **out)
 {
 	struct store_scan *sc = calloc(1, sizeof(*sc));
 
@@ -262,10 +256,10 @@ static int kept_scan(struct view_engine *e, const struct analysis *an,
 	if (!sc)
 		return -ENOMEM;
 	sc->path = path;
-	sc->src_size = an->rec.src_size;
-	sc->src_mtime_ns = an->rec.src_mtime_ns;
-	sc->src_ino = an->rec.src_ino;
-	sc->src_ctime_ns = an->rec.src_ctime_ns;
+	sc->src_size = rec->src_size;
+	sc->src_mtime_ns = rec->src_mtime_ns;
+	sc->src_ino = rec->src_ino;
+	sc->src_ctime_ns = rec->src_ctime_ns;
 	sc->fp = e->scan_fp;
 	return store_scan_get(e->cfg.store, sc);
 }
@@ -279,7 +273,7 @@ static int mask_at_open(void *arg, struct analysis *an)
 	struct store_scan *sc;
 	int err, n;
 
-	err = kept_scan(e, an, NULL, &sc);
+	err = view_scan_kept(e, &an->rec, NULL, &sc);
 	if (err == -ENOENT) {
 		/* never scanned: the index did not publish it (its header
 		 * length would differ, and the open refuses the map) */
@@ -326,7 +320,7 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	if (!e->scan_pool || an->rec.status != RULES_OK || !an->has_pixels ||
 	    !an->ident)
 		return 0;
-	err = kept_scan(e, an, path, &sc);
+	err = view_scan_kept(e, &an->rec, path, &sc);
 	if (err == -ENOENT) {
 		err = scan_pool_run(e->scan_pool, fd, &an->map,
 				    an->inflated ? &an->deflate : NULL,

@@ -32,6 +32,16 @@ void view_scan_end(struct view_engine *e);
 int view_scan_file(struct view_engine *e, const char *path, int fd,
 		   struct analysis *an);
 
+/*
+ * The kept scan of the source version rec names (size, mtime, inode,
+ * ctime), by this engine's scanner, of path (NULL: of any path of this
+ * version), into a new *out (caller frees with free(), wiping nothing:
+ * no text is kept).  Returns 0, -ENOENT (never scanned: *out is still
+ * set, its key filled, for store_scan_put()) or -errno.
+ */
+int view_scan_kept(const struct view_engine *e, const struct store_file *rec,
+		   const char *path, struct store_scan **out);
+
 /* The form of a scan_token_sha() digest kept in the db and compared: the
  * first 8 bytes of HMAC(key, "scan token", sha) as 16 hex digits. */
 void view_scan_token_key(const struct view_engine *e,

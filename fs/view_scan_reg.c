@@ -88,33 +88,16 @@ static int on_cell(void *arg, enum registry_orig kind, const char *cell,
 	return 0;
 }
 
-/* The kept digests of record r's scan into sc->tokens; 0 or -ENOENT. */
-static int kept_tokens(const struct build *b, const struct rec *r,
-		       struct store_scan *sc)
-{
-	memset(sc, 0, sizeof(*sc));
-	sc->path = r->f.path;
-	sc->src_size = r->f.src_size;
-	sc->src_mtime_ns = r->f.src_mtime_ns;
-	sc->src_ino = r->f.src_ino;
-	sc->src_ctime_ns = r->f.src_ctime_ns;
-	sc->fp = b->e->scan_fp;
-	return store_scan_get(b->e->cfg.store, sc);
-}
-
 int view_scan_registry(struct build *b)
 {
-	struct store_scan *sc;
 	size_t i;
 	int err = 0;
 
 	if (!b->reg || !b->e->cfg.store || b->e->cfg.no_scan)
 		return 0;
-	sc = malloc(sizeof(*sc));
-	if (!sc)
-		return -ENOMEM;
 	for (i = 0; !err && i < b->rs.n; i++) {
 		struct rec *r = &b->rs.v[i];
+		struct store_scan *sc = NULL;
 		struct keyent k, *hit;
 		struct regmatch m;
 		size_t lo, hi;
@@ -132,13 +115,13 @@ int view_scan_registry(struct build *b)
 			      view_cohort_cmp_key);
 		if (!hit)
 			continue;
-		err = kept_tokens(b, r, sc);
-		if (err == -ENOENT) {
+		err = view_scan_kept(b->e, &r->f, r->f.path, &sc);
+		if (err == -ENOENT)
 			err = 0;
+		if (err || !sc->tokens[0]) {
+			free(sc);
 			continue;
 		}
-		if (err || !sc->tokens[0])
-			continue;
 		memset(&m, 0, sizeof(m));
 		m.e = b->e;
 		m.tokens = sc->tokens;
@@ -155,8 +138,7 @@ int view_scan_registry(struct build *b)
 			r->f.status = RULES_Q_TEXT_REG_VALUE;
 		else if (m.hit_date)
 			r->f.status = RULES_Q_TEXT_REG_DATE;
+		free(sc);
 	}
-	explicit_bzero(sc, sizeof(*sc));
-	free(sc);
 	return err;
 }
