@@ -115,10 +115,13 @@ typedef void (*scan_line_fn)(void *arg, const struct scan_line *l);
  * library or its language data cannot be loaded.  scan_ocr_box() reads
  * crop, the box b of a frame as 8-bit brightness (b->w * b->h bytes), and
  * calls fn for each line read, in the frame's coordinates (words below a
- * confidence floor are left out).  Returns 0, -E2BIG or -ENOMEM.
+ * confidence floor are left out).  candidate: b is a candidate's box (its
+ * text at most about half its height: a tall one is read smaller), not a
+ * whole frame (read at full size whatever its height).  Returns 0,
+ * -E2BIG or -ENOMEM.
  */
 int scan_ocr_init(void);
 int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
-		 scan_line_fn fn, void *arg);
+		 int candidate, scan_line_fn fn, void *arg);
 
 #endif

@@ -117,10 +117,12 @@ int scan_ocr_init(void)
 /* Up to this many pixels of crop (scaled) are read at once. */
 #define CROP_MAX (16u << 20)
 
-/* Boxes this tall or more hold text far larger than Tesseract needs (a
- * box is its text's height twice and 12 px): read at 1/2, 1/3 or 1/4 of
- * their size, its letters still 35 px and more.  Full size, a mammogram's
- * 96 px marker cost 50-60 ms an OCR and read "L CC" as "EE". */
+/* Candidate boxes this tall or more hold text far larger than Tesseract
+ * needs (a box is its text's height twice and 12 px, or lines of it):
+ * read at 1/2 to 1/4 of their size (a factor of a box's height / 80),
+ * their lines still 25 px tall and more.  At full size and at half size,
+ * the 96 px marker of a mammogram (make_bench_trees.py mgbreast40, "L CC"
+ * over "28kV 63mAs") read as "EE", "Eee" or "bee": text, quarantined. */
 #define DOWN_FROM 200
 
 /* crop (b->w x b->h) averaged over squares of down x down into out
@@ -148,16 +150,16 @@ static int read_box(const uint8_t *crop, const struct scan_box *b,
 		    uint32_t down, scan_line_fn fn, void *arg);
 
 int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
-		 scan_line_fn fn, void *arg)
+		 int candidate, scan_line_fn fn, void *arg)
 {
 	struct scan_box sb;
 	uint32_t down;
 	uint8_t *small;
 	int err;
 
-	if (b->h < DOWN_FROM)
+	if (!candidate || b->h < DOWN_FROM)
 		return read_box(crop, b, 1, fn, arg);
-	down = b->h / (DOWN_FROM / 2);
+	down = b->h / 80;
 	down = down > 4 ? 4 : down;
 	sb = (struct scan_box){ b->x, b->y, b->w / down, b->h / down };
 	if (!sb.w)

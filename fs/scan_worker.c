@@ -189,7 +189,7 @@ static int read_box(const struct scan_pixels *sp, uint32_t frame,
 	if (!err)
 		err = scan_ocr_init();
 	if (!err)
-		err = scan_ocr_box(crop, b, on_line, &c);
+		err = scan_ocr_box(crop, b, !whole, on_line, &c);
 	explicit_bzero(crop, (size_t)b->w * b->h);
 	free(crop);
 	if (err || !c.kinds)

@@ -28,7 +28,7 @@
 /* Bump when the scan would find otherwise on the same pixels (stages,
  * thresholds, word lists, Tesseract's languages), or keep more of it (3:
  * the digests of the text's forms; 4: a mammogram's candidates in its
- * background only). */
+ * background only, large text read smaller). */
 #define SCAN_VERSION 4
 
 static int mask_at_open(void *arg, struct analysis *an);
