@@ -49,15 +49,23 @@ run_export() {	# label, tree, options...
 		"$(find "$src" -type f | wc -l)" "$(secs "$t0" "$t1")"
 }
 
-stages() {	# the db of the last run with the scan
-	sqlite3 "$BENCH_DIR/scan.db" "SELECT count(*),
+stages() {	# [db]: the db of a run with the scan (default: the last)
+	local db=${1:-$BENCH_DIR/scan.db}
+	sqlite3 "$db" "SELECT count(*),
 		printf('%.1f', avg(us_decode) / 1000.0),
 		printf('%.1f', avg(us_find) / 1000.0),
 		printf('%.1f', avg(us_ocr) / 1000.0),
-		printf('%.1f', avg(candidates)) FROM scans" |
+		printf('%.1f', avg(candidates)),
+		printf('%.1f', (SELECT us_find FROM scans ORDER BY us_find
+			LIMIT 1 OFFSET (SELECT count(*) / 2 FROM scans)) / 1000.0),
+		printf('%.1f', (SELECT us_ocr FROM scans ORDER BY us_ocr
+			LIMIT 1 OFFSET (SELECT count(*) / 2 FROM scans)) / 1000.0),
+		printf('%.1f', max(us_ocr) / 1000.0) FROM scans" |
 	awk -F'|' '{ printf("\nper file (worker time, ms): decode %s, " \
-		"candidates %s, OCR %s; %s candidate regions read a file; " \
-		"%s files\n", $2, $3, $4, $5, $1) }'
+		"candidates %s (median %s), OCR %s (median %s, " \
+		"most %s: a worker'"'"'s first OCR loads Tesseract); " \
+		"%s candidate regions read a file; %s files\n", \
+		$2, $3, $6, $4, $7, $8, $5, $1) }'
 }
 
 bench_mg() {
@@ -138,14 +146,15 @@ bench_breast() {
 	if [ -n "${REF_DEIDFS:-}" ]; then
 		echo "| export (scan), $REF_DEIDFS | ${ref[*]} | $(printf '%s\n' "${ref[@]}" | median) |"
 	fi
-	stages
+	stages "$BENCH_DIR/scan.db"
 	sqlite3 "$BENCH_DIR/scan.db" "SELECT kinds, count(*) FROM scans GROUP BY kinds" |
 		awk -F'|' '{ printf("scan kinds %s: %s files\n", $1, $2) }'
 	if [ -n "${REF_DEIDFS:-}" ]; then
 		echo
 		echo "reference build:"
-		cp "$BENCH_DIR/ref.db" "$BENCH_DIR/scan.db"
-		stages
+		stages "$BENCH_DIR/ref.db"
+		sqlite3 "$BENCH_DIR/ref.db" "SELECT kinds, count(*) FROM scans GROUP BY kinds" |
+			awk -F'|' '{ printf("scan kinds %s: %s files\n", $1, $2) }'
 	fi
 }
 
