@@ -30,6 +30,8 @@ const char *rules_reason_name(enum rules_reason r)
 	case RULES_Q_TEXT_DATE: return "burned-in-text:date";
 	case RULES_Q_TEXT: return "burned-in-text:text";
 	case RULES_Q_UNREADABLE_PIXELS: return "unreadable-pixels";
+	case RULES_Q_TEXT_REG_VALUE: return "burned-in-text:registry-value";
+	case RULES_Q_TEXT_REG_DATE: return "burned-in-text:registry-date";
 	default: return "unknown";
 	}
 }
@@ -199,6 +201,10 @@ void rules_reason_cause(enum rules_reason r, struct rules_cause *why)
 				   DCM_TAG(0x7fe0, 0x0010) },
 		[RULES_Q_UNREADABLE_PIXELS] = { "pixels not decodable",
 						DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT_REG_VALUE] = { "text in the pixels",
+					     DCM_TAG(0x7fe0, 0x0010) },
+		[RULES_Q_TEXT_REG_DATE] = { "text in the pixels",
+					    DCM_TAG(0x7fe0, 0x0010) },
 	};
 
 	if ((unsigned)r >= RULES_REASON_COUNT || !c[r].rule)

@@ -92,9 +92,28 @@ uint32_t scan_line_kind(const char *line, const struct scan_ident *id,
  * "name", "date", "text"); the strongest match wins. */
 const char *scan_kind_name(uint32_t kinds);
 
+/*
+ * The forms in which identifying text is matched against the registry row
+ * (scan_tokens.c), the same for the text read and for the row's cells:
+ * for each run of one to three words of text (folded, punctuation around
+ * words dropped), "W" and its letters and digits (4 to SCAN_FORM_MAX - 1
+ * of them), and "D" + YYYYMMDD for each date it reads as (d.m.yyyy,
+ * yyyy-mm-dd, dd/mm/yy, 8 digits...); whole: also the forms of the whole
+ * text as one run.  fn(arg, form, n) for each, form valid only during
+ * the call (PHI).  Pure.
+ */
+#define SCAN_FORM_MAX 64
+typedef void (*scan_form_fn)(void *arg, const char *form, size_t n);
+void scan_token_forms(const char *text, size_t len, int whole,
+		      scan_form_fn fn, void *arg);
+/* SHA-256 of a form under a fixed label: what the worker hands over, and
+ * what the index keys with the project's key (never stored unkeyed). */
+void scan_token_sha(const char *form, size_t n, uint8_t out[32]);
+
 /* ---------------------------------------------------------- results */
 
 #define SCAN_MAX_REGIONS 32
+#define SCAN_TOKENS_MAX 64
 
 /* A region read by OCR: the candidate box (with its margin) in which
  * text was read, so that it holds every stroke of that text, also of the
@@ -127,6 +146,10 @@ struct scan_result {
 	struct scan_region region[SCAN_MAX_REGIONS];
 	/* what each stage cost, in microseconds of the worker */
 	uint64_t us_decode, us_find, us_ocr;
+	/* scan_token_sha() of the forms of the identifying lines read
+	 * (distinct, at most SCAN_TOKENS_MAX: the rest are not kept) */
+	uint32_t ntokens;
+	uint8_t token[SCAN_TOKENS_MAX][32];
 };
 
 /* ------------------------------------------------------------- pool */

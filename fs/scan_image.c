@@ -429,6 +429,16 @@ size_t scan_grid_candidates(const struct scan_grid *g, struct scan_box *box,
 		if (((int64_t)g->hi[i] - g->lo[i]) * 255 >=
 		    EDGE_CONTRAST * range)
 			mask[i] = 1;
+	/* a mammogram: in its background only, when there is a clear one
+	 * (the texture of tissue made most of the false candidates) */
+	if (g->mg) {
+		uint8_t *bg = malloc(ncell);
+
+		if (bg && scan_grid_background(g, bg))
+			for (i = 0; i < ncell; i++)
+				mask[i] &= bg[i];
+		free(bg);
+	}
 	/* letters of a word: close short gaps along each row */
 	for (uint32_t y = 0; y < cr; y++) {
 		uint8_t *m = mask + (size_t)y * cc;

@@ -44,6 +44,9 @@ struct scan_grid {
 	int32_t *lo, *hi;	/* gr * gc, owned */
 	int32_t flo, fhi;
 	int mono1;		/* MONOCHROME1: low values are bright */
+	int mg;			/* a mammogram (Modality MG, one sample):
+				 * candidates in its background only (set
+				 * by the caller, kept by scan_grid_frame()) */
 };
 
 /* Fill g for frame of sp (g's arrays are reused when big enough).
@@ -59,10 +62,20 @@ struct scan_box {
 #define SCAN_MAX_BOXES 48
 
 /*
+ * The background of a mammogram's frame seen as g (scan_breast.c): bg[i]
+ * (g->gr * g->gc) is 1 for the cells outside the breast and a margin
+ * around it, reached from the frame's border.  Returns 1 when the frame
+ * shows a clear split of breast and background, else 0 (bg is then not
+ * to be used: look at the whole frame).
+ */
+int scan_grid_background(const struct scan_grid *g, uint8_t *bg);
+
+/*
  * The text candidates of a frame: small high-contrast components of the
  * grid (cells whose darkest and brightest values differ by a quarter of
  * the range, joined along rows as letters of a word are, 8-connected),
- * each box at full resolution with a margin.  Writes up to max boxes;
+ * each box at full resolution with a margin; of a mammogram (g->mg), in
+ * its background only when scan_grid_background() finds one.  Writes up to max boxes;
  * returns how many there are, or max + 1 when there are more (too many to
  * read one by one: read the whole frame).  Pure.
  */
@@ -102,10 +115,13 @@ typedef void (*scan_line_fn)(void *arg, const struct scan_line *l);
  * library or its language data cannot be loaded.  scan_ocr_box() reads
  * crop, the box b of a frame as 8-bit brightness (b->w * b->h bytes), and
  * calls fn for each line read, in the frame's coordinates (words below a
- * confidence floor are left out).  Returns 0, -E2BIG or -ENOMEM.
+ * confidence floor are left out).  candidate: b is a candidate's box (its
+ * text at most about half its height: a tall one is read smaller), not a
+ * whole frame (read at full size whatever its height).  Returns 0,
+ * -E2BIG or -ENOMEM.
  */
 int scan_ocr_init(void);
 int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
-		 scan_line_fn fn, void *arg);
+		 int candidate, scan_line_fn fn, void *arg);
 
 #endif

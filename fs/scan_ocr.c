@@ -117,8 +117,66 @@ int scan_ocr_init(void)
 /* Up to this many pixels of crop (scaled) are read at once. */
 #define CROP_MAX (16u << 20)
 
+/* Candidate boxes this tall or more hold text far larger than Tesseract
+ * needs (a box is its text's height twice and 12 px, or lines of it):
+ * read at 1/2 to 1/4 of their size (a factor of a box's height / 80),
+ * their lines still 25 px tall and more.  At full size and at half size,
+ * the 96 px marker of a mammogram (make_bench_trees.py mgbreast40, "L CC"
+ * over "28kV 63mAs") read as "EE", "Eee" or "bee": text, quarantined. */
+#define DOWN_FROM 200
+
+/* crop (b->w x b->h) averaged over squares of down x down into out
+ * (b->w / down x b->h / down). */
+static void shrink(const uint8_t *crop, const struct scan_box *b,
+		   uint32_t down, uint8_t *out)
+{
+	uint32_t w = b->w / down, h = b->h / down;
+
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++) {
+			uint32_t sum = 0;
+
+			for (uint32_t dy = 0; dy < down; dy++)
+				for (uint32_t dx = 0; dx < down; dx++)
+					sum += crop[(size_t)(y * down + dy) *
+							    b->w +
+						    x * down + dx];
+			out[(size_t)y * w + x] =
+				(uint8_t)(sum / (down * down));
+		}
+}
+
+static int read_box(const uint8_t *crop, const struct scan_box *b,
+		    uint32_t down, scan_line_fn fn, void *arg);
+
 int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
-		 scan_line_fn fn, void *arg)
+		 int candidate, scan_line_fn fn, void *arg)
+{
+	struct scan_box sb;
+	uint32_t down;
+	uint8_t *small;
+	int err;
+
+	if (!candidate || b->h < DOWN_FROM)
+		return read_box(crop, b, 1, fn, arg);
+	down = b->h / 80;
+	down = down > 4 ? 4 : down;
+	sb = (struct scan_box){ b->x, b->y, b->w / down, b->h / down };
+	if (!sb.w)
+		return 0;
+	small = malloc((size_t)sb.w * sb.h);
+	if (!small)
+		return -ENOMEM;
+	shrink(crop, b, down, small);
+	err = read_box(small, &sb, down, fn, arg);
+	explicit_bzero(small, (size_t)sb.w * sb.h);
+	free(small);
+	return err;
+}
+
+/* scan_ocr_box() of crop, the box b of a frame at 1/down of its size. */
+static int read_box(const uint8_t *crop, const struct scan_box *b,
+		    uint32_t down, scan_line_fn fn, void *arg)
 {
 	/* Tesseract reads dark text on a light page best, with letters
 	 * 20-40 px tall, and a margin around them: the crop is turned to
@@ -207,6 +265,10 @@ int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
 				x1 = (int)b->w;
 			if (y1 > (int)b->h)
 				y1 = (int)b->h;
+			x0 *= (int)down;
+			y0 *= (int)down;
+			x1 *= (int)down;
+			y1 *= (int)down;
 			wb.x = b->x + (uint32_t)x0;
 			wb.y = b->y + (uint32_t)y0;
 			wb.w = x1 > x0 ? (uint32_t)(x1 - x0) : 1;

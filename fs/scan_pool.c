@@ -652,7 +652,8 @@ static int await(struct scan_pool *p, struct worker *w, int64_t cpu0,
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(*res) ||
 	    (res->status != SCAN_DONE && res->status != SCAN_UNREADABLE) ||
-	    res->nregions > SCAN_MAX_REGIONS)
+	    res->nregions > SCAN_MAX_REGIONS ||
+	    res->ntokens > SCAN_TOKENS_MAX)
 		return -1;
 	return 0;
 }

@@ -38,13 +38,33 @@ struct box_ctx {
 	const struct scan_ident *id;
 	const struct scan_allow *allow;
 	uint32_t kinds;
+	struct scan_result *res;
 };
+
+/* A form of identifying text, kept as its digest for the registry's
+ * match (scan_tokens.c). */
+static void on_form(void *arg, const char *form, size_t n)
+{
+	struct scan_result *res = arg;
+	uint8_t d[32];
+
+	scan_token_sha(form, n, d);
+	for (uint32_t i = 0; i < res->ntokens; i++)
+		if (!memcmp(res->token[i], d, 32))
+			return;
+	if (res->ntokens < SCAN_TOKENS_MAX)
+		memcpy(res->token[res->ntokens++], d, 32);
+}
 
 static void on_line(void *arg, const struct scan_line *l)
 {
 	struct box_ctx *c = arg;
+	uint32_t k = scan_line_kind(l->text, c->id, c->allow);
 
-	c->kinds |= scan_line_kind(l->text, c->id, c->allow);
+	c->kinds |= k;
+	if (k & SCAN_K_IDENTIFYING)
+		scan_token_forms(l->text, strlen(l->text), 0, on_form,
+				 c->res);
 }
 
 /* A US value of the (little-endian) published header, or -1. */
@@ -155,7 +175,7 @@ static int read_box(const struct scan_pixels *sp, uint32_t frame,
 		    int whole, const struct scan_ident *id,
 		    const struct scan_allow *allow, struct scan_result *res)
 {
-	struct box_ctx c = { id, allow, 0 };
+	struct box_ctx c = { id, allow, 0, res };
 	struct scan_region *r;
 	uint8_t *crop;
 	int err;
@@ -169,7 +189,7 @@ static int read_box(const struct scan_pixels *sp, uint32_t frame,
 	if (!err)
 		err = scan_ocr_init();
 	if (!err)
-		err = scan_ocr_box(crop, b, on_line, &c);
+		err = scan_ocr_box(crop, b, !whole, on_line, &c);
 	explicit_bzero(crop, (size_t)b->w * b->h);
 	free(crop);
 	if (err || !c.kinds)
@@ -214,6 +234,13 @@ int scan_file(const struct dicom_source *src, const struct scan_ident *id,
 		return 0;
 	}
 	nat = p.has_pixel ? native(&p, &sp) : -1;
+	{
+		char mod[20] = "";
+
+		dcm_ds_get_str(&p.ds, DCM_TAG(0x0008, 0x0060), mod,
+			       sizeof(mod));
+		g.mg = !strcmp(mod, "MG");
+	}
 	dicom_parsed_free(&p);
 	if (nat < 0) {	/* no pixels, or fewer than the image needs */
 		res->status = SCAN_UNREADABLE;
@@ -241,6 +268,7 @@ int scan_file(const struct dicom_source *src, const struct scan_ident *id,
 		err = scan_grid_frame(&sp, f, &g);
 		if (err)
 			break;
+		g.mg = g.mg && sp.px.samples == 1;
 		n = scan_grid_candidates(&g, box, SCAN_MAX_BOXES);
 		if (n > SCAN_MAX_BOXES) {
 			/* too many to read one by one: the whole frame */

@@ -6,7 +6,8 @@
  * path (size, mtime, inode, ctime) by one scanner (its fingerprint: the
  * scan's version, Tesseract's data, the allow-list); another version or
  * scanner is a miss, and the next put replaces the row.  Rows hold where
- * text was and what kind, never the text.
+ * text was and what kind, and keyed digests of its forms (scan.h:
+ * scan_token_forms()), never the text.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,19 +19,19 @@
 const struct store_stmt_sql store_scan_stmts[] = {
 	{ STORE_STMT_SCAN_GET,
 	  "SELECT status, kinds, frames, candidates, regions, us_decode, "
-	  "us_find, us_ocr FROM scans WHERE path = ?1 AND src_size = ?2 AND "
+	  "us_find, us_ocr, tokens FROM scans WHERE path = ?1 AND src_size = ?2 AND "
 	  "src_mtime_ns = ?3 AND src_ino = ?4 AND src_ctime_ns = ?5 AND "
 	  "fp = ?6" },
 	{ STORE_STMT_SCAN_GET_VERSION,
 	  "SELECT status, kinds, frames, candidates, regions, us_decode, "
-	  "us_find, us_ocr FROM scans WHERE src_size = ?2 AND "
+	  "us_find, us_ocr, tokens FROM scans WHERE src_size = ?2 AND "
 	  "src_mtime_ns = ?3 AND src_ino = ?4 AND src_ctime_ns = ?5 AND "
 	  "fp = ?6 ORDER BY path LIMIT 1" },
 	{ STORE_STMT_SCAN_PUT,
 	  "INSERT OR REPLACE INTO scans(path, src_size, src_mtime_ns, "
 	  "src_ino, src_ctime_ns, fp, status, kinds, frames, candidates, "
-	  "regions, us_decode, us_find, us_ocr) VALUES(?1, ?2, ?3, ?4, ?5, "
-	  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)" },
+	  "regions, us_decode, us_find, us_ocr, tokens) VALUES(?1, ?2, ?3, "
+	  "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)" },
 	{ STORE_STMT_SCAN_PRUNE,
 	  "DELETE FROM scans WHERE path NOT IN (SELECT path FROM files)" },
 	{ 0, NULL }
@@ -85,6 +86,14 @@ int store_scan_get(struct store *st, struct store_scan *sc)
 		sc->us_decode = (uint64_t)sqlite3_column_int64(s, 5);
 		sc->us_find = (uint64_t)sqlite3_column_int64(s, 6);
 		sc->us_ocr = (uint64_t)sqlite3_column_int64(s, 7);
+		regions = NULL;
+		if (!err)
+			err = store_sql_col_str(s, 8, &regions);
+		if (!err) {
+			snprintf(sc->tokens, sizeof(sc->tokens), "%s",
+				 regions ? regions : "");
+			free(regions);
+		}
 	}
 	store_sql_done(s);
 	pthread_mutex_unlock(&st->lock);
@@ -120,6 +129,8 @@ int store_scan_put(struct store *st, const struct store_scan *sc)
 		err = store_sql_bind_i64(st, s, 13, (int64_t)sc->us_find);
 	if (!err)
 		err = store_sql_bind_i64(st, s, 14, (int64_t)sc->us_ocr);
+	if (!err)
+		err = store_sql_bind_str(st, s, 15, sc->tokens);
 	if (err)
 		store_sql_done(s);
 	else

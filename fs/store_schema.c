@@ -2,11 +2,11 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 5 (version 1 lacked files.src_ctime_ns and files.version,
+ * Schema version 6 (version 1 lacked files.src_ctime_ns and files.version,
  * version 2 the scans table, version 3 registry_values, version 4
- * files.q_rule and files.q_path; an older db is upgraded in place when it
- * is opened):
- *   meta(k, v)         app='deidfs', schema_version=5, key=32-byte BLOB,
+ * files.q_rule and files.q_path, version 5 scans.tokens; an older db is
+ * upgraded in place when it is opened):
+ *   meta(k, v)         app='deidfs', schema_version=6, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
  *                      key_check=32-byte BLOB (see key_check(); optional)
  *   files(...)         one row per source file, the fields of struct
@@ -20,9 +20,10 @@
  *                      re-identification; see store_map.c
  *   dirs(id, path)     directory inode numbers of the view
  *   settings(k, v)
- *   scans(path, src_*, fp, status, kinds, ...)
+ *   scans(path, src_*, fp, status, kinds, ..., tokens)
  *                      the burned-in text scan of one source version by
- *                      one scanner: kinds and regions, never the text;
+ *                      one scanner: kinds, regions and keyed digests of
+ *                      the text's forms, never the text;
  *                      see store_scan.c
  *   registry_values(patient_id, kind, value)
  *                      the original values of the registry CSV's
@@ -50,6 +51,11 @@
 	" kinds INTEGER NOT NULL, frames INTEGER NOT NULL,"               \
 	" candidates INTEGER NOT NULL, regions TEXT,"                     \
 	" us_decode INTEGER, us_find INTEGER, us_ocr INTEGER);"
+
+/* Version 5 -> 6: scans.tokens, the keyed digests of the forms of the
+ * identifying text read (fs/scan_tokens.c).  Rows of version 5 have none:
+ * the scanner's version changed with it, so they are read again. */
+#define SCANS_TOKENS_SQL "ALTER TABLE scans ADD COLUMN tokens TEXT;"
 
 /* version 4 */
 #define REGISTRY_VALUES_SQL						\
@@ -107,6 +113,7 @@ static const char schema_sql[] =
 	" path BLOB NOT NULL UNIQUE);"
 	"CREATE TABLE settings(k TEXT PRIMARY KEY NOT NULL, v TEXT);"
 	SCANS_TABLE
+	SCANS_TOKENS_SQL
 	REGISTRY_VALUES_SQL;
 
 /* ---------------------------------------------------------------------- */
@@ -450,8 +457,10 @@ int store_schema_upgrade(struct store *st)
 		err = store_sql_exec(st, upgrade_to_4);
 	if (!err && version < 5)
 		err = store_sql_exec(st, upgrade_to_5);
+	if (!err && version < 6)
+		err = store_sql_exec(st, SCANS_TOKENS_SQL);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 5 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 6 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

@@ -15,7 +15,7 @@
 #include "store_sql.h"
 
 /* The schema this code reads and writes. */
-#define STORE_SCHEMA_VERSION 5	/* also in store_schema_upgrade() */
+#define STORE_SCHEMA_VERSION 6	/* also in store_schema_upgrade() */
 
 /*
  * Create the tables of an empty db and its meta rows, with a new key from

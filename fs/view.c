@@ -517,6 +517,8 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	if (!ret && e->cfg.csv_path)
 		ret = view_cohort_read(&b);
 	if (!ret)
+		ret = view_scan_registry(&b);
+	if (!ret)
 		ret = view_cohort_assign(&b);
 	if (!ret)
 		ret = view_cohort_record(&b);

@@ -28,6 +28,11 @@ static int cmp_key(const void *pa, const void *pb)
 	return c ? c : strcmp(a->date, b->date);
 }
 
+int view_cohort_cmp_key(const void *a, const void *b)
+{
+	return cmp_key(a, b);
+}
+
 /* Nothing but a BOM and blank lines: no header, no rows. */
 static int blank_csv(const char *buf, size_t len)
 {

@@ -14,6 +14,9 @@ void view_row_report(void *arg, uint64_t row, const char *reason);
  * (b->row_include), then decide each record's place (included,
  * quarantined) and count the cohort. */
 int view_cohort_read(struct build *b);
+/* The order of b->rowkeys and b->reckeys (struct keyent): personal ID,
+ * then key date. */
+int view_cohort_cmp_key(const void *a, const void *b);
 int view_cohort_assign(struct build *b);
 
 /*

@@ -22,11 +22,14 @@
 #include <unistd.h>
 
 #include "analyze.h"
+#include "keyed.h"
 #include "scan.h"
 
 /* Bump when the scan would find otherwise on the same pixels (stages,
- * thresholds, word lists, Tesseract's languages). */
-#define SCAN_VERSION 2
+ * thresholds, word lists, Tesseract's languages), or keep more of it (3:
+ * the digests of the text's forms; 4: a mammogram's candidates in its
+ * background only, large text read smaller). */
+#define SCAN_VERSION 4
 
 static int mask_at_open(void *arg, struct analysis *an);
 
@@ -96,6 +99,39 @@ static void regions_text(const struct scan_result *r, char *out,
 	}
 	if (i < r->nregions || r->nregions == SCAN_MAX_REGIONS)
 		snprintf(out + at, outsz - at, "%s!", at ? ";" : "");
+}
+
+void view_scan_token_key(const struct view_engine *e,
+			 const uint8_t sha[32], char out[17])
+{
+	uint8_t d[32];
+
+	keyed_hmac(e->key, sizeof(e->key), "scan token", sha, 32, d);
+	base_hex_encode(d, 8, out, 17);
+	explicit_bzero(d, sizeof(d));
+}
+
+static int cmp_token(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* The digests of the scan's forms for the db: keyed (view_scan_token_key()),
+ * sorted, separated by ','. */
+static void tokens_text(const struct view_engine *e,
+			const struct scan_result *r, char *out, size_t outsz)
+{
+	char t[SCAN_TOKENS_MAX][17];
+	size_t at = 0;
+	uint32_t i;
+
+	out[0] = 0;
+	for (i = 0; i < r->ntokens; i++)
+		view_scan_token_key(e, r->token[i], t[i]);
+	qsort(t, r->ntokens, sizeof(t[0]), cmp_token);
+	for (i = 0; i < r->ntokens && at + 18 <= outsz; i++)
+		at += (size_t)snprintf(out + at, outsz - at, "%s%s",
+				       i ? "," : "", t[i]);
 }
 
 /* The regions of a kept result (our own text, read back all the same as
@@ -211,24 +247,33 @@ static int audit_masks(struct analysis *an, const struct scan_region *r,
 	return 0;
 }
 
+int view_scan_kept(const struct view_engine *e, const struct store_file *rec,
+		   const char *path, struct store_scan **out)
+{
+	struct store_scan *sc = calloc(1, sizeof(*sc));
+
+	*out = sc;
+	if (!sc)
+		return -ENOMEM;
+	sc->path = path;
+	sc->src_size = rec->src_size;
+	sc->src_mtime_ns = rec->src_mtime_ns;
+	sc->src_ino = rec->src_ino;
+	sc->src_ctime_ns = rec->src_ctime_ns;
+	sc->fp = e->scan_fp;
+	return store_scan_get(e->cfg.store, sc);
+}
+
 /* (analysis_input.mask) The masks the index painted on this version,
  * painted again on a map made at an open or ahead of one. */
 static int mask_at_open(void *arg, struct analysis *an)
 {
 	struct view_engine *e = arg;
 	struct scan_region r[SCAN_MAX_REGIONS];
-	struct store_scan *sc = calloc(1, sizeof(*sc));
+	struct store_scan *sc;
 	int err, n;
 
-	if (!sc)
-		return -ENOMEM;
-	sc->path = NULL;	/* any path of this version */
-	sc->src_size = an->rec.src_size;
-	sc->src_mtime_ns = an->rec.src_mtime_ns;
-	sc->src_ino = an->rec.src_ino;
-	sc->src_ctime_ns = an->rec.src_ctime_ns;
-	sc->fp = e->scan_fp;
-	err = store_scan_get(e->cfg.store, sc);
+	err = view_scan_kept(e, &an->rec, NULL, &sc);
 	if (err == -ENOENT) {
 		/* never scanned: the index did not publish it (its header
 		 * length would differ, and the open refuses the map) */
@@ -275,16 +320,7 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 	if (!e->scan_pool || an->rec.status != RULES_OK || !an->has_pixels ||
 	    !an->ident)
 		return 0;
-	sc = calloc(1, sizeof(*sc));
-	if (!sc)
-		return -ENOMEM;
-	sc->path = path;
-	sc->src_size = an->rec.src_size;
-	sc->src_mtime_ns = an->rec.src_mtime_ns;
-	sc->src_ino = an->rec.src_ino;
-	sc->src_ctime_ns = an->rec.src_ctime_ns;
-	sc->fp = e->scan_fp;
-	err = store_scan_get(e->cfg.store, sc);
+	err = view_scan_kept(e, &an->rec, path, &sc);
 	if (err == -ENOENT) {
 		err = scan_pool_run(e->scan_pool, fd, &an->map,
 				    an->inflated ? &an->deflate : NULL,
@@ -299,6 +335,8 @@ int view_scan_file(struct view_engine *e, const char *path, int fd,
 		sc->us_decode = res.us_decode;
 		sc->us_find = res.us_find;
 		sc->us_ocr = res.us_ocr;
+		tokens_text(e, &res, sc->tokens, sizeof(sc->tokens));
+		explicit_bzero(res.token, sizeof(res.token));
 		err = store_scan_put(e->cfg.store, sc);
 	}
 	if (err)

@@ -241,6 +241,12 @@ enum rules_reason {
 					 * and scanned (a codec failed,
 					 * crashed, hung or ran out of its
 					 * memory) (set by callers) */
+	/* text in the pixels (as RULES_Q_TEXT) that holds an identifying
+	 * cell of the registry row linked to the file (set by the view
+	 * build, fs/view_scan_reg.c): */
+	RULES_Q_TEXT_REG_VALUE,	/* the personal ID or a dropped column
+				 * (the invitation number...) */
+	RULES_Q_TEXT_REG_DATE,	/* a date column */
 	RULES_REASON_COUNT
 };
 

@@ -245,6 +245,10 @@ struct store_scan {
 	uint32_t kinds, frames, candidates;
 	char regions[2048];
 	uint64_t us_decode, us_find, us_ocr;
+	/* the keyed digests of the forms of the identifying text read (16
+	 * hex digits each, sorted, separated by ','; fs/view_scan.c), for
+	 * the match against the registry row at every view build */
+	char tokens[64 * 17 + 1];
 };
 /* path NULL: the row of any path with this source version (the same
  * file: one inode, size, mtime and ctime), for a caller that knows the

@@ -8,6 +8,13 @@
 # them (kept per file in the db: decode, candidates, OCR).
 #
 #   scripts/bench_scan.sh [mg|compressed|both]   (default both)
+#   scripts/bench_scan.sh breast     the mammogram-like tree (make_bench_trees.py
+#                                    mgbreast40, generated into
+#                                    $BENCH_DIR/mgbreast40 if missing): ROUNDS
+#                                    (default 3) rounds alternating --no-scan
+#                                    and the scan (and the scan of $REF_DEIDFS,
+#                                    another build, when set), medians, the
+#                                    load, and the stages per file
 #
 # Results are printed as Markdown for BENCHMARKS.md.  Not a test: the
 # numbers depend on the machine and its load (run it on an idle one).
@@ -18,8 +25,8 @@ BENCH_DIR=${BENCH_DIR:-/tmp/deidfs-bench}
 DEIDFS=${DEIDFS:-build/deidfs}
 JOBS=${JOBS:-$(nproc)}
 
-if [ ! -d "$BENCH_DIR/large-no-overlay/identified" ] ||
-	{ [ "$which" != mg ] && [ ! -d "$BENCH_DIR/compressed/identified" ]; }; then
+if [ "$which" != breast ] && { [ ! -d "$BENCH_DIR/large-no-overlay/identified" ] ||
+	{ [ "$which" != mg ] && [ ! -d "$BENCH_DIR/compressed/identified" ]; }; }; then
 	echo "generating the bench trees (scripts/bench_export.sh)..." >&2
 	scripts/bench_export.sh compressed >/dev/null
 fi
@@ -42,15 +49,23 @@ run_export() {	# label, tree, options...
 		"$(find "$src" -type f | wc -l)" "$(secs "$t0" "$t1")"
 }
 
-stages() {	# the db of the last run with the scan
-	sqlite3 "$BENCH_DIR/scan.db" "SELECT count(*),
+stages() {	# [db]: the db of a run with the scan (default: the last)
+	local db=${1:-$BENCH_DIR/scan.db}
+	sqlite3 "$db" "SELECT count(*),
 		printf('%.1f', avg(us_decode) / 1000.0),
 		printf('%.1f', avg(us_find) / 1000.0),
 		printf('%.1f', avg(us_ocr) / 1000.0),
-		printf('%.1f', avg(candidates)) FROM scans" |
+		printf('%.1f', avg(candidates)),
+		printf('%.1f', (SELECT us_find FROM scans ORDER BY us_find
+			LIMIT 1 OFFSET (SELECT count(*) / 2 FROM scans)) / 1000.0),
+		printf('%.1f', (SELECT us_ocr FROM scans ORDER BY us_ocr
+			LIMIT 1 OFFSET (SELECT count(*) / 2 FROM scans)) / 1000.0),
+		printf('%.1f', max(us_ocr) / 1000.0) FROM scans" |
 	awk -F'|' '{ printf("\nper file (worker time, ms): decode %s, " \
-		"candidates %s, OCR %s; %s candidate regions read a file; " \
-		"%s files\n", $2, $3, $4, $5, $1) }'
+		"candidates %s (median %s), OCR %s (median %s, " \
+		"most %s: a worker'"'"'s first OCR loads Tesseract); " \
+		"%s candidate regions read a file; %s files\n", \
+		$2, $3, $6, $4, $7, $8, $5, $1) }'
 }
 
 bench_mg() {
@@ -90,9 +105,63 @@ bench_compressed() {
 	stages
 }
 
+timed_export() {	# binary, db, tree, options...: prints the seconds
+	local bin=$1 db=$2 src=$3 out="$BENCH_DIR/scan.out" t0 t1
+	shift 3
+	rm -rf "$out" "$db"*
+	sync
+	t0=$(now)
+	"$bin" export -q -j "$JOBS" --db "$db" "$@" "$src" "$out" || true
+	sync
+	t1=$(now)
+	secs "$t0" "$t1"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+bench_breast() {
+	local src="$BENCH_DIR/mgbreast40/identified" r noscan=() scan=() ref=()
+	local rounds=${ROUNDS:-3}
+	[ -d "$src" ] || /usr/bin/python3 scripts/make_bench_trees.py \
+		mgbreast40 "$BENCH_DIR/mgbreast40"
+	warm "$src"
+	echo
+	echo "### mammogram-like tree (mgbreast40): $(du -sh "$src" |
+		cut -f1), $(find "$src" -type f | wc -l) files, -j $JOBS"
+	echo
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	for r in $(seq "$rounds"); do
+		noscan+=("$(timed_export "$DEIDFS" "$BENCH_DIR/noscan.db" "$src" --no-scan)")
+		scan+=("$(timed_export "$DEIDFS" "$BENCH_DIR/scan.db" "$src")")
+		if [ -n "${REF_DEIDFS:-}" ]; then
+			ref+=("$(timed_export "$REF_DEIDFS" "$BENCH_DIR/ref.db" "$src")")
+		fi
+	done
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	echo "| run | rounds (s) | median (s) |"
+	echo "| --- | --- | --: |"
+	echo "| export --no-scan | ${noscan[*]} | $(printf '%s\n' "${noscan[@]}" | median) |"
+	echo "| export (scan) | ${scan[*]} | $(printf '%s\n' "${scan[@]}" | median) |"
+	if [ -n "${REF_DEIDFS:-}" ]; then
+		echo "| export (scan), $REF_DEIDFS | ${ref[*]} | $(printf '%s\n' "${ref[@]}" | median) |"
+	fi
+	stages "$BENCH_DIR/scan.db"
+	sqlite3 "$BENCH_DIR/scan.db" "SELECT kinds, count(*) FROM scans GROUP BY kinds" |
+		awk -F'|' '{ printf("scan kinds %s: %s files\n", $1, $2) }'
+	if [ -n "${REF_DEIDFS:-}" ]; then
+		echo
+		echo "reference build:"
+		stages "$BENCH_DIR/ref.db"
+		sqlite3 "$BENCH_DIR/ref.db" "SELECT kinds, count(*) FROM scans GROUP BY kinds" |
+			awk -F'|' '{ printf("scan kinds %s: %s files\n", $1, $2) }'
+	fi
+}
+
 case "$which" in
+breast) bench_breast ;;
 mg) bench_mg ;;
 compressed) bench_compressed ;;
 both) bench_mg; bench_compressed ;;
-*) echo "usage: $0 [mg|compressed|both]" >&2; exit 2 ;;
+*) echo "usage: $0 [mg|compressed|both|breast]" >&2; exit 2 ;;
 esac

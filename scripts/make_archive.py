@@ -125,6 +125,31 @@ def ascii_fold(s):
     return "".join(c for c in s if ord(c) < 128)
 
 
+
+def personal_id(rng, day, month, year, female=False):
+    """A Norwegian-style 11-digit personal ID (fødselsnummer) of someone
+    born on day.month.year: DDMMYY, three individual digits from rng
+    (even for a woman when female), two mod-11 check digits that hold.
+    The one maker of the tests' and generators' IDs (tests/e2e/burnin.py
+    uses it too)."""
+    while True:
+        ind = rng.randrange(0, 500)
+        if female and ind % 2:
+            continue
+        d = "%02d%02d%02d%03d" % (day, month, year % 100, ind)
+        k1 = 11 - sum(int(a) * b for a, b in
+                      zip(d, [3, 7, 6, 1, 8, 9, 4, 5, 2])) % 11
+        k1 = 0 if k1 == 11 else k1
+        if k1 == 10:
+            continue
+        d += str(k1)
+        k2 = 11 - sum(int(a) * b for a, b in
+                      zip(d, [5, 4, 3, 2, 7, 6, 5, 4, 3, 2])) % 11
+        k2 = 0 if k2 == 11 else k2
+        if k2 == 10:
+            continue
+        return d + str(k2)
+
 class Phi:
     """The planted-string registry: every string by category and place."""
 
@@ -233,24 +258,9 @@ class Gen:
     # --- people and studies --------------------------------------------
 
     def fnr(self, bd):
-        """Norwegian-style 11-digit ID with valid mod-11 check digits."""
-        while True:
-            ind = self.rng.randrange(0, 500)
-            if ind % 2:             # third individual digit even: female
-                continue
-            d = bd.strftime("%d%m%y") + "%03d" % ind
-            k1 = 11 - sum(int(a) * b for a, b in
-                          zip(d, [3, 7, 6, 1, 8, 9, 4, 5, 2])) % 11
-            k1 = 0 if k1 == 11 else k1
-            if k1 == 10:
-                continue
-            d += str(k1)
-            k2 = 11 - sum(int(a) * b for a, b in
-                          zip(d, [5, 4, 3, 2, 7, 6, 5, 4, 3, 2])) % 11
-            k2 = 0 if k2 == 11 else k2
-            if k2 == 10:
-                continue
-            return d + str(k2)
+        """Norwegian-style 11-digit ID of a woman born on bd."""
+        return personal_id(self.rng, bd.day, bd.month, bd.year,
+                           female=True)
 
     def make_women(self):
         n = self.args.women

@@ -7,10 +7,19 @@ make_bench_trees.py - the two trees issue 13 measures, generated.
                                         each), 40 patients of 50 slices
     make_bench_trees.py mg40 OUTDIR     40 mammograms of 27 MB (3328x4096
                                         16-bit), 10 women of 4 views
+    make_bench_trees.py mgbreast40 OUTDIR
+                                        the same 40 mammograms as images:
+                                        a breast of tissue-like texture on
+                                        a dark background, the view marker
+                                        ("R CC", "L MLO") drawn in the
+                                        background, every other one with
+                                        a technique line ("28kV 63mAs")
 
 Writes OUTDIR/identified/<patient ID>/<n>.dcm, deterministically (the same
-bytes every run).  Only for benchmarks: the identities are made up, and the
-pixels are a cheap pattern, not an image.
+bytes every run).  Only for benchmarks: the identities are made up; mg40's
+pixels are a cheap pattern, not an image (issue 13 measures it), and
+mgbreast40's a cheap imitation of one (issue 14: what the burned-in text
+scan costs on a mammogram's tissue and markers).
 """
 
 import os
@@ -146,10 +155,92 @@ def mg40(out):
                                   "%d.dcm" % (i + 1)))
 
 
+def noise_octaves(rng, rows, cols, cells):
+    """Smooth random texture in [0, 1): random fields of cells x cells
+    points, each enlarged bilinearly to the image, summed with weights
+    halving as they get finer."""
+    from PIL import Image
+    out = np.zeros((rows, cols), dtype=np.float32)
+    weight, total = 1.0, 0.0
+    for n in cells:
+        low = rng.random((n, max(2, n * cols // rows))).astype(np.float32)
+        big = Image.fromarray(low, mode="F").resize((cols, rows),
+                                                    Image.BILINEAR)
+        out += weight * np.asarray(big, dtype=np.float32)
+        total += weight
+        weight /= 2
+    return out / total
+
+
+def breast_pixels(ds, rows, cols, seed, lat, view, technique):
+    """A mammogram-like 12-bit image: the breast a half ellipse against
+    the chest wall (the image's left edge for R, right for L, as
+    displayed), brighter where thicker, with a texture of fibroglandular
+    tissue; the background dark and noisy; the marker in the background's
+    upper corner."""
+    from PIL import Image, ImageDraw, ImageFont
+    rng = np.random.Generator(np.random.PCG64(seed))
+    yy, xx = np.ogrid[0:rows, 0:cols]
+    chest = 0 if lat == "R" else cols - 1
+    ry = (0.40 if view == "CC" else 0.46) * rows
+    cy = rows * (0.5 if view == "CC" else 0.45)
+    r2 = ((xx - chest) / (0.66 * cols)) ** 2 + ((yy - cy) / ry) ** 2
+    inside = r2 <= 1
+    thick = np.sqrt(np.clip(1 - r2, 0, 1)).astype(np.float32)
+    tissue = noise_octaves(rng, rows, cols, (6, 16, 48, 160, 480))
+    noise = rng.standard_normal((rows, cols), dtype=np.float32)
+    body = 900 + 1500 * np.sqrt(thick) * (0.45 + 0.8 * tissue)
+    img = np.where(inside, body + 20 * noise, 70 + 10 * noise)
+    # the marker, upper corner on the side away from the chest wall
+    layer = Image.new("L", (cols, rows), 0)
+    d = ImageDraw.Draw(layer)
+    fnt = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/"
+                             "DejaVuSans-Bold.ttf", 96)
+    lines = ["%s %s" % (lat, view)] + (["28kV 63mAs"] if technique else [])
+    y = rows // 25
+    for text in lines:
+        x0, y0, x1, y1 = d.textbbox((0, 0), text, font=fnt)
+        x = cols // 25 if lat == "L" else cols - cols // 25 - (x1 - x0)
+        d.text((x - x0, y - y0), text, font=fnt, fill=255)
+        y += (y1 - y0) + 40
+    img[np.asarray(layer) > 127] = 4000
+    ds.Rows = rows
+    ds.Columns = cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.clip(img, 0, 4095).astype("<u2").tobytes()
+
+
+def mgbreast40(out):
+    mg = "1.2.840.10008.5.1.4.1.1.1.2"
+    views = [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]
+    n = 0
+    for w in range(10):
+        for i, (lat, view) in enumerate(views):
+            n += 1
+            ds = base(mg, uid(5, w, i), w, 1, 1, i + 1)
+            ds.Modality = "MG"
+            ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
+            ds.ImageLaterality = lat
+            ds.ViewPosition = view
+            ds.PresentationIntentType = "FOR PRESENTATION"
+            ds.BurnedInAnnotation = "NO"
+            breast_pixels(ds, 4096, 3328, n, lat, view, n % 2 == 0)
+            save(ds, os.path.join(out, "identified", ds.PatientID,
+                                  "%d.dcm" % (i + 1)))
+
+
+TREES = {"ct2000": ct2000, "mg40": mg40, "mgbreast40": mgbreast40}
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("ct2000", "mg40"):
+    if len(sys.argv) != 3 or sys.argv[1] not in TREES:
         sys.exit(__doc__)
-    {"ct2000": ct2000, "mg40": mg40}[sys.argv[1]](sys.argv[2])
+    TREES[sys.argv[1]](sys.argv[2])
 
 
 if __name__ == "__main__":

@@ -31,12 +31,17 @@ seed gives the same files.
 import os
 import random
 import subprocess
+import sys
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "scripts"))
+from make_archive import personal_id  # noqa: E402
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf",
@@ -61,22 +66,9 @@ HARMLESS = ["L CC", "R MLO", "LMLO", "RCC", "28kV 63mAs", "Mo/Rh 29 kV",
 
 
 def fnr(rng, day, month, year):
-    """An 11-digit personal ID with valid mod-11 check digits."""
-    while True:
-        d = "%02d%02d%02d%03d" % (day, month, year % 100,
-                                  rng.randrange(0, 500))
-        k1 = 11 - sum(int(a) * b for a, b in
-                      zip(d, [3, 7, 6, 1, 8, 9, 4, 5, 2])) % 11
-        k1 = 0 if k1 == 11 else k1
-        if k1 == 10:
-            continue
-        d += str(k1)
-        k2 = 11 - sum(int(a) * b for a, b in
-                      zip(d, [5, 4, 3, 2, 7, 6, 5, 4, 3, 2])) % 11
-        k2 = 0 if k2 == 11 else k2
-        if k2 == 10:
-            continue
-        return d + str(k2)
+    """An 11-digit personal ID with valid mod-11 check digits
+    (scripts/make_archive.py's maker)."""
+    return personal_id(rng, day, month, year)
 
 
 def font(name, cap):

@@ -341,6 +341,76 @@ static void test_candidates_small(void **state)
 	free(g);
 }
 
+/* A mammogram (cells of 4): a breast of textured tissue against the
+ * left border, text in the dark background.  Looked at whole, the texture
+ * makes candidates; as a mammogram, only the text in the background is
+ * one.  A frame without a clear breast (flat noise) is looked at whole. */
+static size_t mg_candidates(uint8_t *g, uint32_t rows, uint32_t cols,
+			    int mg, struct scan_box *box, int *split)
+{
+	struct scan_pixels sp = mem_pixels(g, rows, cols);
+	struct scan_grid grid;
+	uint8_t *bg;
+	size_t n;
+
+	memset(&grid, 0, sizeof(grid));
+	assert_int_equal(scan_grid_frame(&sp, 0, &grid), 0);
+	grid.mg = mg;
+	bg = malloc((size_t)grid.gr * grid.gc);
+	assert_non_null(bg);
+	*split = scan_grid_background(&grid, bg);
+	free(bg);
+	n = scan_grid_candidates(&grid, box, SCAN_MAX_BOXES);
+	scan_grid_free(&grid);
+	return n;
+}
+
+static void test_breast_background(void **state)
+{
+	const uint32_t rows = 1024, cols = COLS;	/* word() draws in COLS */
+	uint8_t *g = malloc((size_t)rows * cols);
+	struct scan_box box[SCAN_MAX_BOXES];
+	uint32_t seed = 1;
+	int split;
+	size_t n;
+
+	(void)state;
+	assert_non_null(g);
+	for (uint32_t y = 0; y < rows; y++)
+		for (uint32_t x = 0; x < cols; x++) {
+			double dx = x / (0.62 * cols),
+			       dy = (y - rows / 2.0) / (0.36 * rows);
+			uint8_t v = 12;
+
+			seed = seed * 1103515245u + 12345u;
+			if (dx * dx + dy * dy <= 1) {
+				/* tissue: blocks of two levels, lines of
+				 * small bright specks (calcification-like) */
+				v = ((x / 24 + y / 24) % 2) ? 120 : 160;
+				if (x % 20 < 4 && y % 40 < 12)
+					v = 250;
+			}
+			g[(size_t)y * cols + x] = (uint8_t)(v + (seed >> 29));
+		}
+	word(g, 600, 60, 6, 10, 14, 255);
+	n = mg_candidates(g, rows, cols, 0, box, &split);
+	assert_true(split);
+	assert_true(n > 1);	/* the texture */
+	n = mg_candidates(g, rows, cols, 1, box, &split);
+	assert_int_equal(n, 1);
+	assert_true(covers(&box[0], 600, 60, 600 + 6 * 13 - 3, 74));
+	/* no breast: flat noise with the word, looked at whole */
+	for (size_t i = 0; i < (size_t)rows * cols; i++) {
+		seed = seed * 1103515245u + 12345u;
+		g[i] = (uint8_t)(100 + (seed >> 28));
+	}
+	word(g, 600, 60, 6, 10, 14, 255);
+	n = mg_candidates(g, rows, cols, 1, box, &split);
+	assert_false(split);
+	assert_int_equal(n, 1);
+	free(g);
+}
+
 static void test_gray(void **state)
 {
 	uint16_t px16[4] = { 100, 4095, 100, 2000 };
@@ -446,16 +516,66 @@ static void test_mask_map(void **state)
 	bytemap_clear(&an.map);
 }
 
+/* The forms of text matched against the registry row (scan_tokens.c):
+ * a number across OCR's separators, dates in their common forms. */
+struct formset {
+	char all[2048];
+};
+
+static void add_form(void *arg, const char *form, size_t n)
+{
+	struct formset *f = arg;
+	size_t at = strlen(f->all);
+
+	assert_true(at + n + 2 < sizeof(f->all));
+	memcpy(f->all + at, form, n);
+	f->all[at + n] = '|';
+	f->all[at + n + 1] = 0;
+}
+
+static const char *forms_of(const char *text, int whole)
+{
+	static struct formset f;
+
+	f.all[0] = '|';
+	f.all[1] = 0;
+	scan_token_forms(text, strlen(text), whole, add_form, &f);
+	return f.all;
+}
+
+static void test_token_forms(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(forms_of("Inv: 7345678901", 0),
+			       "|W7345678901|"));
+	assert_non_null(strstr(forms_of("734567 8901", 0), "|W7345678901|"));
+	assert_non_null(strstr(forms_of("Diagnose 14.08.2024", 0),
+			       "|D20240814|"));
+	assert_non_null(strstr(forms_of("14 08 2024", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("2024-08-14", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("20240814", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("14/8/24", 0), "|D20240814|"));
+	assert_non_null(strstr(forms_of("Øst-By", 0), "|WOSTBY|"));
+	/* too short to be a value; not a date */
+	assert_string_equal(forms_of("L CC", 0), "|");
+	assert_null(strstr(forms_of("32.13.2024", 0), "|D"));
+	/* whole: a cell of many words as one run too */
+	assert_non_null(strstr(forms_of("a b c d e", 1), "|WABCDE|"));
+	assert_null(strstr(forms_of("a b c d e", 0), "|WABCDE|"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_harmless),
+		cmocka_unit_test(test_token_forms),
 		cmocka_unit_test(test_allow_list),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_ident_and_fold),
 		cmocka_unit_test(test_candidates),
 		cmocka_unit_test(test_candidates_big),
 		cmocka_unit_test(test_candidates_small),
+		cmocka_unit_test(test_breast_background),
 		cmocka_unit_test(test_mask_map),
 		cmocka_unit_test(test_gray),
 	};

@@ -672,9 +672,10 @@ static void test_upgrade_v1_schema(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 5);
+				 "WHERE k = 'schema_version'"), 6);
 	/* version 3: the table of the burned-in text scan; version 4: the
-	 * registry's originals; version 5: why a file is quarantined */
+	 * registry's originals; version 5: why a file is quarantined;
+	 * version 6: the digests of the scan's text */
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "sqlite_master WHERE name = 'scans'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
@@ -683,6 +684,9 @@ static void test_upgrade_v1_schema(void **state)
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "pragma_table_info('files') WHERE name IN "
 				 "('q_rule', 'q_path')"), 2);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "pragma_table_info('scans') WHERE name = "
+				 "'tokens'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
 				 "WHERE k = 'key_check'"), 0);
 }
@@ -714,7 +718,7 @@ static void test_upgrade_atomic(void **state)
 }
 
 /* A db of schema version 2 (before scans and registry_values) gains both
- * tables on open, keeps its records, and is version 5 for good. */
+ * tables on open, keeps its records, and is version 6 for good. */
 static void test_upgrade_v2(void **state)
 {
 	struct store_file f, g;
@@ -736,10 +740,13 @@ static void test_upgrade_v2(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("v2.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 5);
+				 "WHERE k = 'schema_version'"), 6);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM "
 				 "registry_values"), 0);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM scans"), 0);
+	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM "
+				 "pragma_table_info('scans') WHERE name = "
+				 "'tokens'"), 1);
 }
 
 struct regseen {
