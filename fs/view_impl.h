@@ -254,6 +254,16 @@ struct tents {
 	size_t n, cap;
 };
 
+/* Records summed as view_reuse.c does. */
+struct view_digest {
+	uint64_t sum[2];
+	size_t n;
+};
+
+/* view_recall.c: the text view_config_record() records for cfg (caller
+ * frees): 0, -ENOENT (a path that is not there), -E2BIG or -ENOMEM. */
+int view_config_text(const struct view_config *cfg, char **out);
+
 /* The state of one view_build(), passed from step to step. */
 struct build {
 	struct view_engine *e;
@@ -261,6 +271,11 @@ struct build {
 	char *err;
 	size_t errsz;
 	struct recs rs;			/* the index */
+	/* names kept from the last build (view_reuse.c) */
+	char names_cfg[65];		/* "": never reused */
+	struct view_digest names_had;	/* the rows as read */
+	struct view_digest names_now;	/* the rows as persisted */
+	int names_kept;			/* the rows' names taken */
 	/* the registry and the links */
 	struct registry *reg;
 	struct registry_opts ro;

@@ -6,6 +6,7 @@
  * mtimes; and the lookups the front ends use.
  */
 #include "view_tree.h"
+#include "view_reuse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -474,6 +475,8 @@ static int persist_view_paths(struct build *b)
 	size_t i;
 	int ret = 0;
 
+	if (b->names_kept)	/* the paths are the rows': the same sum */
+		b->names_now = b->names_had;
 	for (i = 0; i < b->rs.n && !ret; i++) {
 		struct rec *r = &b->rs.v[i];
 		char full[PATH_MAX];
@@ -485,6 +488,8 @@ static int persist_view_paths(struct build *b)
 				 r->path);
 			vp = full;
 		}
+		if (!b->names_kept)
+			view_reuse_add(&b->names_now, &r->f, vp);
 		if (view_scmp(vp, r->f.view_path) || (!vp) != (!r->f.view_path))
 			ret = store_file_set_view_path(b->e->cfg.store, r->f.id,
 						       vp);
@@ -527,6 +532,10 @@ int view_tree_nodes(struct build *b)
 	c = store_commit(b->e->cfg.store);
 	if (!ret)
 		ret = c;
+	/* after the paths are committed; best effort (a read-only snapshot
+	 * of a sharded run's export task cannot: names computed each time) */
+	if (!ret)
+		(void)view_reuse_record(b);
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot build the view (%s)",
 			 strerror(-ret));
