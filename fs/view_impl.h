@@ -8,6 +8,7 @@
  *   view_cohort.c   linking records with the registry's rows
  *   view_naming.c   names from the layout (pure; per patient)
  *   view_tree.c     the tree: entries, nodes, inode table, lookups
+ *   view_reuse.c    the names of an unchanged index, from the rows
  *   view_content.c  opening a file, its byte map, marks
  *   view_report.c   reasons.csv and the run report
  *
