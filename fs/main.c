@@ -146,6 +146,10 @@ static int open_engine(struct options *o, struct view_whitelist **wl,
 		if (ret)
 			return ret;
 		created = 0;
+	} else if (o->cmd == CMD_MOUNT && o->no_refresh) {
+		/* an unchanged index writes nothing: no page by page check
+		 * of the db unless something is written */
+		ret = store_open_lazy(o->db, 1, st);
 	} else {
 		ret = store_open(o->db, 1, st);
 	}

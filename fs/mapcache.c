@@ -163,6 +163,18 @@ int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
 	return yes;
 }
 
+int mapcache_holds_id(struct mapcache *c, int64_t id, uint64_t size)
+{
+	struct made *m;
+	int yes;
+
+	pthread_mutex_lock(&c->lock);
+	m = find(c, id);
+	yes = m && m->map.size == size;
+	pthread_mutex_unlock(&c->lock);
+	return yes;
+}
+
 void mapcache_forget_map(struct mapcache *c, const struct made *m)
 {
 	struct made *had;

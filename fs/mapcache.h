@@ -69,6 +69,9 @@ struct made *mapcache_get(struct mapcache *c, int64_t id,
 int mapcache_holds(struct mapcache *c, int64_t id, uint64_t size,
 		   uint64_t ino, int64_t mtime_ns, int64_t ctime_ns);
 
+/* Whether a map of id for an output of size bytes is kept, of whatever
+ * source version (a hint, as above, for a caller that knows no more). */
+int mapcache_holds_id(struct mapcache *c, int64_t id, uint64_t size);
 /* Keep m (the cache takes a reference of its own), replacing an entry of
  * the same id, and dropping the least recently used beyond the bound.  A
  * map larger than the bound is not kept. */

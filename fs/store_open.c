@@ -68,12 +68,20 @@ static void disconnect_db(struct store *st)
 	st->db = NULL;
 }
 
+static int check_before_commit(void *arg);
+static void note_write(void *arg, int op, const char *db, const char *table,
+		       sqlite3_int64 rowid);
+
 /* The connection of a verified db of the current schema, made ready for
  * the public calls. */
 static int ready(struct store *st)
 {
 	int err = store_sql_exec(st, tuning_sql);
 
+	if (st->check_pending) {
+		sqlite3_update_hook(st->db, note_write, st);
+		sqlite3_commit_hook(st->db, check_before_commit, st);
+	}
 	return err ? err : store_sql_prepare_all(st);
 }
 
@@ -184,8 +192,72 @@ static int create_db(struct store *st, const char *path)
 /* ---------------------------------------------------------------------- */
 /* open and close                                                         */
 
-/* Open the existing db at path into st: verified, upgraded, ready. */
-static int open_existing(struct store *st, const char *path)
+/* Whether st->path is still the file verified at open (note: record it
+ * as that file).  Returns 1, 0 or -errno. */
+static int same_file(struct store *st, int note)
+{
+	struct stat sb;
+
+	if (stat(st->path, &sb))
+		return store_sql_map_errno(errno);
+	if (note) {
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+		return 0;
+	}
+	return sb.st_dev == st->dev && sb.st_ino == st->ino;
+}
+
+/* The journal mode is WAL (a db we made, or opened before). */
+static int is_wal(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int r, wal = 0;
+
+	if (store_sql_prepare_once(st, "PRAGMA journal_mode", &s))
+		return 0;
+	r = store_sql_step(st, s);
+	if (r > 0 && sqlite3_column_text(s, 0))
+		wal = !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	return wal;
+}
+
+/* sqlite's update hook (store_open_lazy()): a row is inserted, updated or
+ * deleted, before its statement commits (every table of ours has row ids,
+ * and every DELETE a WHERE, so no write escapes it). */
+static void note_write(void *arg, int op, const char *db, const char *table,
+		       sqlite3_int64 rowid)
+{
+	((struct store *)arg)->wrote = 1;
+}
+
+/*
+ * sqlite's commit hook (store_open_lazy()): before the first transaction
+ * that writes commits, integrity_check of the db as it was before it, on a
+ * connection of its own (the hook must not use ours; in WAL mode it reads
+ * the last committed state, beside our open write).  A db that fails turns
+ * the commit into a rollback (SQLITE_CONSTRAINT_COMMITHOOK, -EBADMSG): in
+ * WAL mode nothing reaches the db file.  Runs under st->lock (every write
+ * does).
+ */
+static int check_before_commit(void *arg)
+{
+	struct store *st = arg;
+
+	/* called for every transaction, and ours all begin IMMEDIATE:
+	 * what tells a write is a row written (note_write()) */
+	if (!st->check_pending || !st->wrote)
+		return 0;
+	if (store_schema_check_file(st->path))
+		return 1;
+	st->check_pending = 0;
+	return 0;
+}
+
+/* Open the existing db at path into st: verified, upgraded, ready.  lazy:
+ * see store_open_lazy(). */
+static int open_existing(struct store *st, const char *path, int lazy)
 {
 	int err, fd, version = 0;
 
@@ -202,16 +274,24 @@ static int open_existing(struct store *st, const char *path)
 	if (err)
 		return err;
 	/* Verify before changing anything in a file that may not be ours
-	 * (journal_mode=WAL would rewrite its header). */
-	err = store_schema_verify(st, &version);
+	 * (journal_mode=WAL would rewrite its header).  Lazy only when
+	 * nothing at all is written at open. */
+	err = store_schema_verify_meta(st, &version);
+	st->check_pending = !err && lazy && version == STORE_SCHEMA_VERSION &&
+			    is_wal(st);
+	if (!err && !st->check_pending)
+		err = store_schema_verify(st, &version);
 	if (!err)
 		err = store_sql_exec(st, "PRAGMA journal_mode=WAL");
 	if (!err && version < STORE_SCHEMA_VERSION)
 		err = store_schema_upgrade(st);
+	if (!err)
+		err = same_file(st, 1);
 	return err ? err : ready(st);
 }
 
-int store_open(const char *path, int create, struct store **out)
+static int open_store(const char *path, int create, int lazy,
+		      struct store **out)
 {
 	struct store *st = NULL;
 	int err = 0;
@@ -231,7 +311,7 @@ int store_open(const char *path, int create, struct store **out)
 		if (err && err != -EEXIST)
 			goto out;
 	}
-	err = open_existing(st, path);
+	err = open_existing(st, path, lazy);
 out:
 	if (err) {
 		store_close(st);
@@ -239,6 +319,16 @@ out:
 	}
 	*out = st;
 	return 0;
+}
+
+int store_open(const char *path, int create, struct store **out)
+{
+	return open_store(path, create, 0, out);
+}
+
+int store_open_lazy(const char *path, int create, struct store **out)
+{
+	return open_store(path, create, 1, out);
 }
 
 void store_close(struct store *st)
@@ -271,14 +361,24 @@ int store_detach(struct store *st)
 	return err;
 }
 
-/* The same db as before detach, not a file put in its place meanwhile (it
- * was upgraded when it was first opened). */
+/*
+ * The same db as before detach, not a file put in its place meanwhile (it
+ * was upgraded when it was first opened).  The very file verified at open
+ * (device and inode) is not checked page by page again: integrity_check
+ * reads the whole db, a minute and more for millions of files, and the
+ * mount attaches seconds after it opened.  Another file at the path is.
+ */
 static int reconnect(struct store *st, const uint8_t key[KEYED_KEY_LEN])
 {
-	int err, version = 0;
+	int err, version = 0, same;
 
 	err = connect_db(st, st->path);
-	if (!err)
+	same = err ? 0 : same_file(st, 0);
+	if (same < 0)
+		err = same;
+	else if (!err && same)
+		err = store_schema_verify_meta(st, &version);
+	else if (!err)
 		err = store_schema_verify(st, &version);
 	if (!err && (memcmp(key, st->key, KEYED_KEY_LEN) ||
 		     version != STORE_SCHEMA_VERSION))

@@ -330,6 +330,25 @@ out:
 	return err;
 }
 
+int store_schema_check_file(const char *path)
+{
+	struct store other;
+	int rc, err;
+
+	memset(&other, 0, sizeof(other));
+	rc = sqlite3_open_v2(path, &other.db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_sql_map_rc(other.db, rc);
+		goto out;
+	}
+	sqlite3_busy_timeout(other.db, 10000);
+	err = integrity_check(&other);
+out:
+	sqlite3_close(other.db);	/* harmless on NULL */
+	return err;
+}
+
 int store_schema_verify(struct store *st, int *version)
 {
 	struct meta m;

@@ -38,6 +38,10 @@ int store_schema_verify(struct store *st, int *version);
  * store_open_snapshot()). */
 int store_schema_verify_meta(struct store *st, int *version);
 
+/* sqlite's integrity_check of the db at path, on a connection of its own
+ * (read-only): 0, -EBADMSG when it fails, or an I/O error. */
+int store_schema_check_file(const char *path);
+
 /* Replace the key of a new, empty db (a shard db takes the project's) and
  * its check value; st->key too.  In the caller's write unit. */
 int store_schema_set_key(struct store *st, const uint8_t key[KEYED_KEY_LEN]);

@@ -44,6 +44,9 @@ int store_sql_map_errno(int e)
 
 int store_sql_map_rc(sqlite3 *db, int rc)
 {
+	/* our commit hook found the db damaged (store_open_lazy()) */
+	if (rc == SQLITE_CONSTRAINT_COMMITHOOK)
+		return -EBADMSG;
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_ROW:

@@ -24,6 +24,7 @@
 #define DEIDFS_STORE_SQL_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,6 +117,12 @@ struct store {
 	int depth;
 	uint8_t key[KEYED_KEY_LEN];	/* immutable once open */
 	char *path;		/* for store_attach() */
+	dev_t dev;		/* the file verified at open, for */
+	ino_t ino;		/* store_attach() */
+	/* store_open_lazy(): integrity_check not run yet; the commit hook
+	 * runs it before the first write (store_open.c).  Under lock. */
+	int check_pending;
+	int wrote;		/* a row written since open */
 };
 
 /* ---- errors ----------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "view_cohort.h"
 #include "view_naming.h"
 #include "view_report.h"
+#include "view_reuse.h"
 #include "view_scan.h"
 #include "view_tree.h"
 
@@ -342,7 +343,8 @@ int view_scmp(const char *a, const char *b)
 /* The record is taken whole, strings and all: no copy. */
 static int collect_cb(void *arg, struct store_file *f)
 {
-	struct recs *rs = arg;
+	struct build *b = arg;
+	struct recs *rs = &b->rs;
 
 	if (rs->n == rs->cap) {
 		size_t nc = rs->cap ? rs->cap * 2 : 1024;
@@ -355,6 +357,8 @@ static int collect_cb(void *arg, struct store_file *f)
 	}
 	memset(&rs->v[rs->n], 0, sizeof(rs->v[0]));
 	store_file_move(&rs->v[rs->n].f, f);
+	view_reuse_add(&b->names_had, &rs->v[rs->n].f,
+		       rs->v[rs->n].f.view_path);
 	rs->n++;
 	return 0;
 }
@@ -377,7 +381,7 @@ static void recs_free(struct recs *rs)
 /* The records of the index, in hierarchical order. */
 static int build_collect(struct build *b)
 {
-	int ret = store_file_foreach_take(b->e->cfg.store, collect_cb, &b->rs);
+	int ret = store_file_foreach_take(b->e->cfg.store, collect_cb, b);
 
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot read the index (%s)",
@@ -393,10 +397,20 @@ static int build_names(struct build *b)
 	struct view_naming nm = { b->e->layout, b->e->key,
 				  b->e->cfg.rules_options };
 	size_t i;
-	int ret;
+	int ret, kept = 0;
 
 	if (rs->n)	/* an empty index: rs->v is NULL (UB for qsort) */
 		qsort(rs->v, rs->n, sizeof(*rs->v), view_rec_cmp_hier);
+	ret = view_reuse_begin(b);
+	if (ret)
+		return ret;
+	if (view_reuse_possible(b)) {
+		ret = view_reuse_names(b);
+		if (ret == -ENOMEM)
+			return ret;
+		kept = !ret;
+	}
+	b->names_kept = kept;
 	b->idx_main = calloc(rs->n + 1, sizeof(size_t));
 	b->idx_q = calloc(rs->n + 1, sizeof(size_t));
 	if (!b->idx_main || !b->idx_q)
@@ -420,8 +434,8 @@ static int build_names(struct build *b)
 				return -ENOMEM;
 		}
 	}
-	ret = view_names_assign(&nm, rs->v, b->idx_main, b->nmain);
-	if (!ret)
+	ret = kept ? 0 : view_names_assign(&nm, rs->v, b->idx_main, b->nmain);
+	if (!ret && !kept)
 		ret = view_names_assign(&nm, rs->v, b->idx_q, b->nq);
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot name the files (%s)",

@@ -30,44 +30,46 @@ void view_ahead_init(struct view_engine *e)
 
 static void job_clear(struct ahead_job *j)
 {
-	if (j->src) {
-		explicit_bzero(j->src, strlen(j->src));
-		free(j->src);
-	}
 	memset(j, 0, sizeof(*j));
 }
 
-/* Make the map of job j into the cache. */
+/* Make the map of job j into the cache: its source as its index row
+ * says, when that is still its node's version. */
 static void make(struct view_engine *e, const struct ahead_job *j)
 {
+	struct view_source src;
 	struct made *m;
 	struct stat st;
 	int fd, err;
 
-	fd = view_open_regular(e->root_fd, j->src, &st);
+	if (view_source_get(e, j->id, j->ino, j->out_size, &src))
+		return;
+	fd = view_open_regular(e->root_fd, src.path, &st);
 	if (fd < 0)
-		return;
-	if ((uint64_t)st.st_size != j->src_size ||
-	    (uint64_t)st.st_ino != j->src_ino ||
+		goto out;
+	if ((uint64_t)st.st_size != src.size ||
+	    (uint64_t)st.st_ino != src.ino ||
 	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
-		    j->src_mtime_ns ||
+		    src.mtime_ns ||
 	    (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec !=
-		    j->src_ctime_ns) {
+		    src.ctime_ns) {
 		close(fd);	/* not the version indexed: the open rebuilds */
-		return;
+		goto out;
 	}
 	m = mapcache_get(&e->maps, j->id, &st, 0);
 	if (m) {
 		made_put(m);	/* kept already */
 		close(fd);
-		return;
+		goto out;
 	}
 	err = view_make_map(e, j->id, fd, &st, &m);
 	close(fd);
-	if (!err && m->map.gen_len == j->header_len &&
+	if (!err && m->map.gen_len == src.header_len &&
 	    m->map.size == j->out_size)
 		mapcache_add(&e->maps, m);
 	made_put(m);
+out:
+	view_source_clear(&src);
 }
 
 static void *ahead_main(void *arg)
@@ -134,24 +136,15 @@ void view_ahead_queue(struct view_engine *e, const struct view *v,
 		const struct vnode *s = &v->nodes[i];
 		struct ahead_job *j;
 
-		if (s->pub.kind != VIEW_DICOM || !s->src)
+		if (s->pub.kind != VIEW_DICOM)
 			continue;
 		queued++;
 		if (pending(e, s->pub.file_id) || e->ahead_n == AHEAD_MAX ||
-		    mapcache_holds(&e->maps, s->pub.file_id, s->src_size,
-				   s->src_ino, s->src_mtime_ns,
-				   s->src_ctime_ns))
+		    mapcache_holds_id(&e->maps, s->pub.file_id, s->pub.size))
 			continue;
 		j = &e->ahead_q[(e->ahead_head + e->ahead_n) % AHEAD_MAX];
-		j->src = strdup(s->src);
-		if (!j->src)
-			break;
 		j->id = s->pub.file_id;
-		j->src_size = s->src_size;
-		j->src_ino = s->src_ino;
-		j->src_mtime_ns = s->src_mtime_ns;
-		j->src_ctime_ns = s->src_ctime_ns;
-		j->header_len = s->header_len;
+		j->ino = s->pub.ino;
 		j->out_size = s->pub.size;
 		e->ahead_n++;
 		pthread_cond_broadcast(&e->ahead_cond);

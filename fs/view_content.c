@@ -43,7 +43,6 @@ int view_owner_mark(const struct view_engine *e, const char *path,
 int view_node_mark(const struct view_engine *e, const struct view *v,
 		   const struct view_node *n, char *out, size_t outsz)
 {
-	const struct vnode *nd = vn(n);
 	char path[PATH_MAX + 512];
 	const char *text = NULL;
 	uint8_t mac[32], dg[32];
@@ -63,14 +62,15 @@ int view_node_mark(const struct view_engine *e, const struct view *v,
 	else
 		memset(dg, 0, sizeof(dg));
 	/* Everything the bytes depend on, after the path's NUL: the file
-	 * behind the name, its source version as indexed, the options and
-	 * the output's size and date (generated text: its digest). */
+	 * behind the name, its source version as indexed (the inode number
+	 * holds the row's version, which every new source version analysed
+	 * bumps), the options and the output's size and date (generated
+	 * text: its digest). */
 	len += 1 + snprintf(path + len + 1, sizeof(path) - (size_t)len - 1,
-			    "%d %" PRId64 " %" PRIu64 " %" PRId64 " %" PRIu64
-			    " %" PRId64 " %" PRIu64 " %" PRId64 " %s",
-			    (int)n->kind, n->file_id, nd->src_size,
-			    nd->src_mtime_ns, nd->src_ino, nd->src_ctime_ns,
-			    n->size, n->mtime_ns, e->opts_fp);
+			    "%d %" PRId64 " %" PRIu64 " %" PRIu64 " %" PRId64
+			    " %s",
+			    (int)n->kind, n->file_id, n->ino, n->size,
+			    n->mtime_ns, e->opts_fp);
 	if ((size_t)len >= sizeof(path) - 32)
 		return -ENAMETOOLONG;
 	memcpy(path + len, dg, sizeof(dg));
@@ -82,6 +82,68 @@ int view_node_mark(const struct view_engine *e, const struct view *v,
 }
 
 /* ---------------------------------------------------------------- files */
+
+void view_source_clear(struct view_source *s)
+{
+	if (s->path) {
+		explicit_bzero(s->path, strlen(s->path));
+		free(s->path);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+int view_source_get(struct view_engine *e, int64_t id, uint64_t ino,
+		    uint64_t size, struct view_source *out)
+{
+	struct store_file f;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	memset(&f, 0, sizeof(f));
+	err = store_file_get_id(e->cfg.store, id, &f);
+	if (err == -ENOENT)
+		return -ESTALE;
+	if (err)
+		return err;
+	/* the node's inode number holds the low 22 bits of the version it
+	 * was built from (view_tree.c); its size is that version's */
+	if (!f.path || ((ino - 4) / 2) >> 40 != ((uint64_t)f.version & 0x3fffff) ||
+	    f.out_size != size) {
+		err = -ESTALE;
+		goto out;
+	}
+	out->path = f.path;
+	f.path = NULL;
+	out->size = f.src_size;
+	out->ino = f.src_ino;
+	out->mtime_ns = f.src_mtime_ns;
+	out->ctime_ns = f.src_ctime_ns;
+	out->header_len = f.header_len;
+out:
+	store_file_clear(&f);
+	return err;
+}
+
+/* The source at src.path, open, when it is the version src says; returns
+ * fd (its stat in *st) or -ESTALE, or -errno. */
+static int open_version(struct view_engine *e, const struct view_source *src,
+			struct stat *st)
+{
+	int fd = view_open_regular(e->root_fd, src->path, st);
+
+	if (fd < 0)
+		return fd == -ENOENT ? -ESTALE : fd;
+	if ((uint64_t)st->st_size != src->size ||
+	    (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec !=
+		    src->mtime_ns ||
+	    (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec !=
+		    src->ctime_ns ||
+	    (uint64_t)st->st_ino != src->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
 
 int view_make_map(struct view_engine *e, int64_t id, int fd,
 		  const struct stat *st, struct made **out)
@@ -139,31 +201,27 @@ static int made_for(struct view_engine *e, const struct view_node *n,
 int view_file_open(struct view_engine *e, const struct view *v,
 		   const struct view_node *n, struct view_file **out)
 {
-	const struct vnode *nd = vn(n);
+	struct view_source src;
 	struct view_file *vf = NULL;
 	struct made *m = NULL;
 	struct stat st;
 	int fd, err;
 
 	*out = NULL;
-	if (n->kind != VIEW_DICOM || !nd->src)
+	if (n->kind != VIEW_DICOM)
 		return -EINVAL;
-	fd = view_open_regular(e->root_fd, nd->src, &st);
-	if (fd < 0)
-		return fd == -ENOENT ? -ESTALE : fd;
-	if ((uint64_t)st.st_size != nd->src_size ||
-	    (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
-		    nd->src_mtime_ns ||
-	    (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec !=
-		    nd->src_ctime_ns ||
-	    (uint64_t)st.st_ino != nd->src_ino) {
-		close(fd);
-		return -ESTALE;
+	err = view_source_get(e, n->file_id, n->ino, n->size, &src);
+	if (err)
+		return err;
+	fd = open_version(e, &src, &st);
+	if (fd < 0) {
+		view_source_clear(&src);
+		return fd;
 	}
 	err = made_for(e, n, fd, &st, &m);
 	if (err)
 		goto fail;
-	if (!m->map.n || m->map.gen_len != nd->header_len ||
+	if (!m->map.n || m->map.gen_len != src.header_len ||
 	    m->map.size != n->size) {
 		/* Same stat, other bytes: the file was rewritten within the
 		 * mtime granularity.  Never serve a mix; and the next open
@@ -185,10 +243,12 @@ int view_file_open(struct view_engine *e, const struct view *v,
 	vf->deflate = m->deflate;
 	pthread_mutex_init(&vf->z_lock, NULL);
 	*out = vf;
+	view_source_clear(&src);
 	if (e->cfg.maps == VIEW_MAPS_KEEP)
 		view_ahead_queue(e, v, n);
 	return 0;
 fail:
+	view_source_clear(&src);
 	made_put(m);
 	close(fd);
 	return err;
@@ -196,11 +256,8 @@ fail:
 
 int view_file_kept(struct view_engine *e, const struct view_node *n)
 {
-	const struct vnode *nd = vn(n);
-
 	return n->kind == VIEW_DICOM && e->cfg.maps != VIEW_MAPS_NONE &&
-	       mapcache_holds(&e->maps, n->file_id, nd->src_size, nd->src_ino,
-			      nd->src_mtime_ns, nd->src_ctime_ns);
+	       mapcache_holds_id(&e->maps, n->file_id, n->size);
 }
 
 uint64_t view_file_size(const struct view_file *vf)

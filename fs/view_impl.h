@@ -8,6 +8,7 @@
  *   view_cohort.c   linking records with the registry's rows
  *   view_naming.c   names from the layout (pure; per patient)
  *   view_tree.c     the tree: entries, nodes, inode table, lookups
+ *   view_reuse.c    the names of an unchanged index, from the rows
  *   view_content.c  opening a file, its byte map, marks
  *   view_report.c   reasons.csv and the run report
  *
@@ -93,9 +94,7 @@ struct view_engine {
 	int ahead_started, ahead_stop;
 	struct ahead_job {
 		int64_t id;		/* 0: none */
-		char *src;		/* owned (PHI: never logged) */
-		uint64_t src_size, src_ino, header_len, out_size;
-		int64_t src_mtime_ns, src_ctime_ns;
+		uint64_t ino, out_size;	/* its node's: the version */
 	} ahead_q[AHEAD_MAX];
 	unsigned ahead_head, ahead_n;
 	int64_t ahead_making;		/* id being made, 0 when none */
@@ -125,18 +124,36 @@ struct view_file {
 
 /* ------------------------------------------------------------ the model */
 
+/*
+ * A node: 72 bytes, folders and files alike, for millions of them.  Where
+ * a file's bytes come from (its source path, the source version indexed,
+ * the header length) is not held here but read from its index row when
+ * it is opened (view_source_get()): about 110 bytes a file less.
+ */
 struct vnode {
 	struct view_node pub;	/* pub.name in the view's strs */
-	const char *src;	/* VIEW_DICOM: source path (PHI), in the
-				 * view's strs */
-	uint64_t src_size;
-	int64_t src_mtime_ns;
-	uint64_t src_ino;
-	int64_t src_ctime_ns;
-	uint64_t header_len;
 	uint32_t phash;		/* VIEW_DICOM: view_shard_hash() of its
 				 * pseudonym, 0 without (view_shard.c) */
 };
+
+/* The source of a view file as its index row has it. */
+struct view_source {
+	char *path;		/* relative to the root (PHI; owned, wiped
+				 * by view_source_clear()) */
+	uint64_t size, ino, header_len;
+	int64_t mtime_ns, ctime_ns;
+};
+
+/*
+ * view_content.c: the source of the view file of row id whose node has
+ * inode number ino and size size, from the store.  Returns 0, -ESTALE
+ * when the row is gone or holds another version than the node's (the
+ * source was replaced since the view was built: the next view has it),
+ * or the store's error.  Clear *out with view_source_clear().
+ */
+int view_source_get(struct view_engine *e, int64_t id, uint64_t ino,
+		    uint64_t size, struct view_source *out);
+void view_source_clear(struct view_source *s);
 
 /* A pseudonym's hash for view_node_shard() (never 0; 0 for NULL). */
 uint32_t view_shard_hash(const char *pseudonym);
@@ -144,7 +161,7 @@ uint32_t view_shard_hash(const char *pseudonym);
 struct view {
 	struct vnode *nodes;
 	size_t n;
-	struct strarena strs;	/* the nodes' names and source paths */
+	struct strarena strs;	/* the nodes' names */
 	uint64_t *ino_keys;	/* open addressing: ino -> node index */
 	uint32_t *ino_vals;
 	size_t ino_cap;
@@ -238,6 +255,16 @@ struct tents {
 	size_t n, cap;
 };
 
+/* Records summed as view_reuse.c does. */
+struct view_digest {
+	uint64_t sum[2];
+	size_t n;
+};
+
+/* view_recall.c: the text view_config_record() records for cfg (caller
+ * frees): 0, -ENOENT (a path that is not there), -E2BIG or -ENOMEM. */
+int view_config_text(const struct view_config *cfg, char **out);
+
 /* The state of one view_build(), passed from step to step. */
 struct build {
 	struct view_engine *e;
@@ -245,6 +272,11 @@ struct build {
 	char *err;
 	size_t errsz;
 	struct recs rs;			/* the index */
+	/* names kept from the last build (view_reuse.c) */
+	char names_cfg[65];		/* "": never reused */
+	struct view_digest names_had;	/* the rows as read */
+	struct view_digest names_now;	/* the rows as persisted */
+	int names_kept;			/* the rows' names taken */
 	/* the registry and the links */
 	struct registry *reg;
 	struct registry_opts ro;

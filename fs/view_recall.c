@@ -97,56 +97,64 @@ static void render(const struct view_config *cfg, struct out *o)
 	free(wl);
 }
 
-int view_config_record(struct view_engine *e)
+int view_config_text(const struct view_config *cfg, char **out)
 {
 	struct out o = { 0 };
-	char *old = NULL;
-	int err;
 
+	*out = NULL;
 	o.cap = RECALL_MAX;
 	o.buf = calloc(1, o.cap);
-	old = malloc(RECALL_MAX);
-	if (!o.buf || !old) {
-		err = -ENOMEM;
-		goto out;
+	if (!o.buf)
+		return -ENOMEM;
+	render(cfg, &o);
+	if (o.err) {
+		free(o.buf);
+		return o.err;
 	}
-	render(&e->cfg, &o);
-	err = o.err;
-	if (err)
-		goto out;
-	if (store_setting_get(e->cfg.store, RECALL_KEY, old, RECALL_MAX) ||
-	    strcmp(old, o.buf))
-		err = store_setting_set(e->cfg.store, RECALL_KEY, o.buf);
-out:
-	free(o.buf);
+	*out = o.buf;
+	return 0;
+}
+
+/* Whether the db's record is cfg's text: 1, 0, or -errno; *text the text
+ * (caller frees) when asked. */
+static int recorded(struct view_engine *e, char **text)
+{
+	char *now = NULL, *old = NULL;
+	int err;
+
+	err = view_config_text(&e->cfg, &now);
+	old = malloc(RECALL_MAX);
+	if (!err && !old)
+		err = -ENOMEM;
+	if (!err)
+		err = !store_setting_get(e->cfg.store, RECALL_KEY, old,
+					 RECALL_MAX) &&
+		      !strcmp(old, now);
 	free(old);
+	if (err >= 0 && text)
+		*text = now;
+	else
+		free(now);
 	return err;
+}
+
+int view_config_record(struct view_engine *e)
+{
+	char *text = NULL;
+	int err = recorded(e, &text);
+
+	if (err == 0)
+		err = store_setting_set(e->cfg.store, RECALL_KEY, text);
+	free(text);
+	return err < 0 ? err : 0;
 }
 
 /* See shard.h: whether the recorded view is the one cfg would record. */
 int view_config_same(struct view_engine *e)
 {
-	struct out o = { 0 };
-	char *old = NULL;
-	int err;
+	int err = recorded(e, NULL);
 
-	o.cap = RECALL_MAX;
-	o.buf = calloc(1, o.cap);
-	old = malloc(RECALL_MAX);
-	if (!o.buf || !old) {
-		err = -ENOMEM;
-		goto out;
-	}
-	render(&e->cfg, &o);
-	err = o.err;
-	if (!err && (store_setting_get(e->cfg.store, RECALL_KEY, old,
-				       RECALL_MAX) ||
-		     strcmp(old, o.buf)))
-		err = -ESTALE;
-out:
-	free(o.buf);
-	free(old);
-	return err;
+	return err < 0 ? err : err ? 0 : -ESTALE;
 }
 
 /* ------------------------------------------------------------- reading */

@@ -6,6 +6,7 @@
  * mtimes; and the lookups the front ends use.
  */
 #include "view_tree.h"
+#include "view_reuse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -130,7 +131,7 @@ void view_free(struct view *v)
 {
 	if (!v)
 		return;
-	strarena_free(&v->strs);	/* wipes the source paths */
+	strarena_free(&v->strs);
 	free(v->nodes);
 	free(v->ino_keys);
 	free(v->ino_vals);
@@ -325,19 +326,30 @@ static int entries_of_files(struct build *b)
 	return ret;
 }
 
-/* Every folder above an entry (duplicates removed later). */
+/* Every folder above an entry (duplicates removed later).  Entries come in
+ * the records' order, so a file's folders are mostly the last file's:
+ * those are not added again (at a million files, four times fewer entries
+ * to sort). */
 static int entries_of_folders(struct build *b)
 {
+	const char *last[16] = { 0 };	/* the last folder added per depth */
+	size_t lastlen[16] = { 0 };
 	size_t i, nfiles = b->te.n;
 	int ret;
 
 	for (i = 0; i < nfiles; i++) {
 		const char *p = b->te.v[i].path;
 		const char *s;
+		unsigned k = 0;
 
-		for (s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
-			char *d = strndup(p, (size_t)(s - p));
+		for (s = strchr(p, '/'); s; s = strchr(s + 1, '/'), k++) {
+			size_t len = (size_t)(s - p);
+			char *d;
 
+			if (k < 16 && last[k] && lastlen[k] == len &&
+			    !memcmp(last[k], p, len))
+				continue;
+			d = strndup(p, len);
 			if (!d)
 				return -ENOMEM;
 			ret = tents_add(&b->te, d, 1, VIEW_DIR, NULL,
@@ -345,6 +357,10 @@ static int entries_of_folders(struct build *b)
 						strlen(VIEW_QUARANTINE)) == 0);
 			if (ret)
 				return ret;
+			if (k < 16) {
+				last[k] = d;
+				lastlen[k] = len;
+			}
 		}
 	}
 	return 0;
@@ -434,16 +450,7 @@ static int node_of(struct build *b, const struct tent *t, struct vnode *nd)
 		nd->pub.size = t->r->f.out_size;
 		nd->pub.mtime_ns = t->r->f.out_mtime_ns;
 		nd->pub.file_id = t->r->f.id;
-		nd->src = strarena_dup(&v->strs, t->r->f.path,
-				       strlen(t->r->f.path));
-		nd->src_size = t->r->f.src_size;
-		nd->src_mtime_ns = t->r->f.src_mtime_ns;
-		nd->src_ino = t->r->f.src_ino;
-		nd->src_ctime_ns = t->r->f.src_ctime_ns;
-		nd->header_len = t->r->f.header_len;
 		nd->phash = view_shard_hash(t->r->f.pseudonym);
-		if (!nd->src)
-			ret = -ENOMEM;
 		break;
 	case VIEW_CSV:
 		nd->pub.size = v->csv_len;
@@ -468,6 +475,8 @@ static int persist_view_paths(struct build *b)
 	size_t i;
 	int ret = 0;
 
+	if (b->names_kept)	/* the paths are the rows': the same sum */
+		b->names_now = b->names_had;
 	for (i = 0; i < b->rs.n && !ret; i++) {
 		struct rec *r = &b->rs.v[i];
 		char full[PATH_MAX];
@@ -479,6 +488,8 @@ static int persist_view_paths(struct build *b)
 				 r->path);
 			vp = full;
 		}
+		if (!b->names_kept)
+			view_reuse_add(&b->names_now, &r->f, vp);
 		if (view_scmp(vp, r->f.view_path) || (!vp) != (!r->f.view_path))
 			ret = store_file_set_view_path(b->e->cfg.store, r->f.id,
 						       vp);
@@ -521,75 +532,83 @@ int view_tree_nodes(struct build *b)
 	c = store_commit(b->e->cfg.store);
 	if (!ret)
 		ret = c;
+	/* after the paths are committed; best effort (a read-only snapshot
+	 * of a sharded run's export task cannot: names computed each time) */
+	if (!ret)
+		(void)view_reuse_record(b);
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot build the view (%s)",
 			 strerror(-ret));
 	return ret;
 }
 
-/* The folder node above entry i - 1 (node i): a binary search among the
- * folders one level up, which are sorted by path.  NULL when there is
- * none (cannot happen: every folder above an entry is an entry). */
-static const struct view_node *parent_of(struct build *b, size_t i)
+/*
+ * The node of the folder above entry i (node i + 1), found from *cur on:
+ * nodes are in BFS order, and at one depth the entries are ordered by
+ * their parents' paths as their parents are, so one cursor walks the
+ * level above once for the whole level.  0 (the root) for depth 1; -1 when
+ * there is none (cannot happen: every folder above an entry is one).
+ */
+static long parent_node(const struct tents *te, size_t i, size_t *cur)
 {
-	const char *p = b->te.v[i - 1].path;
-	size_t dl = dirlen(p), lo = 0, hi = i - 1;
-	unsigned pd = b->te.v[i - 1].depth - 1;
-	const struct view_node *par = NULL;
-	char *pp;
+	const struct tent *t = &te->v[i];
+	size_t dl = dirlen(t->path);
 
-	if (dl == 0)
-		return NODE(b->v, 0);
-	pp = strndup(p, dl);
-	if (!pp)
-		return NULL;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct tent *m = &b->te.v[mid];
-		int c = m->depth != pd ? (m->depth < pd ? -1 : 1)
-				       : view_pathcmp(m->path, pp);
+	if (t->depth == 1)
+		return 0;
+	for (; *cur < i; (*cur)++) {
+		const struct tent *c = &te->v[*cur];
 
-		if (c == 0) {
-			if (m->kind == VIEW_DIR)
-				par = NODE(b->v, mid + 1);
+		if (c->depth == t->depth - 1 && c->kind == VIEW_DIR &&
+		    !strncmp(c->path, t->path, dl) && c->path[dl] == '\0')
+			return (long)*cur + 1;
+		if (c->depth >= t->depth)
 			break;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
 	}
-	free(pp);
-	return par;
+	return -1;
 }
 
 int view_tree_link(struct build *b)
 {
 	struct view *v = b->v;
-	size_t i;
+	size_t i, cur = 0, level = 0;
+	unsigned d = 0;
+	uint32_t *par;
 
+	par = calloc(v->n, sizeof(*par));
+	if (!par)
+		return -ENOMEM;
 	/* Parents and children: nodes are in BFS order, so the children of
 	 * each directory are one contiguous run. */
-	for (i = 1; i < v->n; i++) {
-		const struct view_node *par = parent_of(b, i);
+	for (i = 0; i + 1 < v->n; i++) {
+		unsigned depth = b->te.v[i].depth;
 		struct vnode *pn;
+		long p;
 
-		if (!par)
+		if (depth != d) {	/* a new level: its parents' starts */
+			cur = level;
+			level = i;
+			d = depth;
+		}
+		p = parent_node(&b->te, i, &cur);
+		if (p < 0) {
+			free(par);
 			return -EINVAL;
-		v->nodes[i].pub.parent = par->ino;
-		pn = (struct vnode *)vn(par);
+		}
+		pn = &v->nodes[p];
+		par[i + 1] = (uint32_t)p;
+		v->nodes[i + 1].pub.parent = pn->pub.ino;
 		if (pn->pub.nchildren == 0)
-			pn->pub.first_child = (uint32_t)i;
+			pn->pub.first_child = (uint32_t)(i + 1);
 		pn->pub.nchildren++;
 	}
 	/* Directory mtimes: the newest entry below them. */
 	for (i = v->n; i-- > 1;) {
-		struct vnode *nd = &v->nodes[i];
-		struct vnode *pn = (struct vnode *)vn(
-			view_lookup_ino(v, nd->pub.parent));
+		struct vnode *nd = &v->nodes[i], *pn = &v->nodes[par[i]];
 
-		if (pn && nd->pub.mtime_ns > pn->pub.mtime_ns)
+		if (nd->pub.mtime_ns > pn->pub.mtime_ns)
 			pn->pub.mtime_ns = nd->pub.mtime_ns;
 	}
+	free(par);
 	return 0;
 }

@@ -96,6 +96,15 @@ struct store_pair {
  * -EBADMSG, -EACCES, -EBUSY or -EIO.  *out freed with store_close().
  */
 int store_open(const char *path, int create, struct store **out);
+/*
+ * store_open() for a run that may write nothing (a mount of an unchanged
+ * index, --no-refresh): integrity_check, which reads every page of the db
+ * (a minute and more for millions of files), is put off until the first
+ * transaction that writes, and runs before it commits; a db that fails it
+ * then fails that commit with -EBADMSG, the db file unchanged.  A db to be
+ * upgraded or not in WAL mode is checked at once, as by store_open().
+ */
+int store_open_lazy(const char *path, int create, struct store **out);
 void store_close(struct store *st);	/* accepts NULL */
 
 /*
