@@ -20,7 +20,8 @@ LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 FRONT_C := fs/main.c fs/cli_opts.c fs/places.c fs/export.c fs/export_write.c fs/mount.c \
 	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c fs/verify.c \
 	   fs/verify_file.c fs/verify_walk.c fs/verify_report.c fs/lookup.c \
-	   fs/shard_run.c
+	   fs/shard_run.c fs/shard_tasks.c fs/shard_index.c fs/shard_merge.c \
+	   fs/shard_export.c fs/shard_log.c fs/shard_finish.c
 CORE_C  := $(filter-out $(FRONT_C),$(wildcard fs/*.c))
 CORE_O  := $(patsubst fs/%.c,$(BUILD)/%.o,$(CORE_C)) $(BUILD)/dicom.o
 FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),$(FRONT_C)))

@@ -180,3 +180,64 @@ def test_merge_removes_what_killed_tasks_left(deidfs, archive, tmp_path):
     run(deidfs, "merge", *common, check=True)
     assert beside(db) == sorted(f for f in mine if f.startswith("p.db."))
     assert (tmp_path / "p.dbx.new-1").exists()
+
+
+def index_rows(db):
+    """What an index holds that a sharded run must give as one machine
+    does: the records with their row ids (the inode numbers) and versions,
+    the audit trail by file, the pairs, the sequence the next new file's id
+    comes from; not the times of the analyses."""
+    with sqlite3.connect(db) as c:
+        return (
+            c.execute("SELECT id, path, status, out_size, header_len, "
+                      "patient_id, pseudonym, sop_uid, version, q_rule "
+                      "FROM files ORDER BY id").fetchall(),
+            c.execute("SELECT f.path, a.seq, a.path, a.action, a.old, a.new "
+                      "FROM audit a JOIN files f ON f.id = a.file_id "
+                      "ORDER BY f.id, a.seq").fetchall(),
+            c.execute("SELECT * FROM patients ORDER BY 1").fetchall(),
+            c.execute("SELECT * FROM uids ORDER BY 1").fetchall(),
+            c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'files'"
+                      ).fetchall(),
+            c.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                      "ORDER BY 1").fetchall())
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
+    """The merge of the shard dbs (copied in bulk, store_merge.c) gives the
+    index one machine's export gives, row ids included: with new dbs, and
+    again after a source file changed, one was removed and one added (a
+    changed file keeps its id and counts a version; every file put takes
+    a number of the sequence, as one machine's put does).  12 shards are
+    more than sqlite attaches at once: merged in two transactions."""
+    src = tmp_path / "src"
+    shutil.copytree(archive.identified, src)
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)    # one key: the same pseudonyms and UIDs
+
+    def both():
+        run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one, src,
+            tmp_path / "o1", check=True)
+        common = ["-q", "--csv", archive.csv, "--db", sh, src,
+                  tmp_path / "o2"]
+        for i in range(n):
+            run(deidfs, "export", "--shard", "%d/%d" % (i, n),
+                "--index-only", *common, check=True)
+        run(deidfs, "merge", *common, check=True)
+        a, b = index_rows(one), index_rows(sh)
+        assert len(a[0]) > 20
+        for x, y in zip(a, b):
+            assert x == y
+
+    both()
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    changed = files[len(files) // 2]
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    files[-1].unlink()
+    shutil.copy(files[0], files[0].parent / "0-added.dcm")
+    both()
