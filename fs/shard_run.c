@@ -122,6 +122,9 @@ int shard_store_open(struct shard_opts *so, struct view_config *cfg,
 	case SHARD_INDEX:
 		return open_index(so, cfg, st);
 	case SHARD_EXPORT:
+		/* the task builds its own share of the view only */
+		cfg->build_share_i = so->i;
+		cfg->build_share_n = so->n;
 		err = store_open_snapshot(so->db, st);
 		return err ? shard_db_fail("cannot read it", err) : 0;
 	case SHARD_MERGE:

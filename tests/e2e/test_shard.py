@@ -101,6 +101,23 @@ def test_sharded_export_is_one_machines(deidfs, archive, single, tmp_path,
     assert 1 <= rows[0][2] <= n
 
 
+@pytest.mark.parametrize("layout", [
+    "{study_year}/{laterality}_{view}.dcm",
+    "s{patient}/{study_year}/{laterality}_{view}.dcm"])
+def test_sharded_export_other_layouts(deidfs, archive, tmp_path, layout):
+    """An export task builds only its share of the view when a patient's
+    names depend on her records alone (the layout starts with her), the
+    whole view otherwise (here, where the suffixes that tell two women's
+    files apart in one year depend on both): either way the tree is
+    one machine's."""
+    opts = ["--with-quarantine", "--layout", layout]
+    db = tmp_path / "p.db"
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", db, *opts,
+        archive.identified, tmp_path / "one", check=True)
+    sharded(deidfs, archive, db, tmp_path / "out", 3, opts)
+    assert tree(tmp_path / "out") == tree(tmp_path / "one")
+
+
 def test_sharded_index_of_a_new_db(deidfs, archive, tmp_path):
     """With a new db, the index tasks parse their shares: a later export
     of one machine with the merged db parses nothing and writes the same
