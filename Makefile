@@ -31,8 +31,9 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .PHONY: all unit check e2e clean demo asan tsan spantest install uninstall
 all: $(BUILD)/deidfs $(BUILD)/mount.fuse.deidfs
 
-# Installation (README: "Install"): the binary, the man page, bash
-# completion and the mount helper.  mount(8) looks for helpers in /sbin
+# Installation (README: "Install"): the binary, the man pages, bash
+# completion, the mount helper and the Slurm wrapper (deidfs-slurm, which
+# runs the deidfs installed beside it).  mount(8) looks for helpers in /sbin
 # only, so MOUNTHELPERDIR does not follow PREFIX.
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -51,7 +52,10 @@ install: all
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(MOUNTHELPERDIR)
 	$(INSTALL) -m 755 $(BUILD)/deidfs $(DESTDIR)$(BINDIR)/deidfs
+	$(INSTALL) -m 755 scripts/deidfs-slurm $(DESTDIR)$(BINDIR)/deidfs-slurm
 	$(INSTALL) -m 644 dist/deidfs.1 $(DESTDIR)$(MANDIR)/man1/deidfs.1
+	$(INSTALL) -m 644 dist/deidfs-slurm.1 \
+		$(DESTDIR)$(MANDIR)/man1/deidfs-slurm.1
 	$(INSTALL) -m 644 dist/mount.fuse.deidfs.8 \
 		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8
 	$(INSTALL) -m 644 dist/deidfs.bash-completion \
@@ -61,6 +65,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/deidfs $(DESTDIR)$(MANDIR)/man1/deidfs.1 \
+		$(DESTDIR)$(BINDIR)/deidfs-slurm \
+		$(DESTDIR)$(MANDIR)/man1/deidfs-slurm.1 \
 		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8 \
 		$(DESTDIR)$(BASHCOMPDIR)/deidfs \
 		$(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.deidfs
