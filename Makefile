@@ -17,7 +17,8 @@ LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 
 # The front ends (README: "Layout of the code"); everything else in fs/ is
 # the core library that they and the tests link.
-FRONT_C := fs/main.c fs/cli_opts.c fs/places.c fs/export.c fs/export_write.c fs/mount.c \
+FRONT_C := fs/main.c fs/cli_opts.c fs/places.c fs/export.c \
+	   fs/export_write.c fs/export_dirs.c fs/mount.c \
 	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c fs/verify.c \
 	   fs/verify_file.c fs/verify_walk.c fs/verify_report.c fs/lookup.c \
 	   fs/shard_run.c fs/shard_tasks.c fs/shard_index.c fs/shard_merge.c \

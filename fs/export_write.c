@@ -632,111 +632,6 @@ static void lock_dest(int dest_fd)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The folders a shard's task needs: those above the files it writes (the
- * inos, sorted, into *out, *n).  The others are other tasks' to make, or
- * the last merge's (it makes every folder, empty ones included).
- */
-static int needed_dirs(const struct xpool *p, uint64_t **out, size_t *n)
-{
-	size_t r, k = 0, cap = 64;
-	uint64_t *v = malloc(cap * sizeof(*v));
-
-	*out = NULL;
-	*n = 0;
-	if (!v)
-		return -ENOMEM;
-	for (r = 0; r < p->nruns; r++) {
-		const struct view_node *d =
-			view_lookup_ino(p->v, p->files[p->runs[r].start]->parent);
-
-		/* up to the root, which is its own parent */
-		for (; d; d = d->parent == d->ino ? NULL
-						  : view_lookup_ino(p->v,
-								    d->parent)) {
-			if (k == cap) {
-				uint64_t *q = realloc(v, 2 * cap * sizeof(*v));
-
-				if (!q) {
-					free(v);
-					return -ENOMEM;
-				}
-				v = q;
-				cap *= 2;
-			}
-			v[k++] = d->ino;
-		}
-	}
-	qsort(v, k, sizeof(*v), cmp_u64);
-	*out = v;
-	*n = k;
-	return 0;
-}
-
-/* The view's folders, parents before children (BFS order); a shard's
- * task only those it needs. */
-static int make_dirs(struct xpool *p, int sharded)
-{
-	size_t i, nnodes = view_node_count(p->v), nneed = 0;
-	uint64_t *need = NULL;
-	int err = sharded ? needed_dirs(p, &need, &nneed) : 0;
-
-	for (i = 1; i < nnodes && !err; i++) {
-		const struct view_node *n = view_node_at(p->v, i);
-		char path[PATH_MAX];
-		struct stat sb;
-
-		if (n->kind != VIEW_DIR || !included(p->o, n))
-			continue;
-		if (sharded && !bsearch(&n->ino, need, nneed, sizeof(*need),
-					cmp_u64))
-			continue;
-		if (view_path(p->v, n, path, sizeof(path)) < 0) {
-			err = -ENAMETOOLONG;
-			break;
-		}
-		if (mkdirat(p->dest_fd, path, 0755) && errno != EEXIST) {
-			err = -errno;
-			break;
-		}
-		if (fstatat(p->dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISDIR(sb.st_mode))
-			err = -ENOTDIR;
-	}
-	free(need);
-	return err;
-}
-
-/* The folders' times, last (creating entries changed them) and deepest
- * first, so the whole tree carries the view's mtimes. */
-static void set_dir_times(struct xpool *p)
-{
-	size_t i;
-
-	for (i = view_node_count(p->v); i-- > 0;) {
-		const struct view_node *n = view_node_at(p->v, i);
-		char path[PATH_MAX];
-		struct timespec ts[2];
-
-		if (n->kind != VIEW_DIR || !included(p->o, n))
-			continue;
-		if (view_path(p->v, n, path, sizeof(path)) < 0)
-			continue;
-		ts[0].tv_sec = n->mtime_ns / 1000000000LL;
-		ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
-		ts[1] = ts[0];
-		utimensat(p->dest_fd, *path ? path : ".", ts,
-			  AT_SYMLINK_NOFOLLOW);
-	}
-}
-
 static int cmp_parent(const void *a, const void *b)
 {
 	const struct view_node *x = *(const struct view_node *const *)a;
@@ -829,7 +724,8 @@ int export_write(struct view_engine *e, const struct view *v,
 	}
 	err = make_runs(&p);
 	if (!err)
-		err = make_dirs(&p, sharded);
+		err = export_dirs_make(v, o, p.dest_fd, p.files, p.nfiles,
+				       sharded);
 	if (err)
 		goto out;
 	/* Stale files go first: they are not in the view, so nothing of
@@ -840,7 +736,7 @@ int export_write(struct view_engine *e, const struct view *v,
 	if (!err && p.stop)
 		err = p.stop;
 	if (!err && !sharded)
-		set_dir_times(&p);
+		export_dirs_times(v, o, p.dest_fd);
 out:
 	p.st.total = p.nfiles;
 	p.st.no_marks = p.no_marks;
