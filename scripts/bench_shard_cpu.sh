@@ -92,4 +92,9 @@ for k in "${!bins[@]}"; do
 done
 echo
 echo "Median of $ROUNDS rounds (CPU seconds, user + system); the ratio is the median of the rounds' ratios."
+echo "Rounds (binary, one machine, index, merge, export, last merge):"
+echo
+awk -v b="${bins[*]}" 'BEGIN { split(b, n, " ") }
+	{ printf "    %s %s %s %s %s %s\n", n[$1 + 1], $2, $3, $4, $5, $6 }' \
+	"$D/rounds.$$" | sed 's|/[^ ]*/||'
 rm -f "$D/rounds.$$" "$D/time"

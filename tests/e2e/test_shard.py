@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import stat
+from contextlib import closing
 
 import pytest
 
@@ -204,7 +205,7 @@ def index_rows(db):
     does: the records with their row ids (the inode numbers) and versions,
     the audit trail by file, the pairs, the sequence the next new file's id
     comes from; not the times of the analyses."""
-    with sqlite3.connect(db) as c:
+    with closing(sqlite3.connect(db)) as c:
         return (
             c.execute("SELECT id, path, status, out_size, header_len, "
                       "patient_id, pseudonym, sop_uid, version, q_rule "
@@ -258,3 +259,36 @@ def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
     files[-1].unlink()
     shutil.copy(files[0], files[0].parent / "0-added.dcm")
     both()
+
+
+def test_merge_refuses_a_foreign_or_damaged_shard_db(deidfs, archive,
+                                                     tmp_path):
+    """A shard db made with another project db's key, or not a db at all,
+    stops the merge, which says what to do and writes nothing of the other
+    shards into the project db."""
+    db, other = tmp_path / "p.db", tmp_path / "other.db"
+    common = ["-q", "--csv", archive.csv, "--db", db, archive.identified,
+              tmp_path / "out"]
+    for i in (0, 1):
+        run(deidfs, "export", "--shard", "%d/2" % i, "--index-only",
+            *common, check=True)
+    run(deidfs, "export", "--shard", "1/2", "--index-only", "-q", "--csv",
+        archive.csv, "--db", other, archive.identified, tmp_path / "o",
+        check=True)
+    shutil.copy("%s.shard-1-of-2" % other, "%s.shard-1-of-2" % db)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "another project db's key" in r.stderr, \
+        r.stderr
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    with open("%s.shard-1-of-2" % db, "wb") as f:
+        f.write(b"not a db" * 1000)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "damaged" in r.stderr, r.stderr
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    run(deidfs, "export", "--shard", "1/2", "--index-only", *common,
+        check=True)
+    run(deidfs, "merge", *common, check=True)
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] > 20
