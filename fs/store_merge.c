@@ -14,8 +14,8 @@
  * a record already in the db keeps its own id, and its number is skipped,
  * as one machine's put skips it.  The ids are decided before anything is
  * written and base is kept in the settings until the merge is done, so a
- * merge killed half-way (more shards than can be attached at once commit
- * in batches) and run again gives the same ids.
+ * merge killed half-way (each shard is committed on its own) and run again
+ * with the same shard dbs gives the same ids.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +29,9 @@
 #include "store_sql.h"
 
 #define BASE_KEY "shard.merge_base"
+/* Shards copied in one transaction (at most sqlite's SQLITE_LIMIT_ATTACHED,
+ * 10, attached at once) */
+#define SHARDS_PER_TX 1
 
 /* The record columns copied, in the schema's order (store_schema.c); the
  * view path is the view's to set again. */
@@ -329,7 +332,7 @@ int store_shard_merge(struct store *st, const char *const *paths, unsigned n,
 {
 	int64_t base = 0, nfiles = 0;
 	uint64_t count = 0;
-	unsigned from, per;
+	unsigned from;
 	int err, resumed = 0, defer;
 
 	*merged = *seen = 0;
@@ -355,11 +358,12 @@ int store_shard_merge(struct store *st, const char *const *paths, unsigned n,
 	if (!err && !resumed)
 		err = query_i64(st, "SELECT count(*) FROM files", &nfiles);
 	defer = !err && !resumed && !nfiles;
-	per = (unsigned)sqlite3_limit(st->db, SQLITE_LIMIT_ATTACHED, -1);
-	if (per < 1)
-		per = 1;
-	for (from = 0; from < n && !err; from += per)
-		err = batch(st, paths, from, from + per < n ? from + per : n,
+	/* a transaction per shard: the write-ahead log holds one shard's
+	 * rows at a time, where one transaction for all would need the
+	 * whole merged db again beside it (50 GB at ten million files) */
+	for (from = 0; from < n && !err; from += SHARDS_PER_TX)
+		err = batch(st, paths, from,
+			    from + SHARDS_PER_TX < n ? from + SHARDS_PER_TX : n,
 			    n, gen, base, count, defer, seen);
 	store_sql_exec(st, "DROP TABLE IF EXISTS temp.merge_ids; "
 			   "DROP TABLE IF EXISTS temp.merge_keys");

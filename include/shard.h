@@ -78,10 +78,10 @@ int store_shard_rekey(struct store *st, const uint8_t key[KEYED_KEY_LEN]);
  * them, their audit rows, pseudonym and UID pairs and text scans, and the
  * records they found unchanged marked seen in gen.  *merged counts the
  * records copied, *seen the unchanged ones, *lost is 1 when a shard could
- * not read a folder (so nothing may be pruned).  At most as many shards as
- * sqlite attaches at once (10) are merged in one transaction; a merge of
- * more that is killed is run again with the same dbs and gives the same
- * ids.  Returns 0, -EBADMSG (a db not of st's key), -ENOENT (a shard saw
+ * not read a folder (so nothing may be pruned).  Each shard is copied in a
+ * transaction of its own (the write-ahead log then holds one shard at a
+ * time); a merge killed half-way is run again with the same shard dbs,
+ * before anything else writes the db, and gives the same ids.  Returns 0, -EBADMSG (a db not of st's key), -ENOENT (a shard saw
  * unchanged a record st no longer has), -EIO, -ENOSPC, -ENOMEM.
  */
 int store_shard_merge(struct store *st, const char *const *paths, unsigned n,

@@ -227,8 +227,8 @@ def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
     index one machine's export gives, row ids included: with new dbs, and
     again after a source file changed, one was removed and one added (a
     changed file keeps its id and counts a version; every file put takes
-    a number of the sequence, as one machine's put does).  12 shards are
-    more than sqlite attaches at once: merged in two transactions."""
+    a number of the sequence, as one machine's put does), with 3 shards
+    and with 12 (each in a transaction of its own)."""
     src = tmp_path / "src"
     shutil.copytree(archive.identified, src)
     one, sh = tmp_path / "one.db", tmp_path / "sh.db"
@@ -292,3 +292,42 @@ def test_merge_refuses_a_foreign_or_damaged_shard_db(deidfs, archive,
     run(deidfs, "merge", *common, check=True)
     with closing(sqlite3.connect(db)) as c:
         assert c.execute("SELECT count(*) FROM files").fetchone()[0] > 20
+
+
+def test_merge_stopped_half_way_gives_the_same_ids(deidfs, archive,
+                                                   tmp_path):
+    """Each shard is merged in a transaction of its own: a merge that stops
+    after the first shards (here the last shard db lacks its audit table)
+    and is run again with the shard dbs whole gives one machine's index,
+    row ids included."""
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one,
+        archive.identified, tmp_path / "o1", check=True)
+    common = ["-q", "--csv", archive.csv, "--db", sh, archive.identified,
+              tmp_path / "o2"]
+    for i in range(3):
+        run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
+            *common, check=True)
+    last = "%s.shard-2-of-3" % sh
+    shutil.copy(last, tmp_path / "whole")
+    with closing(sqlite3.connect(last)) as c:
+        c.execute("DROP TABLE audit")
+        c.commit()
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1, r.stderr
+    with closing(sqlite3.connect(sh)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM settings WHERE k = "
+                         "'shard.merge_base'").fetchone()[0] == 1
+    shutil.copy(tmp_path / "whole", last)
+    run(deidfs, "merge", *common, check=True)
+    a, b = index_rows(one), index_rows(sh)
+    for x, y in zip(a, b):
+        assert x == y
+    with closing(sqlite3.connect(sh)) as c:
+        assert c.execute("SELECT count(*) FROM settings WHERE k = "
+                         "'shard.merge_base'").fetchone()[0] == 0
