@@ -44,7 +44,7 @@ static void wrote_cb(void *arg, const struct view_node *n, int kept)
 }
 
 int shard_run_export(struct shard_opts *so, struct view_engine *e,
-		      const struct export_opts *xo)
+		     const struct export_opts *xo)
 {
 	static unsigned char have[SHARD_MAX];
 	struct export_opts o = *xo;

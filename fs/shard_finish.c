@@ -22,8 +22,8 @@
  * folders' times set.  The logs go once this is done.
  */
 int shard_merge_logs(const struct shard_opts *so, struct view_engine *e,
-		      struct view **v, struct view_stats *vs,
-		      const struct export_opts *xo, unsigned n)
+		     struct view **v, struct view_stats *vs,
+		     const struct export_opts *xo, unsigned n)
 {
 	struct store *st = view_engine_config(e)->store;
 	struct export_opts fo = *xo;
@@ -44,9 +44,11 @@ int shard_merge_logs(const struct shard_opts *so, struct view_engine *e,
 	for (i = 0; i < n && !ret; i++) {
 		rows = NULL;
 		nrows = 0;
-		ret = shard_task_file(so->db, "export", i, n, path, sizeof(path));
+		ret = shard_task_file(so->db, "export", i, n, path,
+				      sizeof(path));
 		if (!ret)
-			ret = shard_log_read(path, i, n, &rows, &nrows, &quar);
+			ret = shard_log_read(path, i, n, &rows, &nrows,
+					     &quar);
 		if (ret == -EBADMSG) {
 			log_error("merge: the log of export task %u/%u is "
 				  "damaged: remove it and run that task "
@@ -89,7 +91,8 @@ int shard_merge_logs(const struct shard_opts *so, struct view_engine *e,
 	if (ret)
 		return shard_db_fail("cannot record the logs", ret);
 	for (i = 0; i < n; i++)
-		if (!shard_task_file(so->db, "export", i, n, path, sizeof(path)))
+		if (!shard_task_file(so->db, "export", i, n, path,
+				     sizeof(path)))
 			unlink(path);
 	if (!so->quiet)
 		fprintf(stderr,

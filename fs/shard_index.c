@@ -12,7 +12,7 @@
 #include "shard_impl.h"
 
 int shard_run_index(struct shard_opts *so, struct view_engine *e,
-		     const struct export_opts *xo)
+		    const struct export_opts *xo)
 {
 	struct store *st = view_engine_config(e)->store;
 	struct view_stats vs;

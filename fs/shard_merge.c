@@ -48,7 +48,7 @@ static int merge_dbs(const struct shard_opts *so, struct store *st,
 }
 
 int shard_run_merge(struct shard_opts *so, struct view_engine *e,
-		     const struct export_opts *xo)
+		    const struct export_opts *xo)
 {
 	static unsigned char have_db[SHARD_MAX], have_log[SHARD_MAX];
 	struct store *st = view_engine_config(e)->store;
@@ -74,7 +74,8 @@ int shard_run_merge(struct shard_opts *so, struct view_engine *e,
 	}
 	if (ndb && shard_say_missing("the index", ndb, have_db))
 		return 1;
-	if (!ndb && nlog && shard_say_missing("the export log", nlog, have_log))
+	if (!ndb && nlog &&
+	    shard_say_missing("the export log", nlog, have_log))
 		return 1;
 	if (ndb) {
 		ret = merge_dbs(so, st, ndb, &merged, &seen);

@@ -34,7 +34,7 @@ int shard_parse(const char *arg, unsigned *i, unsigned *n)
 }
 
 int shard_task_file(const char *db, const char *kind, unsigned i,
-		     unsigned n, char *buf, size_t bufsz)
+		    unsigned n, char *buf, size_t bufsz)
 {
 	int len = snprintf(buf, bufsz, "%s.%s-%u-of-%u", db, kind, i, n);
 
@@ -78,7 +78,8 @@ static int open_index(struct shard_opts *so, struct view_config *cfg,
 	struct store *p = NULL;
 	int err;
 
-	if (shard_task_file(so->db, "shard", so->i, so->n, final, sizeof(final)))
+	if (shard_task_file(so->db, "shard", so->i, so->n, final,
+			    sizeof(final)))
 		return shard_db_fail("the path is too long", -ENAMETOOLONG);
 	gethostname(host, sizeof(host) - 1);
 	snprintf(work, sizeof(work), "%s.new-%.32s-%ld", final, host,

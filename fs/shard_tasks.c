@@ -15,7 +15,7 @@
 #include "shard_impl.h"
 
 int shard_find_tasks(const char *db, const char *kind, unsigned *n,
-		      unsigned char *have)
+		     unsigned char *have)
 {
 	char dir[PATH_MAX], prefix[NAME_MAX + 32];
 	const char *slash = strrchr(db, '/');
@@ -56,7 +56,7 @@ int shard_find_tasks(const char *db, const char *kind, unsigned *n,
 
 /* The shares of n missing in have, said to the user; 0 when none. */
 unsigned shard_say_missing(const char *what, unsigned n,
-			    const unsigned char *have)
+			   const unsigned char *have)
 {
 	unsigned i, missing = 0;
 
