@@ -1,7 +1,8 @@
 /*
  * shard.h - the core of a sharded run (issue 17; README "On a cluster"):
  * which share a source file or a view file belongs to, and the store's
- * side of the shard dbs (fs/view_shard.c, fs/store_shard.c).
+ * side of the shard dbs (fs/view_shard.c, fs/store_shard.c, and
+ * fs/store_merge.c for the merge).
  *
  * A sharded run has three phases.  index: task i of n analyses the source
  * files whose relative path falls in share i (view_shard_of()) into a
