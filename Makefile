@@ -17,10 +17,12 @@ LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 
 # The front ends (README: "Layout of the code"); everything else in fs/ is
 # the core library that they and the tests link.
-FRONT_C := fs/main.c fs/cli_opts.c fs/places.c fs/export.c fs/export_write.c fs/mount.c \
+FRONT_C := fs/main.c fs/cli_opts.c fs/places.c fs/export.c \
+	   fs/export_write.c fs/export_dirs.c fs/mount.c \
 	   fs/mount_ops.c fs/mount_read.c fs/mtloop.c fs/log.c fs/verify.c \
 	   fs/verify_file.c fs/verify_walk.c fs/verify_report.c fs/lookup.c \
-	   fs/shard_run.c
+	   fs/shard_run.c fs/shard_tasks.c fs/shard_index.c fs/shard_merge.c \
+	   fs/shard_export.c fs/shard_log.c fs/shard_finish.c
 CORE_C  := $(filter-out $(FRONT_C),$(wildcard fs/*.c))
 CORE_O  := $(patsubst fs/%.c,$(BUILD)/%.o,$(CORE_C)) $(BUILD)/dicom.o
 FRONT_O := $(patsubst fs/%.c,$(BUILD)/%.o,$(filter $(wildcard fs/*.c),$(FRONT_C)))
@@ -30,8 +32,9 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .PHONY: all unit check e2e clean demo asan tsan spantest install uninstall
 all: $(BUILD)/deidfs $(BUILD)/mount.fuse.deidfs
 
-# Installation (README: "Install"): the binary, the man page, bash
-# completion and the mount helper.  mount(8) looks for helpers in /sbin
+# Installation (README: "Install"): the binary, the man pages, bash
+# completion, the mount helper and the Slurm wrapper (deidfs-slurm, which
+# runs the deidfs installed beside it).  mount(8) looks for helpers in /sbin
 # only, so MOUNTHELPERDIR does not follow PREFIX.
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -50,7 +53,10 @@ install: all
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(MOUNTHELPERDIR)
 	$(INSTALL) -m 755 $(BUILD)/deidfs $(DESTDIR)$(BINDIR)/deidfs
+	$(INSTALL) -m 755 scripts/deidfs-slurm $(DESTDIR)$(BINDIR)/deidfs-slurm
 	$(INSTALL) -m 644 dist/deidfs.1 $(DESTDIR)$(MANDIR)/man1/deidfs.1
+	$(INSTALL) -m 644 dist/deidfs-slurm.1 \
+		$(DESTDIR)$(MANDIR)/man1/deidfs-slurm.1
 	$(INSTALL) -m 644 dist/mount.fuse.deidfs.8 \
 		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8
 	$(INSTALL) -m 644 dist/deidfs.bash-completion \
@@ -60,6 +66,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/deidfs $(DESTDIR)$(MANDIR)/man1/deidfs.1 \
+		$(DESTDIR)$(BINDIR)/deidfs-slurm \
+		$(DESTDIR)$(MANDIR)/man1/deidfs-slurm.1 \
 		$(DESTDIR)$(MANDIR)/man8/mount.fuse.deidfs.8 \
 		$(DESTDIR)$(BASHCOMPDIR)/deidfs \
 		$(DESTDIR)$(MOUNTHELPERDIR)/mount.fuse.deidfs

@@ -632,52 +632,6 @@ static void lock_dest(int dest_fd)
 	}
 }
 
-/* The view's folders, parents before children (BFS order). */
-static int make_dirs(struct xpool *p)
-{
-	size_t i, nnodes = view_node_count(p->v);
-
-	for (i = 1; i < nnodes; i++) {
-		const struct view_node *n = view_node_at(p->v, i);
-		char path[PATH_MAX];
-		struct stat sb;
-
-		if (n->kind != VIEW_DIR || !included(p->o, n))
-			continue;
-		if (view_path(p->v, n, path, sizeof(path)) < 0)
-			return -ENAMETOOLONG;
-		if (mkdirat(p->dest_fd, path, 0755) && errno != EEXIST)
-			return -errno;
-		if (fstatat(p->dest_fd, path, &sb, AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISDIR(sb.st_mode))
-			return -ENOTDIR;
-	}
-	return 0;
-}
-
-/* The folders' times, last (creating entries changed them) and deepest
- * first, so the whole tree carries the view's mtimes. */
-static void set_dir_times(struct xpool *p)
-{
-	size_t i;
-
-	for (i = view_node_count(p->v); i-- > 0;) {
-		const struct view_node *n = view_node_at(p->v, i);
-		char path[PATH_MAX];
-		struct timespec ts[2];
-
-		if (n->kind != VIEW_DIR || !included(p->o, n))
-			continue;
-		if (view_path(p->v, n, path, sizeof(path)) < 0)
-			continue;
-		ts[0].tv_sec = n->mtime_ns / 1000000000LL;
-		ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
-		ts[1] = ts[0];
-		utimensat(p->dest_fd, *path ? path : ".", ts,
-			  AT_SYMLINK_NOFOLLOW);
-	}
-}
-
 static int cmp_parent(const void *a, const void *b)
 {
 	const struct view_node *x = *(const struct view_node *const *)a;
@@ -770,7 +724,8 @@ int export_write(struct view_engine *e, const struct view *v,
 	}
 	err = make_runs(&p);
 	if (!err)
-		err = make_dirs(&p);
+		err = export_dirs_make(v, o, p.dest_fd, p.files, p.nfiles,
+				       sharded);
 	if (err)
 		goto out;
 	/* Stale files go first: they are not in the view, so nothing of
@@ -781,7 +736,7 @@ int export_write(struct view_engine *e, const struct view *v,
 	if (!err && p.stop)
 		err = p.stop;
 	if (!err && !sharded)
-		set_dir_times(&p);
+		export_dirs_times(v, o, p.dest_fd);
 out:
 	p.st.total = p.nfiles;
 	p.st.no_marks = p.no_marks;

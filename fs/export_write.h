@@ -6,6 +6,7 @@
 #ifndef DEIDFS_EXPORT_WRITE_H
 #define DEIDFS_EXPORT_WRITE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "export.h"
@@ -34,6 +35,22 @@ struct export_stats {
  */
 int export_write(struct view_engine *e, const struct view *v,
 		 const struct export_opts *o, struct export_stats *st);
+
+/*
+ * The view's folders under dest_fd (export_dirs.c), parents before
+ * children; with sharded, only those above files[0..nfiles) (grouped by
+ * folder), the others being other tasks' or the last merge's to make.
+ * Returns 0, -ENOTDIR (something else stands there), -ENAMETOOLONG,
+ * -ENOMEM, -errno.
+ */
+int export_dirs_make(const struct view *v, const struct export_opts *o,
+		     int dest_fd, const struct view_node **files, size_t nfiles,
+		     int sharded);
+
+/* The folders' times, last (creating entries changed them) and deepest
+ * first, so that the whole tree carries the view's mtimes. */
+void export_dirs_times(const struct view *v, const struct export_opts *o,
+		       int dest_fd);
 
 /* Whether err is an error of the destination as a whole: full (-ENOSPC,
  * -EDQUOT) or read-only (-EROFS). */

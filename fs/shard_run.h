@@ -1,5 +1,6 @@
 /*
- * shard_run.h - the front end of a sharded run (fs/shard_run.c; the core is in
+ * shard_run.h - the front end of a sharded run (fs/shard_run.c and the
+ * files of its phases, named in fs/shard_impl.h; the core is in
  * include/shard.h; README "On a cluster"):
  *
  *   deidfs export --shard I/N --index-only OPTIONS SOURCE DEST   (index)

@@ -20,6 +20,7 @@
 
 #include "store_audit.h"
 #include "store_map.h"
+#include "store_schema.h"
 #include "store_sql.h"
 
 #define FOREACH_BATCH 64	/* rows copied per lock hold in foreach */
@@ -31,15 +32,6 @@
 	"series_number, instance_number, view_path, out_mtime_ns, study_time, " \
 	"src_ctime_ns, version, q_rule, q_path"
 
-/* Whether the stored record is of the same version of the source as the
- * one being put: the same stat and the same options. */
-#define SAME_VERSION                                                       \
-	"files.src_size = excluded.src_size "                               \
-	"AND files.src_mtime_ns = excluded.src_mtime_ns "                   \
-	"AND files.src_ino = excluded.src_ino "                             \
-	"AND files.src_ctime_ns = excluded.src_ctime_ns "                   \
-	"AND files.opts IS excluded.opts "
-
 static const char upsert_sql[] =
 	"INSERT INTO files(path, src_size, src_mtime_ns, src_ino, opts, "
 	"status, out_size, header_len, patient_id, study_date, "
@@ -50,39 +42,7 @@ static const char upsert_sql[] =
 	"VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
 	"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, NULL, "
 	"(SELECT v FROM meta WHERE k = 'generation'), ?23, ?24) "
-	"ON CONFLICT(path) DO UPDATE SET src_size = excluded.src_size, "
-	"src_mtime_ns = excluded.src_mtime_ns, "
-	"src_ino = excluded.src_ino, "
-	"src_ctime_ns = excluded.src_ctime_ns, opts = excluded.opts, "
-	"status = excluded.status, out_size = excluded.out_size, "
-	"header_len = excluded.header_len, "
-	"patient_id = excluded.patient_id, "
-	"study_date = excluded.study_date, "
-	"pseudonym = excluded.pseudonym, "
-	"study_uid = excluded.study_uid, "
-	"series_uid = excluded.series_uid, sop_uid = excluded.sop_uid, "
-	"modality = excluded.modality, "
-	"laterality = excluded.laterality, "
-	"view_position = excluded.view_position, "
-	"series_number = excluded.series_number, "
-	"instance_number = excluded.instance_number, "
-	/* the first analysis of a version dates it: a second one (another
-	 * process indexing the same new file at the same time) must not give
-	 * the file another mtime.  A new version is always dated later than
-	 * the one it replaces, even when both were analysed within the same
-	 * second: size and mtime are what rsync and a resumed export compare,
-	 * and a new version of the same size must not look like the old
-	 * one. */
-	"out_mtime_ns = CASE WHEN " SAME_VERSION
-	"THEN files.out_mtime_ns ELSE MAX(excluded.out_mtime_ns, "
-	"files.out_mtime_ns + 1000000000) END, "
-	/* and counted: the view gives each version its own inode, so the
-	 * kernel never mixes cached pages of two versions */
-	"version = CASE WHEN " SAME_VERSION
-	"THEN files.version ELSE files.version + 1 END, "
-	"study_time = excluded.study_time, "
-	"q_rule = excluded.q_rule, q_path = excluded.q_path, "
-	"gen = MAX(files.gen, excluded.gen) RETURNING id";
+	STORE_FILE_UPSERT_TAIL " RETURNING id";
 
 const struct store_stmt_sql store_index_stmts[] = {
 	{ STORE_STMT_FILE_UPSERT, upsert_sql },

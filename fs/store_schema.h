@@ -14,6 +14,54 @@
 
 #include "store_sql.h"
 
+/* Whether the stored record is of the same version of the source as the
+ * one being put: the same stat and the same options. */
+#define SAME_VERSION                                                       \
+	"files.src_size = excluded.src_size "                               \
+	"AND files.src_mtime_ns = excluded.src_mtime_ns "                   \
+	"AND files.src_ino = excluded.src_ino "                             \
+	"AND files.src_ctime_ns = excluded.src_ctime_ns "                   \
+	"AND files.opts IS excluded.opts "
+
+/*
+ * What a put of a record already there (same path) changes: the end of the
+ * INSERT of store_file_put() (store_index.c) and of the merge's copy
+ * (store_merge.c), which must agree.
+ */
+/* In the update: the first analysis of a version dates it: a second one
+ * (another process indexing the same new file at the same time) must not
+ * give the file another mtime.  A new version is always dated later than
+ * the one it replaces, even when both were analysed within the same second:
+ * size and mtime are what rsync and a resumed export compare, and a new
+ * version of the same size must not look like the old one.  And counted:
+ * the view gives each version its own inode, so the kernel never mixes
+ * cached pages of two versions. */
+#define STORE_FILE_UPSERT_TAIL \
+	"ON CONFLICT(path) DO UPDATE SET src_size = excluded.src_size, "  \
+	"src_mtime_ns = excluded.src_mtime_ns, "                          \
+	"src_ino = excluded.src_ino, "                                    \
+	"src_ctime_ns = excluded.src_ctime_ns, opts = excluded.opts, "    \
+	"status = excluded.status, out_size = excluded.out_size, "        \
+	"header_len = excluded.header_len, "                              \
+	"patient_id = excluded.patient_id, "                              \
+	"study_date = excluded.study_date, "                              \
+	"pseudonym = excluded.pseudonym, "                                \
+	"study_uid = excluded.study_uid, "                                \
+	"series_uid = excluded.series_uid, sop_uid = excluded.sop_uid, "  \
+	"modality = excluded.modality, "                                  \
+	"laterality = excluded.laterality, "                              \
+	"view_position = excluded.view_position, "                        \
+	"series_number = excluded.series_number, "                        \
+	"instance_number = excluded.instance_number, "                    \
+	"out_mtime_ns = CASE WHEN " SAME_VERSION                          \
+	"THEN files.out_mtime_ns ELSE MAX(excluded.out_mtime_ns, "        \
+	"files.out_mtime_ns + 1000000000) END, "                          \
+	"version = CASE WHEN " SAME_VERSION                               \
+	"THEN files.version ELSE files.version + 1 END, "                 \
+	"study_time = excluded.study_time, "                              \
+	"q_rule = excluded.q_rule, q_path = excluded.q_path, "            \
+	"gen = MAX(files.gen, excluded.gen)"
+
 /* The schema this code reads and writes. */
 #define STORE_SCHEMA_VERSION 6	/* also in store_schema_upgrade() */
 

@@ -1,8 +1,8 @@
 /*
  * store_shard.c - the store's side of a sharded run (shard.h): a
  * read-only snapshot of the project db for the export tasks, the key of a
- * shard db, and what the merge copies out of the shard dbs and the shard
- * logs.
+ * shard db, the paths an index task found unchanged, and the shard logs
+ * (the merge of the shard dbs is store_merge.c's).
  *
  * Tables a sharded run adds, each made on first use (CREATE TABLE IF NOT
  * EXISTS) rather than by a schema upgrade, so that the schema versions
@@ -130,156 +130,6 @@ int store_shard_rekey(struct store *st, const uint8_t key[KEYED_KEY_LEN])
 	return err;
 }
 
-void store_audit_rows_free(struct store_audit *rows, size_t n)
-{
-	size_t i;
-
-	if (!rows)
-		return;
-	for (i = 0; i < n; i++) {
-		if (rows[i].old)
-			explicit_bzero(rows[i].old, rows[i].oldlen);
-		if (rows[i].newv)
-			explicit_bzero(rows[i].newv, rows[i].newlen);
-		free(rows[i].old);
-		free(rows[i].newv);
-	}
-	free(rows);
-}
-
-/* A BLOB or TEXT column as owned bytes (NULL for SQL NULL). */
-static int col_bytes(sqlite3_stmt *s, int i, void **out, size_t *len)
-{
-	const void *p;
-	int n;
-
-	*out = NULL;
-	*len = 0;
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
-		return 0;
-	p = sqlite3_column_blob(s, i);
-	n = sqlite3_column_bytes(s, i);
-	*out = malloc(n > 0 ? (size_t)n : 1);
-	if (!*out)
-		return -ENOMEM;
-	if (n > 0)
-		memcpy(*out, p, (size_t)n);
-	*len = n > 0 ? (size_t)n : 0;
-	return 0;
-}
-
-/* A TEXT column into a fixed field (cut at its size). */
-static void col_field(sqlite3_stmt *s, int i, char *out, size_t outsz)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	snprintf(out, outsz, "%s", t ? (const char *)t : "");
-}
-
-int store_audit_rows(struct store *st, int64_t file_id,
-		     struct store_audit **rows, size_t *n)
-{
-	sqlite3_stmt *s = NULL;
-	struct store_audit *v = NULL;
-	size_t cap = 0;
-	int err, r = 0;
-
-	*rows = NULL;
-	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	err = store_sql_prepare_once(st, "SELECT path, action, old, new "
-					 "FROM audit WHERE file_id = ?1 "
-					 "ORDER BY seq", &s);
-	if (!err)
-		err = store_sql_bind_i64(st, s, 1, file_id);
-	while (!err && (r = store_sql_step(st, s)) == 1) {
-		struct store_audit *a;
-
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			struct store_audit *p = realloc(v, nc * sizeof(*p));
-
-			if (!p) {
-				err = -ENOMEM;
-				break;
-			}
-			v = p;
-			cap = nc;
-		}
-		a = &v[*n];
-		memset(a, 0, sizeof(*a));
-		(*n)++;
-		col_field(s, 0, a->path, sizeof(a->path));
-		col_field(s, 1, a->action, sizeof(a->action));
-		err = col_bytes(s, 2, &a->old, &a->oldlen);
-		if (!err)
-			err = col_bytes(s, 3, &a->newv, &a->newlen);
-	}
-	if (!err && r < 0)
-		err = r;
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	if (err) {
-		store_audit_rows_free(v, *n);
-		*n = 0;
-		return err;
-	}
-	*rows = v;
-	return 0;
-}
-
-/* ATTACH the shard db at path as "shard", and check it has our key. */
-static int attach_shard(struct store *st, const char *path)
-{
-	sqlite3_stmt *s = NULL;
-	const void *k;
-	int err, r;
-
-	err = store_sql_prepare_once(st, "ATTACH ?1 AS shard", &s);
-	if (!err && !(err = store_sql_map_rc(st->db, sqlite3_bind_text(
-				s, 1, path, -1, SQLITE_STATIC))))
-		err = store_sql_run(st, s);
-	sqlite3_finalize(s);
-	s = NULL;
-	if (err)
-		return err;
-	err = store_sql_prepare_once(st, "SELECT v FROM shard.meta "
-					 "WHERE k = 'key'", &s);
-	r = err ? err : store_sql_step(st, s);
-	if (r < 0)
-		err = r;
-	else if (r == 0 || sqlite3_column_bytes(s, 0) != KEYED_KEY_LEN ||
-		 !(k = sqlite3_column_blob(s, 0)) ||
-		 memcmp(k, st->key, KEYED_KEY_LEN))
-		err = -EBADMSG;
-	sqlite3_finalize(s);
-	if (err)
-		store_sql_exec(st, "DETACH shard");
-	return err;
-}
-
-int store_shard_copy_maps(struct store *st, const char *shard_path)
-{
-	int err;
-
-	pthread_mutex_lock(&st->lock);
-	err = attach_shard(st, shard_path);
-	if (err)
-		goto out;
-	err = store_sql_exec(st, "INSERT OR IGNORE INTO main.patients "
-				 "SELECT pseudonym, patient_id FROM "
-				 "shard.patients; "
-				 "INSERT OR IGNORE INTO main.uids "
-				 "SELECT pseudo, orig FROM shard.uids; "
-				 "INSERT OR REPLACE INTO main.scans "
-				 "SELECT * FROM shard.scans");
-	if (store_sql_exec(st, "DETACH shard") && !err)
-		err = -EIO;
-out:
-	pthread_mutex_unlock(&st->lock);
-	return err;
-}
-
 int store_shard_seen(struct store *shard, const char *path)
 {
 	sqlite3_stmt *s = NULL;
@@ -292,49 +142,6 @@ int store_shard_seen(struct store *shard, const char *path)
 		err = store_sql_run(shard, s);
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&shard->lock);
-	return err;
-}
-
-int store_shard_touch_seen(struct store *st, const char *shard_path,
-			   int64_t gen, uint64_t *n)
-{
-	sqlite3_stmt *s = NULL;
-	int err, r, missing = 0;
-
-	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	err = attach_shard(st, shard_path);
-	if (err)
-		goto out;
-	err = store_sql_prepare_once(st, "SELECT count(*), "
-					 "count(main.files.id) FROM "
-					 "shard.seen LEFT JOIN main.files "
-					 "ON main.files.path = shard.seen.path",
-				     &s);
-	r = err ? err : store_sql_step(st, s);
-	if (r == 1) {
-		*n = (uint64_t)sqlite3_column_int64(s, 0);
-		missing = sqlite3_column_int64(s, 0) !=
-			  sqlite3_column_int64(s, 1);
-	} else if (!err) {
-		err = r < 0 ? r : -EIO;
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (!err && missing)
-		err = -ENOENT;
-	if (!err)
-		err = store_sql_prepare_once(st, "UPDATE main.files SET gen = "
-						 "MAX(gen, ?1) WHERE path IN "
-						 "(SELECT path FROM shard.seen)",
-					     &s);
-	if (!err && !(err = store_sql_bind_i64(st, s, 1, gen)))
-		err = store_sql_run(st, s);
-	sqlite3_finalize(s);
-	if (store_sql_exec(st, "DETACH shard") && !err)
-		err = -EIO;
-out:
-	pthread_mutex_unlock(&st->lock);
 	return err;
 }
 

@@ -363,19 +363,63 @@ static int collect_cb(void *arg, struct store_file *f)
 	return 0;
 }
 
+static void rec_clear(struct rec *r)
+{
+	store_file_clear(&r->f);
+	free(r->parent);
+	free(r->raw);
+	free(r->ekey);
+	free(r->path);
+	free(r->study_path);
+}
+
 static void recs_free(struct recs *rs)
 {
 	size_t i;
 
-	for (i = 0; i < rs->n; i++) {
-		store_file_clear(&rs->v[i].f);
-		free(rs->v[i].parent);
-		free(rs->v[i].raw);
-		free(rs->v[i].ekey);
-		free(rs->v[i].path);
-		free(rs->v[i].study_path);
-	}
+	for (i = 0; i < rs->n; i++)
+		rec_clear(&rs->v[i]);
 	free(rs->v);
+}
+
+/* Whether this build is an export task's share (view_config's
+ * build_share_*): names per patient, and not share 0. */
+static int share_only(const struct build *b)
+{
+	const struct view_config *cfg = &b->e->cfg;
+
+	return cfg->build_share_n > 1 && cfg->build_share_i != 0 &&
+	       cfg->build_share_i < cfg->build_share_n &&
+	       layout_ncomponents(b->e->layout) > 1 &&
+	       layout_component_level(b->e->layout, 0) == LAYOUT_PATIENT;
+}
+
+/*
+ * Keep the records of the share's patients only, once the cohort has been
+ * decided on all of them (a registry row is written when any record links
+ * it, and that is recorded): the names of a patient's files depend on her
+ * records alone (view_naming.h), so naming these names them as the whole
+ * view does.  A record without a pseudonym is share 0's.
+ */
+static void keep_share(struct build *b)
+{
+	const struct view_config *cfg = &b->e->cfg;
+	struct recs *rs = &b->rs;
+	size_t i, k = 0;
+
+	for (i = 0; i < rs->n; i++) {
+		uint32_t h = view_shard_hash(rs->v[i].f.pseudonym);
+
+		if (h && h % cfg->build_share_n == cfg->build_share_i)
+			rs->v[k++] = rs->v[i];
+		else
+			rec_clear(&rs->v[i]);
+	}
+	rs->n = k;
+	/* they index the records as they were */
+	free(b->reckeys);
+	b->reckeys = NULL;
+	b->nreckeys = 0;
 }
 
 /* The records of the index, in hierarchical order. */
@@ -466,7 +510,7 @@ static int build_texts(struct build *b)
 	b->v = calloc(1, sizeof(*b->v));
 	if (!b->v)
 		return -ENOMEM;
-	if (b->reg) {
+	if (b->reg && !b->share) {
 		struct registry_keys keys = { csv_pseudonym, csv_shift, b->e,
 					      VIEW_FOLDER_COLUMN,
 					      (const char *const *)
@@ -485,6 +529,8 @@ static int build_texts(struct build *b)
 			    registry_row(b->reg, i)->valid)
 				b->st->csv_rows_written++;
 	}
+	if (b->share)		/* share 0 writes the texts */
+		return 0;
 	return view_reasons_render(&b->rs, &b->v->reasons,
 				   &b->v->reasons_len);
 }
@@ -536,9 +582,12 @@ int view_build(struct view_engine *e, struct view_stats *st,
 		ret = view_cohort_assign(&b);
 	if (!ret)
 		ret = view_cohort_record(&b);
+	b.share = share_only(&b);
+	if (!ret && b.share)
+		keep_share(&b);
 	if (!ret)
 		ret = build_names(&b);
-	if (!ret && b.reg)
+	if (!ret && b.reg && !b.share)
 		ret = view_cohort_folders(&b);
 	if (!ret)
 		ret = build_texts(&b);

@@ -289,6 +289,8 @@ struct build {
 					 * studies a row links, or NULL */
 	struct report_ctx rctx;
 	int by_id;			/* link on the personal ID alone */
+	int share;			/* an export task's share only
+					 * (view_config.build_share_*) */
 	/* names */
 	size_t *idx_main, *idx_q, nmain, nq;
 	/* the tree */

@@ -32,7 +32,10 @@ uint32_t view_shard_hash(const char *pseudonym)
 	if (!pseudonym || !*pseudonym)
 		return 0;
 	h = fnv1a(pseudonym);
-	return (uint32_t)(h ^ (h >> 32)) | 1u;	/* never 0 */
+	h ^= h >> 32;
+	/* never 0; not by setting a bit, which would leave every even share
+	 * of an even N without a patient */
+	return (uint32_t)h ? (uint32_t)h : 1u;
 }
 
 unsigned view_node_shard(const struct view *v, const struct view_node *n,

@@ -407,7 +407,7 @@ int view_tree_entries(struct build *b)
 	if (!ret && b->v->csv)
 		ret = tents_add(&b->te, (char *)b->e->cfg.csv_name, 0, VIEW_CSV,
 				NULL, 0);
-	if (!ret)
+	if (!ret && !b->share)	/* share 0 writes the texts */
 		ret = tents_add(&b->te,
 				(char *)VIEW_QUARANTINE "/" VIEW_REASONS_NAME, 0,
 				VIEW_REASONS, NULL, 1);

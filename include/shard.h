@@ -1,7 +1,8 @@
 /*
  * shard.h - the core of a sharded run (issue 17; README "On a cluster"):
  * which share a source file or a view file belongs to, and the store's
- * side of the shard dbs (fs/view_shard.c, fs/store_shard.c).
+ * side of the shard dbs (fs/view_shard.c, fs/store_shard.c, and
+ * fs/store_merge.c for the merge).
  *
  * A sharded run has three phases.  index: task i of n analyses the source
  * files whose relative path falls in share i (view_shard_of()) into a
@@ -72,33 +73,27 @@ int store_open_snapshot(const char *path, struct store **out);
 int store_shard_rekey(struct store *st, const uint8_t key[KEYED_KEY_LEN]);
 
 /*
- * The audit rows of file_id in st, into *rows (n of them), in their
- * order.  Free with store_audit_rows_free() (it wipes the values, PHI).
- * Returns 0, -ENOMEM, -EIO.
+ * Merge the shard dbs at paths[0..n) (n shards of one run, made with st's
+ * key) into the project db st, in generation gen: their records, with row
+ * ids (inode numbers) as one machine's index of the whole source gives
+ * them, their audit rows, pseudonym and UID pairs and text scans, and the
+ * records they found unchanged marked seen in gen.  *merged counts the
+ * records copied, *seen the unchanged ones, *lost is 1 when a shard could
+ * not read a folder (so nothing may be pruned).  Each shard is copied in a
+ * transaction of its own (the write-ahead log then holds one shard at a
+ * time); a merge killed half-way is run again with the same shard dbs,
+ * before anything else writes the db, and gives the same ids.  Returns 0, -EBADMSG (a db not of st's key), -ENOENT (a shard saw
+ * unchanged a record st no longer has), -EIO, -ENOSPC, -ENOMEM.
  */
-int store_audit_rows(struct store *st, int64_t file_id,
-		     struct store_audit **rows, size_t *n);
-void store_audit_rows_free(struct store_audit *rows, size_t n);
-
-/*
- * Copy the shard db at shard_path's pseudonym and UID pairs and its
- * burned-in text scans into st (insert or ignore; scans replace), in the
- * caller's transaction.  Returns 0, -EBADMSG (not a db of the same key),
- * -EIO.
- */
-int store_shard_copy_maps(struct store *st, const char *shard_path);
+int store_shard_merge(struct store *st, const char *const *paths, unsigned n,
+		      int64_t gen, uint64_t *merged, uint64_t *seen, int *lost);
 
 /*
  * Source paths a shard's index found unchanged in the project db, so it
  * did not analyse them again: listed in the shard db (store_shard_seen()),
- * marked seen in generation gen of the project db by the merge
- * (store_shard_touch_seen(), in the caller's transaction; *n counts them).
- * Return 0, -ENOENT (a listed path the project db no longer has: run the
- * index again), -EIO.
+ * marked seen by the merge (store_shard_merge()).  Returns 0, -EIO.
  */
 int store_shard_seen(struct store *shard, const char *path);
-int store_shard_touch_seen(struct store *st, const char *shard_path,
-			   int64_t gen, uint64_t *n);
 
 /* One file of a shard log: what an export task did with one view file. */
 struct store_log_row {

@@ -133,6 +133,14 @@ struct view_config {
 	 * unchanged is listed as seen (store_shard_seen()), not analysed */
 	unsigned shard_i, shard_n;
 	struct store *shard_base;
+	/* An export task of a sharded run: view_build() gives only the files
+	 * of the patients of share build_share_i of build_share_n
+	 * (view_node_shard()), named as in the whole view, and their folders;
+	 * not the generated texts.  Only where the names of one patient
+	 * depend on her records alone (the layout's first component is the
+	 * patient) and not for share 0 (it writes the texts, which speak of
+	 * every patient): there it builds the whole view.  0: the whole. */
+	unsigned build_share_i, build_share_n;
 };
 
 /*

@@ -5,9 +5,11 @@
 #
 #   scripts/bench_scale.sh [FILES [MERGE_FILES]]
 #
-# FILES (default 1000000) is the size of the synthetic index; MERGE_FILES
-# (default 100000; 0: skip) the size of the merge measured.  SCALE_DIR
-# (default /tmp/deidfs-scale) holds everything; DEIDFS picks the binary.
+# FILES (default 1000000; 0: skip) is the size of the synthetic index;
+# MERGE_FILES (default 100000; 0: skip) the size of the merge measured.
+# SCALE_DIR (default /tmp/deidfs-scale) holds everything; DEIDFS picks the
+# binary; MERGE_REF, a second binary, is timed on the same shard dbs before
+# it (the reference beside the figure).
 #
 # Method.  A real archive (scripts/make_archive.py: 6 women, 58 files with
 # every kind of planted PHI) is indexed for real by a sharded run's index
@@ -140,29 +142,39 @@ audit_per_file=$(sqlite3 "$base" \
 # --- the merge of shard dbs -------------------------------------------
 if [ "$MERGE_FILES" -gt 0 ]; then
 	m=$SCALE_DIR/merge.db
-	rm -f "$m"*
+	rm -f "$m"* "$SCALE_DIR"/merge-empty.db "$SCALE_DIR"/mshard-*
 	# a new project db with the shard dbs' key
-	cp "$base" "$m"
-	sqlite3 "$m" "DELETE FROM files; DELETE FROM audit; DELETE FROM dirs;
-		DELETE FROM patients; DELETE FROM uids; VACUUM"
+	cp "$base" "$SCALE_DIR/merge-empty.db"
+	sqlite3 "$SCALE_DIR/merge-empty.db" "DELETE FROM files; DELETE FROM audit;
+		DELETE FROM dirs; DELETE FROM patients; DELETE FROM uids; VACUUM"
 	per=$((MERGE_FILES / 4))
 	for i in 0 1 2 3; do
-		synth "$shard" "$m.shard-$i-of-4" "$per" \
+		synth "$shard" "$SCALE_DIR/mshard-$i" "$per" \
 			$((1 + i * (per / nreal + 1))) 1
 	done
-	shard_bytes=$(cat "$m".shard-* | wc -c)
-	t0=$(now)
-	"$DEIDFS" merge -q --modalities all --db "$m" "$src" "$SCALE_DIR/unused"
-	t1=$(now)
-	echo "| merge: files | shard dbs MB | merged db MB | merge s | per 10M files (linear) |"
-	echo "| --: | --: | --: | --: | --: |"
-	awk -v n="$MERGE_FILES" -v s="$shard_bytes" \
-		-v d="$(stat -c %s "$m")" -v t="$(secs "$t0" "$t1")" 'BEGIN {
-		printf "| %d | %.0f | %.0f | %.1f | %.0f s (%.1f h) |\n",
-			n, s / 1e6, d / 1e6, t, t * 1e7 / n, t * 1e7 / n / 3600 }'
+	shard_bytes=$(cat "$SCALE_DIR"/mshard-* | wc -c)
+	echo "| merge: binary | files | shard dbs MB | merged db MB | merge s (wall) | CPU s | per 10M files (linear) |"
+	echo "| --- | --: | --: | --: | --: | --: | --: |"
+	for bin in ${MERGE_REF:+"$MERGE_REF"} "$DEIDFS"; do
+		rm -f "$m"*
+		cp "$SCALE_DIR/merge-empty.db" "$m"
+		for i in 0 1 2 3; do cp "$SCALE_DIR/mshard-$i" "$m.shard-$i-of-4"; done
+		sync
+		t0=$(now)
+		cpu=$( { /usr/bin/time -f "%U %S" "$bin" merge -q --modalities all \
+			--db "$m" "$src" "$SCALE_DIR/unused" 2>&1 >/dev/null; } |
+			awk '{ printf "%.1f", $1 + $2 }')
+		t1=$(now)
+		awk -v b="$(basename "$bin")" -v n="$MERGE_FILES" -v s="$shard_bytes" \
+			-v d="$(stat -c %s "$m")" -v t="$(secs "$t0" "$t1")" -v c="$cpu" 'BEGIN {
+			printf "| %s | %d | %.0f | %.0f | %.1f | %s | %.0f s (%.1f h) |\n",
+				b, n, s / 1e6, d / 1e6, t, c, t * 1e7 / n, t * 1e7 / n / 3600 }'
+		rm -f "$m".shard-*
+	done
 	echo
-	rm -f "$m".shard-*
+	rm -f "$SCALE_DIR"/mshard-*
 fi
+[ "$FILES" -gt 0 ] || exit 0
 
 # --- the index of FILES: db size, remount, memory ---------------------
 big=$SCALE_DIR/big$FILES.db

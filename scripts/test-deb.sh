@@ -51,6 +51,10 @@ dpkg -i "$deb" >/dev/null
 deidfs --version
 man -w deidfs >/dev/null
 man -w mount.fuse.deidfs >/dev/null
+# the Slurm wrapper (README "On a cluster"), beside the deidfs it runs
+[ "$(command -v deidfs-slurm)" = /usr/bin/deidfs-slurm ]
+deidfs-slurm --help | grep -q -- --retry
+man -w deidfs-slurm >/dev/null
 
 echo "test-deb: mount from an fstab line" >&2
 /usr/bin/python3 scripts/make_archive.py "$tmp/arch" --women 5 \
@@ -93,8 +97,8 @@ fi
 echo "test-deb: remove" >&2
 dpkg -r deidfs >/dev/null
 installed=""
-for f in /usr/bin/deidfs /sbin/mount.fuse.deidfs \
-	/usr/share/man/man1/deidfs.1.gz; do
+for f in /usr/bin/deidfs /usr/bin/deidfs-slurm /sbin/mount.fuse.deidfs \
+	/usr/share/man/man1/deidfs.1.gz /usr/share/man/man1/deidfs-slurm.1.gz; do
 	if [ -e "$f" ]; then
 		echo "test-deb: $f left after dpkg -r" >&2
 		exit 1

@@ -136,11 +136,14 @@ def test_make_install_and_uninstall_with_prefix_and_destdir(deidfs,
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*")
                    if p.is_file())
     assert files == ["opt/deid/bin/deidfs",
+                     "opt/deid/bin/deidfs-slurm",
                      "opt/deid/share/bash-completion/completions/deidfs",
+                     "opt/deid/share/man/man1/deidfs-slurm.1",
                      "opt/deid/share/man/man1/deidfs.1",
                      "opt/deid/share/man/man8/mount.fuse.deidfs.8",
                      "sbin/mount.fuse.deidfs"]
     assert os.access(dest / "opt/deid/bin/deidfs", os.X_OK)
+    assert os.access(dest / "opt/deid/bin/deidfs-slurm", os.X_OK)
     assert (dest / "opt/deid/share/man/man1/deidfs.1").read_bytes() == \
         MAN.read_bytes()
     helper = (dest / "sbin/mount.fuse.deidfs").read_text()
@@ -151,6 +154,74 @@ def test_make_install_and_uninstall_with_prefix_and_destdir(deidfs,
     r = make("uninstall", "DESTDIR=%s" % dest, "PREFIX=/opt/deid")
     assert r.returncode == 0, r.stderr
     assert [p for p in dest.rglob("*") if not p.is_dir()] == []
+
+
+SLURM_MAN = REPO / "dist" / "deidfs-slurm.1"
+SLURM = REPO / "scripts" / "deidfs-slurm"
+
+
+def test_installed_slurm_wrapper_runs_the_deidfs_beside_it(deidfs,
+                                                           tmp_path):
+    """deidfs-slurm installed by make install, run with a PATH that holds
+    no deidfs (a stand-in sbatch instead of Slurm): the batch scripts it
+    writes run the deidfs installed beside it, and it prints each phase's
+    job id."""
+    dest = tmp_path / "stage"
+    r = make("install", "BUILD=%s" % build_dir(deidfs), "DESTDIR=%s" % dest,
+             "PREFIX=/opt/deid")
+    assert r.returncode == 0, r.stderr
+    bindir = dest / "opt/deid/bin"
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "sbatch").write_text(
+        "#!/bin/sh\nn=$(cat \"$0.n\" 2>/dev/null || echo 100)\n"
+        "echo $((n + 1)) > \"$0.n\"\necho $((n + 1))\n")
+    (fake / "sbatch").chmod(0o755)
+    env = {"PATH": "%s:/usr/bin:/bin" % fake, "HOME": str(tmp_path)}
+    env.pop("DEIDFS", None)
+    r = subprocess.run([str(bindir / "deidfs-slurm"), str(tmp_path / "run"),
+                        "2", "--db", "p.db", "src", "dest"],
+                       env=env, cwd=str(tmp_path), capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[0] for l in r.stdout.splitlines()] == \
+        ["index", "merge", "export", "final"]
+    for phase in ("index", "merge", "export", "final"):
+        text = (tmp_path / "run" / (phase + ".sh")).read_text()
+        assert str(bindir / "deidfs") + " " in text, text
+    h = subprocess.run([str(bindir / "deidfs-slurm"), "--help"], env=env,
+                       capture_output=True, text=True)
+    assert h.returncode == 0 and "--retry" in h.stdout
+
+
+def test_slurm_man_page_is_the_wrappers_usage():
+    """deidfs-slurm(1)'s SYNOPSIS and OPTIONS are the script's usage
+    lines and options; deidfs(1) shows the installed name."""
+    usage = [l[1:].strip() for l in SLURM.read_text().splitlines()[4:6]]
+    src = SLURM_MAN.read_text(encoding="utf-8").replace("\\-", "-")
+    syn = re.search(r"^\.SH SYNOPSIS\n(.*?)^\.SH", src, re.M | re.S).group(1)
+    lines = []
+    for form in syn.split(".br\n"):
+        words = []
+        for l in form.splitlines():
+            parts = l.split(" ", 1)
+            macro, rest = parts[0], parts[1] if len(parts) > 1 else ""
+            # .B/.I words; .RB/.RI alternate, only the brackets matter here
+            words.append(rest.replace(" ", "") if macro in (".RB", ".RI")
+                         else rest)
+        lines.append(" ".join(words))
+    assert [l.replace(" ", "") for l in lines] == \
+        [u.replace(" ", "") for u in usage]
+    # the options its argument loop takes: case patterns "-s)", "-h|--help)"
+    loop = SLURM.read_text().split("case $1 in", 1)[1].split("esac", 1)[0]
+    opts = {o for pat in re.findall(r"^\t(-[^)\s]*)\)", loop, re.M)
+            for o in pat.split("|") if re.fullmatch(r"--?[a-z][a-z-]*", o)}
+    man_opts = set(OPTION.findall(
+        re.search(r"^\.SH OPTIONS\n(.*?)^\.SH", src, re.M | re.S).group(1)))
+    assert opts == man_opts - {"--account", "--time"}
+    man = MAN.read_text(encoding="utf-8")
+    assert "scripts/deidfs\\-slurm" not in man
+    assert "deidfs\\-slurm (1)" in man
 
 
 def test_installed_mount_helper_mounts_with_deidfs_off_path(deidfs, archive,

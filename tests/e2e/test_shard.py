@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import stat
+from contextlib import closing
 
 import pytest
 
@@ -101,6 +102,23 @@ def test_sharded_export_is_one_machines(deidfs, archive, single, tmp_path,
     assert 1 <= rows[0][2] <= n
 
 
+@pytest.mark.parametrize("layout", [
+    "{study_year}/{laterality}_{view}.dcm",
+    "s{patient}/{study_year}/{laterality}_{view}.dcm"])
+def test_sharded_export_other_layouts(deidfs, archive, tmp_path, layout):
+    """An export task builds only its share of the view when a patient's
+    names depend on her records alone (the layout starts with her), the
+    whole view otherwise (here, where the suffixes that tell two women's
+    files apart in one year depend on both): either way the tree is
+    one machine's."""
+    opts = ["--with-quarantine", "--layout", layout]
+    db = tmp_path / "p.db"
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", db, *opts,
+        archive.identified, tmp_path / "one", check=True)
+    sharded(deidfs, archive, db, tmp_path / "out", 3, opts)
+    assert tree(tmp_path / "out") == tree(tmp_path / "one")
+
+
 def test_sharded_index_of_a_new_db(deidfs, archive, tmp_path):
     """With a new db, the index tasks parse their shares: a later export
     of one machine with the merged db parses nothing and writes the same
@@ -180,3 +198,136 @@ def test_merge_removes_what_killed_tasks_left(deidfs, archive, tmp_path):
     run(deidfs, "merge", *common, check=True)
     assert beside(db) == sorted(f for f in mine if f.startswith("p.db."))
     assert (tmp_path / "p.dbx.new-1").exists()
+
+
+def index_rows(db):
+    """What an index holds that a sharded run must give as one machine
+    does: the records with their row ids (the inode numbers) and versions,
+    the audit trail by file, the pairs, the sequence the next new file's id
+    comes from; not the times of the analyses."""
+    with closing(sqlite3.connect(db)) as c:
+        return (
+            c.execute("SELECT id, path, status, out_size, header_len, "
+                      "patient_id, pseudonym, sop_uid, version, q_rule "
+                      "FROM files ORDER BY id").fetchall(),
+            c.execute("SELECT f.path, a.seq, a.path, a.action, a.old, a.new "
+                      "FROM audit a JOIN files f ON f.id = a.file_id "
+                      "ORDER BY f.id, a.seq").fetchall(),
+            c.execute("SELECT * FROM patients ORDER BY 1").fetchall(),
+            c.execute("SELECT * FROM uids ORDER BY 1").fetchall(),
+            c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'files'"
+                      ).fetchall(),
+            c.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                      "ORDER BY 1").fetchall())
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
+    """The merge of the shard dbs (copied in bulk, store_merge.c) gives the
+    index one machine's export gives, row ids included: with new dbs, and
+    again after a source file changed, one was removed and one added (a
+    changed file keeps its id and counts a version; every file put takes
+    a number of the sequence, as one machine's put does), with 3 shards
+    and with 12 (each in a transaction of its own)."""
+    src = tmp_path / "src"
+    shutil.copytree(archive.identified, src)
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)    # one key: the same pseudonyms and UIDs
+
+    def both():
+        run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one, src,
+            tmp_path / "o1", check=True)
+        common = ["-q", "--csv", archive.csv, "--db", sh, src,
+                  tmp_path / "o2"]
+        for i in range(n):
+            run(deidfs, "export", "--shard", "%d/%d" % (i, n),
+                "--index-only", *common, check=True)
+        run(deidfs, "merge", *common, check=True)
+        a, b = index_rows(one), index_rows(sh)
+        assert len(a[0]) > 20
+        for x, y in zip(a, b):
+            assert x == y
+
+    both()
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    changed = files[len(files) // 2]
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    files[-1].unlink()
+    shutil.copy(files[0], files[0].parent / "0-added.dcm")
+    both()
+
+
+def test_merge_refuses_a_foreign_or_damaged_shard_db(deidfs, archive,
+                                                     tmp_path):
+    """A shard db made with another project db's key, or not a db at all,
+    stops the merge, which says what to do and writes nothing of the other
+    shards into the project db."""
+    db, other = tmp_path / "p.db", tmp_path / "other.db"
+    common = ["-q", "--csv", archive.csv, "--db", db, archive.identified,
+              tmp_path / "out"]
+    for i in (0, 1):
+        run(deidfs, "export", "--shard", "%d/2" % i, "--index-only",
+            *common, check=True)
+    run(deidfs, "export", "--shard", "1/2", "--index-only", "-q", "--csv",
+        archive.csv, "--db", other, archive.identified, tmp_path / "o",
+        check=True)
+    shutil.copy("%s.shard-1-of-2" % other, "%s.shard-1-of-2" % db)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "another project db's key" in r.stderr, \
+        r.stderr
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    with open("%s.shard-1-of-2" % db, "wb") as f:
+        f.write(b"not a db" * 1000)
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1 and "damaged" in r.stderr, r.stderr
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    run(deidfs, "export", "--shard", "1/2", "--index-only", *common,
+        check=True)
+    run(deidfs, "merge", *common, check=True)
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] > 20
+
+
+def test_merge_stopped_half_way_gives_the_same_ids(deidfs, archive,
+                                                   tmp_path):
+    """Each shard is merged in a transaction of its own: a merge that stops
+    after the first shards (here the last shard db lacks its audit table)
+    and is run again with the shard dbs whole gives one machine's index,
+    row ids included."""
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one,
+        archive.identified, tmp_path / "o1", check=True)
+    common = ["-q", "--csv", archive.csv, "--db", sh, archive.identified,
+              tmp_path / "o2"]
+    for i in range(3):
+        run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
+            *common, check=True)
+    last = "%s.shard-2-of-3" % sh
+    shutil.copy(last, tmp_path / "whole")
+    with closing(sqlite3.connect(last)) as c:
+        c.execute("DROP TABLE audit")
+        c.commit()
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 1, r.stderr
+    with closing(sqlite3.connect(sh)) as c:
+        assert c.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM settings WHERE k = "
+                         "'shard.merge_base'").fetchone()[0] == 1
+    shutil.copy(tmp_path / "whole", last)
+    run(deidfs, "merge", *common, check=True)
+    a, b = index_rows(one), index_rows(sh)
+    for x, y in zip(a, b):
+        assert x == y
+    with closing(sqlite3.connect(sh)) as c:
+        assert c.execute("SELECT count(*) FROM settings WHERE k = "
+                         "'shard.merge_base'").fetchone()[0] == 0

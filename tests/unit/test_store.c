@@ -27,6 +27,7 @@
 
 #include <sqlite3.h>
 
+#include "shard.h"
 #include "store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
@@ -1549,6 +1550,114 @@ static void test_settings(void **state)
 	store_close(st);
 }
 
+/* A record of path with size sz (a new version when sz changes). */
+static void merge_put(struct store *st, const char *path, uint64_t sz,
+		      size_t naudit)
+{
+	struct store_audit a[2];
+	struct store_file f;
+	size_t i;
+
+	memset(&f, 0, sizeof(f));
+	memset(a, 0, sizeof(a));
+	f.path = strdup(path);
+	f.src_size = sz;
+	f.out_size = sz;
+	f.series_number = STORE_MISSING;
+	f.instance_number = STORE_MISSING;
+	for (i = 0; i < naudit; i++) {
+		snprintf(a[i].path, sizeof(a[i].path), "0010001%zu", i);
+		snprintf(a[i].action, sizeof(a[i].action), "X");
+		a[i].old = (void *)path;
+		a[i].oldlen = strlen(path);
+	}
+	assert_int_equal(store_file_put(st, &f, a, naudit, NULL, 0, NULL, 0),
+			 0);
+	store_file_clear(&f);
+}
+
+static int64_t id_of(struct store *st, const char *path)
+{
+	struct store_file f;
+	int64_t id;
+
+	assert_int_equal(store_file_get(st, path, &f), 0);
+	id = f.id;
+	store_file_clear(&f);
+	return id;
+}
+
+/*
+ * store_shard_merge(): the shards' records get the ids one machine's puts
+ * in walk order would give them ('/' before any other byte; a record put
+ * again keeps its id and takes a number), their audit rows replace the
+ * old ones; a shard of another key is refused before anything is copied.
+ */
+static void test_shard_merge(void **state)
+{
+	static const char *walk[] = { "a/y.dcm", "a/z.dcm", "a.dcm",
+				      "b/x.dcm" };
+	const char *paths[2];
+	char p0[512], p1[512];
+	uint8_t key[KEYED_KEY_LEN];
+	struct store *p, *q, *s0, *s1, *x;
+	uint64_t merged, seen;
+	int64_t gen, n;
+	int lost;
+	size_t i;
+
+	(void)state;
+	p = open_new("m-project.db");
+	assert_int_equal(store_key(p, key), 0);
+	merge_put(p, "b/x.dcm", 10, 1);
+	/* one machine: the same start, then its puts in walk order */
+	q = open_new("m-one.db");
+	assert_int_equal(store_shard_rekey(q, key), 0);
+	merge_put(q, "b/x.dcm", 10, 1);
+	for (i = 0; i < 4; i++)
+		merge_put(q, walk[i], i == 3 ? 11 : 1, 2);
+	/* the shards: any split, any order within one */
+	s0 = open_new("m-project.db.shard-0-of-2");
+	s1 = open_new("m-project.db.shard-1-of-2");
+	assert_int_equal(store_shard_rekey(s0, key), 0);
+	assert_int_equal(store_shard_rekey(s1, key), 0);
+	merge_put(s0, "b/x.dcm", 11, 2);
+	merge_put(s0, "a/z.dcm", 1, 2);
+	merge_put(s1, "a.dcm", 1, 2);
+	merge_put(s1, "a/y.dcm", 1, 2);
+	store_close(s0);
+	store_close(s1);
+	snprintf(p0, sizeof(p0), "%s", dbpath("m-project.db.shard-0-of-2"));
+	snprintf(p1, sizeof(p1), "%s", dbpath("m-project.db.shard-1-of-2"));
+	paths[0] = p0;
+	paths[1] = p1;
+	assert_int_equal(store_next_generation(p, &gen), 0);
+	assert_int_equal(store_shard_merge(p, paths, 2, gen, &merged, &seen,
+					   &lost), 0);
+	assert_int_equal(merged, 4);
+	assert_int_equal(seen, 0);
+	assert_int_equal(lost, 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(id_of(p, walk[i]), id_of(q, walk[i]));
+	assert_int_equal(store_audit_count(p, id_of(p, "b/x.dcm"), &n), 0);
+	assert_int_equal(n, 2);
+	/* the next new file gets the number one machine would give it */
+	merge_put(p, "c.dcm", 1, 0);
+	merge_put(q, "c.dcm", 1, 0);
+	assert_int_equal(id_of(p, "c.dcm"), id_of(q, "c.dcm"));
+	/* another project's shard */
+	x = open_new("m-project.db.shard-0-of-1");
+	merge_put(x, "d.dcm", 1, 0);
+	store_close(x);
+	snprintf(p0, sizeof(p0), "%s", dbpath("m-project.db.shard-0-of-1"));
+	assert_int_equal(store_shard_merge(p, paths, 1, gen, &merged, &seen,
+					   &lost), -EBADMSG);
+	assert_int_equal(store_file_get(p, "d.dcm", &(struct store_file){ 0 }),
+			 -ENOENT);
+	store_close(p);
+	store_close(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1575,6 +1684,7 @@ int main(void)
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_killed_writer),
+		cmocka_unit_test(test_shard_merge),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
