@@ -575,6 +575,7 @@ static void fill_front_ends(struct options *o)
 
 	cfg->source = o->pos[0];
 	cfg->csv_path = o->csv;
+	cfg->db_path = o->db;
 	cfg->csv_spec = o->csv_spec;
 	cfg->csv_name = o->csv_name;
 	cfg->modalities = o->modalities;

@@ -26,6 +26,14 @@ static double elapsed_since(const struct timespec *t0)
 	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The db's path for a message ("" when the caller gave none). */
+static const char *db_name(struct view_engine *e)
+{
+	const char *p = view_engine_config(e)->db_path;
+
+	return p ? p : "";
+}
+
 /* Refresh the index and build the view (*v).  Returns 0 or an exit
  * status, said to the user. */
 static int refresh_and_build(struct view_engine *e,
@@ -42,7 +50,7 @@ static int refresh_and_build(struct view_engine *e,
 		return 2;
 	}
 	if (ret && (db = view_db_error(ret))) {
-		log_error("--db: %s", db);
+		log_error("--db %s: %s", db_name(e), db);
 		return 1;
 	}
 	if (ret) {
@@ -53,7 +61,7 @@ static int refresh_and_build(struct view_engine *e,
 	}
 	ret = view_build(e, vs, v, err, sizeof(err));
 	if (ret && (db = view_db_error(ret))) {
-		log_error("--db: %s", db);
+		log_error("--db %s: %s", db_name(e), db);
 		return 1;
 	}
 	if (ret) {

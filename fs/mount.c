@@ -157,7 +157,10 @@ static int build(struct view_engine *e, int refresh, struct view_stats *vs,
 			return ret;
 		}
 		if (view_db_error(ret)) {	/* busy, disk full */
-			snprintf(err, errsz, "--db: %s", view_db_error(ret));
+			const char *db = view_engine_config(e)->db_path;
+
+			snprintf(err, errsz, "--db %s: %s", db ? db : "",
+				 view_db_error(ret));
 			return ret;
 		}
 		if (ret) {

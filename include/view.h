@@ -94,6 +94,7 @@ struct view_config {
 	const char *layout;		/* template, VIEW_DEFAULT_LAYOUT */
 	const char *csv_name;		/* VIEW_DEFAULT_CSV_NAME */
 	/* registry CSV, NULL for none */
+	const char *db_path;		/* the db's path, for messages */
 	const char *csv_path;
 	const char *csv_spec;		/* REGISTRY_DEFAULT_SPEC */
 	char csv_delimiter;
