@@ -362,9 +362,8 @@ def test_db_locked_waits_then_succeeds(deidfs, archive, tmp_path):
 def test_db_locked_fails_cleanly_after_timeout(deidfs, archive, tmp_path):
     """Export and mount, both against a db whose write lock another
     process holds throughout: each waits the busy timeout (10 s), then
-    exits 1 naming the db, the cause and what to do; nothing is mounted, the
-    db
-    is sound and keeps its key, and works once the lock is gone."""
+    exits 1 naming the db, the cause and what to do; nothing is mounted,
+    the db is sound and keeps its key, and works once the lock is gone."""
     db = tmp_path / "p.db"
     export(deidfs, archive, tmp_path / "a", db)
     key = db_key(db)
