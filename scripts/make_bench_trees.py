@@ -136,23 +136,30 @@ def ct2000(out):
                                   "%03d.dcm" % (i + 1)))
 
 
-def mg40(out):
+def mammograms(out, series, paint):
+    """10 women of 4 views (R CC, L CC, R MLO, L MLO), "for
+    presentation" mammograms whose headers say nothing is burned in;
+    paint(ds, n, lat, view) sets the n-th image's pixels."""
     mg = "1.2.840.10008.5.1.4.1.1.1.2"
     views = [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]
     n = 0
     for w in range(10):
         for i, (lat, view) in enumerate(views):
             n += 1
-            ds = base(mg, uid(4, w, i), w, 1, 1, i + 1)
+            ds = base(mg, uid(series, w, i), w, 1, 1, i + 1)
             ds.Modality = "MG"
             ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
             ds.ImageLaterality = lat
             ds.ViewPosition = view
             ds.PresentationIntentType = "FOR PRESENTATION"
             ds.BurnedInAnnotation = "NO"
-            pixels(ds, 4096, 3328, n)
+            paint(ds, n, lat, view)
             save(ds, os.path.join(out, "identified", ds.PatientID,
                                   "%d.dcm" % (i + 1)))
+
+
+def mg40(out):
+    mammograms(out, 4, lambda ds, n, lat, view: pixels(ds, 4096, 3328, n))
 
 
 def noise_octaves(rng, rows, cols, cells):
@@ -216,22 +223,8 @@ def breast_pixels(ds, rows, cols, seed, lat, view, technique):
 
 
 def mgbreast40(out):
-    mg = "1.2.840.10008.5.1.4.1.1.1.2"
-    views = [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]
-    n = 0
-    for w in range(10):
-        for i, (lat, view) in enumerate(views):
-            n += 1
-            ds = base(mg, uid(5, w, i), w, 1, 1, i + 1)
-            ds.Modality = "MG"
-            ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
-            ds.ImageLaterality = lat
-            ds.ViewPosition = view
-            ds.PresentationIntentType = "FOR PRESENTATION"
-            ds.BurnedInAnnotation = "NO"
-            breast_pixels(ds, 4096, 3328, n, lat, view, n % 2 == 0)
-            save(ds, os.path.join(out, "identified", ds.PatientID,
-                                  "%d.dcm" % (i + 1)))
+    mammograms(out, 5, lambda ds, n, lat, view: breast_pixels(
+        ds, 4096, 3328, n, lat, view, n % 2 == 0))
 
 
 TREES = {"ct2000": ct2000, "mg40": mg40, "mgbreast40": mgbreast40}
