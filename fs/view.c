@@ -340,8 +340,8 @@ int view_scmp(const char *a, const char *b)
 
 /* ------------------------------------------------------------- building */
 
-/* The record is taken whole, strings and all: no copy. */
-static int collect_cb(void *arg, struct store_file *f)
+/* The record's strings are in b->rstrs already: no copy. */
+static int collect_cb(void *arg, const struct store_file *f)
 {
 	struct build *b = arg;
 	struct recs *rs = &b->rs;
@@ -356,19 +356,19 @@ static int collect_cb(void *arg, struct store_file *f)
 		rs->cap = nc;
 	}
 	memset(&rs->v[rs->n], 0, sizeof(rs->v[0]));
-	store_file_move(&rs->v[rs->n].f, f);
+	rs->v[rs->n].f = *f;
 	view_reuse_add(&b->names_had, &rs->v[rs->n].f,
 		       rs->v[rs->n].f.view_path);
 	rs->n++;
 	return 0;
 }
 
-static void recs_free(struct recs *rs)
+/* The records' own strings; those of their rows are in strs. */
+static void recs_free(struct recs *rs, struct strarena *strs)
 {
 	size_t i;
 
 	for (i = 0; i < rs->n; i++) {
-		store_file_clear(&rs->v[i].f);
 		free(rs->v[i].parent);
 		free(rs->v[i].raw);
 		free(rs->v[i].ekey);
@@ -376,12 +376,14 @@ static void recs_free(struct recs *rs)
 		free(rs->v[i].study_path);
 	}
 	free(rs->v);
+	strarena_free(strs);
 }
 
 /* The records of the index, in hierarchical order. */
 static int build_collect(struct build *b)
 {
-	int ret = store_file_foreach_take(b->e->cfg.store, collect_cb, b);
+	int ret = store_file_read_all(b->e->cfg.store, &b->rstrs, collect_cb,
+				      b);
 
 	if (ret)
 		snprintf(b->err, b->errsz, "cannot read the index (%s)",
@@ -509,7 +511,7 @@ static void build_free(struct build *b)
 		explicit_bzero(b->csvbuf, b->csvlen);
 		free(b->csvbuf);
 	}
-	recs_free(&b->rs);
+	recs_free(&b->rs, &b->rstrs);
 }
 
 int view_build(struct view_engine *e, struct view_stats *st,

@@ -182,7 +182,8 @@ static inline const struct vnode *vn(const struct view_node *n)
 
 /* One file record of the index while a view is built. */
 struct rec {
-	struct store_file f;
+	struct store_file f;	/* strings in build.rstrs: never
+				 * store_file_clear() it */
 	int included;		/* in the cohort (or no CSV) */
 	int quarantine;		/* goes under .quarantine */
 	uint64_t study_ord, series_ord, inst_ord;
@@ -272,6 +273,8 @@ struct build {
 	char *err;
 	size_t errsz;
 	struct recs rs;			/* the index */
+	struct strarena rstrs;		/* the strings of rs's rows (PHI:
+					 * wiped when freed) */
 	/* names kept from the last build (view_reuse.c) */
 	char names_cfg[65];		/* "": never reused */
 	struct view_digest names_had;	/* the rows as read */
