@@ -155,8 +155,14 @@ void store_file_move(struct store_file *dst, struct store_file *src)
 	memset(src, 0, sizeof(*src));
 }
 
-/* store_sql_col_str() into arena a: no malloc per field. */
-static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a, char **out)
+/*
+ * store_sql_col_str() into arena a: no malloc per field.  A field equal to
+ * the previous row's (same, or NULL) is that row's string: the rows of one
+ * study repeat most of their fields, and the options fingerprint is the
+ * same in every row, so most fields take no memory at all.
+ */
+static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a,
+		      const char *same, char **out)
 {
 	const void *p;
 	int n;
@@ -172,6 +178,10 @@ static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a, char **out)
 		return -ENOMEM;
 	if (n && memchr(p, '\0', (size_t)n))
 		return -EIO;
+	if (same && strlen(same) == (size_t)n && !memcmp(same, p, (size_t)n)) {
+		*out = (char *)same;
+		return 0;
+	}
 	/* the arena's strings are read-only to its users; store_file's
 	 * fields are not const for the records callers own */
 	*out = (char *)strarena_dup(a, n ? p : "", (size_t)n);
@@ -179,10 +189,13 @@ static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a, char **out)
 }
 
 /* Fill f from a row of FILE_COLS, its strings malloc'ed or, when a is not
- * NULL, copied into a.  On error f is cleared (zeroed). */
+ * NULL, in a, shared with those of prev (a's, or NULL) where equal.  On
+ * error f is cleared (zeroed). */
 static int row_to_file_in(sqlite3_stmt *s, struct strarena *a,
-			  struct store_file *f)
+			  const struct store_file *prev, struct store_file *f)
 {
+	static const struct store_file none;
+	const struct store_file *q = prev ? prev : &none;
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -198,21 +211,21 @@ static int row_to_file_in(sqlite3_stmt *s, struct strarena *a,
 	f->out_mtime_ns = sqlite3_column_int64(s, 21);
 	f->src_ctime_ns = sqlite3_column_int64(s, 23);
 	f->version = sqlite3_column_int64(s, 24);
-	if ((err = col_str_in(s, 1, a, &f->path)) ||
-	    (err = col_str_in(s, 5, a, &f->opts)) ||
-	    (err = col_str_in(s, 9, a, &f->patient_id)) ||
-	    (err = col_str_in(s, 10, a, &f->study_date)) ||
-	    (err = col_str_in(s, 11, a, &f->pseudonym)) ||
-	    (err = col_str_in(s, 12, a, &f->study_uid)) ||
-	    (err = col_str_in(s, 13, a, &f->series_uid)) ||
-	    (err = col_str_in(s, 14, a, &f->sop_uid)) ||
-	    (err = col_str_in(s, 15, a, &f->modality)) ||
-	    (err = col_str_in(s, 16, a, &f->laterality)) ||
-	    (err = col_str_in(s, 17, a, &f->view_position)) ||
-	    (err = col_str_in(s, 20, a, &f->view_path)) ||
-	    (err = col_str_in(s, 22, a, &f->study_time)) ||
-	    (err = col_str_in(s, 25, a, &f->q_rule)) ||
-	    (err = col_str_in(s, 26, a, &f->q_path))) {
+	if ((err = col_str_in(s, 1, a, q->path, &f->path)) ||
+	    (err = col_str_in(s, 5, a, q->opts, &f->opts)) ||
+	    (err = col_str_in(s, 9, a, q->patient_id, &f->patient_id)) ||
+	    (err = col_str_in(s, 10, a, q->study_date, &f->study_date)) ||
+	    (err = col_str_in(s, 11, a, q->pseudonym, &f->pseudonym)) ||
+	    (err = col_str_in(s, 12, a, q->study_uid, &f->study_uid)) ||
+	    (err = col_str_in(s, 13, a, q->series_uid, &f->series_uid)) ||
+	    (err = col_str_in(s, 14, a, q->sop_uid, &f->sop_uid)) ||
+	    (err = col_str_in(s, 15, a, q->modality, &f->modality)) ||
+	    (err = col_str_in(s, 16, a, q->laterality, &f->laterality)) ||
+	    (err = col_str_in(s, 17, a, q->view_position, &f->view_position)) ||
+	    (err = col_str_in(s, 20, a, q->view_path, &f->view_path)) ||
+	    (err = col_str_in(s, 22, a, q->study_time, &f->study_time)) ||
+	    (err = col_str_in(s, 25, a, q->q_rule, &f->q_rule)) ||
+	    (err = col_str_in(s, 26, a, q->q_path, &f->q_path))) {
 		if (a)
 			memset(f, 0, sizeof(*f));	/* the arena's */
 		else
@@ -223,7 +236,7 @@ static int row_to_file_in(sqlite3_stmt *s, struct strarena *a,
 
 static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 {
-	return row_to_file_in(s, NULL, f);
+	return row_to_file_in(s, NULL, NULL, f);
 }
 
 /* Bind the values ?1..?24 of the upsert. */
@@ -319,7 +332,8 @@ int store_file_get_id(struct store *st, int64_t id, struct store_file *f)
  * batch[0..*n) for the caller to clear.
  */
 static int read_batch(struct store *st, int64_t last, struct strarena *a,
-		      struct store_file *batch, size_t max, size_t *n)
+		      struct store_file *prev, struct store_file *batch,
+		      size_t max, size_t *n)
 {
 	sqlite3_stmt *s;
 	int err, r = 0;
@@ -330,9 +344,12 @@ static int read_batch(struct store *st, int64_t last, struct strarena *a,
 	if (!(err = store_sql_bind_i64(st, s, 1, last)) &&
 	    !(err = store_sql_bind_i64(st, s, 2, (int64_t)max))) {
 		while (*n < max && (r = store_sql_step(st, s)) == 1) {
-			err = row_to_file_in(s, a, &batch[*n]);
+			err = row_to_file_in(s, a, a ? prev : NULL,
+					     &batch[*n]);
 			if (err)
 				break;
+			if (a)
+				*prev = batch[*n];
 			(*n)++;
 		}
 		if (r < 0)
@@ -365,7 +382,8 @@ int store_file_foreach_take(struct store *st,
 	if (!batch)
 		return -ENOMEM;
 	do {
-		err = read_batch(st, last, NULL, batch, FOREACH_BATCH, &n);
+		err = read_batch(st, last, NULL, NULL, batch, FOREACH_BATCH,
+				 &n);
 		if (n)
 			last = batch[n - 1].id;
 		for (i = 0; i < n; i++) {
@@ -387,7 +405,7 @@ int store_file_read_all(struct store *st, struct strarena *a,
 			int (*cb)(void *arg, const struct store_file *f),
 			void *arg)
 {
-	struct store_file *batch;
+	struct store_file *batch, prev = { 0 };
 	int64_t last = INT64_MIN;
 	int err = 0, ret = 0;
 	size_t n, i;
@@ -398,7 +416,8 @@ int store_file_read_all(struct store *st, struct strarena *a,
 	if (!batch)
 		return -ENOMEM;
 	do {
-		err = read_batch(st, last, a, batch, READ_ALL_BATCH, &n);
+		err = read_batch(st, last, a, &prev, batch, READ_ALL_BATCH,
+				 &n);
 		if (n)
 			last = batch[n - 1].id;
 		for (i = 0; i < n && !err && !ret; i++)

@@ -241,14 +241,16 @@ struct report_ctx {
 	const struct view_config *cfg;
 };
 
+/* 24 bytes: qsort() sorts elements of up to 32 bytes in place of
+ * pointers to them, millions of them. */
 struct tent {
 	char *path;		/* full view path (borrowed from recs or owned
 				 * for directories) */
-	int owned;
-	enum view_kind kind;
 	struct rec *r;		/* VIEW_DICOM */
-	int quarantined;
 	unsigned depth;
+	uint8_t kind;		/* enum view_kind */
+	uint8_t owned;
+	uint8_t quarantined;
 };
 
 struct tents {

@@ -207,10 +207,10 @@ static int tents_add(struct tents *t, char *path, int owned,
 		t->cap = nc;
 	}
 	t->v[t->n].path = path;
-	t->v[t->n].owned = owned;
-	t->v[t->n].kind = kind;
+	t->v[t->n].owned = (uint8_t)!!owned;
+	t->v[t->n].kind = (uint8_t)kind;
 	t->v[t->n].r = r;
-	t->v[t->n].quarantined = quarantined;
+	t->v[t->n].quarantined = (uint8_t)!!quarantined;
 	t->v[t->n].depth = depth_of(path);
 	t->n++;
 	return 0;

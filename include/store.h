@@ -176,8 +176,9 @@ int store_file_foreach_take(struct store *st,
 /*
  * Every record, in id order, for a caller that keeps them all (a view's
  * build): f's strings are copied into a and live until strarena_free(a)
- * (never store_file_clear() such a record); f itself is the store's until
- * cb returns.  A non-zero return of cb stops and is returned.  Runs cb
+ * (never store_file_clear() such a record; read-only: a string equal to
+ * the same field of the record before is that record's); f itself is the
+ * store's until cb returns.  A non-zero return of cb stops and is returned.  Runs cb
  * without the store's lock, as store_file_foreach().
  */
 struct strarena;
