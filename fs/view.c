@@ -363,20 +363,25 @@ static int collect_cb(void *arg, const struct store_file *f)
 	return 0;
 }
 
-/* The records' own strings; those of their rows are in strs. */
-static void recs_free(struct recs *rs, struct strarena *strs)
+/* The records' own strings; those of their rows are in b->rstrs, their
+ * paths in b->pstrs when the names were kept. */
+static void recs_free(struct build *b)
 {
+	struct recs *rs = &b->rs;
 	size_t i;
 
 	for (i = 0; i < rs->n; i++) {
 		free(rs->v[i].parent);
 		free(rs->v[i].raw);
 		free(rs->v[i].ekey);
-		free(rs->v[i].path);
-		free(rs->v[i].study_path);
+		if (!b->names_kept) {
+			free(rs->v[i].path);
+			free(rs->v[i].study_path);
+		}
 	}
 	free(rs->v);
-	strarena_free(strs);
+	strarena_free(&b->rstrs);
+	strarena_free(&b->pstrs);
 }
 
 /* The records of the index, in hierarchical order. */
@@ -475,7 +480,9 @@ static int build_names(struct build *b)
 
 			snprintf(name, sizeof(name), "unidentified/file-%" PRId64,
 				 r->f.id);
-			r->path = strdup(name);
+			r->path = kept ? (char *)strarena_dup(&b->pstrs, name,
+							      strlen(name))
+				       : strdup(name);
 			if (!r->path)
 				return -ENOMEM;
 		}
@@ -555,7 +562,7 @@ static void build_free(struct build *b)
 		explicit_bzero(b->csvbuf, b->csvlen);
 		free(b->csvbuf);
 	}
-	recs_free(&b->rs, &b->rstrs);
+	recs_free(b);
 }
 
 int view_build(struct view_engine *e, struct view_stats *st,

@@ -194,7 +194,8 @@ struct rec {
 	char *path;		/* final view path, without .quarantine/ */
 	char *study_path;	/* the folder of its study: path through the
 				 * layout's last study-level component, or
-				 * NULL (owned) */
+				 * NULL (both owned, or in build.pstrs when
+				 * build.names_kept) */
 };
 
 struct recs {
@@ -281,7 +282,10 @@ struct build {
 	char names_cfg[65];		/* "": never reused */
 	struct view_digest names_had;	/* the rows as read */
 	struct view_digest names_now;	/* the rows as persisted */
-	int names_kept;			/* the rows' names taken */
+	int names_kept;			/* the rows' names taken: the
+					 * records' path and study_path are
+					 * in pstrs, not malloc'ed */
+	struct strarena pstrs;
 	/* the registry and the links */
 	struct registry *reg;
 	struct registry_opts ro;
