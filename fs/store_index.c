@@ -22,8 +22,10 @@
 #include "store_map.h"
 #include "store_schema.h"
 #include "store_sql.h"
+#include "strarena.h"
 
 #define FOREACH_BATCH 64	/* rows copied per lock hold in foreach */
+#define READ_ALL_BATCH 1024	/* in store_file_read_all() */
 
 #define FILE_COLS                                                          \
 	"id, path, src_size, src_mtime_ns, src_ino, opts, status, out_size, " \
@@ -113,9 +115,47 @@ void store_file_move(struct store_file *dst, struct store_file *src)
 	memset(src, 0, sizeof(*src));
 }
 
-/* Fill f from a row of FILE_COLS.  On error f is cleared. */
-static int row_to_file(sqlite3_stmt *s, struct store_file *f)
+/*
+ * store_sql_col_str() into arena a: no malloc per field.  A field equal to
+ * the previous row's (same, or NULL) is that row's string: the rows of one
+ * study repeat most of their fields, and the options fingerprint is the
+ * same in every row, so most fields take no memory at all.
+ */
+static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a,
+		      const char *same, char **out)
 {
+	const void *p;
+	int n;
+
+	*out = NULL;
+	if (!a)
+		return store_sql_col_str(s, i, out);
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return 0;
+	p = sqlite3_column_blob(s, i);	/* before _bytes, per the docs */
+	n = sqlite3_column_bytes(s, i);
+	if (n < 0 || (n && !p))
+		return -ENOMEM;
+	if (n && memchr(p, '\0', (size_t)n))
+		return -EIO;
+	if (same && strlen(same) == (size_t)n && !memcmp(same, p, (size_t)n)) {
+		*out = (char *)same;
+		return 0;
+	}
+	/* the arena's strings are read-only to its users; store_file's
+	 * fields are not const for the records callers own */
+	*out = (char *)strarena_dup(a, n ? p : "", (size_t)n);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Fill f from a row of FILE_COLS, its strings malloc'ed or, when a is not
+ * NULL, in a, shared with those of prev (a's, or NULL) where equal.  On
+ * error f is cleared (zeroed). */
+static int row_to_file_in(sqlite3_stmt *s, struct strarena *a,
+			  const struct store_file *prev, struct store_file *f)
+{
+	static const struct store_file none;
+	const struct store_file *q = prev ? prev : &none;
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -131,23 +171,32 @@ static int row_to_file(sqlite3_stmt *s, struct store_file *f)
 	f->out_mtime_ns = sqlite3_column_int64(s, 21);
 	f->src_ctime_ns = sqlite3_column_int64(s, 23);
 	f->version = sqlite3_column_int64(s, 24);
-	if ((err = store_sql_col_str(s, 1, &f->path)) ||
-	    (err = store_sql_col_str(s, 5, &f->opts)) ||
-	    (err = store_sql_col_str(s, 9, &f->patient_id)) ||
-	    (err = store_sql_col_str(s, 10, &f->study_date)) ||
-	    (err = store_sql_col_str(s, 11, &f->pseudonym)) ||
-	    (err = store_sql_col_str(s, 12, &f->study_uid)) ||
-	    (err = store_sql_col_str(s, 13, &f->series_uid)) ||
-	    (err = store_sql_col_str(s, 14, &f->sop_uid)) ||
-	    (err = store_sql_col_str(s, 15, &f->modality)) ||
-	    (err = store_sql_col_str(s, 16, &f->laterality)) ||
-	    (err = store_sql_col_str(s, 17, &f->view_position)) ||
-	    (err = store_sql_col_str(s, 20, &f->view_path)) ||
-	    (err = store_sql_col_str(s, 22, &f->study_time)) ||
-	    (err = store_sql_col_str(s, 25, &f->q_rule)) ||
-	    (err = store_sql_col_str(s, 26, &f->q_path)))
-		store_file_clear(f);
+	if ((err = col_str_in(s, 1, a, q->path, &f->path)) ||
+	    (err = col_str_in(s, 5, a, q->opts, &f->opts)) ||
+	    (err = col_str_in(s, 9, a, q->patient_id, &f->patient_id)) ||
+	    (err = col_str_in(s, 10, a, q->study_date, &f->study_date)) ||
+	    (err = col_str_in(s, 11, a, q->pseudonym, &f->pseudonym)) ||
+	    (err = col_str_in(s, 12, a, q->study_uid, &f->study_uid)) ||
+	    (err = col_str_in(s, 13, a, q->series_uid, &f->series_uid)) ||
+	    (err = col_str_in(s, 14, a, q->sop_uid, &f->sop_uid)) ||
+	    (err = col_str_in(s, 15, a, q->modality, &f->modality)) ||
+	    (err = col_str_in(s, 16, a, q->laterality, &f->laterality)) ||
+	    (err = col_str_in(s, 17, a, q->view_position, &f->view_position)) ||
+	    (err = col_str_in(s, 20, a, q->view_path, &f->view_path)) ||
+	    (err = col_str_in(s, 22, a, q->study_time, &f->study_time)) ||
+	    (err = col_str_in(s, 25, a, q->q_rule, &f->q_rule)) ||
+	    (err = col_str_in(s, 26, a, q->q_path, &f->q_path))) {
+		if (a)
+			memset(f, 0, sizeof(*f));	/* the arena's */
+		else
+			store_file_clear(f);
+	}
 	return err;
+}
+
+static int row_to_file(sqlite3_stmt *s, struct store_file *f)
+{
+	return row_to_file_in(s, NULL, NULL, f);
 }
 
 /* Bind the values ?1..?24 of the upsert. */
@@ -242,8 +291,9 @@ int store_file_get_id(struct store *st, int64_t id, struct store_file *f)
  * lock); *n is how many.  On error the records copied so far stay in
  * batch[0..*n) for the caller to clear.
  */
-static int read_batch(struct store *st, int64_t last,
-		      struct store_file *batch, size_t *n)
+static int read_batch(struct store *st, int64_t last, struct strarena *a,
+		      struct store_file *prev, struct store_file *batch,
+		      size_t max, size_t *n)
 {
 	sqlite3_stmt *s;
 	int err, r = 0;
@@ -252,12 +302,14 @@ static int read_batch(struct store *st, int64_t last,
 	pthread_mutex_lock(&st->lock);
 	s = store_sql_stmt(st, STORE_STMT_FILE_AFTER);
 	if (!(err = store_sql_bind_i64(st, s, 1, last)) &&
-	    !(err = store_sql_bind_i64(st, s, 2, FOREACH_BATCH))) {
-		while (*n < FOREACH_BATCH &&
-		       (r = store_sql_step(st, s)) == 1) {
-			err = row_to_file(s, &batch[*n]);
+	    !(err = store_sql_bind_i64(st, s, 2, (int64_t)max))) {
+		while (*n < max && (r = store_sql_step(st, s)) == 1) {
+			err = row_to_file_in(s, a, a ? prev : NULL,
+					     &batch[*n]);
 			if (err)
 				break;
+			if (a)
+				*prev = batch[*n];
 			(*n)++;
 		}
 		if (r < 0)
@@ -290,7 +342,8 @@ int store_file_foreach_take(struct store *st,
 	if (!batch)
 		return -ENOMEM;
 	do {
-		err = read_batch(st, last, batch, &n);
+		err = read_batch(st, last, NULL, NULL, batch, FOREACH_BATCH,
+				 &n);
 		if (n)
 			last = batch[n - 1].id;
 		for (i = 0; i < n; i++) {
@@ -299,6 +352,37 @@ int store_file_foreach_take(struct store *st,
 			store_file_clear(&batch[i]);
 		}
 	} while (!err && !ret && n == FOREACH_BATCH);
+	free(batch);
+	return ret ? ret : err;
+}
+
+/*
+ * As store_file_foreach_take(), but the strings go into a, and the batches
+ * are larger: the rows of a whole index read at once while a view is
+ * built, without a malloc and a free per field.
+ */
+int store_file_read_all(struct store *st, struct strarena *a,
+			int (*cb)(void *arg, const struct store_file *f),
+			void *arg)
+{
+	struct store_file *batch, prev = { 0 };
+	int64_t last = INT64_MIN;
+	int err = 0, ret = 0;
+	size_t n, i;
+
+	if (!st || !a || !cb)
+		return -EINVAL;
+	batch = calloc(READ_ALL_BATCH, sizeof(*batch));
+	if (!batch)
+		return -ENOMEM;
+	do {
+		err = read_batch(st, last, a, &prev, batch, READ_ALL_BATCH,
+				 &n);
+		if (n)
+			last = batch[n - 1].id;
+		for (i = 0; i < n && !err && !ret; i++)
+			ret = cb(arg, &batch[i]);
+	} while (!err && !ret && n == READ_ALL_BATCH);
 	free(batch);
 	return ret ? ret : err;
 }

@@ -21,8 +21,24 @@ const char *strarena_dup(struct strarena *a, const char *s, size_t len)
 	struct strblock *b = a->head;
 	char *p;
 
-	if (len >= BLOCK_MIN)
-		return NULL;	/* no name or path is that long */
+	if (len >= BLOCK_MIN) {
+		/* a block of its own, behind the one being filled (a db
+		 * field may be long; no name or path is) */
+		b = malloc(sizeof(*b) + len + 1);
+		if (!b)
+			return NULL;
+		b->used = b->cap = len + 1;
+		if (a->head) {
+			b->next = a->head->next;
+			a->head->next = b;
+		} else {
+			b->next = NULL;
+			a->head = b;
+		}
+		memcpy(b->data, s, len);
+		b->data[len] = 0;
+		return b->data;
+	}
 	if (!b || b->cap - b->used < len + 1) {
 		b = malloc(sizeof(*b) + BLOCK_MIN);
 		if (!b)

@@ -182,7 +182,8 @@ static inline const struct vnode *vn(const struct view_node *n)
 
 /* One file record of the index while a view is built. */
 struct rec {
-	struct store_file f;
+	struct store_file f;	/* strings in build.rstrs: never
+				 * store_file_clear() it */
 	int included;		/* in the cohort (or no CSV) */
 	int quarantine;		/* goes under .quarantine */
 	uint64_t study_ord, series_ord, inst_ord;
@@ -193,7 +194,8 @@ struct rec {
 	char *path;		/* final view path, without .quarantine/ */
 	char *study_path;	/* the folder of its study: path through the
 				 * layout's last study-level component, or
-				 * NULL (owned) */
+				 * NULL (both owned, or in build.pstrs when
+				 * build.names_kept) */
 };
 
 struct recs {
@@ -240,14 +242,16 @@ struct report_ctx {
 	const struct view_config *cfg;
 };
 
+/* 24 bytes: qsort() sorts elements of up to 32 bytes in place of
+ * pointers to them, millions of them. */
 struct tent {
 	char *path;		/* full view path (borrowed from recs or owned
 				 * for directories) */
-	int owned;
-	enum view_kind kind;
 	struct rec *r;		/* VIEW_DICOM */
-	int quarantined;
 	unsigned depth;
+	uint8_t kind;		/* enum view_kind */
+	uint8_t owned;
+	uint8_t quarantined;
 };
 
 struct tents {
@@ -272,11 +276,16 @@ struct build {
 	char *err;
 	size_t errsz;
 	struct recs rs;			/* the index */
+	struct strarena rstrs;		/* the strings of rs's rows (PHI:
+					 * wiped when freed) */
 	/* names kept from the last build (view_reuse.c) */
 	char names_cfg[65];		/* "": never reused */
 	struct view_digest names_had;	/* the rows as read */
 	struct view_digest names_now;	/* the rows as persisted */
-	int names_kept;			/* the rows' names taken */
+	int names_kept;			/* the rows' names taken: the
+					 * records' path and study_path are
+					 * in pstrs, not malloc'ed */
+	struct strarena pstrs;
 	/* the registry and the links */
 	struct registry *reg;
 	struct registry_opts ro;

@@ -182,7 +182,7 @@ static unsigned study_depth(const struct layout *l)
 
 /* r's path and study folder from the view path its row holds: -ESTALE
  * when that is not where a record of its kind goes. */
-static int take_path(struct rec *r, unsigned sdepth)
+static int take_path(struct build *b, struct rec *r, unsigned sdepth)
 {
 	static const char q[] = VIEW_QUARANTINE "/";
 	const char *vp = r->f.view_path, *s;
@@ -194,7 +194,7 @@ static int take_path(struct rec *r, unsigned sdepth)
 		return -ESTALE;
 	if (r->quarantine)
 		vp += sizeof(q) - 1;
-	r->path = strdup(vp);
+	r->path = (char *)strarena_dup(&b->pstrs, vp, strlen(vp));
 	if (!r->path)
 		return -ENOMEM;
 	if (!sdepth)
@@ -204,7 +204,7 @@ static int take_path(struct rec *r, unsigned sdepth)
 			break;
 	if (!s)
 		return -ESTALE;
-	r->study_path = strndup(vp, (size_t)(s - vp));
+	r->study_path = (char *)strarena_dup(&b->pstrs, vp, (size_t)(s - vp));
 	return r->study_path ? 0 : -ENOMEM;
 }
 
@@ -221,15 +221,14 @@ int view_reuse_names(struct build *b)
 			continue;
 		if (r->quarantine && !r->f.pseudonym)
 			continue;	/* named by build_names() */
-		err = take_path(r, sdepth);
+		err = take_path(b, r, sdepth);
 	}
 	if (err) {	/* not what the digest said: name them all */
 		for (i = 0; i < b->rs.n; i++) {
-			free(b->rs.v[i].path);
-			free(b->rs.v[i].study_path);
 			b->rs.v[i].path = NULL;
 			b->rs.v[i].study_path = NULL;
 		}
+		strarena_free(&b->pstrs);
 	}
 	return err;
 }

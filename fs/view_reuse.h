@@ -18,8 +18,9 @@ int view_reuse_begin(struct build *b);
  * names were recorded for. */
 int view_reuse_possible(struct build *b);
 /* Every record's path (and study folder) from its row's view path, the
- * records' cohort known; -ESTALE (nothing taken) when a row's path is not
- * where its record goes, or -ENOMEM. */
+ * records' cohort known, in b->pstrs (never free() them); -ESTALE
+ * (nothing taken) when a row's path is not where its record goes, or
+ * -ENOMEM. */
 int view_reuse_names(struct build *b);
 /* Record b->names_now, the records with the view paths just persisted,
  * unless recorded already.  Returns 0 or the store's error. */

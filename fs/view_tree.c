@@ -172,10 +172,13 @@ static size_t dirlen(const char *p)
 static int cmp_tent(const void *pa, const void *pb)
 {
 	const struct tent *a = pa, *b = pb;
+	int c;
 
 	if (a->depth != b->depth)
 		return a->depth < b->depth ? -1 : 1;
-	return view_pathcmp(a->path, b->path);
+	c = view_pathcmp(a->path, b->path);
+	/* directories before files of the same path (cannot both exist) */
+	return c ? c : (int)a->kind - (int)b->kind;
 }
 
 static unsigned depth_of(const char *p)
@@ -204,22 +207,13 @@ static int tents_add(struct tents *t, char *path, int owned,
 		t->cap = nc;
 	}
 	t->v[t->n].path = path;
-	t->v[t->n].owned = owned;
-	t->v[t->n].kind = kind;
+	t->v[t->n].owned = (uint8_t)!!owned;
+	t->v[t->n].kind = (uint8_t)kind;
 	t->v[t->n].r = r;
-	t->v[t->n].quarantined = quarantined;
+	t->v[t->n].quarantined = (uint8_t)!!quarantined;
 	t->v[t->n].depth = depth_of(path);
 	t->n++;
 	return 0;
-}
-
-static int cmp_path_only(const void *pa, const void *pb)
-{
-	const struct tent *a = pa, *b = pb;
-	int c = view_pathcmp(a->path, b->path);
-
-	/* directories before files of the same path (cannot both exist) */
-	return c ? c : (int)a->kind - (int)b->kind;
 }
 
 static int ino_put(struct view *v, uint64_t ino, uint32_t idx)
@@ -366,15 +360,16 @@ static int entries_of_folders(struct build *b)
 	return 0;
 }
 
-/* Folders once each; a file and another entry with one path means the
- * layout produced a clash that suffixes did not resolve.  Then BFS
- * order. */
+/* BFS order, folders once each; a file and another entry with one path
+ * means the layout produced a clash that suffixes did not resolve.  One
+ * path is one depth: its entries are neighbours in BFS order too, so one
+ * sort does both. */
 static int entries_dedupe(struct build *b)
 {
 	struct tents *te = &b->te;
 	size_t i, j;
 
-	qsort(te->v, te->n, sizeof(*te->v), cmp_path_only);
+	qsort(te->v, te->n, sizeof(*te->v), cmp_tent);
 	for (i = 0, j = 0; i < te->n; i++) {
 		if (j && view_pathcmp(te->v[j - 1].path, te->v[i].path) == 0) {
 			if (te->v[i].kind != VIEW_DIR ||
@@ -396,7 +391,6 @@ static int entries_dedupe(struct build *b)
 		te->v[j++] = te->v[i];
 	}
 	te->n = j;
-	qsort(te->v, te->n, sizeof(*te->v), cmp_tent);
 	return 0;
 }
 

@@ -173,6 +173,19 @@ int store_file_foreach_take(struct store *st,
 			    int (*cb)(void *arg, struct store_file *f),
 			    void *arg);
 
+/*
+ * Every record, in id order, for a caller that keeps them all (a view's
+ * build): f's strings are copied into a and live until strarena_free(a)
+ * (never store_file_clear() such a record; read-only: a string equal to
+ * the same field of the record before is that record's); f itself is the
+ * store's until cb returns.  A non-zero return of cb stops and is returned.  Runs cb
+ * without the store's lock, as store_file_foreach().
+ */
+struct strarena;
+int store_file_read_all(struct store *st, struct strarena *a,
+			int (*cb)(void *arg, const struct store_file *f),
+			void *arg);
+
 /* Move the record src into dst without copying its strings: dst's own are
  * freed first (dst must be zeroed or a record), src is left zeroed.
  * Accepts dst == src (nothing happens). */
