@@ -276,11 +276,11 @@ def test_slurm_run_is_one_machines(slurm, deidfs, archive, tmp_path):
 
 def share(pseudonym, n):
     """view_node_shard() of a woman's files (fs/view_shard.c): FNV-1a of
-    her pseudonym, folded to 32 bits, odd, modulo n."""
+    her pseudonym, folded to 32 bits (0 made 1), modulo n."""
     h = 14695981039346656037
     for c in pseudonym.encode():
         h = ((h ^ c) * 1099511628211) & (2 ** 64 - 1)
-    return ((h ^ (h >> 32)) & 0xffffffff | 1) % n
+    return ((h ^ (h >> 32)) & 0xffffffff or 1) % n
 
 
 SHIM = """#!/bin/bash
