@@ -23,6 +23,27 @@ long analyze_get_us(const struct dcm_ds *ds, uint32_t tag, int be)
 	return be ? (e->val[0] << 8) | e->val[1] : (e->val[1] << 8) | e->val[0];
 }
 
+/* An image's geometry, as its attributes say (not checked here). */
+struct geometry {
+	long rows, cols, spp, bits;
+	int64_t frames;		/* Number of Frames, 1 when absent */
+};
+
+static struct geometry geometry(const struct dicom_parsed *p)
+{
+	struct geometry g;
+	int be = p->big_endian;
+
+	g.rows = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0010), be);
+	g.cols = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0011), be);
+	g.spp = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0002), be);
+	g.bits = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0100), be);
+	g.frames = analyze_get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+	if (g.frames == STORE_MISSING)
+		g.frames = 1;
+	return g;
+}
+
 /*
  * (analyze.h) The bytes of native (not encapsulated) pixel data that the
  * image attributes account for: Rows x Columns x Samples per Pixel x Number of
@@ -33,15 +54,11 @@ long analyze_get_us(const struct dcm_ds *ds, uint32_t tag, int be)
  */
 int analysis_native_pixel_len(const struct dicom_parsed *p, uint64_t *out)
 {
-	long rows = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0010), p->big_endian);
-	long cols = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0011), p->big_endian);
-	long spp = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0002), p->big_endian);
-	long bits = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0100), p->big_endian);
-	int64_t frames = analyze_get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+	struct geometry g = geometry(p);
+	long rows = g.rows, cols = g.cols, spp = g.spp, bits = g.bits;
+	int64_t frames = g.frames;
 	uint64_t n;
 
-	if (frames == STORE_MISSING)
-		frames = 1;
 	if (rows <= 0 || cols <= 0 || spp <= 0 || bits <= 0 || bits > 64 ||
 	    frames <= 0)
 		return -EBADMSG;
@@ -70,14 +87,10 @@ int analysis_pixel_map(const struct dicom_parsed *p,
 		       const struct dicom_source *src, struct bytemap *m)
 {
 	struct encap_image img;
-	long rows = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0010), 0);
-	long cols = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0011), 0);
-	long spp = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0002), 0);
-	long bits = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0100), 0);
-	int64_t frames = analyze_get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+	struct geometry g = geometry(p);
+	long rows = g.rows, cols = g.cols, spp = g.spp, bits = g.bits;
+	int64_t frames = g.frames;
 
-	if (frames == STORE_MISSING)
-		frames = 1;
 	if (p->big_endian || p->deflated || rows <= 0 || cols <= 0 ||
 	    spp <= 0 || bits <= 0 || bits > 64 || frames <= 0 ||
 	    frames > INT32_MAX)
@@ -172,15 +185,12 @@ void analyze_native_pixels(const struct dicom_parsed *p, uint64_t out_off,
 			  struct analysis *an)
 {
 	struct analysis_pixels *x = &an->pix;
-	long rows = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0010), 0);
-	long cols = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0011), 0);
-	long spp = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0002), 0);
-	long bits = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0100), 0);
-	long planar = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0006), 0);
-	int64_t frames = analyze_get_int(&p->ds, DCM_TAG(0x0028, 0x0008));
+	struct geometry g = geometry(p);
+	long rows = g.rows, cols = g.cols, spp = g.spp, bits = g.bits;
+	long planar = analyze_get_us(&p->ds, DCM_TAG(0x0028, 0x0006),
+				     p->big_endian);
+	int64_t frames = g.frames;
 
-	if (frames == STORE_MISSING)
-		frames = 1;
 	if (rows <= 0 || cols <= 0 || (spp != 1 && spp != 3) ||
 	    (bits != 8 && bits != 16) || frames <= 0 || frames > INT32_MAX)
 		return;

@@ -125,26 +125,22 @@ static int col_str_in(sqlite3_stmt *s, int i, struct strarena *a,
 		      const char *same, char **out)
 {
 	const void *p;
-	int n;
+	size_t n;
+	int err;
 
 	*out = NULL;
 	if (!a)
 		return store_sql_col_str(s, i, out);
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
-		return 0;
-	p = sqlite3_column_blob(s, i);	/* before _bytes, per the docs */
-	n = sqlite3_column_bytes(s, i);
-	if (n < 0 || (n && !p))
-		return -ENOMEM;
-	if (n && memchr(p, '\0', (size_t)n))
-		return -EIO;
-	if (same && strlen(same) == (size_t)n && !memcmp(same, p, (size_t)n)) {
+	err = store_sql_col_bytes(s, i, &p, &n);
+	if (err || !p)
+		return err;
+	if (same && strlen(same) == n && !memcmp(same, p, n)) {
 		*out = (char *)same;
 		return 0;
 	}
 	/* the arena's strings are read-only to its users; store_file's
 	 * fields are not const for the records callers own */
-	*out = (char *)strarena_dup(a, n ? p : "", (size_t)n);
+	*out = (char *)strarena_dup(a, p, n);
 	return *out ? 0 : -ENOMEM;
 }
 

@@ -278,25 +278,40 @@ int store_sql_bind_opt_i64(struct store *st, sqlite3_stmt *s, int i,
 	return store_sql_bind_i64(st, s, i, v);
 }
 
+int store_sql_col_bytes(sqlite3_stmt *s, int i, const void **p, size_t *len)
+{
+	int n;
+
+	*p = NULL;
+	*len = 0;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return 0;
+	*p = sqlite3_column_blob(s, i);	/* before _bytes, per the docs */
+	n = sqlite3_column_bytes(s, i);
+	if (n < 0 || (n && !*p))
+		return -ENOMEM;
+	if (n && memchr(*p, '\0', (size_t)n))
+		return -EIO;
+	if (!n)
+		*p = "";
+	*len = (size_t)n;
+	return 0;
+}
+
 int store_sql_col_str(sqlite3_stmt *s, int i, char **out)
 {
 	const void *p;
-	int n;
+	size_t n;
+	int err;
 
 	*out = NULL;
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
-		return 0;
-	p = sqlite3_column_blob(s, i);	/* before _bytes, per the docs */
-	n = sqlite3_column_bytes(s, i);
-	if (n < 0 || (n && !p))
-		return -ENOMEM;
-	if (n && memchr(p, '\0', (size_t)n))
-		return -EIO;
-	*out = malloc((size_t)n + 1);
+	err = store_sql_col_bytes(s, i, &p, &n);
+	if (err || !p)
+		return err;
+	*out = malloc(n + 1);
 	if (!*out)
 		return -ENOMEM;
-	if (n)
-		memcpy(*out, p, (size_t)n);
+	memcpy(*out, p, n);
 	(*out)[n] = '\0';
 	return 0;
 }

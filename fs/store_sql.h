@@ -196,6 +196,11 @@ int store_sql_bind_opt_i64(struct store *st, sqlite3_stmt *s, int i,
  * wrote it, -EIO.  Also -ENOMEM.
  */
 int store_sql_col_str(sqlite3_stmt *s, int i, char **out);
+/* Column i of the current row as text bytes (*p, *len), not copied: valid
+ * until the statement steps again; *p NULL for SQL NULL, "" for empty.
+ * Returns 0, -ENOMEM, or -EIO when a NUL is inside. */
+int store_sql_col_bytes(sqlite3_stmt *s, int i, const void **p,
+			size_t *len);
 /* Column i, STORE_MISSING for SQL NULL. */
 int64_t store_sql_col_opt_i64(sqlite3_stmt *s, int i);
 /* Whether column i holds exactly the bytes of the string v. */
