@@ -88,6 +88,24 @@ static unsigned otsu(const uint8_t *bin, size_t n)
 	return t;
 }
 
+/* How many sides of the frame (cr x cc cells inside a ring, rows W wide)
+ * component id touches. */
+static unsigned sides_touched(const uint32_t *comp, uint32_t W, uint32_t cr,
+			      uint32_t cc, uint32_t id)
+{
+	unsigned top = 0, bottom = 0, left = 0, right = 0;
+
+	for (uint32_t x = 1; x <= cc; x++) {
+		top |= comp[(size_t)1 * W + x] == id;
+		bottom |= comp[(size_t)cr * W + x] == id;
+	}
+	for (uint32_t y = 1; y <= cr; y++) {
+		left |= comp[(size_t)y * W + 1] == id;
+		right |= comp[(size_t)y * W + cc] == id;
+	}
+	return top + bottom + left + right;
+}
+
 /*
  * The working arrays are the grid with a ring of one cell around it (W x
  * H), so that the 4 neighbours of an inner cell k are k - 1, k + 1, k - W,
@@ -104,7 +122,7 @@ static int background(const struct scan_grid *g, uint8_t *bg,
 	uint32_t *comp = NULL, *stack = NULL, ncomp = 0, breast = 0;
 	uint8_t *bin = NULL, *near = NULL;
 	uint64_t sdark = 0, sbright = 0, ndark = 0;
-	unsigned t;
+	unsigned t, sides;
 	int ok = 0;
 
 	if (g->fhi <= g->flo || cr < 8 || cc < 8)
@@ -169,6 +187,13 @@ static int background(const struct scan_grid *g, uint8_t *bg,
 		}
 	}
 	if (largest * 100 < BREAST_MIN * n || largest * 100 > BREAST_MAX * n)
+		goto out;
+	/* A breast lies against the chest wall: one side of the frame, two
+	 * when it also reaches the top or the bottom.  A bright region on
+	 * three or four sides is a background (an inverted image, a
+	 * Presentation LUT Shape INVERSE this does not read): no split. */
+	sides = sides_touched(comp, W, cr, cc, breast);
+	if (sides < 1 || sides > 2)
 		goto out;
 	/* near: within margin cells of the breast (a row pass, then a
 	 * column pass over it: 2 the breast itself, 1 near it) */

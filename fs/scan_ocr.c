@@ -117,12 +117,15 @@ int scan_ocr_init(void)
 /* Up to this many pixels of crop (scaled) are read at once. */
 #define CROP_MAX (16u << 20)
 
-/* Candidate boxes this tall or more hold text far larger than Tesseract
- * needs (a box is its text's height twice and 12 px, or lines of it):
- * read at 1/2 to 1/4 of their size (a factor of a box's height / 80),
- * their lines still 25 px tall and more.  At full size and at half size,
- * the 96 px marker of a mammogram (make_bench_trees.py mgbreast40, "L CC"
- * over "28kV 63mAs") read as "EE", "Eee" or "bee": text, quarantined. */
+/* Candidate boxes this tall or more may hold text far larger than
+ * Tesseract needs: read at 1/2 to 1/4 of their size when their tallest
+ * line (a row profile: runs of rows with ink, tallest_line()) is 48 px or
+ * more, so that its letters stay 24 px and taller.  At full size and at
+ * half size, the 96 px marker of a mammogram (make_bench_trees.py
+ * mgbreast40, "L CC" over "28kV 63mAs": lines about 70 px) read as "EE",
+ * "Eee" or "bee": text, quarantined; at a third, "LCC".  Not by the box's
+ * height: a block of several lines of small text is a tall box too, and
+ * read smaller it read as nothing. */
 #define DOWN_FROM 200
 
 /* crop (b->w x b->h) averaged over squares of down x down into out
@@ -149,9 +152,60 @@ static void shrink(const uint8_t *crop, const struct scan_box *b,
 static int read_box(const uint8_t *crop, const struct scan_box *b,
 		    uint32_t down, scan_line_fn fn, void *arg);
 
+/*
+ * The height of the tallest line of crop: the longest run of rows with
+ * ink, ink being what lies beyond the middle of the crop's range from its
+ * border's side (the background).  Lines that touch count as one, too
+ * tall: the box is then read too small, which is why a smaller read that
+ * finds nothing is made again at full size.
+ */
+static uint32_t tallest_line(const uint8_t *crop, const struct scan_box *b)
+{
+	uint64_t border = 0, nb = 0;
+	uint8_t lo = 255, hi = 0, mid;
+	uint32_t run = 0, best = 0;
+	int dark_bg;
+
+	for (size_t i = 0; i < (size_t)b->w * b->h; i++) {
+		lo = crop[i] < lo ? crop[i] : lo;
+		hi = crop[i] > hi ? crop[i] : hi;
+	}
+	for (uint32_t x = 0; x < b->w; x++) {
+		border += crop[x] + crop[(size_t)(b->h - 1) * b->w + x];
+		nb += 2;
+	}
+	mid = (uint8_t)((lo + hi) / 2);
+	dark_bg = nb && border / nb < mid;
+	for (uint32_t y = 0; y < b->h; y++) {
+		const uint8_t *r = crop + (size_t)y * b->w;
+		int ink = 0;
+
+		for (uint32_t x = 0; x < b->w && !ink; x++)
+			ink = dark_bg ? r[x] > mid : r[x] < mid;
+		run = ink ? run + 1 : 0;
+		best = run > best ? run : best;
+	}
+	return best;
+}
+
+struct counted {
+	scan_line_fn fn;
+	void *arg;
+	unsigned lines;
+};
+
+static void count_line(void *arg, const struct scan_line *l)
+{
+	struct counted *c = arg;
+
+	c->lines++;
+	c->fn(c->arg, l);
+}
+
 int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
 		 int candidate, scan_line_fn fn, void *arg)
 {
+	struct counted c = { fn, arg, 0 };
 	struct scan_box sb;
 	uint32_t down;
 	uint8_t *small;
@@ -159,18 +213,22 @@ int scan_ocr_box(const uint8_t *crop, const struct scan_box *b,
 
 	if (!candidate || b->h < DOWN_FROM)
 		return read_box(crop, b, 1, fn, arg);
-	down = b->h / 80;
+	down = tallest_line(crop, b) / 24;
 	down = down > 4 ? 4 : down;
-	sb = (struct scan_box){ b->x, b->y, b->w / down, b->h / down };
-	if (!sb.w)
-		return 0;
+	sb = (struct scan_box){ b->x, b->y, down ? b->w / down : 0,
+				down ? b->h / down : 0 };
+	if (down < 2 || !sb.w || !sb.h)
+		return read_box(crop, b, 1, fn, arg);
 	small = malloc((size_t)sb.w * sb.h);
 	if (!small)
 		return -ENOMEM;
 	shrink(crop, b, down, small);
-	err = read_box(small, &sb, down, fn, arg);
+	err = read_box(small, &sb, down, count_line, &c);
 	explicit_bzero(small, (size_t)sb.w * sb.h);
 	free(small);
+	/* nothing read smaller: when in doubt, the full size */
+	if (!err && !c.lines)
+		err = read_box(crop, b, 1, fn, arg);
 	return err;
 }
 

@@ -431,3 +431,48 @@ def test_mask_burned_in(deidfs, images, tmp_path):
                     with open(p, "rb") as f1, \
                             open(os.path.join(m.mnt, rel), "rb") as f2:
                         assert f1.read() == f2.read(), rel
+
+
+def test_text_block_and_inverted_mammogram(deidfs, tmp_path):
+    """Two ways a review found to publish a woman's name: a corner block
+    of several short lines (one tall candidate box, which was read at a
+    quarter of its size and came back empty), and a mammogram displayed
+    inverted (bright background, dark breast), whose bright background
+    was taken for the breast so that the text in it was never looked at.
+    Both are quarantined as burned-in text."""
+    from PIL import Image, ImageDraw
+    np = burnin.np
+    rng = np.random.default_rng(5)
+    src = tmp_path / "src" / "w"
+    src.mkdir(parents=True)
+    name, pid = "NORDMANN^KARI", "01027512345"
+    rows, cols = 2048, 1664
+    lines = ["NORDMANN KARI", "ID " + pid, "F 1975-02-01",
+             "13.03.2013 MAMMO", "ST OLAVS HOSPITAL", "ACC 7788123",
+             "OPERATOR HANSEN", "ROOM 4"]
+    for n, (cap, inverted) in enumerate(((13, False), (18, False),
+                                         (26, False), (26, True)), 1):
+        img = burnin.mammogram(rng, rows, cols, "l")
+        layer = Image.new("L", (cols, rows), 0)
+        d = ImageDraw.Draw(layer)
+        fnt = burnin.font("DejaVuSans.ttf", cap)
+        y = rows // 25
+        for text in lines:
+            x0, y0, x1, y1 = d.textbbox((0, 0), text, font=fnt)
+            d.text((cols - cols // 25 - (x1 - x0) - x0, y - y0), text,
+                   font=fnt, fill=255)
+            y += (y1 - y0) + cap // 2
+        img = np.where(np.asarray(layer) > 127, 4000, img)
+        if inverted:
+            img = 4095 - img
+        ds = burnin.base_ds("1.2.840.10008.5.1.4.1.1.1.2", "MG", pid, name,
+                            "19750201", "20130313", "1.2.826.0.1.3680043.10.1013.77",
+                            n)
+        burnin.finish_mg(ds, img)
+        ds.save_as(str(src / ("%d.dcm" % n)), write_like_original=False)
+    dest = tmp_path / "out"
+    export(deidfs, tmp_path / "src", dest, tmp_path / "p.db")
+    got = outcome(str(dest))
+    assert sorted(got) == [1, 2, 3, 4], got
+    for n in (1, 2, 3, 4):
+        assert got[n].startswith("burned-in-text:"), (n, got[n])
