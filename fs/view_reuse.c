@@ -148,6 +148,10 @@ int view_reuse_begin(struct build *b)
 	if (b->csvbuf)
 		keyed_sha256_update(&c, b->csvbuf, b->csvlen);
 	keyed_sha256_final(&c, dg);
+	/* keyed: the db must not let whoever holds it confirm a guessed
+	 * registry file by its digest */
+	keyed_hmac(b->e->key, sizeof(b->e->key), "view names", dg, sizeof(dg),
+		   dg);
 	base_hex_encode(dg, sizeof(dg), b->names_cfg, sizeof(b->names_cfg));
 	free(text);
 	return 0;
