@@ -357,6 +357,7 @@ static int collect_cb(void *arg, const struct store_file *f)
 	}
 	memset(&rs->v[rs->n], 0, sizeof(rs->v[0]));
 	rs->v[rs->n].f = *f;
+	rs->v[rs->n].row_status = f->status;
 	view_reuse_add(&b->names_had, &rs->v[rs->n].f,
 		       rs->v[rs->n].f.view_path);
 	rs->n++;

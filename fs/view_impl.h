@@ -186,6 +186,8 @@ struct rec {
 				 * store_file_clear() it */
 	int included;		/* in the cohort (or no CSV) */
 	int quarantine;		/* goes under .quarantine */
+	int row_status;		/* f.status as the row has it (the registry
+				 * match may tell a finer kind in f) */
 	uint64_t study_ord, series_ord, inst_ord;
 	char *parent;		/* resolved path so far (owned) */
 	char *raw;		/* raw name of the current component */

@@ -482,8 +482,13 @@ static int persist_view_paths(struct build *b)
 				 r->path);
 			vp = full;
 		}
-		if (!b->names_kept)
-			view_reuse_add(&b->names_now, &r->f, vp);
+		if (!b->names_kept) {
+			/* the row as the next build reads it */
+			struct store_file row = r->f;
+
+			row.status = r->row_status;
+			view_reuse_add(&b->names_now, &row, vp);
+		}
 		if (view_scmp(vp, r->f.view_path) || (!vp) != (!r->f.view_path))
 			ret = store_file_set_view_path(b->e->cfg.store, r->f.id,
 						       vp);
