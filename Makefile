@@ -78,7 +78,8 @@ $(BUILD)/%.o: fs/%.c $(wildcard include/*.h fs/*.h) | $(BUILD)
 # The scan's pixel loops (min and max per column, per cell): -O2's cost
 # model leaves them scalar; vectorised, the grid pass of a 4096x3328
 # mammogram took 15-19 ms instead of 37 ms and more (BENCHMARKS.md).
-$(BUILD)/scan_image.o: ALL_CFLAGS += -fvect-cost-model=dynamic
+# (GCC's option; clang vectorises them at -O2 as it is.)
+$(BUILD)/scan_image.o: ALL_CFLAGS += $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
 
 $(BUILD)/tables.o: fs/data/annex-e.tsv fs/data/safe-private.tsv fs/data/safe-text.tsv \
 	fs/data/cs-terms.tsv
