@@ -149,6 +149,7 @@ asan:
 	@$(call san_run,$(ASAN_LOG),\
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(ASAN_LOG)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOG)/asan \
+	DEIDFS_MIN_COPIES=20 \
 	DEIDFS=$(abspath build/asan/deidfs) /usr/bin/python3 -m pytest -q tests/e2e)
 tsan:
 	$(MAKE) BUILD=build/tsan CFLAGS="$(TSAN_FLAGS)" CXXFLAGS="$(TSAN_FLAGS)" \

@@ -369,7 +369,8 @@ static int entries_dedupe(struct build *b)
 	struct tents *te = &b->te;
 	size_t i, j;
 
-	qsort(te->v, te->n, sizeof(*te->v), cmp_tent);
+	if (te->n)	/* an export task's share may have no entry */
+		qsort(te->v, te->n, sizeof(*te->v), cmp_tent);
 	for (i = 0, j = 0; i < te->n; i++) {
 		if (j && view_pathcmp(te->v[j - 1].path, te->v[i].path) == 0) {
 			if (te->v[i].kind != VIEW_DIR ||
