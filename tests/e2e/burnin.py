@@ -43,6 +43,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "scripts"))
 from make_archive import personal_id  # noqa: E402
 
+TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
+# why the scan's tests skip, when they do
+NO_TESSERACT = ("no Tesseract eng/nor data (scripts/install-deps.sh "
+                "installs it)")
+
+
+def have_tesseract():
+    """Whether the scan can run here: Tesseract's English and Norwegian
+    data installed."""
+    return all(os.path.exists(os.path.join(TESSDATA, l + ".traineddata"))
+               for l in ("eng", "nor"))
+
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf",
          "DejaVuSans-Bold.ttf"]

@@ -38,11 +38,8 @@ from conftest import Mount, _fuse_usable, run  # noqa: E402
 
 import burnin  # noqa: E402
 
-TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-needs_tesseract = pytest.mark.skipif(
-    not all(os.path.exists(os.path.join(TESSDATA, l + ".traineddata"))
-            for l in ("eng", "nor")),
-    reason="no Tesseract eng/nor data (scripts/install-deps.sh installs it)")
+needs_tesseract = pytest.mark.skipif(not burnin.have_tesseract(),
+                                     reason=burnin.NO_TESSERACT)
 needs_fuse = pytest.mark.skipif(_fuse_usable() is not None,
                                 reason=_fuse_usable() or "")
 pytestmark = needs_tesseract

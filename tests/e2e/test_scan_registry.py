@@ -22,11 +22,8 @@ from conftest import run  # noqa: E402
 
 import burnin  # noqa: E402
 
-TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-pytestmark = pytest.mark.skipif(
-    not all(os.path.exists(os.path.join(TESSDATA, l + ".traineddata"))
-            for l in ("eng", "nor")),
-    reason="no Tesseract eng/nor data (scripts/install-deps.sh installs it)")
+pytestmark = pytest.mark.skipif(not burnin.have_tesseract(),
+                                reason=burnin.NO_TESSERACT)
 
 PID = burnin.fnr(__import__("random").Random(5), 3, 5, 1961)
 INVITATION = "7345678901"
