@@ -89,17 +89,21 @@ def base(sop_class, sop_uid, patient, study, series, inst):
     return ds
 
 
-def pixels(ds, rows, cols, seed):
-    ds.Rows = rows
-    ds.Columns = cols
+def mono12(ds, img):
+    """img (rows x cols, values 0-4095) as 12-bit MONOCHROME2 pixels."""
+    ds.Rows, ds.Columns = (int(n) for n in img.shape)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated = 16
     ds.BitsStored = 12
     ds.HighBit = 11
     ds.PixelRepresentation = 0
+    ds.PixelData = np.ascontiguousarray(img, dtype="<u2").tobytes()
+
+
+def pixels(ds, rows, cols, seed):
     row = (np.arange(cols, dtype=np.uint16) * 7 + seed) & 0x0FFF
-    ds.PixelData = np.tile(row, rows).tobytes()
+    mono12(ds, np.tile(row, (rows, 1)))
 
 
 def save(ds, path):
@@ -211,15 +215,7 @@ def breast_pixels(ds, rows, cols, seed, lat, view, technique):
         d.text((x - x0, y - y0), text, font=fnt, fill=255)
         y += (y1 - y0) + 40
     img[np.asarray(layer) > 127] = 4000
-    ds.Rows = rows
-    ds.Columns = cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.clip(img, 0, 4095).astype("<u2").tobytes()
+    mono12(ds, np.clip(img, 0, 4095))
 
 
 def mgbreast40(out):
