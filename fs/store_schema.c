@@ -2,13 +2,15 @@
  * store_schema.c - the tables of the project db and what makes a db ours
  * (store_schema.h).
  *
- * Schema version 6 (version 1 lacked files.src_ctime_ns and files.version,
+ * Schema version 7 (version 1 lacked files.src_ctime_ns and files.version,
  * version 2 the scans table, version 3 registry_values, version 4
- * files.q_rule and files.q_path, version 5 scans.tokens; an older db is
- * upgraded in place when it is opened):
- *   meta(k, v)         app='deidfs', schema_version=6, key=32-byte BLOB,
+ * files.q_rule and files.q_path, version 5 scans.tokens, version 6 the
+ * view's snapshot; an older db is upgraded in place when it is opened):
+ *   meta(k, v)         app='deidfs', schema_version=7, key=32-byte BLOB,
  *                      generation=INTEGER (the current scan generation),
- *                      key_check=32-byte BLOB (see key_check(); optional)
+ *                      key_check=32-byte BLOB (see key_check(); optional),
+ *                      view_gen=INTEGER (bumped by triggers on every change
+ *                      to what a view is built from, see VIEW_SNAP_SQL)
  *   files(...)         one row per source file, the fields of struct
  *                      store_file plus gen (last generation that saw it);
  *                      see store_index.c
@@ -64,6 +66,42 @@
 	" kind INTEGER NOT NULL,"					\
 	" value BLOB NOT NULL,"						\
 	" UNIQUE(patient_id, kind, value));"
+
+/*
+ * Version 6 -> 7: the view's snapshot (fs/view_snap.c), a built view kept
+ * in parts so that a build from an unchanged index loads it instead of
+ * computing it again, and meta's view_gen, which tells an unchanged index
+ * from a changed one.  The triggers bump view_gen on every change to the
+ * rows a view is built from, by deidfs or by anyone else (sqlite3 by
+ * hand): a file added, removed or changed (not the refresh's gen, which
+ * marks a file seen), a scan's result, a folder's inode number changed or
+ * dropped (a new folder is one the view that needs it adds itself).  A
+ * build that writes view paths counts its own bumps (one a row).  A
+ * snapshot is used only when it was taken at the current view_gen.
+ */
+#define VIEW_GEN_BUMP "UPDATE meta SET v = v + 1 WHERE k = 'view_gen'; "
+#define VIEW_GEN_TRIGGER(name, event)					\
+	"CREATE TRIGGER view_gen_" name " AFTER " event " BEGIN "	\
+	VIEW_GEN_BUMP "END;"
+#define VIEW_SNAP_SQL							\
+	"CREATE TABLE view_snap(part INTEGER PRIMARY KEY,"		\
+	" data BLOB NOT NULL);"						\
+	"INSERT OR IGNORE INTO meta(k, v) VALUES('view_gen', 0);"	\
+	VIEW_GEN_TRIGGER("files_ins", "INSERT ON files")		\
+	VIEW_GEN_TRIGGER("files_del", "DELETE ON files")		\
+	VIEW_GEN_TRIGGER("files_upd", "UPDATE OF id, path, src_size, "	\
+			 "src_mtime_ns, src_ino, opts, status, out_size, "	\
+			 "header_len, patient_id, study_date, pseudonym, "	\
+			 "study_uid, series_uid, sop_uid, modality, "		\
+			 "laterality, view_position, series_number, "		\
+			 "instance_number, view_path, out_mtime_ns, "		\
+			 "study_time, "						\
+			 "src_ctime_ns, version, q_rule, q_path ON files")	\
+	VIEW_GEN_TRIGGER("scans_ins", "INSERT ON scans")		\
+	VIEW_GEN_TRIGGER("scans_del", "DELETE ON scans")		\
+	VIEW_GEN_TRIGGER("scans_upd", "UPDATE ON scans")		\
+	VIEW_GEN_TRIGGER("dirs_del", "DELETE ON dirs")			\
+	VIEW_GEN_TRIGGER("dirs_upd", "UPDATE ON dirs")
 
 static const char schema_sql[] =
 	"CREATE TABLE meta(k TEXT PRIMARY KEY NOT NULL, v);"
@@ -193,6 +231,8 @@ int store_schema_create(struct store *st)
 	err = store_sql_exec(st, schema_sql);
 	if (!err)
 		err = insert_meta(st);
+	if (!err)
+		err = store_sql_exec(st, VIEW_SNAP_SQL);
 	return store_sql_exec_end(st, err);
 }
 
@@ -478,8 +518,10 @@ int store_schema_upgrade(struct store *st)
 		err = store_sql_exec(st, upgrade_to_5);
 	if (!err && version < 6)
 		err = store_sql_exec(st, SCANS_TOKENS_SQL);
+	if (!err && version < 7)
+		err = store_sql_exec(st, VIEW_SNAP_SQL);
 	if (!err && version < STORE_SCHEMA_VERSION)
-		err = store_sql_exec(st, "UPDATE meta SET v = 6 "
+		err = store_sql_exec(st, "UPDATE meta SET v = 7 "
 					 "WHERE k = 'schema_version'");
 	return store_sql_exec_end(st, err);
 }

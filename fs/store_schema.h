@@ -63,7 +63,7 @@
 	"gen = MAX(files.gen, excluded.gen)"
 
 /* The schema this code reads and writes. */
-#define STORE_SCHEMA_VERSION 6	/* also in store_schema_upgrade() */
+#define STORE_SCHEMA_VERSION 7	/* also in store_schema_upgrade() */
 
 /*
  * Create the tables of an empty db and its meta rows, with a new key from

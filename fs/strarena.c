@@ -3,6 +3,7 @@
  */
 #include "strarena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,28 +17,41 @@ struct strblock {
 	char data[];
 };
 
+/* A block of its own, behind the one being filled. */
+char *strarena_reserve(struct strarena *a, size_t len)
+{
+	struct strblock *b;
+
+	if (len > SIZE_MAX - sizeof(*b))
+		return NULL;
+	b = malloc(sizeof(*b) + len);
+	if (!b)
+		return NULL;
+	b->used = b->cap = len;
+	if (a->head) {
+		b->next = a->head->next;
+		a->head->next = b;
+	} else {
+		b->next = NULL;
+		a->head = b;
+	}
+	return b->data;
+}
+
 const char *strarena_dup(struct strarena *a, const char *s, size_t len)
 {
 	struct strblock *b = a->head;
 	char *p;
 
 	if (len >= BLOCK_MIN) {
-		/* a block of its own, behind the one being filled (a db
-		 * field may be long; no name or path is) */
-		b = malloc(sizeof(*b) + len + 1);
-		if (!b)
+		/* a block of its own (a db field may be long; no name or
+		 * path is) */
+		p = strarena_reserve(a, len + 1);
+		if (!p)
 			return NULL;
-		b->used = b->cap = len + 1;
-		if (a->head) {
-			b->next = a->head->next;
-			a->head->next = b;
-		} else {
-			b->next = NULL;
-			a->head = b;
-		}
-		memcpy(b->data, s, len);
-		b->data[len] = 0;
-		return b->data;
+		memcpy(p, s, len);
+		p[len] = 0;
+		return p;
 	}
 	if (!b || b->cap - b->used < len + 1) {
 		b = malloc(sizeof(*b) + BLOCK_MIN);

@@ -23,6 +23,13 @@ struct strarena {
  */
 const char *strarena_dup(struct strarena *a, const char *s, size_t len);
 
+/*
+ * len bytes in one piece, for the caller to fill with strings and their
+ * NULs (a view's names read back whole, view_snap.c): lives until
+ * strarena_free().  Returns NULL when out of memory.
+ */
+char *strarena_reserve(struct strarena *a, size_t len);
+
 /* Wipe (the strings may be PHI) and free every block; a is empty again.
  * Accepts an empty arena. */
 void strarena_free(struct strarena *a);

@@ -271,6 +271,7 @@ static int open_all(struct vrun *r)
 	}
 	r->cfg.jobs = 1;
 	r->cfg.quiet = 1;
+	r->cfg.no_snapshot = 1;
 	ret = view_init(&r->cfg, r->recall.whitelist, &r->wl, err,
 			sizeof(err));
 	if (!ret) {

@@ -8,6 +8,7 @@
 #include "view_naming.h"
 #include "view_report.h"
 #include "view_reuse.h"
+#include "view_snap.h"
 #include "view_scan.h"
 #include "view_tree.h"
 
@@ -610,6 +611,43 @@ static void build_free(struct build *b)
 		free(b->csvbuf);
 	}
 	recs_free(b);
+	free(b->snap_pre);
+	free(b->rctx.log);
+}
+
+/* The view from the index's rows (view_build() without a snapshot to
+ * load), kept as the snapshot for the next build. */
+static int build_from_rows(struct build *b)
+{
+	int ret;
+
+	ret = build_collect(b);
+	if (!ret && b->e->cfg.csv_path)
+		ret = view_cohort_read(b);
+	if (!ret)
+		ret = view_scan_registry(b);
+	if (!ret)
+		ret = view_cohort_assign(b);
+	if (!ret)
+		ret = view_cohort_record(b);
+	b->share = share_only(b);
+	if (!ret && b->share)
+		keep_share(b);
+	if (!ret)
+		ret = build_names(b);
+	if (!ret && b->reg && !b->share)
+		ret = view_cohort_folders(b);
+	if (!ret)
+		ret = build_texts(b);
+	if (!ret)
+		ret = view_tree_entries(b);
+	if (!ret)
+		ret = view_tree_nodes(b);
+	if (!ret)
+		ret = view_tree_link(b);
+	if (!ret)
+		view_snap_save(b);
+	return ret;
 }
 
 int view_build(struct view_engine *e, struct view_stats *st,
@@ -627,30 +665,11 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	b.rctx.st = st;
 	b.rctx.cfg = &e->cfg;
 	b.by_id = e->cfg.csv_date_column < 0;
-	ret = build_collect(&b);
-	if (!ret && e->cfg.csv_path)
-		ret = view_cohort_read(&b);
-	if (!ret)
-		ret = view_scan_registry(&b);
-	if (!ret)
-		ret = view_cohort_assign(&b);
-	if (!ret)
-		ret = view_cohort_record(&b);
-	b.share = share_only(&b);
-	if (!ret && b.share)
-		keep_share(&b);
-	if (!ret)
-		ret = build_names(&b);
-	if (!ret && b.reg && !b.share)
-		ret = view_cohort_folders(&b);
-	if (!ret)
-		ret = build_texts(&b);
-	if (!ret)
-		ret = view_tree_entries(&b);
-	if (!ret)
-		ret = view_tree_nodes(&b);
-	if (!ret)
-		ret = view_tree_link(&b);
+	ret = view_snap_load(&b);
+	if (ret == 1)
+		ret = 0;
+	else if (!ret)
+		ret = build_from_rows(&b);
 	if (!ret) {
 		*out = b.v;
 		b.v = NULL;

@@ -7,6 +7,7 @@
  * study, published or quarantined, links its rows.
  */
 #include "view_cohort.h"
+#include "view_snap.h"
 #include "view_report.h"
 
 #include <errno.h>
@@ -93,6 +94,7 @@ void view_row_report(void *arg, uint64_t row, const char *reason)
 	struct report_ctx *rc = arg;
 
 	rc->st->csv_row_problems++;
+	view_snap_note_report(rc, row, reason);
 	/* row numbers and fixed reasons only: never a value */
 	if (!rc->cfg->quiet && rc->cfg->row_report)
 		rc->cfg->row_report(rc->cfg->report_arg, row, reason);
@@ -101,6 +103,19 @@ void view_row_report(void *arg, uint64_t row, const char *reason)
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int view_cohort_load_csv(struct build *b)
+{
+	int ret;
+
+	if (b->csvbuf)
+		return 0;
+	ret = read_all(b->e->cfg.csv_path, &b->csvbuf, &b->csvlen);
+	if (ret)
+		snprintf(b->err, b->errsz, "cannot read the CSV (%s)",
+			 strerror(-ret));
+	return ret;
 }
 
 /* The registry: read, parsed, its rows keyed and sorted; rows with one
@@ -112,12 +127,9 @@ static int read_registry(struct build *b)
 	size_t i, j;
 	int ret;
 
-	ret = read_all(cfg->csv_path, &b->csvbuf, &b->csvlen);
-	if (ret) {
-		snprintf(b->err, b->errsz, "cannot read the CSV (%s)",
-			 strerror(-ret));
+	ret = view_cohort_load_csv(b);
+	if (ret)
 		return ret;
-	}
 	if (blank_csv(b->csvbuf, b->csvlen)) {
 		/* an empty cohort by accident (a failed registry export)
 		 * must not pass for an empty one by intent */

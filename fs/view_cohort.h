@@ -10,6 +10,10 @@
  * on to the front end's callback. */
 void view_row_report(void *arg, uint64_t row, const char *reason);
 
+/* The CSV's bytes into b->csvbuf, once (a second call keeps them); err
+ * says why not. */
+int view_cohort_load_csv(struct build *b);
+
 /* view_cohort.c: read the registry and link its rows to the records
  * (b->row_include), then decide each record's place (included,
  * quarantined) and count the cohort. */

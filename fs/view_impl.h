@@ -65,6 +65,12 @@
  */
 #define VIEW_FORMAT 6
 
+/* Bump whenever view_naming.c or view.c's build_names() would name the
+ * same records otherwise: names recorded by an older naming are then
+ * computed again (view_reuse.c), and snapshots taken by it are not loaded
+ * (view_snap.c). */
+#define VIEW_NAMING_VERSION 1
+
 struct view_engine {
 	struct view_config cfg;		/* strings borrowed from the caller */
 	int root_fd;
@@ -242,6 +248,11 @@ struct keyent {
 struct report_ctx {
 	struct view_stats *st;
 	const struct view_config *cfg;
+	/* the reports of this build, "row reason" lines, for its snapshot
+	 * (view_snap.c); full: too many to keep, no snapshot */
+	char *log;
+	size_t log_len, log_cap;
+	int log_full;
 };
 
 /* 24 bytes: qsort() sorts elements of up to 32 bytes in place of
@@ -307,6 +318,13 @@ struct build {
 	/* the tree */
 	struct tents te;
 	struct view *v;
+	/* the snapshot (view_snap.c): usable at all, the view generation
+	 * read before the rows, the bumps of it this build made (a view
+	 * path written, one each), and the counters before the build */
+	int snap_ok;
+	int64_t snap_gen, snap_own;
+	uint8_t snap_stamp[32];
+	struct view_stats *snap_pre;
 };
 
 #endif

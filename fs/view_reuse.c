@@ -30,10 +30,6 @@
 #include <string.h>
 
 #define REUSE_KEY "view.names"
-/* Bump whenever view_naming.c or view.c's build_names() would name the
- * same records otherwise: names recorded by an older naming are then
- * computed again. */
-#define NAMING_VERSION 1
 
 #define LANE_A 14695981039346656037ull
 #define LANE_B 0x9e3779b97f4a7c15ull
@@ -130,7 +126,7 @@ static void value_of(const char cfg[65], const struct view_digest *d,
 		     char out[160])
 {
 	snprintf(out, 160, "%d %s %016" PRIx64 "%016" PRIx64 " %zu",
-		 NAMING_VERSION, cfg, d->sum[0], d->sum[1], d->n);
+		 VIEW_NAMING_VERSION, cfg, d->sum[0], d->sum[1], d->n);
 }
 
 int view_reuse_begin(struct build *b)

@@ -490,9 +490,12 @@ static int persist_view_paths(struct build *b)
 			row.status = r->row_status;
 			view_reuse_add(&b->names_now, &row, vp);
 		}
-		if (view_scmp(vp, r->f.view_path) || (!vp) != (!r->f.view_path))
+		if (view_scmp(vp, r->f.view_path) ||
+		    (!vp) != (!r->f.view_path)) {
 			ret = store_file_set_view_path(b->e->cfg.store, r->f.id,
 						       vp);
+			b->snap_own += !ret;	/* a view_gen trigger each */
+		}
 	}
 	return ret;
 }

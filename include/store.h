@@ -314,4 +314,29 @@ typedef int (*store_regval_fn)(void *arg, const char *patient_id, int kind,
 			       const void *v, size_t len);
 int store_registry_foreach(struct store *st, store_regval_fn cb, void *arg);
 
+/*
+ * The view's snapshot (fs/view_snap.c): a byte stream kept in parts of
+ * STORE_SNAP_PART bytes, taken at a view generation.  The view generation
+ * (meta's view_gen) is bumped by triggers on every change to the rows a
+ * view is built from, whoever makes it (store_schema.c, VIEW_SNAP_SQL).
+ *
+ * store_view_gen(): the current one into *gen; -ENOENT when the db has
+ *   none (no snapshot is then ever taken).
+ * store_snap_write(): replace the snapshot with total bytes, which fill
+ *   gives in order, a piece at a time, into a buffer of the store's.  fill
+ *   runs with the store's lock held: it must only copy from memory (no
+ *   call into the store, no lock).  One transaction, and only while the
+ *   view generation is still gen: -ESTALE when it is not (a writer came
+ *   between the build's read and now), nothing written.  -EBUSY inside a
+ *   store_begin().
+ * store_snap_read(): n bytes at off of the stream into buf.  -ENOENT when
+ *   there is no snapshot, -EBADMSG when its parts do not hold those bytes.
+ */
+#define STORE_SNAP_PART (32u << 20)
+typedef void (*store_snap_fill_fn)(void *arg, void *buf, size_t len);
+int store_view_gen(struct store *st, int64_t *gen);
+int store_snap_write(struct store *st, int64_t gen, uint64_t total,
+		     store_snap_fill_fn fill, void *arg);
+int store_snap_read(struct store *st, uint64_t off, void *buf, size_t n);
+
 #endif

@@ -142,6 +142,10 @@ struct view_config {
 	 * patient) and not for share 0 (it writes the texts, which speak of
 	 * every patient): there it builds the whole view.  0: the whole. */
 	unsigned build_share_i, build_share_n;
+	/* view_build() makes the view from the rows, neither loading nor
+	 * keeping the db's snapshot of it (fs/view_snap.c): verify, which
+	 * checks a dataset against the view, takes nothing on trust */
+	int no_snapshot;
 };
 
 /*
@@ -155,7 +159,9 @@ int view_scan_allow_load(const char *path, struct scan_allow **out,
 			 char digest[65], char *err, size_t errsz);
 void view_scan_allow_free(struct scan_allow *a);
 
-/* Counters of a refresh and a build (the run report). */
+/* Counters of a refresh and a build (the run report).  A counter added
+ * here is added to fs/view_snap.c's STATS_U64 too (a loaded view adds
+ * what the build that kept it counted). */
 /* Quarantined files counted by cause: reason, rule and attribute (struct
  * rules_cause; names only).  The first VIEW_CAUSES_MAX distinct causes
  * are kept, the files of any further one counted in causes_other. */

@@ -492,6 +492,16 @@ static void test_roundtrip(void **state)
 	store_close(st);
 }
 
+/* What version 7 added (the view's snapshot and the triggers that bump
+ * view_gen), undone first to make an older db from a new one: the
+ * triggers name the columns the older versions lack. */
+#define UNDO_V7								\
+	"DROP TRIGGER view_gen_files_ins; DROP TRIGGER view_gen_files_del; " \
+	"DROP TRIGGER view_gen_files_upd; DROP TRIGGER view_gen_scans_ins; " \
+	"DROP TRIGGER view_gen_scans_del; DROP TRIGGER view_gen_scans_upd; " \
+	"DROP TRIGGER view_gen_dirs_del; DROP TRIGGER view_gen_dirs_upd; "   \
+	"DROP TABLE view_snap; DELETE FROM meta WHERE k = 'view_gen'; "
+
 /* A db of schema version 1 (before files.src_ctime_ns) is upgraded in
  * place on open, keeps its key and records, and its records count as
  * changed (ctime 0) so their sources are analysed again. */
@@ -507,7 +517,7 @@ static void test_upgrade_v1(void **state)
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
 	assert_int_equal(store_key(st, k1), 0);
 	store_close(st);
-	raw_sql("v1.db", "ALTER TABLE files DROP COLUMN src_ctime_ns; "
+	raw_sql("v1.db", UNDO_V7 "ALTER TABLE files DROP COLUMN src_ctime_ns; "
 			 "ALTER TABLE files DROP COLUMN version; "
 			 "ALTER TABLE files DROP COLUMN q_rule; "
 			 "ALTER TABLE files DROP COLUMN q_path; "
@@ -637,10 +647,11 @@ static void test_upgrade_v1_schema(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 6);
+				 "WHERE k = 'schema_version'"), 7);
 	/* version 3: the table of the burned-in text scan; version 4: the
 	 * registry's originals; version 5: why a file is quarantined;
-	 * version 6: the digests of the scan's text */
+	 * version 6: the digests of the scan's text; version 7: the view's
+	 * snapshot, view_gen and its triggers */
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
 				 "sqlite_master WHERE name = 'scans'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
@@ -654,6 +665,13 @@ static void test_upgrade_v1_schema(void **state)
 				 "'tokens'"), 1);
 	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM meta "
 				 "WHERE k = 'key_check'"), 0);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "sqlite_master WHERE name = 'view_snap'"), 1);
+	assert_int_equal(raw_i64("genuine-v1.db", "SELECT count(*) FROM "
+				 "sqlite_master WHERE type = 'trigger'"), 8);
+	/* the row put after the upgrade bumped it */
+	assert_true(raw_i64("genuine-v1.db", "SELECT v FROM meta "
+			    "WHERE k = 'view_gen'") > 0);
 }
 
 /* The upgrade is one transaction: when its second step fails (here a
@@ -683,7 +701,7 @@ static void test_upgrade_atomic(void **state)
 }
 
 /* A db of schema version 2 (before scans and registry_values) gains both
- * tables on open, keeps its records, and is version 6 for good. */
+ * tables on open, keeps its records, and is version 7 for good. */
 static void test_upgrade_v2(void **state)
 {
 	struct store_file f, g;
@@ -694,7 +712,7 @@ static void test_upgrade_v2(void **state)
 	full_record(&f, "p/1.dcm");
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
 	store_close(st);
-	raw_sql("v2.db", "DROP TABLE scans; DROP TABLE registry_values; "
+	raw_sql("v2.db", UNDO_V7 "DROP TABLE scans; DROP TABLE registry_values; "
 			 "ALTER TABLE files DROP COLUMN q_rule; "
 			 "ALTER TABLE files DROP COLUMN q_path; "
 			 "UPDATE meta SET v = 2 WHERE k = 'schema_version'");
@@ -705,7 +723,7 @@ static void test_upgrade_v2(void **state)
 	store_file_clear(&f);
 	store_close(st);
 	assert_int_equal(raw_i64("v2.db", "SELECT v FROM meta "
-				 "WHERE k = 'schema_version'"), 6);
+				 "WHERE k = 'schema_version'"), 7);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM "
 				 "registry_values"), 0);
 	assert_int_equal(raw_i64("v2.db", "SELECT count(*) FROM scans"), 0);
@@ -1622,6 +1640,73 @@ static void test_shard_merge(void **state)
 	store_close(q);
 }
 
+/* The snapshot's bytes: a pattern any piece of which tells its offset. */
+static void snap_fill(void *arg, void *buf, size_t len)
+{
+	uint64_t *at = arg;
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++, (*at)++)
+		p[i] = (unsigned char)(*at * 7 + (*at >> 13));
+}
+
+/* The view's snapshot (store_snap_*): written only at the view generation
+ * it was taken at, read back across its parts; the generation moves with
+ * every change to what a view is built from, and not with what a build or
+ * a refresh of an unchanged tree writes. */
+static void test_snapshot_store(void **state)
+{
+	struct store_file f;
+	struct store *st;
+	int64_t g0, g1, g2, id;
+	uint64_t at = 0, ino, total = STORE_SNAP_PART + (8u << 20);
+	unsigned char got[64], want[64];
+
+	(void)state;
+	st = open_new("snap.db");
+	assert_int_equal(store_view_gen(st, &g0), 0);
+	full_record(&f, "p/1.dcm");
+	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(store_view_gen(st, &g1), 0);
+	assert_true(g1 > g0);
+	/* taken before the put: refused, nothing written */
+	assert_int_equal(store_snap_write(st, g0, 100, snap_fill, &at),
+			 -ESTALE);
+	assert_int_equal(store_snap_read(st, 0, got, 1), -ENOENT);
+
+	/* two parts, read across the seam */
+	at = 0;
+	assert_int_equal(store_snap_write(st, g1, total, snap_fill, &at), 0);
+	at = STORE_SNAP_PART - 32;
+	snap_fill(&at, want, sizeof(want));
+	assert_int_equal(store_snap_read(st, STORE_SNAP_PART - 32, got,
+					 sizeof(got)), 0);
+	assert_memory_equal(got, want, sizeof(got));
+	assert_int_equal(store_snap_read(st, total - 8, got, 16), -EBADMSG);
+
+	/* an unchanged refresh's mark and a new folder move nothing; a
+	 * view path written moves it by one (view_snap.c counts them) */
+	assert_int_equal(store_file_get(st, "p/1.dcm", &f), 0);
+	id = f.id;
+	store_file_clear(&f);
+	assert_int_equal(store_file_touch(st, id, 99), 0);
+	assert_int_equal(store_dir_ino(st, "A", &ino), 0);
+	assert_int_equal(store_view_gen(st, &g2), 0);
+	assert_true(g2 == g1);
+	assert_int_equal(store_file_set_view_path(st, id, "A/b.dcm"), 0);
+	assert_int_equal(store_view_gen(st, &g2), 0);
+	assert_true(g2 == g1 + 1);
+	g1 = g2;
+	/* a field of the row, by hand, does */
+	store_close(st);
+	raw_sql("snap.db", "UPDATE files SET modality = 'CT'");
+	assert_int_equal(store_open(dbpath("snap.db"), 0, &st), 0);
+	assert_int_equal(store_view_gen(st, &g2), 0);
+	assert_true(g2 > g1);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1638,6 +1723,7 @@ int main(void)
 		cmocka_unit_test(test_upgrade_v1_schema),
 		cmocka_unit_test(test_upgrade_atomic),
 		cmocka_unit_test(test_upgrade_v2),
+		cmocka_unit_test(test_snapshot_store),
 		cmocka_unit_test(test_registry_values),
 		cmocka_unit_test(test_audit_replaced),
 		cmocka_unit_test(test_generations),
