@@ -35,6 +35,7 @@
 #include "view_snap.h"
 #include "view_cohort.h"
 #include "view_report.h"
+#include "view_tree.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -545,6 +546,30 @@ static int nodes_valid(const struct view *v)
 	return found == v->n;
 }
 
+/* The texts' mtimes and inode generations come from the settings (no
+ * trigger watches them): a loaded view's must be what the store records
+ * now, as a build from the rows would read them. */
+static int texts_current(struct store *st, const struct view *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		const struct view_node *n = &v->nodes[i].pub;
+		int csv = n->kind == VIEW_CSV;
+
+		if (n->kind != VIEW_CSV && n->kind != VIEW_REASONS)
+			continue;
+		if (!view_text_recorded(st, csv ? "csv" : "reasons",
+					csv ? v->csv : v->reasons, (size_t)n->size,
+					n->mtime_ns,
+					(uint32_t)((n->ino >> 41) / 2 %
+						   VIEW_INO_TEXT_GENS)) ||
+		    n->ino != VIEW_INO_TEXT(csv, (n->ino >> 41) / 2))
+			return 0;
+	}
+	return 1;
+}
+
 /* The view of header h, from the stream after it; its reports into
  * *reports (malloc'd, *rlen bytes).  0, -EBADMSG or -ENOMEM. */
 static int load_view(struct loader *l, const struct snap_head *h,
@@ -605,7 +630,7 @@ static int load_view(struct loader *l, const struct snap_head *h,
 		v->reasons[v->reasons_len] = 0;
 	(*reports)[h->reports_len] = 0;
 	err = link_names(v, names, h->names_len);
-	if (!err && !nodes_valid(v))
+	if (!err && (!nodes_valid(v) || !texts_current(l->st, v)))
 		err = -EBADMSG;
 	if (err)
 		goto fail;

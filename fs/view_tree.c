@@ -238,6 +238,26 @@ static int ino_put(struct view *v, uint64_t ino, uint32_t idx)
  * content keeps both.  Called inside the build's transaction: two builds
  * never take the same generation for different content.
  */
+int view_text_recorded(struct store *st, const char *name, const char *buf,
+		       size_t len, int64_t mtime, uint32_t gen)
+{
+	uint8_t dg[32];
+	char hex[65], key[64], old[128], *end;
+	long long m;
+	unsigned long long g = 0;
+
+	keyed_sha256(buf, len, dg);
+	base_hex_encode(dg, sizeof(dg), hex, sizeof(hex));
+	snprintf(key, sizeof(key), "mtime:%s", name);
+	if (store_setting_get(st, key, old, sizeof(old)) || strlen(old) <= 65 ||
+	    old[64] != ' ' || strncmp(old, hex, 64))
+		return 0;
+	m = strtoll(old + 65, &end, 10);
+	if (*end == ' ')
+		g = strtoull(end + 1, NULL, 10);
+	return m == mtime && (uint32_t)(g % VIEW_INO_TEXT_GENS) == gen;
+}
+
 static int text_version(struct store *st, const char *name, const char *buf,
 			size_t len, int64_t *mtime, uint32_t *gen)
 {

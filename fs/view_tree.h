@@ -14,6 +14,12 @@ int view_pathcmp(const char *a, const char *b);
 int view_tree_entries(struct build *b);
 int view_tree_nodes(struct build *b);
 int view_tree_link(struct build *b);
+
+/* Whether the store records text buf of the view (name "csv" or "reasons")
+ * with this mtime and generation, as a build from the rows would give them
+ * now (view_snap.c checks a loaded view's texts by it). */
+int view_text_recorded(struct store *st, const char *name, const char *buf,
+		       size_t len, int64_t mtime, uint32_t gen);
 void view_tents_free(struct tents *te);
 
 #endif
