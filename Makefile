@@ -12,6 +12,10 @@ CPPFLAGS += $(DEFS) -Iinclude -Ifs -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 ALL_CFLAGS   := -std=c11 $(WARN) -pthread $(CFLAGS)
 ALL_CXXFLAGS := -std=c++14 $(WARN) -pthread -I/usr/include/gdcm-3.0 $(CXXFLAGS)
 GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
+# Every binary carries the linker's build ID (a hash of the linked code):
+# a view kept in the db is loaded only by the very code that built it
+# (fs/view_snap.c).  GCC passes it by default on Debian; clang may not.
+LINK_ID := -Wl,--build-id=sha1
 LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
 	-lstdc++ -lpthread -lm -lcrypto
 
@@ -99,10 +103,10 @@ $(BUILD)/libdeidfs.a: $(CORE_O)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/deidfs: $(FRONT_O) $(BUILD)/libdeidfs.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(FRONT_O) $(BUILD)/libdeidfs.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LINK_ID) -o $@ $(FRONT_O) $(BUILD)/libdeidfs.a $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdeidfs.a | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeidfs.a $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $(LINK_ID) -o $@ $< $(BUILD)/libdeidfs.a $(LIBS) -lcmocka
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@

@@ -14,13 +14,26 @@
 /* The bytes fill gives at a time, into one buffer. */
 #define FILL_CHUNK (1u << 20)
 
+/* The view generation, only while all eight triggers that bump it are
+ * there (store_schema.c): one dropped by hand would let a changed index
+ * pass for the same. */
 static int view_gen_locked(struct store *st, int64_t *gen)
 {
 	sqlite3_stmt *s = NULL;
 	int err, r;
 
 	err = store_sql_prepare_once(st, "SELECT v FROM meta WHERE "
-					 "k = 'view_gen'", &s);
+					 "k = 'view_gen' AND (SELECT count(*) "
+					 "FROM sqlite_master WHERE type = "
+					 "'trigger' AND name IN ("
+					 "'view_gen_files_ins', "
+					 "'view_gen_files_del', "
+					 "'view_gen_files_upd', "
+					 "'view_gen_scans_ins', "
+					 "'view_gen_scans_del', "
+					 "'view_gen_scans_upd', "
+					 "'view_gen_dirs_del', "
+					 "'view_gen_dirs_upd')) = 8", &s);
 	if (err)
 		return err;
 	r = store_sql_step(st, s);

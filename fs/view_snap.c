@@ -12,8 +12,12 @@
  *     triggers of store_schema.c bump it on any change to the rows a view
  *     is built from, by deidfs or by hand;
  *   - its stamp is this build's: a keyed digest of the configuration
- *     (view_config_text()), the CSV's bytes, the analysis options and the
- *     versions of the view's format, naming and snapshot.
+ *     (view_config_text()), the CSV's bytes, the analysis options, the
+ *     versions of the view's format, naming and snapshot, and the build ID
+ *     of the running binary (the linker's hash of its code: a binary that
+ *     would render the CSV or name the files otherwise, such as the next
+ *     release with a fix, never loads another's view; a binary without one
+ *     keeps none).
  * A snapshot is taken at the generation read before the rows, plus the
  * bumps of the build's own writes (the view paths it records, one each),
  * and written only while the generation is still that (in the write's own
@@ -37,8 +41,10 @@
 #include "view_report.h"
 #include "view_tree.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +77,48 @@ struct snap_head {
 
 /* ------------------------------------------------------------ the stamp */
 
+struct build_id {
+	unsigned char id[64];
+	size_t len;
+};
+
+/* The GNU build ID note of the program (the first object listed). */
+static int build_id_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct build_id *b = arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const unsigned char *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+			size_t name = (nh->n_namesz + 3u) & ~3u;
+			size_t desc = (nh->n_descsz + 3u) & ~3u;
+			const unsigned char *n = p + sizeof(*nh);
+
+			if (name > (size_t)(end - n) ||
+			    desc > (size_t)(end - n) - name)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID &&
+			    nh->n_namesz == 4 && !memcmp(n, "GNU", 4) &&
+			    nh->n_descsz && nh->n_descsz <= sizeof(b->id)) {
+				memcpy(b->id, n + name, nh->n_descsz);
+				b->len = nh->n_descsz;
+				return 1;
+			}
+			p = n + name + desc;
+		}
+	}
+	return 1;	/* the program only */
+}
+
 static int snap_stamp(struct build *b, uint8_t out[32])
 {
 	static const uint64_t versions[] = { SNAP_VERSION, VIEW_FORMAT,
@@ -79,15 +127,20 @@ static int snap_stamp(struct build *b, uint8_t out[32])
 					     sizeof(struct view_stats),
 					     sizeof(struct snap_head) };
 	struct keyed_sha256 c;
+	struct build_id id = { { 0 }, 0 };
 	char *text = NULL;
 	int err;
 
+	dl_iterate_phdr(build_id_of, &id);
+	if (!id.len)
+		return -ENOENT;
 	err = view_config_text(&b->e->cfg, &text);
 	if (err)
 		return err;
 	keyed_sha256_init(&c);
 	keyed_sha256_update(&c, SNAP_MAGIC, 16);
 	keyed_sha256_update(&c, versions, sizeof(versions));
+	keyed_sha256_update(&c, id.id, id.len);
 	keyed_sha256_update(&c, text, strlen(text) + 1);
 	keyed_sha256_update(&c, b->e->opts_fp, strlen(b->e->opts_fp) + 1);
 	if (b->csvbuf)
@@ -302,8 +355,10 @@ static void fill_nodes(struct saver *s, unsigned char *out, size_t k)
 		size_t i = (size_t)(s->off / sizeof(struct vnode));
 		size_t in = (size_t)(s->off % sizeof(struct vnode));
 		size_t m = sizeof(struct vnode) - in;
-		struct vnode nd = s->v->nodes[i];
+		struct vnode nd;
 
+		/* memcpy: the padding's bytes too, the same in both passes */
+		memcpy(&nd, &s->v->nodes[i], sizeof(nd));
 		nd.pub.name = NULL;
 		if (m > k)
 			m = k;
@@ -506,6 +561,39 @@ static int link_names(struct view *v, char *names, uint64_t len)
 	return at == len ? 0 : -EBADMSG;
 }
 
+/*
+ * The tree as view_tree.c makes it: nodes in BFS order, the folders' child
+ * ranges one after another from node 1 to the last, each child naming its
+ * folder as parent, names in strictly increasing order within a folder
+ * (view_lookup() searches them).  So every parent comes before its child:
+ * no walk up the tree (view_path(), the export's folders) can loop.
+ */
+static int shape_valid(const struct view *v)
+{
+	size_t i, next = 1;
+	uint32_t k;
+
+	for (i = 0; i < v->n; i++) {
+		const struct view_node *d = &v->nodes[i].pub;
+
+		if (d->kind != VIEW_DIR || !d->nchildren)
+			continue;
+		if (d->first_child != next)
+			return 0;
+		for (k = 0; k < d->nchildren; k++) {
+			const struct view_node *c =
+				&v->nodes[d->first_child + k].pub;
+
+			if (c->parent != d->ino ||
+			    (k && strcmp(v->nodes[d->first_child + k - 1]
+						 .pub.name, c->name) >= 0))
+				return 0;
+		}
+		next += d->nchildren;
+	}
+	return next == v->n;
+}
+
 /* Every node's kind and links, and the inode table against the nodes. */
 static int nodes_valid(const struct view *v)
 {
@@ -542,8 +630,14 @@ static int nodes_valid(const struct view *v)
 		found++;
 	}
 	/* as many keys as nodes, fewer than slots: every lookup ends at an
-	 * empty slot */
-	return found == v->n;
+	 * empty slot; and each node is found by its own number, so no two
+	 * share one */
+	if (found != v->n)
+		return 0;
+	for (i = 0; i < v->n; i++)
+		if (view_lookup_ino(v, v->nodes[i].pub.ino) != NODE(v, i))
+			return 0;
+	return shape_valid(v);
 }
 
 /* The texts' mtimes and inode generations come from the settings (no

@@ -235,52 +235,65 @@ static int ino_put(struct view *v, uint64_t ino, uint32_t idx)
  * store under name as "<sha256 hex> <mtime ns> <gen>" (an older db has no
  * gen: 0).  Different content always gets the next generation, so the
  * inode derived from it (VIEW_INO_TEXT) changes with the bytes; the same
- * content keeps both.  Called inside the build's transaction: two builds
- * never take the same generation for different content.
+ * content keeps both.
  */
+
+/* The record of text name: 0 with its content's digest (64 hex digits),
+ * mtime and generation, or -ENOENT (none, or not of that form). */
+static int text_record(struct store *st, const char *name, char hex[65],
+		       int64_t *mtime, uint32_t *gen)
+{
+	char key[64], old[128], *end;
+	unsigned long long g = 0;
+
+	snprintf(key, sizeof(key), "mtime:%s", name);
+	if (store_setting_get(st, key, old, sizeof(old)) || strlen(old) <= 65 ||
+	    old[64] != ' ')
+		return -ENOENT;
+	memcpy(hex, old, 64);
+	hex[64] = 0;
+	*mtime = strtoll(old + 65, &end, 10);
+	if (*end == ' ')
+		g = strtoull(end + 1, NULL, 10);
+	*gen = (uint32_t)(g % VIEW_INO_TEXT_GENS);
+	return 0;
+}
+
+static void text_digest(const char *buf, size_t len, char hex[65])
+{
+	uint8_t dg[32];
+
+	keyed_sha256(buf, len, dg);
+	base_hex_encode(dg, sizeof(dg), hex, 65);
+}
+
 int view_text_recorded(struct store *st, const char *name, const char *buf,
 		       size_t len, int64_t mtime, uint32_t gen)
 {
-	uint8_t dg[32];
-	char hex[65], key[64], old[128], *end;
-	long long m;
-	unsigned long long g = 0;
+	char hex[65], had[65];
+	int64_t m;
+	uint32_t g;
 
-	keyed_sha256(buf, len, dg);
-	base_hex_encode(dg, sizeof(dg), hex, sizeof(hex));
-	snprintf(key, sizeof(key), "mtime:%s", name);
-	if (store_setting_get(st, key, old, sizeof(old)) || strlen(old) <= 65 ||
-	    old[64] != ' ' || strncmp(old, hex, 64))
-		return 0;
-	m = strtoll(old + 65, &end, 10);
-	if (*end == ' ')
-		g = strtoull(end + 1, NULL, 10);
-	return m == mtime && (uint32_t)(g % VIEW_INO_TEXT_GENS) == gen;
+	text_digest(buf, len, hex);
+	return !text_record(st, name, had, &m, &g) && !strcmp(had, hex) &&
+	       m == mtime && g == gen;
 }
 
+/* Called inside the build's transaction: two builds never take the same
+ * generation for different content. */
 static int text_version(struct store *st, const char *name, const char *buf,
 			size_t len, int64_t *mtime, uint32_t *gen)
 {
-	uint8_t dg[32];
-	char hex[65], key[64], old[128], val[128], *end;
+	char hex[65], had[65], key[64], val[128];
 	int64_t old_mtime = 0;
-	unsigned long long old_gen = 0;
-	int err, have_old;
+	uint32_t old_gen = 0;
+	int have_old;
 
-	keyed_sha256(buf, len, dg);
-	base_hex_encode(dg, sizeof(dg), hex, sizeof(hex));
-	snprintf(key, sizeof(key), "mtime:%s", name);
-	err = store_setting_get(st, key, old, sizeof(old));
-	have_old = !err && strlen(old) > 65 && old[64] == ' ';
-	if (have_old) {
-		old_mtime = strtoll(old + 65, &end, 10);
-		if (*end == ' ')
-			old_gen = strtoull(end + 1, NULL, 10);
-		old_gen %= VIEW_INO_TEXT_GENS;
-	}
-	if (have_old && strncmp(old, hex, 64) == 0) {
+	text_digest(buf, len, hex);
+	have_old = !text_record(st, name, had, &old_mtime, &old_gen);
+	if (have_old && !strcmp(had, hex)) {
 		*mtime = old_mtime;
-		*gen = (uint32_t)old_gen;
+		*gen = old_gen;
 		return 0;
 	}
 	*mtime = view_now_ns();
@@ -290,8 +303,9 @@ static int text_version(struct store *st, const char *name, const char *buf,
 	if (have_old) {
 		if (old_mtime >= *mtime)
 			*mtime = old_mtime + 1000000000LL;
-		*gen = (uint32_t)((old_gen + 1) % VIEW_INO_TEXT_GENS);
+		*gen = (old_gen + 1) % VIEW_INO_TEXT_GENS;
 	}
+	snprintf(key, sizeof(key), "mtime:%s", name);
 	snprintf(val, sizeof(val), "%s %" PRId64 " %" PRIu32, hex, *mtime,
 		 *gen);
 	return store_setting_set(st, key, val);

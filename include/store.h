@@ -321,7 +321,8 @@ int store_registry_foreach(struct store *st, store_regval_fn cb, void *arg);
  * view is built from, whoever makes it (store_schema.c, VIEW_SNAP_SQL).
  *
  * store_view_gen(): the current one into *gen; -ENOENT when the db has
- *   none (no snapshot is then ever taken).
+ *   none, or lacks a trigger that bumps it (no snapshot is then ever
+ *   taken or loaded).
  * store_snap_write(): replace the snapshot with total bytes, which fill
  *   gives in order, a piece at a time, into a buffer of the store's.  fill
  *   runs with the store's lock held: it must only copy from memory (no

@@ -1668,6 +1668,7 @@ static void test_snapshot_store(void **state)
 	assert_int_equal(store_view_gen(st, &g0), 0);
 	full_record(&f, "p/1.dcm");
 	assert_int_equal(store_file_put(st, &f, NULL, 0, NULL, 0, NULL, 0), 0);
+	store_file_clear(&f);
 	assert_int_equal(store_view_gen(st, &g1), 0);
 	assert_true(g1 > g0);
 	/* taken before the put: refused, nothing written */
@@ -1704,6 +1705,13 @@ static void test_snapshot_store(void **state)
 	assert_int_equal(store_open(dbpath("snap.db"), 0, &st), 0);
 	assert_int_equal(store_view_gen(st, &g2), 0);
 	assert_true(g2 > g1);
+	store_close(st);
+	/* a trigger dropped by hand: no generation, so no snapshot */
+	raw_sql("snap.db", "DROP TRIGGER view_gen_scans_upd");
+	assert_int_equal(store_open(dbpath("snap.db"), 0, &st), 0);
+	assert_int_equal(store_view_gen(st, &g2), -ENOENT);
+	assert_int_equal(store_snap_write(st, g2, 100, snap_fill, &at),
+			 -ENOENT);
 	store_close(st);
 }
 

@@ -142,6 +142,7 @@ static void test_cohort(void **state)
 	registry_free(b.reg);
 	explicit_bzero(b.csvbuf, b.csvlen);
 	free(b.csvbuf);
+	free(b.rctx.log);
 	for (i = 0; i < b.rs.n; i++)
 		store_file_clear(&b.rs.v[i].f);
 	free(b.rs.v);
