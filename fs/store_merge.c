@@ -15,7 +15,10 @@
  * as one machine's put skips it.  The ids are decided before anything is
  * written and base is kept in the settings until the merge is done, so a
  * merge killed half-way (each shard is committed on its own) and run again
- * with the same shard dbs gives the same ids.
+ * with the same shard dbs gives the same ids.  Run again with shard dbs
+ * made anew (the source changed meanwhile) or on a db written since, that
+ * base would give some records ids that rows of other paths hold: then
+ * the ids start past every row instead (ids_clash()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -170,8 +173,16 @@ static int gather_keys(struct store *st, const char *const *paths,
 	return err;
 }
 
+/* A base past every id the db holds or gave: the sequence now. */
+static int fresh_base(struct store *st, int64_t *base)
+{
+	return query_i64(st, "SELECT MAX(IFNULL((SELECT seq FROM "
+			     "sqlite_sequence WHERE name = 'files'), 0), "
+			     "IFNULL((SELECT MAX(id) FROM files), 0))", base);
+}
+
 /* The base of the ids (see the top of the file): the one a killed merge
- * recorded, or the sequence now.  Returns 0, -EIO. */
+ * recorded (*resumed), or the sequence now.  Returns 0, -EIO. */
 static int id_base(struct store *st, int64_t *base, int *resumed)
 {
 	int err;
@@ -184,12 +195,7 @@ static int id_base(struct store *st, int64_t *base, int *resumed)
 		return query_i64(st, "SELECT CAST(v AS INTEGER) FROM settings "
 				     "WHERE k = '" BASE_KEY "'", base);
 	}
-	if (!err)
-		err = query_i64(st, "SELECT MAX(IFNULL((SELECT seq FROM "
-				    "sqlite_sequence WHERE name = 'files'), "
-				    "0), IFNULL((SELECT MAX(id) FROM files), "
-				    "0))", base);
-	return err;
+	return err ? err : fresh_base(st, base);
 }
 
 /* Pass 2's ids: temp.merge_ids(shard, sid) -> id, by walk order. */
@@ -198,17 +204,33 @@ static int assign_ids(struct store *st, int64_t base, uint64_t *count)
 	int64_t c = 0;
 	int err;
 
-	err = exec_f(st, "CREATE TEMP TABLE merge_ids(shard INTEGER NOT "
+	err = exec_f(st, "DROP TABLE IF EXISTS temp.merge_ids; "
+			 "CREATE TEMP TABLE merge_ids(shard INTEGER NOT "
 			 "NULL, sid INTEGER NOT NULL, id INTEGER NOT NULL, "
 			 "PRIMARY KEY(shard, sid)) WITHOUT ROWID; "
 			 "INSERT INTO temp.merge_ids SELECT shard, sid, "
 			 "%" PRId64 " + row_number() OVER (ORDER BY key, "
-			 "shard, sid) FROM temp.merge_keys; "
-			 "DROP TABLE temp.merge_keys", base);
+			 "shard, sid) FROM temp.merge_keys", base);
 	if (!err)
 		err = query_i64(st, "SELECT count(*) FROM temp.merge_ids", &c);
 	*count = (uint64_t)c;
 	return err;
+}
+
+/*
+ * A resumed merge's ids, from the base it recorded, against the rows the
+ * db holds now: *clash is the number of ids a row of another path holds.
+ * None when the merge is run again with the same shard dbs (its first
+ * shards' rows hold their own ids); some when the shard dbs were made
+ * again meanwhile (a source file added shifts the walk's ranks) or the db
+ * was written by another run since: those ids would collide.
+ */
+static int ids_clash(struct store *st, int64_t *clash)
+{
+	return query_i64(st, "SELECT count(*) FROM temp.merge_ids i JOIN "
+			     "temp.merge_keys k ON k.shard = i.shard AND "
+			     "k.sid = i.sid JOIN main.files f ON f.id = i.id "
+			     "WHERE deidfs_walk_key(f.path) != k.key", clash);
 }
 
 /* Shard i, attached as alias: its records (ids from temp.merge_ids),
@@ -330,10 +352,10 @@ static int batch(struct store *st, const char *const *paths, unsigned from,
 int store_shard_merge(struct store *st, const char *const *paths, unsigned n,
 		      int64_t gen, uint64_t *merged, uint64_t *seen, int *lost)
 {
-	int64_t base = 0, nfiles = 0;
+	int64_t base = 0, nfiles = 0, clash = 0;
 	uint64_t count = 0;
 	unsigned from;
-	int err, resumed = 0, defer;
+	int err, resumed = 0, attempted, defer;
 
 	*merged = *seen = 0;
 	*lost = 0;
@@ -350,14 +372,28 @@ int store_shard_merge(struct store *st, const char *const *paths, unsigned n,
 		err = id_base(st, &base, &resumed);
 	if (!err)
 		err = assign_ids(st, base, &count);
-	/* a first merge has no audit rows to replace: its index is made at
-	 * the end; a resumed one may have rows of its first batches */
+	attempted = resumed;
 	if (!err && resumed)
+		err = ids_clash(st, &clash);
+	if (!err && clash) {
+		/* the recorded base no longer fits: ids past every row, as
+		 * a merge into a db that holds rows gives them (not one
+		 * machine's walk order then, but never another's id) */
+		resumed = 0;
+		err = fresh_base(st, &base);
+		if (!err)
+			err = assign_ids(st, base, &count);
+	}
+	if (!err)
+		err = store_sql_exec(st, "DROP TABLE temp.merge_keys");
+	/* a first merge has no audit rows to replace: its index is made at
+	 * the end; one run before may have left rows of its first batches */
+	if (!err && attempted)
 		err = store_sql_exec(st, "CREATE INDEX IF NOT EXISTS "
 					 "main.audit_file ON audit(file_id)");
-	if (!err && !resumed)
+	if (!err && !attempted)
 		err = query_i64(st, "SELECT count(*) FROM files", &nfiles);
-	defer = !err && !resumed && !nfiles;
+	defer = !err && !attempted && !nfiles;
 	/* a transaction per shard: the write-ahead log holds one shard's
 	 * rows at a time, where one transaction for all would need the
 	 * whole merged db again beside it (50 GB at ten million files) */

@@ -331,3 +331,57 @@ def test_merge_stopped_half_way_gives_the_same_ids(deidfs, archive,
     with closing(sqlite3.connect(sh)) as c:
         assert c.execute("SELECT count(*) FROM settings WHERE k = "
                          "'shard.merge_base'").fetchone()[0] == 0
+
+
+def test_merge_stopped_half_way_then_shards_made_again(deidfs, archive,
+                                                       tmp_path):
+    """A merge that stops after its first shards, run again once the shard
+    dbs were made anew from a changed source (a file added first in the
+    walk shifts every rank, one removed): the base the stopped merge
+    recorded would give records ids that rows of other paths hold (it
+    failed on that before).  The merge completes, every id stays with its
+    path, and the index holds the source as it is, as one machine's."""
+    src = tmp_path / "src"
+    shutil.copytree(archive.identified, src)
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)
+    common = ["-q", "--csv", archive.csv, "--db", sh, src, tmp_path / "o2"]
+
+    def index():
+        for i in range(3):
+            run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
+                *common, check=True)
+
+    index()
+    last = "%s.shard-2-of-3" % sh
+    with closing(sqlite3.connect(last)) as c:
+        c.execute("DROP TABLE audit")
+        c.commit()
+    assert run(deidfs, "merge", *common).returncode == 1
+    with closing(sqlite3.connect(sh)) as c:
+        before = dict(c.execute("SELECT path, id FROM files"))
+        assert before
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    shutil.copy(files[-1], src / "0-added.dcm")
+    files[len(files) // 2].unlink()
+    index()
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 0, r.stderr
+    run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one, src,
+        tmp_path / "o1", check=True)
+    with closing(sqlite3.connect(sh)) as c:
+        after = dict(c.execute("SELECT path, id FROM files"))
+        assert c.execute("SELECT count(*) FROM settings WHERE k = "
+                         "'shard.merge_base'").fetchone()[0] == 0
+    with closing(sqlite3.connect(one)) as c:
+        want = {p for p, in c.execute("SELECT path "
+                                      "FROM files")}
+    assert set(after) == want
+    # a row the stopped merge wrote keeps its id (its inode number)
+    for p, i in before.items():
+        if p in after:
+            assert after[p] == i, p
+    assert len(set(after.values())) == len(after)
