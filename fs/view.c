@@ -665,6 +665,7 @@ int view_build(struct view_engine *e, struct view_stats *st,
 	b.rctx.st = st;
 	b.rctx.cfg = &e->cfg;
 	b.by_id = e->cfg.csv_date_column < 0;
+	__atomic_add_fetch(&e->builds, 1, __ATOMIC_RELAXED);
 	ret = view_snap_load(&b);
 	if (ret == 1)
 		ret = 0;

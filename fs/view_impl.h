@@ -109,6 +109,9 @@ struct view_engine {
 	 * for one view_refresh() (NULL otherwise, or with --no-scan). */
 	char scan_fp[128];
 	struct scan_pool *scan_pool;
+	/* view_build() calls made (view_snap.c keeps the first's view only:
+	 * a live mount's rebuilds keep none) */
+	unsigned builds;
 };
 
 /* An opened DICOM file of the view (view.h): where each of its bytes comes

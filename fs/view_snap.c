@@ -13,11 +13,11 @@
  *     is built from, by deidfs or by hand;
  *   - its stamp is this build's: a keyed digest of the configuration
  *     (view_config_text()), the CSV's bytes, the analysis options, the
- *     versions of the view's format, naming and snapshot, and the build ID
- *     of the running binary (the linker's hash of its code: a binary that
- *     would render the CSV or name the files otherwise, such as the next
- *     release with a fix, never loads another's view; a binary without one
- *     keeps none).
+ *     versions of the view's format, naming and snapshot, and the build IDs
+ *     of the running binary and its libraries (the linker's hash of their
+ *     code: a binary that would render the CSV or name the files
+ *     otherwise, such as the next release with a fix, never loads
+ *     another's view; a binary without one keeps none).
  * A snapshot is taken at the generation read before the rows, plus the
  * bumps of the build's own writes (the view paths it records, one each),
  * and written only while the generation is still that (in the write's own
@@ -78,17 +78,25 @@ struct snap_head {
 /* ------------------------------------------------------------ the stamp */
 
 struct build_id {
-	unsigned char id[64];
+	unsigned char id[2048];	/* 20 bytes an object, with sha1 */
 	size_t len;
+	unsigned objects;
 };
 
-/* The GNU build ID note of the program (the first object listed). */
+/* The GNU build ID notes of the program and of every library loaded with
+ * it (libcsv parses the registry: an upgrade of it may read the CSV
+ * otherwise), but the kernel's vdso, which changes with the kernel; the
+ * IDs one after another in load order.  A program without one: none. */
 static int build_id_of(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct build_id *b = arg;
 	int i;
 
 	(void)size;
+	if (b->objects++ && !b->len)
+		return 1;	/* the program has none */
+	if (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso"))
+		return 0;
 	for (i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		const unsigned char *p, *end;
@@ -108,15 +116,16 @@ static int build_id_of(struct dl_phdr_info *info, size_t size, void *arg)
 				break;
 			if (nh->n_type == NT_GNU_BUILD_ID &&
 			    nh->n_namesz == 4 && !memcmp(n, "GNU", 4) &&
-			    nh->n_descsz && nh->n_descsz <= sizeof(b->id)) {
-				memcpy(b->id, n + name, nh->n_descsz);
-				b->len = nh->n_descsz;
-				return 1;
+			    nh->n_descsz &&
+			    nh->n_descsz <= sizeof(b->id) - b->len) {
+				memcpy(b->id + b->len, n + name, nh->n_descsz);
+				b->len += nh->n_descsz;
+				return 0;
 			}
 			p = n + name + desc;
 		}
 	}
-	return 1;	/* the program only */
+	return 0;
 }
 
 static int snap_stamp(struct build *b, uint8_t out[32])
@@ -127,7 +136,7 @@ static int snap_stamp(struct build *b, uint8_t out[32])
 					     sizeof(struct view_stats),
 					     sizeof(struct snap_head) };
 	struct keyed_sha256 c;
-	struct build_id id = { { 0 }, 0 };
+	struct build_id id = { { 0 }, 0, 0 };
 	char *text = NULL;
 	int err;
 
@@ -457,6 +466,20 @@ void view_snap_save(struct build *b)
 
 	if (!b->snap_ok || !v || b->rctx.log_full || !b->snap_pre ||
 	    b->snap_pre->ncauses || b->snap_pre->causes_other)
+		return;
+	/*
+	 * Not kept by
+	 * - a live mount's rebuild (not the engine's first build): the write
+	 *   holds the store, and every open waits on it, for the seconds
+	 *   1.9 GB take at ten million files; the next mount or export keeps
+	 *   the view;
+	 * - a run that has written nothing to a db opened without its check
+	 *   (mount --no-refresh, store_open_lazy()): it promises an unchanged
+	 *   index is read, not written, and its first write would run the
+	 *   check of every page first (minutes at that size).
+	 */
+	if (__atomic_load_n(&b->e->builds, __ATOMIC_RELAXED) > 1 ||
+	    store_check_pending(b->e->cfg.store))
 		return;
 	h = calloc(1, sizeof(*h));
 	if (!h)

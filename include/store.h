@@ -105,6 +105,9 @@ int store_open(const char *path, int create, struct store **out);
  * upgraded or not in WAL mode is checked at once, as by store_open().
  */
 int store_open_lazy(const char *path, int create, struct store **out);
+/* Whether a store_open_lazy() store has not run its check yet: nothing
+ * was written since it was opened. */
+int store_check_pending(struct store *st);
 void store_close(struct store *st);	/* accepts NULL */
 
 /*

@@ -29,9 +29,9 @@
 #                 all (audit rows included) into a new project db
 #   remount       deidfs mount --no-refresh of the FILES index until the
 #                 mount point answers: after the first (which names the
-#                 files and keeps the view), once with the kept view
-#                 deleted (built from the rows, the reference), then three
-#                 times loading the kept view (the median)
+#                 files and keeps the view), three times loading the kept
+#                 view (the median), then once with the kept view deleted
+#                 (built from the rows, the reference)
 #   memory        the daemon's VmRSS after that remount and after `ls` of
 #                 one woman's folder, against a mount of the 58 files
 #
@@ -197,14 +197,6 @@ small=$SCALE_DIR/small.db
 pid=$(mount_pid "$small")
 rss_small=$(rss "$pid")
 umnt
-# the reference: the view built from the rows (the names they hold
-# reused), as when no view is kept; it keeps the view again
-sqlite3 "$big" "DELETE FROM view_snap"
-sync
-t0=$(now)
-pid=$(mount_pid "$big")
-rebuild=$(secs "$t0" "$(now)")
-umnt
 # the remount of the unchanged index: the kept view loaded, three rounds
 rounds=""
 for r in 1 2 3; do
@@ -217,9 +209,17 @@ for r in 1 2 3; do
 	rss_ls=$(rss "$pid")
 	umnt
 done
+snap_bytes=$(sqlite3 "$big" "SELECT sum(length(data)) FROM view_snap")
+# the reference: the view built from the rows (the names they hold
+# reused), as when no view is kept (a mount without refresh keeps none)
+sqlite3 "$big" "DELETE FROM view_snap"
+sync
+t0=$(now)
+pid=$(mount_pid "$big")
+rebuild=$(secs "$t0" "$(now)")
+umnt
 remount=$(echo $rounds | tr ' ' '\n' | sort -n | sed -n 2p)
 db_bytes=$(stat -c %s "$big")
-snap_bytes=$(sqlite3 "$big" "SELECT sum(length(data)) FROM view_snap")
 echo "| index: files | db MB (no audit; of which the kept view) | + audit, extrapolated MB | first mount s | remount, view built from the rows s | remount, kept view loaded s (3 rounds) | RSS KiB (58 files) | RSS KiB | bytes per file |"
 echo "| --: | --: | --: | --: | --: | --: | --: | --: | --: |"
 awk -v n="$FILES" -v d="$db_bytes" -v a="$audit_per_file" -v f="$first" \

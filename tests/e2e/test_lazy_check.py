@@ -44,17 +44,48 @@ def damage(db):
 
 
 @needs_fuse
+@pytest.mark.parametrize("kept", [True, False])
 def test_unchanged_index_is_served_without_the_page_check(deidfs, archive,
-                                                          tmp_path):
-    """The remount reads; the damaged index is never written to."""
+                                                          tmp_path, kept):
+    """The remount reads; the damaged index is never written to: whether
+    it loads the view the export kept in the db, or (that view deleted)
+    builds it from the rows and keeps none (fs/view_snap.c)."""
     db = tmp_path / "p.db"
     export(deidfs, archive, tmp_path / "a", db)
+    if not kept:
+        c = sqlite3.connect(str(db))
+        c.execute("DELETE FROM view_snap")
+        c.commit()
+        c.close()
     damage(db)
     before = db.read_bytes()
     with Mount(deidfs, archive.identified, tmp_path / "mnt", db,
                csv=archive.csv, opts=["--no-refresh"]) as m:
         assert_same_tree(tmp_path / "a", m.mnt)
     assert db.read_bytes() == before
+
+
+@needs_fuse
+def test_no_refresh_mount_keeps_no_view(deidfs, archive, tmp_path):
+    """A sound db without a kept view (deleted here; or made by another
+    binary): the mount without refresh builds the view from the rows and
+    writes nothing, not even the view to keep, which would cost the check
+    of every page first (fs/view_snap.c)."""
+    db = tmp_path / "p.db"
+    export(deidfs, archive, tmp_path / "a", db)
+    c = sqlite3.connect(str(db))
+    c.execute("DELETE FROM view_snap")
+    c.commit()
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    before = db.read_bytes()
+    with Mount(deidfs, archive.identified, tmp_path / "mnt", db,
+               csv=archive.csv, opts=["--no-refresh"]) as m:
+        assert_same_tree(tmp_path / "a", m.mnt)
+    assert db.read_bytes() == before
+    c = sqlite3.connect(str(db))
+    assert c.execute("SELECT count(*) FROM view_snap").fetchone()[0] == 0
+    c.close()
 
 
 @needs_fuse

@@ -359,6 +359,19 @@ static int names_recorded(struct fixture *x)
 
 #define FORGET_NAMES "DELETE FROM settings WHERE k = 'view.names'"
 
+/* build() by a new engine, as a new run of deidfs makes one: an engine
+ * keeps the view of its first build only (a live mount's rebuilds keep
+ * none). */
+static struct view *build_anew(struct fixture *x, struct view_stats *vs)
+{
+	struct view_config cfg = *view_engine_config(x->e);
+	char err[256] = "";
+
+	view_engine_free(x->e);
+	assert_int_equal(view_engine_new(&cfg, &x->e, err, sizeof(err)), 0);
+	return build(x, vs);
+}
+
 /* A build from an unchanged index loads the view the last build kept
  * (fs/view_snap.c), the same to the byte, counters included; a row changed
  * behind deidfs's back (sqlite3 by hand) or a damaged snapshot make it
@@ -378,7 +391,7 @@ static void test_snapshot(void **state)
 	assert_memory_equal(hdr, "deidfs view snap", 16);
 
 	raw_sql(x.db, FORGET_NAMES);
-	v2 = build(&x, &vs2);
+	v2 = build_anew(&x, &vs2);
 	assert_false(names_recorded(&x));	/* loaded: nothing written */
 	assert_same_view(v1, v2);
 	assert_int_equal(vs2.published, vs1.published);
@@ -393,7 +406,7 @@ static void test_snapshot(void **state)
 	/* a field the names come from, changed by hand: built again */
 	raw_sql(x.db, "UPDATE files SET instance_number = 42 WHERE "
 		      "path = CAST('a.dcm' AS BLOB)");
-	v3 = build(&x, &vs);
+	v3 = build_anew(&x, &vs);
 	assert_true(names_recorded(&x));
 	check_tree(v3);
 
@@ -402,7 +415,7 @@ static void test_snapshot(void **state)
 	raw_sql(x.db, "UPDATE files SET view_path = 'X' WHERE "
 		      "path = CAST('a.dcm' AS BLOB)");
 	raw_sql(x.db, FORGET_NAMES);
-	view_free(build(&x, &vs));
+	view_free(build_anew(&x, &vs));
 	assert_true(names_recorded(&x));
 
 	/* a damaged snapshot (8 bytes near its end, in the inode table)
@@ -411,9 +424,18 @@ static void test_snapshot(void **state)
 	raw_sql(x.db, "UPDATE view_snap SET data = CAST(substr(data, 1, "
 		      "length(data) - 100) || X'A5A5A5A5A5A5A5A5' || "
 		      "substr(data, length(data) - 91) AS BLOB) WHERE part = 0");
-	v4 = build(&x, &vs);
+	v4 = build_anew(&x, &vs);
 	assert_true(names_recorded(&x));	/* built from the rows */
 	assert_same_view(v3, v4);
+
+	/* an engine's second build (a live mount's rebuild) keeps no view:
+	 * the next run builds from the rows */
+	raw_sql(x.db, "UPDATE files SET instance_number = 43 WHERE "
+		      "path = CAST('a.dcm' AS BLOB)");
+	view_free(build(&x, &vs));
+	raw_sql(x.db, FORGET_NAMES);
+	view_free(build_anew(&x, &vs));
+	assert_true(names_recorded(&x));
 	view_free(v1);
 	view_free(v2);
 	view_free(v3);
