@@ -385,3 +385,52 @@ def test_merge_stopped_half_way_then_shards_made_again(deidfs, archive,
         if p in after:
             assert after[p] == i, p
     assert len(set(after.values())) == len(after)
+
+
+def test_merge_stopped_twice_after_fresh_base(deidfs, archive, tmp_path):
+    """A merge that took a fresh base (its recorded one clashed) and
+    stops again resumes from that fresh base: every id stays with its
+    path, and the ids stay distinct."""
+    src = tmp_path / "src"
+    shutil.copytree(archive.identified, src)
+    sh = tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", sh, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    common = ["-q", "--csv", archive.csv, "--db", sh, src, tmp_path / "o2"]
+
+    def index():
+        for i in range(3):
+            run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
+                *common, check=True)
+
+    def breaklast():
+        with closing(sqlite3.connect("%s.shard-2-of-3" % sh)) as c:
+            c.execute("DROP TABLE audit")
+            c.commit()
+
+    def ids():
+        with closing(sqlite3.connect(sh)) as c:
+            return dict(c.execute("SELECT path, id FROM files")), \
+                c.execute("SELECT v FROM settings WHERE k = "
+                          "'shard.merge_base'").fetchall()
+
+    index()
+    breaklast()
+    assert run(deidfs, "merge", *common).returncode == 1
+    first, b1 = ids()
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    shutil.copy(files[-1], src / "0-added.dcm")
+    index()
+    breaklast()
+    assert run(deidfs, "merge", *common).returncode == 1
+    second, b2 = ids()
+    assert b1 != b2, (b1, b2)          # the fresh base was recorded
+    index()                            # the same source: the same plan
+    r = run(deidfs, "merge", *common)
+    assert r.returncode == 0, r.stderr
+    after, b3 = ids()
+    assert not b3
+    for p, i in list(first.items()) + list(second.items()):
+        assert after[p] == i, p
+    assert len(set(after.values())) == len(after)
