@@ -296,6 +296,8 @@ struct build {
 					 * wiped when freed) */
 	/* names kept from the last build (view_reuse.c) */
 	char names_cfg[65];		/* "": never reused */
+	uint8_t cfg_dg[32];		/* view_config_digest(), once: */
+	int cfg_dg_state;		/* 0 not yet, 1 made, or -errno */
 	struct view_digest names_had;	/* the rows as read */
 	struct view_digest names_now;	/* the rows as persisted */
 	int names_kept;			/* the rows' names taken: the

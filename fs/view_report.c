@@ -265,32 +265,39 @@ void view_cause_of(const struct store_file *f, struct rules_cause *why)
 	}
 }
 
-void view_count_cause(struct view_stats *st, const struct store_file *f)
+void view_add_cause(struct view_stats *st, int reason, const char *rule,
+		    const char *path, uint64_t files)
 {
-	struct rules_cause why;
 	struct view_cause_count *c;
 	size_t i;
 
-	view_cause_of(f, &why);
 	for (i = 0; i < st->ncauses; i++) {
 		c = &st->causes[i];
-		if (c->reason == f->status && !strcmp(c->rule, why.rule) &&
-		    !strncmp(c->path, why.path, sizeof(c->path) - 1)) {
-			c->files++;
+		if (c->reason == reason && !strcmp(c->rule, rule) &&
+		    !strncmp(c->path, path, sizeof(c->path) - 1)) {
+			c->files += files;
 			return;
 		}
 	}
 	if (st->ncauses == VIEW_CAUSES_MAX) {
-		st->causes_other++;
+		st->causes_other += files;
 		return;
 	}
 	c = &st->causes[st->ncauses++];
-	c->reason = f->status;
-	snprintf(c->rule, sizeof(c->rule), "%s", why.rule);
-	i = strnlen(why.path, sizeof(c->path) - 1);	/* a deep path cut */
-	memcpy(c->path, why.path, i);
+	c->reason = reason;
+	snprintf(c->rule, sizeof(c->rule), "%s", rule);
+	i = strnlen(path, sizeof(c->path) - 1);	/* a deep path cut */
+	memcpy(c->path, path, i);
 	c->path[i] = 0;
-	c->files = 1;
+	c->files = files;
+}
+
+void view_count_cause(struct view_stats *st, const struct store_file *f)
+{
+	struct rules_cause why;
+
+	view_cause_of(f, &why);
+	view_add_cause(st, f->status, why.rule, why.path, 1);
 }
 
 /*

@@ -15,5 +15,9 @@ void view_cause_of(const struct store_file *f, struct rules_cause *why);
 
 /* Count the quarantined record f under its cause in st->causes. */
 void view_count_cause(struct view_stats *st, const struct store_file *f);
+/* files more of a cause (reason, rule, tag path): counted with the same
+ * cause, or as a new one, or past VIEW_CAUSES_MAX in causes_other. */
+void view_add_cause(struct view_stats *st, int reason, const char *rule,
+		    const char *path, uint64_t files);
 
 #endif

@@ -129,27 +129,40 @@ static void value_of(const char cfg[65], const struct view_digest *d,
 		 VIEW_NAMING_VERSION, cfg, d->sum[0], d->sum[1], d->n);
 }
 
-int view_reuse_begin(struct build *b)
+int view_config_digest(struct build *b, const uint8_t **dg)
 {
 	struct keyed_sha256 c;
-	uint8_t dg[32];
 	char *text = NULL;
+
+	if (!b->cfg_dg_state) {
+		b->cfg_dg_state = view_config_text(&b->e->cfg, &text);
+		if (!b->cfg_dg_state) {
+			keyed_sha256_init(&c);
+			keyed_sha256_update(&c, text, strlen(text) + 1);
+			if (b->csvbuf)
+				keyed_sha256_update(&c, b->csvbuf, b->csvlen);
+			keyed_sha256_final(&c, b->cfg_dg);
+			b->cfg_dg_state = 1;
+			free(text);
+		}
+	}
+	*dg = b->cfg_dg;
+	return b->cfg_dg_state < 0 ? b->cfg_dg_state : 0;
+}
+
+int view_reuse_begin(struct build *b)
+{
+	const uint8_t *cfg;
+	uint8_t dg[32];
 	int err;
 
-	err = view_config_text(&b->e->cfg, &text);
+	err = view_config_digest(b, &cfg);
 	if (err)
 		return err == -ENOMEM ? err : 0;	/* never reused */
-	keyed_sha256_init(&c);
-	keyed_sha256_update(&c, text, strlen(text) + 1);
-	if (b->csvbuf)
-		keyed_sha256_update(&c, b->csvbuf, b->csvlen);
-	keyed_sha256_final(&c, dg);
 	/* keyed: the db must not let whoever holds it confirm a guessed
 	 * registry file by its digest */
-	keyed_hmac(b->e->key, sizeof(b->e->key), "view names", dg, sizeof(dg),
-		   dg);
+	keyed_hmac(b->e->key, sizeof(b->e->key), "view names", cfg, 32, dg);
 	base_hex_encode(dg, sizeof(dg), b->names_cfg, sizeof(b->names_cfg));
-	free(text);
 	return 0;
 }
 

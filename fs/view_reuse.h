@@ -13,6 +13,13 @@ void view_reuse_add(struct view_digest *d, const struct store_file *f,
 /* The digest of the configuration and the CSV (b->csvbuf read): into
  * b->names_cfg.  Returns 0 or -ENOMEM (b->names_cfg left empty, never
  * reused, when the configuration has no text). */
+/*
+ * The SHA-256 of the view's configuration (view_config_text()) and the
+ * CSV's bytes (b->csvbuf, read by then): what the names and the kept view
+ * are made from besides the rows, computed once a build.  0 and *dg (in
+ * b), or view_config_text()'s error.
+ */
+int view_config_digest(struct build *b, const uint8_t **dg);
 int view_reuse_begin(struct build *b);
 /* Whether the records collected (b->names_had) are the ones the db's
  * names were recorded for. */

@@ -39,6 +39,7 @@
 #include "view_snap.h"
 #include "view_cohort.h"
 #include "view_report.h"
+#include "view_reuse.h"
 #include "view_tree.h"
 
 #include <elf.h>
@@ -137,29 +138,26 @@ static int snap_stamp(struct build *b, uint8_t out[32])
 					     sizeof(struct snap_head) };
 	struct keyed_sha256 c;
 	struct build_id id = { { 0 }, 0, 0 };
-	char *text = NULL;
+	const uint8_t *cfg;
 	int err;
 
 	dl_iterate_phdr(build_id_of, &id);
 	if (!id.len)
 		return -ENOENT;
-	err = view_config_text(&b->e->cfg, &text);
+	err = view_config_digest(b, &cfg);	/* configuration and CSV */
 	if (err)
 		return err;
 	keyed_sha256_init(&c);
 	keyed_sha256_update(&c, SNAP_MAGIC, 16);
 	keyed_sha256_update(&c, versions, sizeof(versions));
 	keyed_sha256_update(&c, id.id, id.len);
-	keyed_sha256_update(&c, text, strlen(text) + 1);
 	keyed_sha256_update(&c, b->e->opts_fp, strlen(b->e->opts_fp) + 1);
-	if (b->csvbuf)
-		keyed_sha256_update(&c, b->csvbuf, b->csvlen);
+	keyed_sha256_update(&c, cfg, 32);
 	keyed_sha256_final(&c, out);
 	/* keyed: the db must not let whoever holds it confirm a guessed
 	 * registry file by its digest */
 	keyed_hmac(b->e->key, sizeof(b->e->key), "view snapshot", out, 32,
 		   out);
-	free(text);
 	return 0;
 }
 
@@ -203,21 +201,9 @@ static void stats_add(struct view_stats *st, const struct view_stats *d)
 #undef ADD
 	for (i = 0; i < RULES_REASON_COUNT; i++)
 		st->quarantined[i] += d->quarantined[i];
-	for (k = 0; k < d->ncauses; k++) {
-		const struct view_cause_count *c = &d->causes[k];
-
-		for (i = 0; i < st->ncauses; i++)
-			if (st->causes[i].reason == c->reason &&
-			    !strcmp(st->causes[i].rule, c->rule) &&
-			    !strcmp(st->causes[i].path, c->path))
-				break;
-		if (i < st->ncauses)
-			st->causes[i].files += c->files;
-		else if (st->ncauses < VIEW_CAUSES_MAX)
-			st->causes[st->ncauses++] = *c;
-		else
-			st->causes_other += c->files;
-	}
+	for (k = 0; k < d->ncauses; k++)
+		view_add_cause(st, d->causes[k].reason, d->causes[k].rule,
+			       d->causes[k].path, d->causes[k].files);
 }
 
 /* A loaded delta's causes are strings: NUL-terminated, reasons in range. */

@@ -221,6 +221,32 @@ def index_rows(db):
                       "ORDER BY 1").fetchall())
 
 
+def one_key_dbs(deidfs, tmp_path):
+    """Two new project dbs with one key (the same pseudonyms and UIDs):
+    one machine's and the sharded run's."""
+    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
+    (tmp_path / "empty").mkdir()
+    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
+        tmp_path / "o0", check=True)
+    shutil.copy(one, sh)
+    return one, sh
+
+
+def index_shards(deidfs, common, n):
+    """The index tasks of a run of n shards, one after another."""
+    for i in range(n):
+        run(deidfs, "export", "--shard", "%d/%d" % (i, n), "--index-only",
+            *common, check=True)
+
+
+def break_shard_db(path):
+    """A shard db without its audit table: the merge stops at it, after
+    the shards before it (each in a transaction of its own)."""
+    with closing(sqlite3.connect(str(path))) as c:
+        c.execute("DROP TABLE audit")
+        c.commit()
+
+
 @pytest.mark.parametrize("n", [3, 12])
 def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
     """The merge of the shard dbs (copied in bulk, store_merge.c) gives the
@@ -231,20 +257,14 @@ def test_merge_gives_one_machines_index(deidfs, archive, tmp_path, n):
     and with 12 (each in a transaction of its own)."""
     src = tmp_path / "src"
     shutil.copytree(archive.identified, src)
-    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
-    (tmp_path / "empty").mkdir()
-    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
-        tmp_path / "o0", check=True)
-    shutil.copy(one, sh)    # one key: the same pseudonyms and UIDs
+    one, sh = one_key_dbs(deidfs, tmp_path)
 
     def both():
         run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one, src,
             tmp_path / "o1", check=True)
         common = ["-q", "--csv", archive.csv, "--db", sh, src,
                   tmp_path / "o2"]
-        for i in range(n):
-            run(deidfs, "export", "--shard", "%d/%d" % (i, n),
-                "--index-only", *common, check=True)
+        index_shards(deidfs, common, n)
         run(deidfs, "merge", *common, check=True)
         a, b = index_rows(one), index_rows(sh)
         assert len(a[0]) > 20
@@ -300,23 +320,15 @@ def test_merge_stopped_half_way_gives_the_same_ids(deidfs, archive,
     after the first shards (here the last shard db lacks its audit table)
     and is run again with the shard dbs whole gives one machine's index,
     row ids included."""
-    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
-    (tmp_path / "empty").mkdir()
-    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
-        tmp_path / "o0", check=True)
-    shutil.copy(one, sh)
+    one, sh = one_key_dbs(deidfs, tmp_path)
     run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one,
         archive.identified, tmp_path / "o1", check=True)
     common = ["-q", "--csv", archive.csv, "--db", sh, archive.identified,
               tmp_path / "o2"]
-    for i in range(3):
-        run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
-            *common, check=True)
+    index_shards(deidfs, common, 3)
     last = "%s.shard-2-of-3" % sh
     shutil.copy(last, tmp_path / "whole")
-    with closing(sqlite3.connect(last)) as c:
-        c.execute("DROP TABLE audit")
-        c.commit()
+    break_shard_db(last)
     r = run(deidfs, "merge", *common)
     assert r.returncode == 1, r.stderr
     with closing(sqlite3.connect(sh)) as c:
@@ -343,23 +355,10 @@ def test_merge_stopped_half_way_then_shards_made_again(deidfs, archive,
     path, and the index holds the source as it is, as one machine's."""
     src = tmp_path / "src"
     shutil.copytree(archive.identified, src)
-    one, sh = tmp_path / "one.db", tmp_path / "sh.db"
-    (tmp_path / "empty").mkdir()
-    run(deidfs, "export", "-q", "--db", one, tmp_path / "empty",
-        tmp_path / "o0", check=True)
-    shutil.copy(one, sh)
+    one, sh = one_key_dbs(deidfs, tmp_path)
     common = ["-q", "--csv", archive.csv, "--db", sh, src, tmp_path / "o2"]
-
-    def index():
-        for i in range(3):
-            run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
-                *common, check=True)
-
-    index()
-    last = "%s.shard-2-of-3" % sh
-    with closing(sqlite3.connect(last)) as c:
-        c.execute("DROP TABLE audit")
-        c.commit()
+    index_shards(deidfs, common, 3)
+    break_shard_db("%s.shard-2-of-3" % sh)
     assert run(deidfs, "merge", *common).returncode == 1
     with closing(sqlite3.connect(sh)) as c:
         before = dict(c.execute("SELECT path, id FROM files"))
@@ -367,7 +366,7 @@ def test_merge_stopped_half_way_then_shards_made_again(deidfs, archive,
     files = sorted(p for p in src.rglob("*") if p.is_file())
     shutil.copy(files[-1], src / "0-added.dcm")
     files[len(files) // 2].unlink()
-    index()
+    index_shards(deidfs, common, 3)
     r = run(deidfs, "merge", *common)
     assert r.returncode == 0, r.stderr
     run(deidfs, "export", "-q", "--csv", archive.csv, "--db", one, src,
@@ -393,21 +392,14 @@ def test_merge_stopped_twice_after_fresh_base(deidfs, archive, tmp_path):
     path, and the ids stay distinct."""
     src = tmp_path / "src"
     shutil.copytree(archive.identified, src)
-    sh = tmp_path / "sh.db"
-    (tmp_path / "empty").mkdir()
-    run(deidfs, "export", "-q", "--db", sh, tmp_path / "empty",
-        tmp_path / "o0", check=True)
+    _, sh = one_key_dbs(deidfs, tmp_path)
     common = ["-q", "--csv", archive.csv, "--db", sh, src, tmp_path / "o2"]
 
     def index():
-        for i in range(3):
-            run(deidfs, "export", "--shard", "%d/3" % i, "--index-only",
-                *common, check=True)
+        index_shards(deidfs, common, 3)
 
     def breaklast():
-        with closing(sqlite3.connect("%s.shard-2-of-3" % sh)) as c:
-            c.execute("DROP TABLE audit")
-            c.commit()
+        break_shard_db("%s.shard-2-of-3" % sh)
 
     def ids():
         with closing(sqlite3.connect(sh)) as c:
