@@ -1,41 +1,18 @@
 /*
- * keyed.c - SHA-256 (FIPS 180-4), HMAC-SHA256 (RFC 2104) and the keyed
- * derivations of deidfs.  Written here rather than taken from OpenSSL so
- * the project has no crypto library dependency; the algorithms are small
+ * keyed.c - SHA-256 (FIPS 180-4) on the compression function of sha256.c,
+ * HMAC-SHA256 (RFC 2104) and the keyed derivations of deidfs.  Written
+ * here rather than taken from a crypto library; the algorithms are small
  * and checked against the NIST and RFC 4231 vectors in test_keyed.c.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "keyed.h"
 #include "base.h"
+#include "sha256.h"
 
 #define BLOCK 64
-
-static const uint32_t k256[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t ror(uint32_t x, unsigned n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static uint32_t load_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
 
 static void store_be32(uint8_t *p, uint32_t v)
 {
@@ -47,51 +24,7 @@ static void store_be32(uint8_t *p, uint32_t v)
 
 static void compress(uint32_t h[8], const uint8_t *blk)
 {
-	uint32_t w[64], a, b, c, d, e, f, g, hh, t1, t2;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = load_be32(blk + 4 * i);
-	for (i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^
-			      (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^
-			      (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = h[0];
-	b = h[1];
-	c = h[2];
-	d = h[3];
-	e = h[4];
-	f = h[5];
-	g = h[6];
-	hh = h[7];
-	for (i = 0; i < 64; i++) {
-		t1 = hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) +
-		     ((e & f) ^ (~e & g)) + k256[i] + w[i];
-		t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) +
-		     ((a & b) ^ (a & c) ^ (b & c));
-		hh = g;
-		g = f;
-		f = e;
-		e = d + t1;
-		d = c;
-		c = b;
-		b = a;
-		a = t1 + t2;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-	h[5] += f;
-	h[6] += g;
-	h[7] += hh;
-	/* The schedule is derived from the message (PHI or key bytes). */
-	explicit_bzero(w, sizeof(w));
+	sha256_blocks(h, blk, 1);
 }
 
 void keyed_sha256_init(struct keyed_sha256 *c)
@@ -129,14 +62,98 @@ void keyed_sha256_update(struct keyed_sha256 *c, const void *data, size_t n)
 		compress(c->h, c->buf);
 		c->fill = 0;
 	}
-	while (n >= BLOCK) {
-		compress(c->h, p);
-		p += BLOCK;
-		n -= BLOCK;
+	if (n >= BLOCK) {
+		sha256_blocks(c->h, p, n / BLOCK);
+		p += n / BLOCK * BLOCK;
+		n %= BLOCK;
 	}
 	if (n) {
 		memcpy(c->buf, p, n);
 		c->fill = n;
+	}
+}
+
+/* Below this many streams with whole blocks, the sixteen lanes (which
+ * cost the same however many are busy) lose to one stream at a time with
+ * the SHA extensions, which run at a little over half the lanes' rate. */
+static size_t lanes_worth(unsigned forms)
+{
+	return forms & SHA256_USE_NI ? 9 : 2;
+}
+
+void keyed_sha256_update_many(struct keyed_sha256 *const c[],
+			      const void *const data[], const size_t n[],
+			      size_t count)
+{
+	const uint8_t *p[SHA256_LANES];
+	size_t blk[SHA256_LANES], i;
+	unsigned forms = sha256_forms();
+
+	if (count > SHA256_LANES) {
+		keyed_sha256_update_many(c + SHA256_LANES,
+					 data + SHA256_LANES,
+					 n + SHA256_LANES,
+					 count - SHA256_LANES);
+		count = SHA256_LANES;
+	}
+	/* each stream's partial block first: then whole blocks */
+	for (i = 0; i < count; i++) {
+		size_t lead = 0;
+
+		p[i] = data[i];
+		blk[i] = 0;
+		if (!n[i])
+			continue;	/* data[i] may be NULL then */
+		if (c[i]->fill) {
+			lead = BLOCK - c[i]->fill < n[i] ? BLOCK - c[i]->fill
+							  : n[i];
+			keyed_sha256_update(c[i], p[i], lead);
+		}
+		p[i] += lead;
+		blk[i] = (n[i] - lead) / BLOCK;
+	}
+	while (forms & SHA256_USE_X16) {
+		uint32_t st[8][SHA256_LANES];
+		const uint8_t *lp[SHA256_LANES];
+		size_t lane[SHA256_LANES], k = 0, m = SIZE_MAX, j, s;
+		int x;
+
+		for (i = 0; i < count; i++)
+			if (blk[i]) {
+				lane[k++] = i;
+				m = blk[i] < m ? blk[i] : m;
+			}
+		if (k < lanes_worth(forms))
+			break;
+		/* an idle lane hashes the first stream's bytes again */
+		for (j = 0; j < SHA256_LANES; j++) {
+			s = lane[j < k ? j : 0];
+			lp[j] = p[s];
+			for (x = 0; x < 8; x++)
+				st[x][j] = c[s]->h[x];
+		}
+		sha256_blocks_x16(st, lp, m);
+		for (j = 0; j < k; j++) {
+			s = lane[j];
+			for (x = 0; x < 8; x++)
+				c[s]->h[x] = st[x][j];
+			c[s]->len += (uint64_t)m * BLOCK;
+			p[s] += m * BLOCK;
+			blk[s] -= m;
+		}
+	}
+	for (i = 0; i < count; i++) {
+		const uint8_t *end;
+
+		if (!n[i])
+			continue;
+		end = (const uint8_t *)data[i] + n[i];
+		if (blk[i]) {
+			sha256_blocks(c[i]->h, p[i], blk[i]);
+			c[i]->len += (uint64_t)blk[i] * BLOCK;
+			p[i] += blk[i] * BLOCK;
+		}
+		keyed_sha256_update(c[i], p[i], (size_t)(end - p[i]));
 	}
 }
 

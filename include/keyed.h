@@ -7,7 +7,8 @@
  * unlinkable without the key, and never an unkeyed hash of an identifier
  * (an 11-digit personal ID space is easy to brute-force).
  *
- * Pure functions: no allocation, no global state, thread-safe.
+ * Pure functions: no allocation, thread-safe; the one global state is
+ * which of the CPU's instructions hash fastest, read once (sha256.h).
  */
 #ifndef DEIDFS_KEYED_H
 #define DEIDFS_KEYED_H
@@ -30,6 +31,12 @@ struct keyed_sha256 {
 void keyed_sha256_init(struct keyed_sha256 *c);
 void keyed_sha256_update(struct keyed_sha256 *c, const void *data, size_t n);
 void keyed_sha256_final(struct keyed_sha256 *c, uint8_t out[32]);
+/* keyed_sha256_update(c[i], data[i], n[i]) for every i < count, the same
+ * result, with the streams' whole blocks hashed sixteen at once where the
+ * CPU can (sha256.h).  Distinct contexts. */
+void keyed_sha256_update_many(struct keyed_sha256 *const c[],
+			      const void *const data[], const size_t n[],
+			      size_t count);
 void keyed_sha256(const void *data, size_t n, uint8_t out[32]);
 
 /* Plain HMAC-SHA256 (RFC 2104) of msg under key: the primitive under

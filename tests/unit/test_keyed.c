@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "keyed.h"
+#include "sha256.h"
 
 static void hex(const uint8_t *d, size_t n, char *out)
 {
@@ -107,6 +108,123 @@ static void test_sha256_boundaries(void **state)
 		  "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
 	check_sha(msg, 64,
 		  "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Rounds of updates of up to 20 streams at once, of every kind of length
+ * (none, under a block, whole blocks, many blocks, from any partial block),
+ * against the same updates one stream at a time. */
+static void many_against_one(uint32_t seed)
+{
+	enum { STREAMS = 20, DATA = 140000 };
+	struct keyed_sha256 a[STREAMS], b[STREAMS], *pa[STREAMS];
+	const void *d[STREAMS];
+	size_t n[STREAMS], i;
+	uint8_t *data = malloc(DATA), da[32], db[32];
+	int round;
+
+	assert_non_null(data);
+	for (i = 0; i < DATA; i++)
+		data[i] = (uint8_t)rnd(&seed);
+	for (i = 0; i < STREAMS; i++) {
+		keyed_sha256_init(&a[i]);
+		keyed_sha256_init(&b[i]);
+		pa[i] = &a[i];
+	}
+	for (round = 0; round < 40; round++) {
+		size_t count = 1 + rnd(&seed) % STREAMS;
+
+		for (i = 0; i < count; i++) {
+			switch (rnd(&seed) % 5) {
+			case 0:
+				n[i] = 0;
+				break;
+			case 1:
+				n[i] = rnd(&seed) % 64;
+				break;
+			case 2:
+				n[i] = 64 * (1 + rnd(&seed) % 8);
+				break;
+			default:
+				n[i] = 60000 + rnd(&seed) % 70000;
+			}
+			d[i] = n[i] ? data + rnd(&seed) % (DATA - n[i] + 1)
+				    : NULL;
+			keyed_sha256_update(&b[i], d[i], n[i]);
+		}
+		keyed_sha256_update_many(pa, d, n, count);
+		for (i = 0; i < count; i++) {
+			assert_memory_equal(a[i].h, b[i].h, sizeof(a[i].h));
+			assert_true(a[i].len == b[i].len);
+			assert_true(a[i].fill == b[i].fill);
+			assert_memory_equal(a[i].buf, b[i].buf, a[i].fill);
+		}
+	}
+	for (i = 0; i < STREAMS; i++) {
+		keyed_sha256_final(&a[i], da);
+		keyed_sha256_final(&b[i], db);
+		assert_memory_equal(da, db, 32);
+	}
+	free(data);
+}
+
+/* Each form of the compression function this CPU has (sha256.h) alone:
+ * the vectors, and many streams against one at a time. */
+static void test_sha256_forms(void **state)
+{
+	static const unsigned sets[] = {
+		SHA256_USE_C, SHA256_USE_NI, SHA256_USE_X16,
+		SHA256_USE_NI | SHA256_USE_X16,
+	};
+	unsigned have = sha256_use(~0u), i;
+
+	for (i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		if ((sets[i] & have) != sets[i]) {
+			print_message("sha256: this CPU lacks form set %u: "
+				      "not checked here\n", sets[i]);
+			continue;
+		}
+		assert_int_equal(sha256_use(sets[i]), sets[i]);
+		test_sha256_vectors(state);
+		test_sha256_million(state);
+		test_sha256_boundaries(state);
+		many_against_one(0x9e3779b9u + i);
+	}
+	assert_int_equal(sha256_use(~0u), have);
+}
+
+/* sha256_blocks_x16() is sixteen sha256_blocks(), lane by lane, with
+ * lanes that share a message. */
+static void test_sha256_x16_lanes(void **state)
+{
+	uint32_t st[8][SHA256_LANES], one[SHA256_LANES][8], seed = 7;
+	const uint8_t *p[SHA256_LANES];
+	uint8_t *data = malloc(64 * 40 * 9);
+	unsigned j, x;
+
+	(void)state;
+	assert_non_null(data);
+	for (j = 0; j < 64 * 40 * 9; j++)
+		data[j] = (uint8_t)rnd(&seed);
+	for (j = 0; j < SHA256_LANES; j++) {
+		p[j] = data + 64 * 40 * (j % 9) + j;	/* unaligned */
+		for (x = 0; x < 8; x++)
+			one[j][x] = st[x][j] = rnd(&seed);
+	}
+	sha256_blocks_x16(st, p, 39);
+	for (j = 0; j < SHA256_LANES; j++) {
+		sha256_blocks(one[j], p[j], 39);
+		for (x = 0; x < 8; x++)
+			assert_true(st[x][j] == one[j][x]);
+	}
+	free(data);
 }
 
 static void check_hmac(const void *key, size_t klen, const void *msg,
@@ -397,6 +515,8 @@ int main(void)
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_sha256_million),
 		cmocka_unit_test(test_sha256_boundaries),
+		cmocka_unit_test(test_sha256_forms),
+		cmocka_unit_test(test_sha256_x16_lanes),
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_hmac_labelled),
 		cmocka_unit_test(test_reference_values),
