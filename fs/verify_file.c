@@ -107,19 +107,17 @@ int verify_work_init(struct vwork *w, struct vrun *r)
 {
 	memset(w, 0, sizeof(*w));
 	w->r = r;
+	w->rd.fd = -1;
 	w->buf = malloc(CHUNK);
 	w->ref = malloc(CHUNK);
-	w->md = EVP_MD_CTX_new();
-	return w->buf && w->ref && w->md ? 0 : -ENOMEM;
+	return w->buf && w->ref ? 0 : -ENOMEM;
 }
 
 void verify_work_done(struct vwork *w)
 {
 	base_wipe_free(w->buf, w->buf ? CHUNK : 0);
 	base_wipe_free(w->ref, w->ref ? CHUNK : 0);
-	EVP_MD_CTX_free(w->md);
 	w->buf = w->ref = NULL;
-	w->md = NULL;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -199,78 +197,116 @@ static int compare_view(struct vwork *w, struct view_file *vf, uint64_t off,
 /* The file just read goes to the manifest (as the unit's). */
 static void add_manifest(struct vwork *w, uint64_t size)
 {
-	uint8_t dg[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
+	uint8_t dg[32];
 
-	EVP_DigestFinal_ex(w->md, dg, &len);
-	base_hex_encode(dg, len, w->u->sha, sizeof(w->u->sha));
+	keyed_sha256_final(&w->rd.sha, dg);
+	base_hex_encode(dg, sizeof(dg), w->u->sha, sizeof(w->u->sha));
 	w->u->size = size;
 	w->u->listed = 1;
 }
 
 /*
- * Read the file fd once: its SHA-256, its first scan_len bytes through the
- * automaton (hits by kind, w->raw_hit), and all of it compared with the
- * view's bytes (vf, or the text want, or neither).  *diff is the first
- * offset that differs, or UINT64_MAX.
+ * Set up the read of rd.fd, size bytes: its first scan_len bytes through
+ * the automaton (hits by kind, w->raw_hit), all of it compared with the
+ * view's bytes (vf, or the text want, or neither), and hashed when hash is
+ * set.  verify_unit_step() then reads it a chunk at a time.
  */
-static int read_file(struct vwork *w, int fd, uint64_t size,
-		     uint64_t scan_len, const char *where_tag,
-		     struct view_file *vf, const char *want, size_t wantlen,
-		     uint64_t *diff)
+static int read_begin(struct vwork *w, uint64_t size, uint64_t scan_len,
+		      const char *where_tag, struct view_file *vf,
+		      const char *want, size_t wantlen, int hash)
 {
-	struct hit_ctx h = { w, where_tag };
-	struct acm_scan sc;
-	uint64_t off = 0;
+	struct vread *rd = &w->rd;
 	int err;
 
-	*diff = UINT64_MAX;
-	err = acm_scan_init(&sc, w->r->acm, verify_raw_hit, &h);
+	rd->size = size;
+	rd->off = 0;
+	rd->scan_len = scan_len;
+	rd->diff = UINT64_MAX;
+	rd->cmp_vf = vf;
+	rd->want = want;
+	rd->wantlen = wantlen;
+	rd->hash = (uint8_t)!!hash;
+	rd->pending = 0;
+	rd->eof = 0;
+	rd->h.w = w;
+	rd->h.where_tag = where_tag;
+	err = acm_scan_init(&rd->sc, w->r->acm, verify_raw_hit, &rd->h);
 	if (err)
 		return err;
-	EVP_DigestInit_ex(w->md, EVP_sha256(), NULL);
-	while (off < size) {
-		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-		ssize_t got = read_at(fd, w->buf, n, off);
+	rd->scanning = 1;
+	if (hash)
+		keyed_sha256_init(&rd->sha);
+	return 0;
+}
 
-		if (got < 0) {
-			err = (int)got;
-			break;
-		}
-		if (got == 0)
-			break;	/* shorter than it said */
-		n = (size_t)got;
-		w->t.bytes += n;
-		EVP_DigestUpdate(w->md, w->buf, n);
-		if (off < scan_len) {
-			size_t s = scan_len - off < n ? (size_t)(scan_len - off)
-						      : n;
+int verify_unit_step(struct vwork *w)
+{
+	struct vread *rd = &w->rd;
+	uint64_t off = rd->off;
+	size_t n;
+	ssize_t got;
+	int err = 0;
 
-			err = acm_scan_feed(&sc, w->buf, s);
-			if (err)
-				break;
-		}
-		if (*diff == UINT64_MAX && vf) {
-			err = compare_view(w, vf, off, w->buf, n, diff);
-			if (err < 0)
-				break;
-			err = 0;
-		} else if (*diff == UINT64_MAX && want) {
-			size_t k = off < wantlen ? wantlen - (size_t)off : 0;
-
-			if (k > n)
-				k = n;
-			if (memcmp(w->buf, want + off, k) || k < n)
-				*diff = off;
-		}
-		off += n;
+	rd->pending = 0;
+	if (off >= rd->size) {
+		rd->eof = 1;
+		return 0;
 	}
-	if (!err)
-		err = acm_scan_end(&sc);
-	acm_scan_done(&sc);
+	n = rd->size - off < CHUNK ? (size_t)(rd->size - off) : CHUNK;
+	got = read_at(rd->fd, w->buf, n, off);
+	if (got < 0)
+		return (int)got;
+	if (got == 0) {
+		rd->eof = 1;	/* shorter than it said */
+		return 0;
+	}
+	n = (size_t)got;
+	w->t.bytes += n;
+	if (rd->hash)
+		rd->pending = n;
+	if (off < rd->scan_len) {
+		size_t k = rd->scan_len - off < n ? (size_t)(rd->scan_len - off)
+						  : n;
+
+		err = acm_scan_feed(&rd->sc, w->buf, k);
+		if (err)
+			return err;
+	}
+	if (rd->diff == UINT64_MAX && rd->cmp_vf) {
+		err = compare_view(w, rd->cmp_vf, off, w->buf, n, &rd->diff);
+		if (err < 0)
+			return err;
+	} else if (rd->diff == UINT64_MAX && rd->want) {
+		size_t k = off < rd->wantlen ? rd->wantlen - (size_t)off : 0;
+
+		if (k > n)
+			k = n;
+		if (memcmp(w->buf, rd->want + off, k) || k < n)
+			rd->diff = off;
+	}
+	rd->off = off + n;
+	if (rd->off >= rd->size)
+		rd->eof = 1;
+	return 0;
+}
+
+/* The read's end: the automaton's last hits (unless err), and the bytes it
+ * held wiped. */
+static int read_end(struct vwork *w, int err)
+{
+	struct vread *rd = &w->rd;
+
+	if (rd->scanning) {
+		if (!err)
+			err = acm_scan_end(&rd->sc);
+		acm_scan_done(&rd->sc);
+		rd->scanning = 0;
+	}
+	rd->pending = 0;
 	explicit_bzero(w->buf, CHUNK);
 	return err;
 }
+
 /* ------------------------------------------------------------ checks */
 
 static int uid_kind(void *arg, const char *uid, const char **kind)
@@ -356,126 +392,135 @@ static void oracle_start(struct vwork *w, const struct view_node *n,
 		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
 }
 
-static int check_dicom(struct vwork *w, const struct view_node *n, int fd,
-		       const struct stat *st)
+static int dicom_begin(struct vwork *w, const struct view_node *n)
 {
-	struct dicom_source src = { &fd, src_pread, (uint64_t)st->st_size,
-				    NULL };
-	struct dicom_parsed p;
-	struct view_file *vf = NULL;
-	struct voracle *o = NULL;
-	uint64_t hdr_end = (uint64_t)st->st_size, diff;
-	int parsed, err;
+	struct vread *rd = &w->rd;
+	struct dicom_source src = { &rd->fd, src_pread,
+				    (uint64_t)rd->st.st_size, NULL };
+	int err;
 
 	w->t.dicom++;
-	memset(&p, 0, sizeof(p));
-	parsed = !dicom_parse(&src, &p);
-	if (!parsed)
+	rd->hdr_end = (uint64_t)rd->st.st_size;
+	rd->parsed = !dicom_parse(&src, &rd->p);
+	if (!rd->parsed)
 		err = verify_add_finding(w, "-", "unparseable", 0);
-	else if (p.has_pixel)
-		hdr_end = p.pixel_off;
-	err = view_file_open(w->r->e, w->r->v, n, &vf);
+	else if (rd->p.has_pixel)
+		rd->hdr_end = rd->p.pixel_off;
+	err = view_file_open(w->r->e, w->r->v, n, &rd->vf);
 	if (err == -ESTALE)
 		err = verify_add_finding(w, "-", "source-changed", 0);
 	else if (err)
 		err = verify_add_finding(w, "-", "source-unreadable", 0);
 	if (err)
-		goto out;
-	if (vf)
+		return err;
+	if (rd->vf)
 		w->t.compared++;
-	oracle_start(w, n, fd, vf, &o, &err);
+	oracle_start(w, n, rd->fd, rd->vf, &rd->o, &err);
 	if (!err)
-		err = read_file(w, fd, (uint64_t)st->st_size, hdr_end, NULL,
-				vf, NULL, 0, &diff);
-	if (err)
-		goto out;
-	if (diff != UINT64_MAX)
+		err = read_begin(w, (uint64_t)rd->st.st_size, rd->hdr_end,
+				 NULL, rd->vf, NULL, 0, 1);
+	return err;
+}
+
+static int dicom_end(struct vwork *w, const struct view_node *n, int err)
+{
+	struct vread *rd = &w->rd;
+	uint64_t diff = rd->diff;
+
+	if (!err && diff != UINT64_MAX)
 		err = verify_add_finding(w, "-",
-					 diff < hdr_end ? "header-differs"
-							: "pixel-differs",
+					 diff < rd->hdr_end ? "header-differs"
+							    : "pixel-differs",
 					 0);
-	if (!err && (uint64_t)st->st_size != n->size)
+	if (!err && (uint64_t)rd->st.st_size != n->size)
 		err = verify_add_finding(w, "-", "size-differs", 0);
-	if (!err && parsed)
-		err = check_header(w, &p.ds);
-	if (!err && o) {
-		err = voracle_finish(o, found_cb, w);
-		o = NULL;
+	if (!err && rd->parsed)
+		err = check_header(w, &rd->p.ds);
+	if (!err && rd->o) {
+		err = voracle_finish(rd->o, found_cb, w);
+		rd->o = NULL;
 	}
-out:
-	voracle_abandon(o);
-	view_file_free(vf);
-	dicom_parsed_free(&p);
+	voracle_abandon(rd->o);
+	view_file_free(rd->vf);
+	dicom_parsed_free(&rd->p);
+	rd->o = NULL;
+	rd->vf = NULL;
 	return err;
 }
 
-/* A file of the view, present in DATASET at full. */
-static int check_file(struct vwork *w, const struct view_node *n,
-		      const char *full)
+/* Open the unit's file; an unreadable one is a finding, and no read. */
+static int open_unit(struct vwork *w, const char *full, int *none)
 {
-	struct stat st;
-	uint64_t diff;
-	int fd, err;
+	struct vread *rd = &w->rd;
 
-	w->t.checked++;
-	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
+	*none = 0;
+	rd->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (rd->fd < 0 || fstat(rd->fd, &rd->st) ||
+	    (w->u->job == VJOB_FILE && !S_ISREG(rd->st.st_mode))) {
+		if (rd->fd >= 0)
+			close(rd->fd);
+		rd->fd = -1;
+		*none = 1;
 		return verify_add_finding(w, "-", "unreadable", 0);
 	}
-	if (n->kind == VIEW_DICOM) {
-		err = check_dicom(w, n, fd, &st);
-	} else {
-		size_t tlen = 0;
-		const char *text = view_text(w->r->v, n, &tlen);
-
-		w->t.texts++;
-		err = read_file(w, fd, (uint64_t)st.st_size,
-				(uint64_t)st.st_size, "-", NULL,
-				text ? text : "", tlen, &diff);
-		if (!err && (diff != UINT64_MAX ||
-			     (uint64_t)st.st_size != tlen))
-			err = verify_add_finding(w, "-", "content-differs", 0);
-	}
-	if (!err)
-		add_manifest(w, (uint64_t)st.st_size);
-	close(fd);
-	return err;
+	return 0;
 }
 
-/* A file the view does not have: searched (it is a finding anyway). */
-static int extra_file(struct vwork *w, const char *full)
+int verify_unit_begin(struct vwork *w, struct unit *u)
 {
-	struct stat st;
-	uint64_t diff;
-	int fd, err;
+	struct vread *rd = &w->rd;
+	int none, err;
 
-	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		if (fd >= 0)
-			close(fd);
-		return verify_add_finding(w, "-", "unreadable", 0);
-	}
-	w->t.extra_scanned++;
-	err = read_file(w, fd,
-			(uint64_t)st.st_size < EXTRA_SCAN_MAX
-				? (uint64_t)st.st_size : EXTRA_SCAN_MAX,
-			EXTRA_SCAN_MAX, "content", NULL, NULL, 0, &diff);
-	close(fd);
-	return err;
-}
-
-int verify_unit_run(struct vwork *w, struct unit *u)
-{
 	w->u = u;
 	memset(w->raw_hit, 0, sizeof(w->raw_hit));
-	switch (u->job) {
-	case VJOB_FILE:
-		return check_file(w, u->n, u->full);
-	case VJOB_EXTRA:
-		return extra_file(w, u->full);
-	default:
-		return 0;
+	memset(&rd->p, 0, sizeof(rd->p));
+	rd->vf = rd->cmp_vf = NULL;
+	rd->o = NULL;
+	rd->parsed = rd->scanning = 0;
+	rd->eof = 1;	/* nothing to read, until there is */
+	rd->pending = 0;
+	if (u->job == VJOB_FILE)
+		w->t.checked++;
+	err = open_unit(w, u->full, &none);
+	if (err || none)
+		return err;
+	if (u->job == VJOB_FILE && u->n->kind == VIEW_DICOM)
+		return dicom_begin(w, u->n);
+	if (u->job == VJOB_FILE) {
+		size_t tlen = 0;
+		const char *text = view_text(w->r->v, u->n, &tlen);
+
+		w->t.texts++;
+		return read_begin(w, (uint64_t)rd->st.st_size,
+				  (uint64_t)rd->st.st_size, "-", NULL,
+				  text ? text : "", tlen, 1);
 	}
+	/* an extra file: searched, not listed */
+	w->t.extra_scanned++;
+	return read_begin(w,
+			  (uint64_t)rd->st.st_size < EXTRA_SCAN_MAX
+				  ? (uint64_t)rd->st.st_size : EXTRA_SCAN_MAX,
+			  EXTRA_SCAN_MAX, "content", NULL, NULL, 0, 0);
+}
+
+int verify_unit_end(struct vwork *w, int err)
+{
+	struct vread *rd = &w->rd;
+	struct unit *u = w->u;
+
+	if (rd->fd < 0)
+		return err;	/* not opened: nothing read */
+	err = read_end(w, err);
+	if (u->job == VJOB_FILE && u->n->kind == VIEW_DICOM) {
+		err = dicom_end(w, u->n, err);
+	} else if (u->job == VJOB_FILE) {
+		if (!err && (rd->diff != UINT64_MAX ||
+			     (uint64_t)rd->st.st_size != rd->wantlen))
+			err = verify_add_finding(w, "-", "content-differs", 0);
+	}
+	if (!err && u->job == VJOB_FILE)
+		add_manifest(w, (uint64_t)rd->st.st_size);
+	close(rd->fd);
+	rd->fd = -1;
+	return err;
 }

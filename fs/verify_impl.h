@@ -30,9 +30,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include "acmatch.h"
+#include "dicom.h"
+#include "keyed.h"
 #include "rules.h"
 #include "store.h"
 #include "verify_values.h"
@@ -80,17 +82,47 @@ struct vtally {
 		 oracle_files;
 };
 
-/* One worker (the walk has one too): the unit it is on, the hits of the
- * raw stream of the current file by kind, its buffers. */
+/* A hit of the raw stream (a header, a text, a name): remembered by kind;
+ * where_tag says where, or NULL to report later (headers: by tag). */
+struct hit_ctx {
+	struct vwork *w;
+	const char *where_tag;
+};
+
+struct voracle;
+
+/* The file a slot is reading (verify_file.c): what its checks need from
+ * before the read to after it, and where the read is. */
+struct vread {
+	int fd;			/* -1: none open */
+	struct stat st;
+	struct dicom_parsed p;	/* a DICOM file's header, when parsed */
+	uint8_t parsed, scanning, hash, eof;
+	uint64_t hdr_end;	/* where the pixel data starts, or the size */
+	struct view_file *vf;	/* the view's file (owned) */
+	struct voracle *o;	/* dciodvfy running on it, or NULL */
+	/* the read: size bytes from off; the first scan_len through the
+	 * automaton; compared with cmp_vf's bytes or want's */
+	uint64_t size, off, scan_len, diff;
+	struct hit_ctx h;
+	struct acm_scan sc;
+	struct view_file *cmp_vf;
+	const char *want;
+	size_t wantlen;
+	struct keyed_sha256 sha;	/* of every byte, for the manifest */
+	size_t pending;		/* bytes in buf read and not yet hashed */
+};
+
+/* One slot of a worker (the walk has one too): the unit it is on, the
+ * hits of the raw stream of the current file by kind, its buffers, the
+ * file it reads. */
 struct vwork {
 	struct vrun *r;
 	struct unit *u;
 	uint8_t raw_hit[VVAL_COUNT][2];
 	uint8_t *buf, *ref;
-	EVP_MD_CTX *md;
+	struct vread rd;
 	struct vtally t;
-	pthread_t thread;
-	int err;
 };
 
 enum voracle_use {
@@ -129,20 +161,16 @@ struct vrun {
 	struct unit **units;
 	size_t nunits, capunits;
 	/* the pool */
-	pthread_mutex_t lock;	/* guards next */
+	pthread_mutex_t lock;	/* guards next, queued, open */
 	size_t next;
+	/* the work left, in bytes (and a little a file): of the units not
+	 * yet taken, of those taken and not yet read */
+	uint64_t queued, open;
 	/* results */
 	struct kind_count counts[64];
 	size_t ncounts;
 	uint64_t expected, entries, names;
 	struct vtally t;
-};
-
-/* A hit of the raw stream (a header, a text, a name): remembered by kind;
- * where_tag says where, or NULL to report later (headers: by tag). */
-struct hit_ctx {
-	struct vwork *w;
-	const char *where_tag;
 };
 
 /* verify_file.c */
@@ -153,9 +181,20 @@ int verify_begin(struct vwork *w, const char *path, int outside);
 int verify_add_finding(struct vwork *w, const char *tag, const char *kind,
 		       int review);
 int verify_raw_hit(void *arg, uint32_t id, uint64_t end, size_t len);
-/* The check of unit u (u->job), by w.  Returns 0 or -errno (the check
- * cannot go on: out of memory). */
-int verify_unit_run(struct vwork *w, struct unit *u);
+/*
+ * The check of unit u (u->job) by slot w, in three parts, so that one
+ * worker reads many files at once and hashes their bytes together:
+ * verify_unit_begin() (the checks before the bytes), verify_unit_step()
+ * until w->rd.eof (a chunk into w->buf, through the automaton and the
+ * comparison; w->rd.pending of them to hash into w->rd.sha, which the
+ * caller does and zeroes), then verify_unit_end(w, err) (the checks after
+ * the bytes; everything released), which must follow a begin whatever it
+ * returned.  Each returns 0 or -errno (the check cannot go on: out of
+ * memory, a read failed); end returns the first error, its own or err.
+ */
+int verify_unit_begin(struct vwork *w, struct unit *u);
+int verify_unit_step(struct vwork *w);
+int verify_unit_end(struct vwork *w, int err);
 void verify_units_free(struct vrun *r);
 
 /* verify_walk.c */

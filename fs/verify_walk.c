@@ -6,6 +6,7 @@
  * has and the listing lacks is missing.  See verify_impl.h.
  */
 #include "verify_impl.h"
+#include "sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -300,35 +301,149 @@ int verify_check_csv_out(struct vwork *w)
 
 /* ------------------------------------------------------------ the pool */
 
-/* The next unit with a job, or NULL when none is left or one failed. */
-static struct unit *next_unit(struct vrun *r, int failed)
+/* A unit's work, to share it out: its bytes, and a little for the file. */
+static uint64_t unit_work(const struct unit *u)
+{
+	return (u->job == VJOB_FILE ? u->n->size : 0) + (64u << 10);
+}
+
+/*
+ * The next unit with a job for a worker with mine bytes of work left, or
+ * NULL: when none is left (*left 0) or one failed, or when the worker has
+ * its share of the work left (so the last files are spread over the
+ * workers, not all taken by the first with free slots).
+ */
+static struct unit *next_unit(struct vrun *r, int failed, uint64_t mine,
+			      int *left)
 {
 	struct unit *u = NULL;
 
 	pthread_mutex_lock(&r->lock);
 	if (failed)
 		r->next = r->nunits;	/* the others stop too */
-	while (r->next < r->nunits && !u) {
-		u = r->units[r->next++];
-		if (u->job == VJOB_NONE)
-			u = NULL;
+	if (!mine || mine * r->jobs < r->queued + r->open)
+		while (r->next < r->nunits && !u) {
+			u = r->units[r->next++];
+			if (u->job == VJOB_NONE)
+				u = NULL;
+		}
+	if (u) {
+		r->queued -= unit_work(u);
+		r->open += unit_work(u);
 	}
+	*left = r->next < r->nunits;
 	pthread_mutex_unlock(&r->lock);
 	return u;
 }
 
-static void *worker(void *arg)
+/* done bytes of the open work are done. */
+static void work_done(struct vrun *r, uint64_t done)
 {
-	struct vwork *w = arg;
-	struct unit *u;
+	pthread_mutex_lock(&r->lock);
+	r->open -= done < r->open ? done : r->open;
+	pthread_mutex_unlock(&r->lock);
+}
 
-	while ((u = next_unit(w->r, 0))) {
-		w->err = verify_unit_run(w, u);
-		if (w->err) {
-			next_unit(w->r, 1);
-			break;
+/* A worker: a thread with its slots, each a file being read. */
+struct vthread {
+	struct vrun *r;
+	struct vwork *slot;
+	unsigned nslots;
+	pthread_t thread;
+	int err;
+};
+
+/* Every slot's chunk read since the last hash, hashed together. */
+static void hash_pending(struct vthread *t)
+{
+	struct keyed_sha256 *c[SHA256_LANES];
+	const void *d[SHA256_LANES];
+	size_t n[SHA256_LANES], k = 0;
+	unsigned i;
+
+	for (i = 0; i < t->nslots; i++) {
+		struct vwork *w = &t->slot[i];
+
+		if (!w->rd.pending)
+			continue;
+		c[k] = &w->rd.sha;
+		d[k] = w->buf;
+		n[k++] = w->rd.pending;
+		w->rd.pending = 0;
+		if (k == SHA256_LANES) {
+			keyed_sha256_update_many(c, d, n, k);
+			k = 0;
 		}
 	}
+	if (k)
+		keyed_sha256_update_many(c, d, n, k);
+}
+
+/*
+ * Each slot takes the next unit when it has none; then every busy slot
+ * reads its next chunk, the chunks are hashed together, and the slots at
+ * the end of their file end their unit.  On an error every busy slot still
+ * ends (releasing what it holds), and the other workers stop.
+ */
+static void *worker(void *arg)
+{
+	struct vthread *t = arg;
+	uint8_t busy[SHA256_LANES] = { 0 };
+	uint64_t work[SHA256_LANES] = { 0 }, mine = 0, done;
+	unsigned i, nbusy = 0;
+	int more = 1, err = 0;
+
+	while (!err) {
+		for (i = 0; i < t->nslots && more && !err; i++) {
+			struct unit *u;
+
+			if (busy[i])
+				continue;
+			u = next_unit(t->r, 0, mine, &more);
+			if (!u)
+				break;
+			busy[i] = 1;
+			work[i] = unit_work(u);
+			mine += work[i];
+			nbusy++;
+			err = verify_unit_begin(&t->slot[i], u);
+		}
+		if (!nbusy || err)
+			break;
+		done = 0;
+		for (i = 0; i < t->nslots && !err; i++)
+			if (busy[i] && !t->slot[i].rd.eof) {
+				uint64_t off = t->slot[i].rd.off, k;
+
+				err = verify_unit_step(&t->slot[i]);
+				k = t->slot[i].rd.off - off;
+				k = k < work[i] ? k : work[i];
+				work[i] -= k;
+				done += k;
+			}
+		if (err)
+			break;
+		hash_pending(t);
+		for (i = 0; i < t->nslots && !err; i++)
+			if (busy[i] && t->slot[i].rd.eof) {
+				busy[i] = 0;
+				nbusy--;
+				done += work[i];
+				work[i] = 0;
+				err = verify_unit_end(&t->slot[i], 0);
+			}
+		mine -= done;
+		work_done(t->r, done);
+	}
+	for (i = 0; i < t->nslots; i++)
+		if (busy[i]) {
+			int e = verify_unit_end(&t->slot[i], err ? err : -EIO);
+
+			err = err ? err : e;
+		}
+	if (err)
+		next_unit(t->r, 1, 0, &more);
+	t->err = err;
 	return NULL;
 }
 
@@ -343,35 +458,59 @@ static void tally_add(struct vtally *to, const struct vtally *t)
 	to->oracle_files += t->oracle_files;
 }
 
+/* Slots a worker reads at once: as many as the CPU hashes at once, but one
+ * when dciodvfy runs (two processes a file, and it is most of the time). */
+static unsigned slots_per_worker(const struct vrun *r)
+{
+	if (r->oracle == VORACLE_ON)
+		return 1;
+	return sha256_forms() & SHA256_USE_X16 ? SHA256_LANES : 1;
+}
+
 int verify_run_pool(struct vrun *r)
 {
-	struct vwork *w;
-	unsigned i, started = 0;
+	struct vthread *t;
+	unsigned i, j, nslots = slots_per_worker(r), started = 0;
+	size_t k;
 	int err = 0;
 
-	w = calloc(r->jobs, sizeof(*w));
-	if (!w)
+	t = calloc(r->jobs, sizeof(*t));
+	if (!t)
 		return -ENOMEM;
-	r->next = 0;
+	r->next = r->open = r->queued = 0;
+	for (k = 0; k < r->nunits; k++)
+		if (r->units[k]->job != VJOB_NONE)
+			r->queued += unit_work(r->units[k]);
 	for (i = 0; i < r->jobs && !err; i++) {
-		err = verify_work_init(&w[i], r);
+		t[i].r = r;
+		t[i].slot = calloc(nslots, sizeof(*t[i].slot));
+		if (!t[i].slot) {
+			err = -ENOMEM;
+			break;
+		}
+		t[i].nslots = nslots;
+		for (j = 0; j < nslots && !err; j++)
+			err = verify_work_init(&t[i].slot[j], r);
 		/* the first runs in this thread */
 		if (!err && i > 0 &&
-		    pthread_create(&w[i].thread, NULL, worker, &w[i]))
+		    pthread_create(&t[i].thread, NULL, worker, &t[i]))
 			break;	/* fewer workers: enough */
 		if (!err)
 			started = i + 1;
 	}
 	if (started)
-		worker(&w[0]);
+		worker(&t[0]);
 	for (i = 0; i < r->jobs; i++) {
 		if (i > 0 && i < started)
-			pthread_join(w[i].thread, NULL);
+			pthread_join(t[i].thread, NULL);
 		if (!err && i < started)
-			err = w[i].err;
-		tally_add(&r->t, &w[i].t);
-		verify_work_done(&w[i]);
+			err = t[i].err;
+		for (j = 0; t[i].slot && j < t[i].nslots; j++) {
+			tally_add(&r->t, &t[i].slot[j].t);
+			verify_work_done(&t[i].slot[j]);
+		}
+		free(t[i].slot);
 	}
-	free(w);
+	free(t);
 	return err;
 }

@@ -14,6 +14,7 @@ not deidfs), never copied from verify's output.
 
 import csv
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -119,6 +120,28 @@ def test_clean_export_passes(deidfs, archive, clean, tmp_path):
     assert key.hex()[:32] != report["key_fingerprint"]
     assert report["key_fingerprint"] not in key.hex()
     assert_no_phi(archive, r, rep)
+
+
+def test_manifest_is_every_file_sha256(deidfs, clean, tmp_path):
+    """The manifest lists every file of the export with the SHA-256 that
+    hashlib computes, however many files a worker reads and hashes at once
+    (one worker reads up to sixteen together without dciodvfy)."""
+    want = {}
+    for root, _, files in os.walk(str(clean.out)):
+        for name in files:
+            p = os.path.join(root, name)
+            with open(p, "rb") as f:
+                data = f.read()
+            want[os.path.relpath(p, str(clean.out))] = \
+                (len(data), hashlib.sha256(data).hexdigest())
+    assert len(want) > 16
+    for extra in (["-j", "1", "--no-dciodvfy"], ["-j", "3", "--no-dciodvfy"],
+                  ["-j", "2"]):
+        r, report, _ = verify(deidfs, clean.db, clean.out, tmp_path, *extra)
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = {m["path"]: (m["size"], m["sha256"])
+               for m in report["manifest"]}
+        assert got == want, extra
 
 
 @needs_fuse
