@@ -245,7 +245,7 @@ X16 static void load_x16(__m512i w[16], const uint8_t *const p[16],
 	}
 }
 
-X16 static void blocks_x16(uint32_t st[8][SHA256_LANES],
+X16 __attribute__((noinline)) static void blocks_x16(uint32_t st[8][SHA256_LANES],
 			   const uint8_t *const p[SHA256_LANES], size_t nblk)
 {
 	__m512i a = _mm512_loadu_si512(st[0]), b = _mm512_loadu_si512(st[1]),
@@ -291,8 +291,19 @@ X16 static void blocks_x16(uint32_t st[8][SHA256_LANES],
 	_mm512_storeu_si512(st[5], f);
 	_mm512_storeu_si512(st[6], g);
 	_mm512_storeu_si512(st[7], h);
-	/* the schedule is derived from the messages */
 	explicit_bzero(w, sizeof(w));
+}
+
+/* The stack below the caller, where blocks_x16() and load_x16() kept what
+ * they spilled of the messages (under 5 KiB, by the disassembly), wiped:
+ * this frame lies over theirs.  What stays in registers is not wiped (nor
+ * is it by OpenSSL). */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+	uint8_t pad[16384];
+
+	explicit_bzero(pad, sizeof(pad));
+	__asm__ volatile("" : : "r"(pad) : "memory");
 }
 
 /* What the CPU and the OS offer. */
@@ -369,6 +380,7 @@ void sha256_blocks_x16(uint32_t h[8][SHA256_LANES],
 #ifdef HAVE_X86
 	if (sha256_forms() & SHA256_USE_X16) {
 		blocks_x16(h, p, nblk);
+		scrub_stack();
 		return;
 	}
 #endif

@@ -55,7 +55,9 @@ static const char usage_text[] =
 	"  --db FILE        the project db (read; never created)\n"
 	"  --csv-out FILE   the cleaned CSV, when it is not in DATASET\n"
 	"  --report FILE    write the report as JSON\n"
-	"  -j, --jobs N     files checked at once (default: number of CPUs)\n"
+	"  -j, --jobs N     workers (default: number of CPUs); each reads up "
+	"to 16 files\n"
+	"                   at once when the CPU hashes 16 at once\n"
 	"  --no-dciodvfy    do not run dciodvfy on each file and its source\n"
 	"                   (it is skipped, and the report says so, when it "
 	"is not\n"
@@ -429,6 +431,15 @@ int verify_main(int argc, char **argv, const char *version)
 	snprintf(qpath, sizeof(qpath), "%s/%s", r.dataset, VIEW_QUARANTINE);
 	r.with_quarantine = !lstat(qpath, &st) && S_ISDIR(st.st_mode);
 	err = check_dataset(&r);
+	if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) {
+		log_error("verify: out of %s (%s): give fewer --jobs%s",
+			  err == -ENOMEM ? "memory" : "file descriptors",
+			  strerror(-err),
+			  err == -ENOMEM ? "" : " or raise the limit "
+						"(ulimit -n)");
+		rc = 1;
+		goto out;
+	}
 	if (err) {
 		log_error("verify: cannot read the dataset (%s): check it is "
 			  "readable and, for a mount, still mounted",

@@ -108,16 +108,37 @@ int verify_work_init(struct vwork *w, struct vrun *r)
 	memset(w, 0, sizeof(*w));
 	w->r = r;
 	w->rd.fd = -1;
-	w->buf = malloc(CHUNK);
-	w->ref = malloc(CHUNK);
+	return 0;
+}
+
+/* The buffers, on a slot's first unit: a worker's slots beyond the files
+ * there are cost nothing. */
+static int work_buffers(struct vwork *w)
+{
+	if (!w->buf)
+		w->buf = malloc(CHUNK);
+	if (!w->ref)
+		w->ref = malloc(CHUNK);
 	return w->buf && w->ref ? 0 : -ENOMEM;
+}
+
+/* What the buffers held (dataset and source bytes) wiped. */
+static void wipe_buffers(struct vwork *w)
+{
+	if (w->buf)
+		explicit_bzero(w->buf, w->buf_used);
+	if (w->ref)
+		explicit_bzero(w->ref, w->ref_used);
+	w->buf_used = w->ref_used = 0;
 }
 
 void verify_work_done(struct vwork *w)
 {
-	base_wipe_free(w->buf, w->buf ? CHUNK : 0);
-	base_wipe_free(w->ref, w->ref ? CHUNK : 0);
+	wipe_buffers(w);
+	free(w->buf);
+	free(w->ref);
 	w->buf = w->ref = NULL;
+	explicit_bzero(&w->rd.sha, sizeof(w->rd.sha));
 }
 
 /* ------------------------------------------------------------ reading */
@@ -168,6 +189,8 @@ static int compare_view(struct vwork *w, struct view_file *vf, uint64_t off,
 			size_t len = (size_t)span[i].len;
 			int err;
 
+			if (len > w->ref_used)
+				w->ref_used = len;
 			if (span[i].kind == VIEW_SPAN_SOURCE) {
 				ssize_t got = read_at(view_file_fd(vf),
 						      w->ref, len,
@@ -253,11 +276,16 @@ int verify_unit_step(struct vwork *w)
 		return 0;
 	}
 	n = rd->size - off < CHUNK ? (size_t)(rd->size - off) : CHUNK;
+	if (n > w->buf_used)
+		w->buf_used = n;
 	got = read_at(rd->fd, w->buf, n, off);
 	if (got < 0)
 		return (int)got;
 	if (got == 0) {
-		rd->eof = 1;	/* shorter than it said */
+		/* shorter than it said: it changed while read */
+		if (rd->diff == UINT64_MAX)
+			rd->diff = off;
+		rd->eof = 1;
 		return 0;
 	}
 	n = (size_t)got;
@@ -303,7 +331,7 @@ static int read_end(struct vwork *w, int err)
 		rd->scanning = 0;
 	}
 	rd->pending = 0;
-	explicit_bzero(w->buf, CHUNK);
+	wipe_buffers(w);
 	return err;
 }
 
@@ -392,6 +420,13 @@ static void oracle_start(struct vwork *w, const struct view_node *n,
 		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
 }
 
+/* Out of descriptors or memory: the machine's state, not the file's; the
+ * run stops with the cause rather than report the file. */
+static int out_of(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
 static int dicom_begin(struct vwork *w, const struct view_node *n)
 {
 	struct vread *rd = &w->rd;
@@ -406,7 +441,11 @@ static int dicom_begin(struct vwork *w, const struct view_node *n)
 		err = verify_add_finding(w, "-", "unparseable", 0);
 	else if (rd->p.has_pixel)
 		rd->hdr_end = rd->p.pixel_off;
+	if (rd->parsed)
+		rd->held = rd->hdr_end;
 	err = view_file_open(w->r->e, w->r->v, n, &rd->vf);
+	if (out_of(err))
+		return err;	/* not the file's doing: the run stops */
 	if (err == -ESTALE)
 		err = verify_add_finding(w, "-", "source-changed", 0);
 	else if (err)
@@ -448,13 +487,17 @@ static int dicom_end(struct vwork *w, const struct view_node *n, int err)
 	return err;
 }
 
-/* Open the unit's file; an unreadable one is a finding, and no read. */
+/* Open the unit's file; an unreadable one is a finding, and no read.
+ * O_NONBLOCK: a FIFO put in its place does not hold the run (it is not a
+ * regular file: a finding; an extra one reads as empty). */
 static int open_unit(struct vwork *w, const char *full, int *none)
 {
 	struct vread *rd = &w->rd;
 
 	*none = 0;
-	rd->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	rd->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (rd->fd < 0 && out_of(-errno))
+		return -errno;
 	if (rd->fd < 0 || fstat(rd->fd, &rd->st) ||
 	    (w->u->job == VJOB_FILE && !S_ISREG(rd->st.st_mode))) {
 		if (rd->fd >= 0)
@@ -479,9 +522,12 @@ int verify_unit_begin(struct vwork *w, struct unit *u)
 	rd->parsed = rd->scanning = 0;
 	rd->eof = 1;	/* nothing to read, until there is */
 	rd->pending = 0;
+	rd->held = 0;
 	if (u->job == VJOB_FILE)
 		w->t.checked++;
-	err = open_unit(w, u->full, &none);
+	err = work_buffers(w);
+	if (!err)
+		err = open_unit(w, u->full, &none);
 	if (err || none)
 		return err;
 	if (u->job == VJOB_FILE && u->n->kind == VIEW_DICOM)
@@ -520,7 +566,9 @@ int verify_unit_end(struct vwork *w, int err)
 	}
 	if (!err && u->job == VJOB_FILE)
 		add_manifest(w, (uint64_t)rd->st.st_size);
+	explicit_bzero(&rd->sha, sizeof(rd->sha));	/* when not final */
 	close(rd->fd);
 	rd->fd = -1;
+	rd->held = 0;
 	return err;
 }

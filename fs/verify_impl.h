@@ -111,6 +111,7 @@ struct vread {
 	size_t wantlen;
 	struct keyed_sha256 sha;	/* of every byte, for the manifest */
 	size_t pending;		/* bytes in buf read and not yet hashed */
+	uint64_t held;		/* header bytes p holds, about */
 };
 
 /* One slot of a worker (the walk has one too): the unit it is on, the
@@ -120,7 +121,9 @@ struct vwork {
 	struct vrun *r;
 	struct unit *u;
 	uint8_t raw_hit[VVAL_COUNT][2];
-	uint8_t *buf, *ref;
+	uint8_t *buf, *ref;	/* CHUNK each, on a slot's first unit */
+	size_t buf_used, ref_used;	/* the most of each written since its
+					 * last wipe */
 	struct vread rd;
 	struct vtally t;
 };
@@ -161,8 +164,10 @@ struct vrun {
 	struct unit **units;
 	size_t nunits, capunits;
 	/* the pool */
-	pthread_mutex_t lock;	/* guards next, queued, open */
+	pthread_mutex_t lock;	/* guards next, queued, open, workers */
 	size_t next;
+	unsigned workers;	/* started, of jobs */
+	int failed;		/* a worker failed: the others stop */
 	/* the work left, in bytes (and a little a file): of the units not
 	 * yet taken, of those taken and not yet read */
 	uint64_t queued, open;

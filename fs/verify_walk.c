@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,9 +320,11 @@ static struct unit *next_unit(struct vrun *r, int failed, uint64_t mine,
 	struct unit *u = NULL;
 
 	pthread_mutex_lock(&r->lock);
-	if (failed)
+	if (failed) {
 		r->next = r->nunits;	/* the others stop too */
-	if (!mine || mine * r->jobs < r->queued + r->open)
+		r->failed = 1;
+	}
+	if (!mine || mine * r->workers < r->queued + r->open)
 		while (r->next < r->nunits && !u) {
 			u = r->units[r->next++];
 			if (u->job == VJOB_NONE)
@@ -334,6 +337,16 @@ static struct unit *next_unit(struct vrun *r, int failed, uint64_t mine,
 	*left = r->next < r->nunits;
 	pthread_mutex_unlock(&r->lock);
 	return u;
+}
+
+static int run_failed(struct vrun *r)
+{
+	int failed;
+
+	pthread_mutex_lock(&r->lock);
+	failed = r->failed;
+	pthread_mutex_unlock(&r->lock);
+	return failed;
 }
 
 /* done bytes of the open work are done. */
@@ -379,26 +392,38 @@ static void hash_pending(struct vthread *t)
 		keyed_sha256_update_many(c, d, n, k);
 }
 
+/* The header bytes a worker's open files may hold before it takes no
+ * more: a header can be 256 MiB (dcm.h), and sixteen of them at once are
+ * too many. */
+#define HELD_MAX (64ull << 20)
+
 /*
- * Each slot takes the next unit when it has none; then every busy slot
- * reads its next chunk, the chunks are hashed together, and the slots at
- * the end of their file end their unit.  On an error every busy slot still
- * ends (releasing what it holds), and the other workers stop.
+ * Each slot takes the next unit when it has none (while the worker holds
+ * less than HELD_MAX of headers); then every busy slot reads its next
+ * chunk, the chunks are hashed together, and the slots at the end of their
+ * file end their unit.  On an error every busy slot still ends (releasing
+ * what it holds), and the other workers stop at their next round.
  */
 static void *worker(void *arg)
 {
 	struct vthread *t = arg;
 	uint8_t busy[SHA256_LANES] = { 0 };
-	uint64_t work[SHA256_LANES] = { 0 }, mine = 0, done;
+	uint64_t work[SHA256_LANES] = { 0 }, mine = 0, done, held = 0;
 	unsigned i, nbusy = 0;
 	int more = 1, err = 0;
 
 	while (!err) {
+		if (run_failed(t->r)) {
+			err = -ECANCELED;
+			break;
+		}
 		for (i = 0; i < t->nslots && more && !err; i++) {
 			struct unit *u;
 
 			if (busy[i])
 				continue;
+			if (nbusy && held >= HELD_MAX)
+				break;
 			u = next_unit(t->r, 0, mine, &more);
 			if (!u)
 				break;
@@ -407,6 +432,7 @@ static void *worker(void *arg)
 			mine += work[i];
 			nbusy++;
 			err = verify_unit_begin(&t->slot[i], u);
+			held += t->slot[i].rd.held;
 		}
 		if (!nbusy || err)
 			break;
@@ -430,6 +456,7 @@ static void *worker(void *arg)
 				nbusy--;
 				done += work[i];
 				work[i] = 0;
+				held -= t->slot[i].rd.held;
 				err = verify_unit_end(&t->slot[i], 0);
 			}
 		mine -= done;
@@ -458,13 +485,51 @@ static void tally_add(struct vtally *to, const struct vtally *t)
 	to->oracle_files += t->oracle_files;
 }
 
-/* Slots a worker reads at once: as many as the CPU hashes at once, but one
- * when dciodvfy runs (two processes a file, and it is most of the time). */
+/* Descriptors kept for all but the slots' files (the db, the walk, the
+ * libraries), and what a slot holds open: its file and its source, and one
+ * to spare. */
+#define FDS_KEPT 64
+#define FDS_PER_SLOT 3
+
+/*
+ * Slots a worker reads at once: as many as the CPU hashes at once, but one
+ * when dciodvfy runs (two processes a file, and it is most of the time),
+ * and no more than the descriptors allow: the soft limit is raised to the
+ * hard one first, and every slot of every worker must fit under it (out of
+ * descriptors, a run stops rather than call files unreadable).
+ */
 static unsigned slots_per_worker(const struct vrun *r)
 {
+	struct rlimit rl;
+	uint64_t fit;
+	unsigned n;
+
 	if (r->oracle == VORACLE_ON)
 		return 1;
-	return sha256_forms() & SHA256_USE_X16 ? SHA256_LANES : 1;
+	n = sha256_forms() & SHA256_USE_X16 ? SHA256_LANES : 1;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		fit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 20)
+			      ? (1u << 20) : (uint64_t)rl.rlim_cur;
+		fit = fit > FDS_KEPT ? (fit - FDS_KEPT) / FDS_PER_SLOT / r->jobs
+				     : 0;
+		if (fit < n)
+			n = fit ? (unsigned)fit : 1;
+	}
+	return n;
+}
+
+/* The first error of the workers that is their own, not a stop because
+ * another failed. */
+static int pool_error(int err, int werr)
+{
+	if (!err || (err == -ECANCELED && werr))
+		return werr;
+	return err;
 }
 
 int verify_run_pool(struct vrun *r)
@@ -478,6 +543,8 @@ int verify_run_pool(struct vrun *r)
 	if (!t)
 		return -ENOMEM;
 	r->next = r->open = r->queued = 0;
+	r->failed = 0;
+	r->workers = r->jobs;
 	for (k = 0; k < r->nunits; k++)
 		if (r->units[k]->job != VJOB_NONE)
 			r->queued += unit_work(r->units[k]);
@@ -493,8 +560,12 @@ int verify_run_pool(struct vrun *r)
 			err = verify_work_init(&t[i].slot[j], r);
 		/* the first runs in this thread */
 		if (!err && i > 0 &&
-		    pthread_create(&t[i].thread, NULL, worker, &t[i]))
-			break;	/* fewer workers: enough */
+		    pthread_create(&t[i].thread, NULL, worker, &t[i])) {
+			pthread_mutex_lock(&r->lock);
+			r->workers = i;	/* fewer workers: enough */
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
 		if (!err)
 			started = i + 1;
 	}
@@ -503,13 +574,14 @@ int verify_run_pool(struct vrun *r)
 	for (i = 0; i < r->jobs; i++) {
 		if (i > 0 && i < started)
 			pthread_join(t[i].thread, NULL);
-		if (!err && i < started)
-			err = t[i].err;
+		if (i < started)
+			err = pool_error(err, t[i].err);
 		for (j = 0; t[i].slot && j < t[i].nslots; j++) {
 			tally_add(&r->t, &t[i].slot[j].t);
 			verify_work_done(&t[i].slot[j]);
 		}
-		free(t[i].slot);
+		base_wipe_free(t[i].slot,
+			       t[i].slot ? nslots * sizeof(*t[i].slot) : 0);
 	}
 	free(t);
 	return err;

@@ -11,7 +11,10 @@
 #   scripts/bench_verify.sh            ROUNDS (default 5) rounds, each
 #                                      reader on a fresh mount of its own,
 #                                      its first pass then a second (page
-#                                      cache): cat, verify --no-dciodvfy,
+#                                      cache): cat, sha256sum of every
+#                                      file (as many at once as CPUs: the
+#                                      manifest alone, by the standard
+#                                      tool), verify --no-dciodvfy,
 #                                      verify (with dciodvfy, when it is
 #                                      installed), and with BASE=OLD-DEIDFS
 #                                      an older build's verify
@@ -69,6 +72,15 @@ catall() {
 	find "$MNT" -type f -print0 | xargs -0 -n 256 cat >/dev/null
 	secs "$t0" "$(now)"
 }
+# the manifest alone with the standard tool: sha256sum of every file, as
+# many at once as there are CPUs
+sumall() {
+	local t0
+	t0=$(now)
+	find "$MNT" -type f -print0 |
+		xargs -0 -n 8 -P "$(nproc)" sha256sum >/dev/null
+	secs "$t0" "$(now)"
+}
 verifyall() {
 	local t0
 	t0=$(now)
@@ -90,7 +102,7 @@ pair() {
 }
 oracle=1
 command -v dciodvfy >/dev/null || oracle=0
-hdr="| round | cat | verify --no-dciodvfy |"
+hdr="| round | cat | sha256sum -P $(nproc) | verify --no-dciodvfy |"
 [ "$oracle" = 1 ] && hdr="$hdr verify |"
 [ -n "${BASE:-}" ] && hdr="$hdr BASE verify --no-dciodvfy |"
 echo "first pass / page cache, seconds; ratios to cat's first pass and to its page-cache pass"
@@ -100,9 +112,11 @@ echo "$hdr |" | sed 's/[^|][^|]*|/ --- |/g'
 for r in $(seq 1 "$ROUNDS"); do
 	set -- $(pair catall)
 	c1=$1 c2=$2
+	set -- $(pair sumall)
+	s1=$1 s2=$2
 	set -- $(pair verifyall --no-dciodvfy)
 	n1=$1 n2=$2
-	row="| $r | $c1 / $c2 | $n1 / $n2 |"
+	row="| $r | $c1 / $c2 | $s1 / $s2 | $n1 / $n2 |"
 	if [ "$oracle" = 1 ]; then
 		set -- $(pair verifyall)
 		row="$row $1 / $2 |"

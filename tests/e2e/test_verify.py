@@ -406,6 +406,89 @@ def test_jobs_do_not_change_the_report(deidfs, clean, leaky, tmp_path):
         len(clean.rows[::3])
 
 
+def limited(deidfs, db, dataset, tmp_path, nofile, *extra):
+    """verify under RLIMIT_NOFILE nofile (soft and hard), its peak RSS (KiB)
+    read by a python parent of its own, so no other child counts."""
+    rep = tmp_path / "report.json"
+    probe = (
+        "import resource, subprocess, sys\n"
+        "n = int(sys.argv[1])\n"
+        "r = subprocess.run(sys.argv[2:], capture_output=True, text=True,"
+        " preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,"
+        " (n, n)))\n"
+        "sys.stdout.write(r.stdout)\n"
+        "sys.stderr.write(r.stderr)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(r.returncode)\n")
+    cmd = [sys.executable, "-c", probe, str(nofile), str(deidfs), "verify",
+           "--db", str(db), "--report", str(rep)] + list(extra) + \
+        [str(dataset)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    report = None
+    if rep.exists():
+        with open(rep, encoding="utf-8") as f:
+            report = json.load(f)
+        rep.unlink()
+    return r, report, int(r.stdout.split()[-1])
+
+
+def test_few_descriptors_never_make_findings(deidfs, clean, tmp_path):
+    """Each worker reads up to sixteen files at once, each with its source
+    open: under a low file limit verify reads fewer at once, and when even
+    that cannot be, it stops with the cause; it never reports a clean file
+    as unreadable (the review of issue 15's sixteen-file workers)."""
+    for nofile, j in ((32, "1"), (32, "4"), (64, "4"), (24, "2")):
+        r, report, _ = limited(deidfs, clean.db, clean.out, tmp_path,
+                               nofile, "-j", j, "--no-dciodvfy")
+        assert r.returncode == 0, (nofile, j, r.stderr)
+        assert not report["findings"], (nofile, j)
+    # fewer still, down to too few for even one file and its source: a
+    # pass, or the cause and no report; never a finding
+    stopped = 0
+    for nofile in range(6, 17):
+        r, report, _ = limited(deidfs, clean.db, clean.out, tmp_path,
+                               nofile, "-j", "2", "--no-dciodvfy")
+        if r.returncode == 0:
+            assert not report["findings"], nofile
+            continue
+        assert r.returncode == 1 and report is None, (nofile, r.stderr)
+        assert "Too many open files" in r.stderr, (nofile, r.stderr)
+        stopped += "out of file descriptors" in r.stderr
+    assert stopped
+
+
+def test_many_jobs_cost_what_they_use(deidfs, clean, tmp_path):
+    """-j 256 on a small export: the slots no file reaches take no buffers
+    (16 slots of 256 KiB each, for 256 workers, would be 1 GiB)."""
+    r, report, rss = limited(deidfs, clean.db, clean.out, tmp_path, 4096,
+                             "-j", "256", "--no-dciodvfy")
+    assert r.returncode == 0, r.stderr
+    assert not report["findings"]
+    assert rss < 256 * 1024, rss
+
+
+def test_csv_out_fifo_does_not_hang(deidfs, clean, tmp_path):
+    """A FIFO given as --csv-out is not a file: a finding, not a wait for a
+    writer that never comes."""
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(str(fifo))
+    csvs = [p for p in os.listdir(str(clean.out)) if p.endswith(".csv")]
+    assert csvs
+    copy = tmp_path / "nocsv"
+    shutil.copytree(str(clean.out), str(copy))
+    for c in csvs:
+        os.unlink(str(copy / c))
+    rep = tmp_path / "report.json"
+    r = subprocess.run([str(deidfs), "verify", "--db", str(clean.db),
+                        "--csv-out", str(fifo), "--report", str(rep),
+                        "--no-dciodvfy", str(copy)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    with open(rep, encoding="utf-8") as f:
+        report = json.load(f)
+    assert findings(report, "unreadable")
+
+
 def test_usage_and_no_db(deidfs, clean, tmp_path):
     assert run(deidfs, "verify", clean.out).returncode == 2
     assert run(deidfs, "verify", "--db", clean.db).returncode == 2
