@@ -245,8 +245,10 @@ X16 static void load_x16(__m512i w[16], const uint8_t *const p[16],
 	}
 }
 
-X16 __attribute__((noinline)) static void blocks_x16(uint32_t st[8][SHA256_LANES],
-			   const uint8_t *const p[SHA256_LANES], size_t nblk)
+/* Not inlined: scrub_stack() must find its frame where this one was. */
+X16 __attribute__((noinline)) static void
+blocks_x16(uint32_t st[8][SHA256_LANES], const uint8_t *const p[SHA256_LANES],
+	   size_t nblk)
 {
 	__m512i a = _mm512_loadu_si512(st[0]), b = _mm512_loadu_si512(st[1]),
 		c = _mm512_loadu_si512(st[2]), d = _mm512_loadu_si512(st[3]),
@@ -313,7 +315,7 @@ static unsigned cpu_forms(void)
 
 	if (!__get_cpuid(1, &a, &b, &c, &d))
 		return 0;
-	if (!__get_cpuid_count(7, 0, &a, &b7, &a, &a))
+	if (!__get_cpuid_count(7, 0, &a, &b7, &b, &d))
 		return 0;
 	/* SHA (leaf 7 EBX 29) with SSSE3 (leaf 1 ECX 9), SSE4.1 (ECX 19) */
 	if ((b7 >> 29 & 1) && (c >> 9 & 1) && (c >> 19 & 1))
