@@ -105,7 +105,9 @@ $(BUILD)/libdeidfs.a: $(CORE_O)
 $(BUILD)/deidfs: $(FRONT_O) $(BUILD)/libdeidfs.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LINK_ID) -o $@ $(FRONT_O) $(BUILD)/libdeidfs.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdeidfs.a | $(BUILD)/tests
+# the tests' shared headers (tests/unit/*.h) too: a change rebuilds them
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdeidfs.a \
+		  $(wildcard tests/unit/*.h) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) $(LINK_ID) -o $@ $< $(BUILD)/libdeidfs.a $(LIBS) -lcmocka
 
 $(BUILD) $(BUILD)/tests:
