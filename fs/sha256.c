@@ -205,8 +205,8 @@ NI static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk)
 /* w[t] = word t (big-endian) of the block at p[lane] + off, every lane:
  * a 16 x 16 transpose of 32-bit words, by pairs of words, then of pairs,
  * then of 128-bit quarters. */
-X16 static void load_x16(__m512i w[16], const uint8_t *const p[16],
-			 size_t off)
+X16 __attribute__((no_sanitize_address)) static void
+load_x16(__m512i w[16], const uint8_t *const p[16], size_t off)
 {
 	const __m512i bs = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b,
 					     0x04050607, 0x00010203);
@@ -245,8 +245,10 @@ X16 static void load_x16(__m512i w[16], const uint8_t *const p[16],
 	}
 }
 
-/* Not inlined: scrub_stack() must find its frame where this one was. */
-X16 __attribute__((noinline)) static void
+/* Not inlined: scrub_stack() must find its frame where this one was; and
+ * not given a fake stack by ASan (detect_stack_use_after_return), where no
+ * scrub would reach the spilled message words. */
+X16 __attribute__((noinline, no_sanitize_address)) static void
 blocks_x16(uint32_t st[8][SHA256_LANES], const uint8_t *const p[SHA256_LANES],
 	   size_t nblk)
 {

@@ -435,8 +435,8 @@ int verify_main(int argc, char **argv, const char *version)
 		log_error("verify: out of %s (%s): give fewer --jobs%s",
 			  err == -ENOMEM ? "memory" : "file descriptors",
 			  strerror(-err),
-			  err == -ENOMEM ? "" : " or raise the limit "
-						"(ulimit -n)");
+			  err == -ENOMEM ? "" : " or raise the hard limit on "
+						"open files (ulimit -Hn)");
 		rc = 1;
 		goto out;
 	}

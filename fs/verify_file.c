@@ -285,6 +285,7 @@ int verify_unit_step(struct vwork *w)
 		/* shorter than it said: it changed while read */
 		if (rd->diff == UINT64_MAX)
 			rd->diff = off;
+		rd->short_read = 1;
 		rd->eof = 1;
 		return 0;
 	}
@@ -405,21 +406,6 @@ static int check_header(struct vwork *w, const struct dcm_ds *ds)
 	return err;
 }
 
-/* dciodvfy on the published file fd and its source, for a published file
- * of the view (not a quarantined one): started before the file is read,
- * so the two runs overlap the reading. */
-static void oracle_start(struct vwork *w, const struct view_node *n,
-			 int fd, struct view_file *vf, struct voracle **o,
-			 int *err)
-{
-	*o = NULL;
-	if (w->r->oracle != VORACLE_ON || n->quarantined || !vf)
-		return;
-	w->t.oracle_files++;
-	if (voracle_start(w->r->oracle_path, fd, view_file_fd(vf), o))
-		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
-}
-
 /* Out of descriptors or memory: the machine's state, not the file's; the
  * run stops with the cause rather than report the file. */
 static int out_of(int err)
@@ -427,22 +413,47 @@ static int out_of(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
 }
 
+/* dciodvfy on the published file fd and its source, for a published file
+ * of the view (not a quarantined one): started before the file is read,
+ * so the two runs overlap the reading. */
+static void oracle_start(struct vwork *w, const struct view_node *n,
+			 int fd, struct view_file *vf, struct voracle **o,
+			 int *err)
+{
+	int e;
+
+	*o = NULL;
+	if (w->r->oracle != VORACLE_ON || n->quarantined || !vf)
+		return;
+	w->t.oracle_files++;
+	e = voracle_start(w->r->oracle_path, fd, view_file_fd(vf), o);
+	if (out_of(e))
+		*err = e;	/* not the file's doing: the run stops */
+	else if (e)
+		*err = verify_add_finding(w, "-", "dciodvfy-not-run", 0);
+}
+
 static int dicom_begin(struct vwork *w, const struct view_node *n)
 {
 	struct vread *rd = &w->rd;
+	/* the parse's bytes counted in the worker's budget (never waited
+	 * for: its cap is out of reach), for the worker's HELD_MAX */
 	struct dicom_source src = { &rd->fd, src_pread,
-				    (uint64_t)rd->st.st_size, NULL };
+				    (uint64_t)rd->st.st_size, w->bud };
 	int err;
 
 	w->t.dicom++;
 	rd->hdr_end = (uint64_t)rd->st.st_size;
-	rd->parsed = !dicom_parse(&src, &rd->p);
-	if (!rd->parsed)
+	err = dicom_parse(&src, &rd->p);
+	rd->parsed = !err;
+	if (out_of(err))
+		return err;	/* not the file's doing: the run stops */
+	if (err)
 		err = verify_add_finding(w, "-", "unparseable", 0);
 	else if (rd->p.has_pixel)
 		rd->hdr_end = rd->p.pixel_off;
-	if (rd->parsed)
-		rd->held = rd->hdr_end;
+	if (err)
+		return err;
 	err = view_file_open(w->r->e, w->r->v, n, &rd->vf);
 	if (out_of(err))
 		return err;	/* not the file's doing: the run stops */
@@ -496,8 +507,17 @@ static int open_unit(struct vwork *w, const char *full, int *none)
 
 	*none = 0;
 	rd->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (rd->fd < 0 && errno == EWOULDBLOCK)	/* a lease: wait it out */
+		rd->fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (rd->fd < 0 && out_of(-errno))
 		return -errno;
+	if (rd->fd >= 0 && !fstat(rd->fd, &rd->st) &&
+	    S_ISREG(rd->st.st_mode)) {
+		int fl = fcntl(rd->fd, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(rd->fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
 	if (rd->fd < 0 || fstat(rd->fd, &rd->st) ||
 	    (w->u->job == VJOB_FILE && !S_ISREG(rd->st.st_mode))) {
 		if (rd->fd >= 0)
@@ -522,7 +542,7 @@ int verify_unit_begin(struct vwork *w, struct unit *u)
 	rd->parsed = rd->scanning = 0;
 	rd->eof = 1;	/* nothing to read, until there is */
 	rd->pending = 0;
-	rd->held = 0;
+	rd->short_read = 0;
 	if (u->job == VJOB_FILE)
 		w->t.checked++;
 	err = work_buffers(w);
@@ -564,11 +584,21 @@ int verify_unit_end(struct vwork *w, int err)
 			     (uint64_t)rd->st.st_size != rd->wantlen))
 			err = verify_add_finding(w, "-", "content-differs", 0);
 	}
-	if (!err && u->job == VJOB_FILE)
-		add_manifest(w, (uint64_t)rd->st.st_size);
+	if (!err && u->job == VJOB_FILE) {
+		/* the manifest lists what was read, of the file as it is */
+		struct stat now;
+
+		if (rd->short_read || fstat(rd->fd, &now) ||
+		    now.st_size != rd->st.st_size ||
+		    now.st_mtim.tv_sec != rd->st.st_mtim.tv_sec ||
+		    now.st_mtim.tv_nsec != rd->st.st_mtim.tv_nsec)
+			err = verify_add_finding(w, "-", "changed-while-read",
+						 0);
+		else
+			add_manifest(w, (uint64_t)rd->st.st_size);
+	}
 	explicit_bzero(&rd->sha, sizeof(rd->sha));	/* when not final */
 	close(rd->fd);
 	rd->fd = -1;
-	rd->held = 0;
 	return err;
 }

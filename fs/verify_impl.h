@@ -90,6 +90,7 @@ struct hit_ctx {
 };
 
 struct voracle;
+struct budget;
 
 /* The file a slot is reading (verify_file.c): what its checks need from
  * before the read to after it, and where the read is. */
@@ -111,7 +112,7 @@ struct vread {
 	size_t wantlen;
 	struct keyed_sha256 sha;	/* of every byte, for the manifest */
 	size_t pending;		/* bytes in buf read and not yet hashed */
-	uint64_t held;		/* header bytes p holds, about */
+	uint8_t short_read;	/* it ended before its size */
 };
 
 /* One slot of a worker (the walk has one too): the unit it is on, the
@@ -125,6 +126,8 @@ struct vwork {
 	size_t buf_used, ref_used;	/* the most of each written since its
 					 * last wipe */
 	struct vread rd;
+	struct budget *bud;	/* the worker's, counting parsed headers;
+				 * borrowed (NULL: the walk's) */
 	struct vtally t;
 };
 

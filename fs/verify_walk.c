@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "budget.h"
 
 /* An entry the view does not have, at full, in the folder vdir: a finding
  * under the folder's path; its bytes (a file) or its entries (a folder)
@@ -232,6 +233,8 @@ int verify_walk_view(struct vwork *w, const struct view_node *dir,
 		free(seen);
 		if (err == -ENOMEM || !seen)
 			return -ENOMEM;
+		if (err == -EMFILE || err == -ENFILE)
+			return err;	/* not the folder's doing */
 		err = verify_begin(w, vpath, 0);
 		return err ? err : verify_add_finding(w, "-", "unreadable", 0);
 	}
@@ -357,14 +360,25 @@ static void work_done(struct vrun *r, uint64_t done)
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* A worker: a thread with its slots, each a file being read. */
+/* A worker: a thread with its slots, each a file being read, and the
+ * budget its slots' parsed headers are counted in. */
 struct vthread {
 	struct vrun *r;
 	struct vwork *slot;
 	unsigned nslots;
+	struct budget *bud;
 	pthread_t thread;
 	int err;
 };
+
+/* The header bytes the worker's parsed headers hold now. */
+static uint64_t headers_held(struct vthread *t)
+{
+	uint64_t now = 0, peak;
+
+	budget_usage(t->bud, &now, &peak);
+	return now;
+}
 
 /* Every slot's chunk read since the last hash, hashed together. */
 static void hash_pending(struct vthread *t)
@@ -394,8 +408,11 @@ static void hash_pending(struct vthread *t)
 
 /* The header bytes a worker's open files may hold before it takes no
  * more: a header can be 256 MiB (dcm.h), and sixteen of them at once are
- * too many. */
+ * too many.  Counted by the parser itself (values, inflated or not) in the
+ * worker's budget, whose cap is never reached: nothing waits for it (a
+ * worker waiting for its own slots would wait for ever). */
 #define HELD_MAX (64ull << 20)
+#define HELD_CAP (1ull << 62)
 
 /*
  * Each slot takes the next unit when it has none (while the worker holds
@@ -408,7 +425,7 @@ static void *worker(void *arg)
 {
 	struct vthread *t = arg;
 	uint8_t busy[SHA256_LANES] = { 0 };
-	uint64_t work[SHA256_LANES] = { 0 }, mine = 0, done, held = 0;
+	uint64_t work[SHA256_LANES] = { 0 }, mine = 0, done;
 	unsigned i, nbusy = 0;
 	int more = 1, err = 0;
 
@@ -422,7 +439,7 @@ static void *worker(void *arg)
 
 			if (busy[i])
 				continue;
-			if (nbusy && held >= HELD_MAX)
+			if (nbusy && headers_held(t) >= HELD_MAX)
 				break;
 			u = next_unit(t->r, 0, mine, &more);
 			if (!u)
@@ -432,7 +449,6 @@ static void *worker(void *arg)
 			mine += work[i];
 			nbusy++;
 			err = verify_unit_begin(&t->slot[i], u);
-			held += t->slot[i].rd.held;
 		}
 		if (!nbusy || err)
 			break;
@@ -456,7 +472,6 @@ static void *worker(void *arg)
 				nbusy--;
 				done += work[i];
 				work[i] = 0;
-				held -= t->slot[i].rd.held;
 				err = verify_unit_end(&t->slot[i], 0);
 			}
 		mine -= done;
@@ -504,9 +519,9 @@ static unsigned slots_per_worker(const struct vrun *r)
 	uint64_t fit;
 	unsigned n;
 
-	if (r->oracle == VORACLE_ON)
-		return 1;
 	n = sha256_forms() & SHA256_USE_X16 ? SHA256_LANES : 1;
+	if (r->oracle == VORACLE_ON)
+		n = 1;
 	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
 		if (rl.rlim_cur < rl.rlim_max) {
 			rl.rlim_cur = rl.rlim_max;
@@ -556,8 +571,11 @@ int verify_run_pool(struct vrun *r)
 			break;
 		}
 		t[i].nslots = nslots;
-		for (j = 0; j < nslots && !err; j++)
+		err = budget_new(HELD_CAP, &t[i].bud);
+		for (j = 0; j < nslots && !err; j++) {
 			err = verify_work_init(&t[i].slot[j], r);
+			t[i].slot[j].bud = t[i].bud;
+		}
 		/* the first runs in this thread */
 		if (!err && i > 0 &&
 		    pthread_create(&t[i].thread, NULL, worker, &t[i])) {
@@ -569,8 +587,13 @@ int verify_run_pool(struct vrun *r)
 		if (!err)
 			started = i + 1;
 	}
-	if (started)
+	if (err) {	/* the workers started stop at their next round */
+		pthread_mutex_lock(&r->lock);
+		r->failed = 1;
+		pthread_mutex_unlock(&r->lock);
+	} else if (started) {
 		worker(&t[0]);
+	}
 	for (i = 0; i < r->jobs; i++) {
 		if (i > 0 && i < started)
 			pthread_join(t[i].thread, NULL);
@@ -582,6 +605,7 @@ int verify_run_pool(struct vrun *r)
 		}
 		base_wipe_free(t[i].slot,
 			       t[i].slot ? nslots * sizeof(*t[i].slot) : 0);
+		budget_free(t[i].bud);
 	}
 	free(t);
 	return err;

@@ -489,6 +489,83 @@ def test_csv_out_fifo_does_not_hang(deidfs, clean, tmp_path):
     assert findings(report, "unreadable")
 
 
+def deflated_bomb(values, size):
+    """A deflated explicit-VR DICOM file: a few KiB on disk, its header
+    `values` private OB values of `size` bytes each once inflated, and no
+    Pixel Data (so verify counts its header as the file's size)."""
+    import struct
+    import zlib
+
+    def el(group, elem, vr, val):
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+            return struct.pack("<HH2sHI", group, elem, vr, 0, len(val)) + val
+        return struct.pack("<HH2sH", group, elem, vr, len(val)) + val
+
+    def ui(s):
+        b = s.encode()
+        return b + b"\0" * (len(b) & 1)
+
+    meta = el(2, 1, b"OB", b"\0\1") + \
+        el(2, 2, b"UI", ui("1.2.840.10008.5.1.4.1.1.7")) + \
+        el(2, 3, b"UI", ui("1.2.3.4.5.6.7")) + \
+        el(2, 0x10, b"UI", ui("1.2.840.10008.1.2.1.99"))
+    meta = el(2, 0, b"UL", struct.pack("<I", len(meta))) + meta
+    ds = el(8, 0x16, b"UI", ui("1.2.840.10008.5.1.4.1.1.7")) + \
+        el(8, 0x18, b"UI", ui("1.2.3.4.5.6.7")) + \
+        el(9, 0x10, b"LO", b"BOMB")
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = z.compress(ds)
+    zero = b"\0" * (1 << 20)
+    for i in range(values):
+        body += z.compress(struct.pack("<HH2sHI", 9, 0x1000 + i, b"OB", 0,
+                                       size))
+        for _ in range(size >> 20):
+            body += z.compress(zero)
+    body += z.flush()
+    return b"\0" * 128 + b"DICM" + meta + body
+
+
+def test_inflated_headers_count_at_their_inflated_size(deidfs, clean,
+                                                       leaky, tmp_path):
+    """A worker takes no new file while its open files' parsed headers hold
+    64 MiB, counted as the parser holds them: a deflated header of a few
+    KiB on disk that inflates to 120 MiB counts 120 MiB, so sixteen such
+    files are not held at once (they were: 2 GB; the second review of
+    issue 15's sixteen-file workers)."""
+    bomb = deflated_bomb(2, 60 << 20)
+    n = 0
+    for vp, _, _, _ in clean.rows[:16]:
+        with open(str(leaky / vp), "wb") as f:
+            f.write(bomb)
+        n += 1
+    r, report, rss = limited(deidfs, clean.db, leaky, tmp_path, 4096,
+                             "-j", "1", "--no-dciodvfy")
+    assert report is not None, r.stderr
+    assert not findings(report, "unparseable"), "the bomb did not parse"
+    # HELD_MAX (64 MiB) plus one header (256 MiB at most) plus the rest
+    assert rss < 512 * 1024, (n, rss)
+
+
+@needs_dciodvfy
+def test_few_descriptors_with_dciodvfy_never_make_findings(deidfs, clean,
+                                                           tmp_path):
+    """With dciodvfy on, too few descriptors to start it stop the run with
+    the cause, never a "dciodvfy-not-run" finding of a clean file."""
+    bad, stopped = [], 0
+    for nofile in range(8, 20):
+        r, report, _ = limited(deidfs, clean.db, clean.out, tmp_path,
+                               nofile, "-j", "2")
+        if r.returncode == 0:
+            assert not report["findings"], nofile
+            continue
+        if report is not None and report["findings"]:
+            bad.append((nofile, sorted({f["kind"]
+                                        for f in report["findings"]})))
+        stopped += "out of file descriptors" in r.stderr
+    assert not bad, bad
+    assert stopped
+
+
 def test_usage_and_no_db(deidfs, clean, tmp_path):
     assert run(deidfs, "verify", clean.out).returncode == 2
     assert run(deidfs, "verify", "--db", clean.db).returncode == 2
