@@ -17,7 +17,7 @@ GDCM_LIBS := -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon -lgdcmIOD
 # (fs/view_snap.c).  GCC passes it by default on Debian; clang may not.
 LINK_ID := -Wl,--build-id=sha1
 LIBS := $(GDCM_LIBS) -lz -lsqlite3 -lcsv $(shell pkg-config --libs fuse3) \
-	-lstdc++ -lpthread -lm -lcrypto
+	-lstdc++ -lpthread -lm
 
 # The front ends (README: "Layout of the code"); everything else in fs/ is
 # the core library that they and the tests link.

@@ -331,6 +331,18 @@ int store_open_lazy(const char *path, int create, struct store **out)
 	return open_store(path, create, 1, out);
 }
 
+int store_check_pending(struct store *st)
+{
+	int pending;
+
+	if (!st)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	pending = st->check_pending;
+	pthread_mutex_unlock(&st->lock);
+	return pending;
+}
+
 void store_close(struct store *st)
 {
 	if (!st)

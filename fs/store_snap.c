@@ -100,18 +100,6 @@ static int write_part(struct store *st, int64_t k, size_t len,
 	return err;
 }
 
-int store_check_pending(struct store *st)
-{
-	int pending;
-
-	if (!st)
-		return 0;
-	pthread_mutex_lock(&st->lock);
-	pending = st->check_pending;
-	pthread_mutex_unlock(&st->lock);
-	return pending;
-}
-
 int store_snap_write(struct store *st, int64_t gen, uint64_t total,
 		     store_snap_fill_fn fill, void *arg)
 {

@@ -10,9 +10,6 @@
 /* Add record f, with the view path it has (or is given), to d. */
 void view_reuse_add(struct view_digest *d, const struct store_file *f,
 		    const char *view_path);
-/* The digest of the configuration and the CSV (b->csvbuf read): into
- * b->names_cfg.  Returns 0 or -ENOMEM (b->names_cfg left empty, never
- * reused, when the configuration has no text). */
 /*
  * The SHA-256 of the view's configuration (view_config_text()) and the
  * CSV's bytes (b->csvbuf, read by then): what the names and the kept view
@@ -20,6 +17,9 @@ void view_reuse_add(struct view_digest *d, const struct store_file *f,
  * b), or view_config_text()'s error.
  */
 int view_config_digest(struct build *b, const uint8_t **dg);
+/* The keyed digest of the configuration and the CSV (b->csvbuf read): into
+ * b->names_cfg.  Returns 0 or -ENOMEM (b->names_cfg left empty, never
+ * reused, when the configuration has no text). */
 int view_reuse_begin(struct build *b);
 /* Whether the records collected (b->names_had) are the ones the db's
  * names were recorded for. */

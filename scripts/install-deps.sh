@@ -18,7 +18,7 @@ set -eu
 PKGS="build-essential pkg-config libgdcm-dev libgdcm-tools libfuse3-dev fuse3
 zlib1g-dev libsqlite3-dev libcsv-dev libcmocka-dev dcmtk dicom3tools python3
 python3-pydicom python3-numpy python3-pytest rsync bindfs sqlite3 clang valgrind
-libclang-rt-14-dev libssl-dev bash-completion groff-base man-db debhelper
+libclang-rt-14-dev bash-completion groff-base man-db debhelper
 lintian libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-nor
 python3-pil fonts-dejavu-core orthanc slurm-wlm munge"
 
